@@ -1,0 +1,1 @@
+"""Plug-in points (ASR, diarisation, LLM, embeddings). Heavy imports happen only here, lazily."""

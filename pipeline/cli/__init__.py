@@ -1,0 +1,95 @@
+"""The ``kb`` command line: the only place that prints, parses argv or maps errors to exit codes.
+
+Exit codes: 0 ok, 1 a KbError (``Error: ...`` then ``Hint: ...``), 2 usage, 3 ``kb check``
+found errors. Any other exception is a bug and keeps its traceback.
+
+Each command group lives in its own module and registers itself on ``app``; heavy libraries are
+imported inside the commands (via stages and backends), so ``kb --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from pipeline import __version__
+from pipeline.cli._common import State, err_console
+from pipeline.errors import KbError
+
+app = typer.Typer(
+    name="kb",
+    help="Turn recorded expert interviews into a reviewed knowledge base and a cited chat endpoint.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kb {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    workspace: Path | None = typer.Option(
+        None,
+        "--workspace",
+        "-w",
+        envvar="KB_WORKSPACE",
+        help="Workspace folder (default: the nearest folder up from here holding kb.yaml or mkdocs.yml).",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print results, warnings and errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    ctx.obj = State(workspace_arg=workspace, quiet=quiet)
+
+
+# Command groups register themselves on `app` when imported.
+from pipeline.cli import workspace_cmd  # noqa: E402,F401  init, schemas, config, run
+from pipeline.cli import atoms_cmd  # noqa: E402,F401  new, check
+from pipeline.cli import import_docs_cmd  # noqa: E402,F401  import-docs
+from pipeline.cli import interviews_cmd  # noqa: E402,F401  add, transcribe, eval-diarisation
+from pipeline.cli import distill_cmd  # noqa: E402,F401  distill, cost
+from pipeline.cli import site_cmd  # noqa: E402,F401  site
+from pipeline.cli import bundle_cmd  # noqa: E402,F401  export, ask, eval
+from pipeline.cli import serve_cmd  # noqa: E402,F401  serve
+
+
+def print_error(exc: KbError) -> None:
+    err_console.print(f"Error: {exc.message}", style="bold red", markup=False)
+    if exc.hint:
+        err_console.print(f"Hint: {exc.hint}", markup=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``kb`` script; returns the exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="kb", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("Aborted.")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KbError as exc:
+        print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("Interrupted; nothing half-written was left behind.")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

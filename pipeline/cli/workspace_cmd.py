@@ -1,0 +1,94 @@
+"""Workspace commands: ``init``, ``schemas``, ``config`` and ``run`` (the whole pipeline)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import typer
+
+from pipeline.cli import app
+from pipeline.cli._common import console, reporter, state
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="Folder for the new workspace (created if missing)."),
+    name: str | None = typer.Option(None, help="Name shown in the site title (default: folder name)."),
+) -> None:
+    """Scaffold a new workspace: interviews/, atoms/, site/, mkdocs.yml, kb.yaml, CI and pre-commit."""
+    from pipeline.stages import init as init_stage
+
+    created = init_stage.run(directory, name=name)
+    rep = reporter(ctx)
+    for path in created:
+        rep.info(f"created {path}")
+    console.print(f"Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE \"Title\".")
+
+
+@app.command()
+def schemas(
+    ctx: typer.Context,
+    out: Path | None = typer.Option(None, help="Folder to write to (default: the workspace's schemas/)."),
+) -> None:
+    """Write JSON Schemas of the atom front matter, interview, transcript and bundle manifest."""
+    from pipeline.stages import schemas as schemas_stage
+
+    folder = out or state(ctx).workspace.schemas_dir
+    changed = schemas_stage.run(folder)
+    console.print(f"{len(changed)} schema file(s) updated in {folder}" if changed else f"schemas in {folder} are fresh")
+
+
+@app.command("config")
+def show_config(ctx: typer.Context) -> None:
+    """Print every setting with its current value (flags > KB_* env > kb.yaml > defaults)."""
+    settings = state(ctx).settings()
+    console.print_json(json.dumps(settings.model_dump(mode="json")))
+
+
+#: `kb run` steps, in order: (name, module, function). A step's function takes
+#: (settings, workspace, reporter, force=bool) and returns a report whose str() is a summary.
+RUN_STEPS: list[tuple[str, str, str]] = [
+    ("transcribe", "pipeline.stages.transcribe", "run_all"),
+    ("distill", "pipeline.stages.distill", "run_all"),
+    ("check", "pipeline.stages.check", "run_all"),
+    ("site", "pipeline.stages.site", "run_all"),
+    ("export", "pipeline.stages.export", "run_all"),
+]
+
+
+@app.command("run")
+def run_pipeline(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Redo every step, even where outputs are fresh."),
+    only: list[str] = typer.Option([], "--only", help="Run only these steps (repeatable)."),
+    skip: list[str] = typer.Option([], "--skip", help="Skip these steps (repeatable)."),
+) -> None:
+    """Run the stages in order for the workspace, skipping what is fresh and saying so."""
+    st = state(ctx)
+    settings = st.settings()
+    rep = reporter(ctx)
+    names = [name for name, _, _ in RUN_STEPS]
+    for name in [*only, *skip]:
+        if name not in names:
+            raise typer.BadParameter(f"unknown step '{name}'; steps: {', '.join(names)}")
+    failed_check = False
+    for name, module_name, func_name in RUN_STEPS:
+        if (only and name not in only) or name in skip:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                rep.skip(f"{name}: not available in this version")
+                continue
+            raise
+        rep.info(f"== {name}")
+        result = getattr(module, func_name)(settings, st.workspace, rep, force=force)
+        console.print(f"{name}: {result}")
+        if name == "check" and getattr(result, "errors", 0):
+            failed_check = True
+    if failed_check:
+        raise typer.Exit(3)

@@ -1,0 +1,1 @@
+"""The bundle: writer and reader (the only code importing duckdb) and hybrid search."""

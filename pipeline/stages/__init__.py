@@ -1,0 +1,1 @@
+"""Pipeline stages: each reads files and writes files via ``run(settings, workspace, ...)``."""

@@ -1,0 +1,47 @@
+"""``kb init DIR``: scaffold a new workspace from the templates shipped in the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from pipeline.errors import ConflictError
+from pipeline.models import ATOM_TYPES
+from pipeline.workspace import atomic_write_text
+
+#: template file (in pipeline/templates/workspace) -> path in the new workspace
+FILES = {
+    "kb.yaml": "kb.yaml",
+    "mkdocs.yml": "mkdocs.yml",
+    "gitignore": ".gitignore",
+    "pre-commit-config.yaml": ".pre-commit-config.yaml",
+    "kb-ci.yml": ".github/workflows/kb.yml",
+    "site-index.md": "site/index.md",
+}
+
+
+def run(target: Path, *, name: str | None = None) -> list[Path]:
+    """Create the workspace folders and files; refuse when kb.yaml or mkdocs.yml already exist."""
+    target = Path(target)
+    for marker in ("kb.yaml", "mkdocs.yml"):
+        if (target / marker).exists():
+            raise ConflictError(
+                f"{target / marker} already exists: {target} is already a workspace.",
+                "Pick an empty folder, or keep working in this one.",
+            )
+    created: list[Path] = []
+    templates = resources.files("pipeline") / "templates" / "workspace"
+    title = name or target.resolve().name
+    for src, dest in FILES.items():
+        path = target / dest
+        if path.exists():
+            continue
+        text = (templates / src).read_text(encoding="utf-8").replace("{{ name }}", title)
+        atomic_write_text(path, text)
+        created.append(path)
+    for folder in ["interviews", *[f"atoms/{t}" for t in ATOM_TYPES]]:
+        keep = target / folder / ".gitkeep"
+        if not keep.exists():
+            atomic_write_text(keep, "")
+            created.append(keep)
+    return created

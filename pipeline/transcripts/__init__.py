@@ -1,0 +1,1 @@
+"""Transcript importers (WebVTT, SRT, whisper/whisperX JSON, speaker-labelled text) and writers."""
