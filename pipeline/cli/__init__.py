@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 
 from pipeline import __version__
@@ -53,14 +52,16 @@ def _root(
 
 
 # Command groups register themselves on `app` when imported.
-from pipeline.cli import workspace_cmd  # noqa: E402,F401  init, schemas, config, run
-from pipeline.cli import atoms_cmd  # noqa: E402,F401  new, check
-from pipeline.cli import import_docs_cmd  # noqa: E402,F401  import-docs
-from pipeline.cli import interviews_cmd  # noqa: E402,F401  add, transcribe, eval-diarisation
-from pipeline.cli import distill_cmd  # noqa: E402,F401  distill, cost
-from pipeline.cli import site_cmd  # noqa: E402,F401  site
-from pipeline.cli import bundle_cmd  # noqa: E402,F401  export, ask, eval
-from pipeline.cli import serve_cmd  # noqa: E402,F401  serve
+from pipeline.cli import (  # noqa: E402
+    atoms_cmd,  # noqa: E402,F401  new, check
+    bundle_cmd,  # noqa: E402,F401  export, ask, eval
+    distill_cmd,  # noqa: E402,F401  distill, cost
+    import_docs_cmd,  # noqa: E402,F401  import-docs
+    interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    serve_cmd,  # noqa: E402,F401  serve
+    site_cmd,  # noqa: E402,F401  site
+    workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
+)
 
 
 def print_error(exc: KbError) -> None:
@@ -73,23 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kb`` script; returns the exit code."""
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="kb", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err_console.print("Aborted.")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+        # standalone mode: click prints usage errors (exit 2) and turns Exit into SystemExit.
+        command.main(args=argv, prog_name="kb", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
     except KbError as exc:
         print_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("Interrupted; nothing half-written was left behind.")
         return 130
-    return result if isinstance(result, int) else 0
-
+    return 0
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
