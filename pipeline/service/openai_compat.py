@@ -1,0 +1,143 @@
+"""``POST /v1/chat/completions`` in the OpenAI API's shape (plain and streaming SSE).
+
+Any OpenAI client can talk to kb: the last user message is the question; the reply's content is
+the cited answer followed by its sources, and the response carries two extra fields,
+``citations`` (atom -> sources, as in ``/v1/ask``) and ``uncertain``. Streaming sends the same
+text in chunks; the last content chunk carries the extra fields. The answer is computed (and its
+citations checked) before the first byte is streamed: nothing unchecked reaches the client.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.service.answering import citations_text
+
+MODEL_ID = "kb"
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, max_tokens, ... are accepted and ignored
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    n: int = 1
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+
+
+def reply_text(result: Any) -> str:
+    text = result.answer
+    if result.uncertain and not text.startswith(("I don't know", "I'm not sure")):
+        text = "(Uncertain: the knowledge base gives weak evidence for this answer.)\n\n" + text
+    if result.citations:
+        text += "\n\nSources:\n" + citations_text(result.citations)
+    return text
+
+
+def _usage(question: str, text: str, result: Any) -> dict[str, int]:
+    # Extractive answers use no model tokens; report words so clients that sum usage get numbers.
+    prompt = result.tokens_in or len(question.split())
+    completion = result.tokens_out or len(text.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def add_chat_routes(app: Any, service: Any) -> None:
+    from fastapi.responses import StreamingResponse
+
+    from pipeline.service.app import ApiError, _jsonable
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kb"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(req: ChatRequest) -> Any:
+        if req.n != 1:
+            raise ApiError(400, "Only n=1 is supported.", "invalid_request_error")
+        questions = [_text(m.content) for m in req.messages if m.role == "user"]
+        if not questions or not questions[-1].strip():
+            raise ApiError(422, "'messages' needs a user message with the question.", "invalid_request_error")
+        question = questions[-1]
+        result = service.ask(question)
+        text = reply_text(result)
+        extra = {"citations": _jsonable(result.citations), "uncertain": result.uncertain}
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        usage = _usage(question, text, result)
+        if not req.stream:
+            return {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": req.model or MODEL_ID,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": usage,
+                **extra,
+            }
+        include_usage = bool((req.stream_options or {}).get("include_usage"))
+        return StreamingResponse(
+            _stream(completion_id, created, req.model or MODEL_ID, text, extra, usage if include_usage else None),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+
+def _stream(cid: str, created: int, model: str, text: str, extra: dict, usage: dict | None):
+    def chunk(delta: dict, finish: str | None = None, **more: Any) -> str:
+        body = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            **more,
+        }
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _pieces(text):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop", **extra)
+    if usage is not None:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}
+        yield f"data: {json.dumps(body)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _pieces(text: str, words: int = 8):
+    """Split into chunks of a few words, keeping every character (joined back, they are ``text``)."""
+    start, count = 0, 0
+    for i, ch in enumerate(text):
+        if ch == " ":
+            count += 1
+            if count == words:
+                yield text[start : i + 1]
+                start, count = i + 1, 0
+    if start < len(text):
+        yield text[start:]
