@@ -66,13 +66,25 @@ class LlmSettings(_Section):
     timeout_s: float = 120.0
     price_in_per_1m: float = 0.25
     price_out_per_1m: float = 0.25
+    max_output_tokens: int = Field(4096, description="Cap on tokens the model may write per request.")
+    backoff_s: float = Field(0.5, description="First retry delay (doubles per retry); Retry-After wins.")
+    backoff_max_s: float = Field(8.0, description="Longest retry delay.")
+    mode: Literal["tools", "json", "json_schema", "md_json"] = Field(
+        "tools", description="instructor mode: tools (function calling) or JSON for servers without tools."
+    )
 
 
 class DistillSettings(_Section):
     backend: Literal["auto", "llm", "extractive"] = "auto"
     quote_threshold: float = Field(90.0, description="rapidfuzz partial_ratio a quote must reach.")
+    quote_slack_s: float = Field(5.0, description="Seconds a cited range may be off and still verify.")
+    window_tokens: int = Field(6000, description="Transcript tokens per LLM window (capped by the context window).")
     window_overlap_turns: int = 2
     max_cost_usd: float | None = None
+    merge_threshold: float = Field(85.0, description="rapidfuzz title score to merge items into one atom.")
+    topic_threshold: float = Field(55.0, description="extractive: rapidfuzz score to group Q/A pairs by topic.")
+    pairs_per_atom: int = Field(6, description="extractive: most FAQ pairs in one atom.")
+    answer_max_words: int = Field(180, description="extractive: longest answer kept whole (longer ones are cut).")
 
 
 class EmbedSettings(_Section):
