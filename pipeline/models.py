@@ -265,6 +265,17 @@ class TranscriptSource(BaseModel):
     timing: Literal["measured", "estimated"] = "measured"
 
 
+class TranscriptCorrection(BaseModel):
+    """A reviewer's correction merged from ``transcript.md``; re-applied when the source is re-imported."""
+
+    segment: int = Field(ge=0, description="Segment id the correction was made on.")
+    start: float = Field(ge=0, description="Start of that segment (re-application checks it).")
+    field: Literal["text", "speaker"]
+    before: str = Field(description="Text or speaker name before the correction.")
+    after: str = Field(description="Text or speaker name the reviewer wrote.")
+    applied: bool = Field(default=True, description="False when a re-import no longer matched it.")
+
+
 class Transcript(BaseModel):
     """``interviews/<id>/transcript.json``: the one shape every importer and ASR backend writes."""
 
@@ -273,6 +284,9 @@ class Transcript(BaseModel):
     source: TranscriptSource
     speakers: list[Speaker] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
+    corrections: list[TranscriptCorrection] = Field(
+        default_factory=list, description="Reviewer corrections merged from transcript.md (kb transcribe)."
+    )
 
     def speaker(self, speaker_id: str) -> Speaker | None:
         for sp in self.speakers:

@@ -1,0 +1,144 @@
+"""``kb add``: create ``interviews/<id>/interview.yaml`` and register a recording or transcript.
+
+The source is checked before anything is written (a transcript is imported once, a recording
+probed), so a bad file never leaves a half-made interview behind. Small files are copied into
+the interview folder; large ones (or ``--reference``) are referenced in place with their sha256,
+which ``kb transcribe`` uses to notice when the file changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.atoms import slugify
+from pipeline.config import Settings
+from pipeline.errors import ConflictError, InputError
+from pipeline.models import Interview, MediaRef, Person, is_valid_id
+from pipeline.reporting import Reporter
+from pipeline.transcripts import audio, importers
+from pipeline.transcripts import interview as interview_file
+from pipeline.workspace import Workspace, atomic_path, sha256_file, write_new_text
+
+#: Files above this size are referenced in place instead of copied (recordings of long meetings).
+REFERENCE_ABOVE_BYTES = 200 * 1024 * 1024
+RESERVED_NAMES = {"interview.yaml", "transcript.json", "transcript.md"}
+
+
+@dataclass
+class AddReport:
+    interview_id: str
+    path: Path
+    media: MediaRef
+    speakers_found: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        how = "copied" if self.media.copied else "referenced in place"
+        return f"interview {self.interview_id}: {self.media.kind} {self.media.file} ({how})"
+
+
+def parse_person(spec: str, role: str) -> Person:
+    """'Alice Moreau:SRE lead' -> Person(name, role, title)."""
+    name, _, title = spec.partition(":")
+    if not name.strip():
+        raise InputError(
+            f"--{role} {spec!r} has no name",
+            f"Write --{role} \"Full Name\" or --{role} \"Full Name:job title\".",
+        )
+    return Person(name=" ".join(name.split()), role=role, title=title.strip() or None)  # type: ignore[arg-type]
+
+
+def check_id(interview_id: str) -> str:
+    if is_valid_id(interview_id):
+        return interview_id
+    suggestion = slugify(interview_id.replace("/", "-").replace("\\", "-").replace("..", "-"))
+    raise InputError(
+        f"'{interview_id}' is not a valid interview id (lowercase letters, digits and '-' only; "
+        "no path separators, dots or spaces)",
+        f"Use --id {suggestion}" if suggestion else "Use an id like 2026-03-04-alice.",
+    )
+
+
+def default_id(title: str | None, date: dt.date, source: Path) -> str:
+    base = slugify(f"{date.isoformat()} {title}") if title else slugify(source.stem)
+    return base[:120].strip("-") or f"interview-{date.isoformat()}"
+
+
+def run(
+    settings: Settings,
+    workspace: Workspace,
+    reporter: Reporter,
+    source: Path,
+    *,
+    interview_id: str | None = None,
+    title: str | None = None,
+    date: str | None = None,
+    language: str = "en",
+    experts: list[str] | None = None,
+    interviewers: list[str] | None = None,
+    topics: list[str] | None = None,
+    vocabulary: list[str] | None = None,
+    reference: bool = False,
+) -> AddReport:
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise InputError("file not found", "Give the path of a recording or a transcript.", path=source)
+    try:
+        day = dt.date.fromisoformat(date) if date else dt.date.today()
+    except ValueError:
+        raise InputError(f"--date {date!r} is not a date", "Write it as YYYY-MM-DD.") from None
+    iv_id = check_id(interview_id) if interview_id else default_id(title, day, source)
+    folder = workspace.interview_dir(iv_id)
+    if (folder / "interview.yaml").exists():
+        raise ConflictError(
+            f"interview '{iv_id}' already exists ({workspace.relative(folder / 'interview.yaml')}).",
+            "Choose another --id, or register the file by hand under 'media:' in that interview.yaml.",
+        )
+
+    fmt = importers.detect_format(source)
+    size = source.stat().st_size
+    speakers_found: list[str] = []
+    if fmt == "audio":
+        audio.check(source)
+        kind = "recording"
+    else:
+        imported = importers.import_file(source, iv_id)  # fails here, before anything is written
+        speakers_found = [sp.name for sp in imported.transcript.speakers]
+        kind = "transcript"
+
+    people = [parse_person(s, "expert") for s in experts or []]
+    people += [parse_person(s, "interviewer") for s in interviewers or []]
+    sha = sha256_file(source)
+    copy = not reference and size <= REFERENCE_ABOVE_BYTES
+    if copy:
+        name = source.name if source.name not in RESERVED_NAMES else f"source-{source.name}"
+        media = MediaRef(kind=kind, file=name, sha256=sha, bytes=size, copied=True, format=fmt)  # type: ignore[arg-type]
+    else:
+        media = MediaRef(kind=kind, file=str(source.resolve()), sha256=sha, bytes=size, copied=False, format=fmt)  # type: ignore[arg-type]
+    interview = Interview(
+        id=iv_id,
+        title=title or source.stem.replace("_", " ").replace("-", " ").strip() or iv_id,
+        date=day,
+        language=language,
+        people=people,
+        topics=list(topics or []),
+        vocabulary=list(vocabulary or []),
+        media=[media],
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    if copy:
+        with atomic_path(folder / media.file) as tmp:
+            shutil.copyfile(source, tmp)
+    write_new_text(folder / "interview.yaml", interview_file.dump(interview))
+
+    if not people:
+        reporter.warn(
+            f"{iv_id}: no people given; add the interviewer(s) and expert(s) to interview.yaml "
+            "(or use --expert/--interviewer): distillation only trusts what experts said."
+        )
+    if speakers_found:
+        reporter.info(f"{iv_id}: speakers in the transcript: {', '.join(speakers_found)}")
+    reporter.info(f"{iv_id}: set consent.recorded / consent.publish in interview.yaml once agreed.")
+    return AddReport(iv_id, folder / "interview.yaml", media, speakers_found)
