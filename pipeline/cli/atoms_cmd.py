@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -10,6 +13,12 @@ import typer
 from pipeline.cli import app
 from pipeline.cli._common import console, reporter, state
 from pipeline.models import ATOM_TYPES
+
+
+class Format(StrEnum):
+    human = "human"
+    json = "json"
+    github = "github"
 
 
 @app.command()
@@ -35,32 +44,44 @@ def new(
     if not title.strip():
         raise InputError("the title is empty", "Give the atom a title, e.g. kb new error \"Sync times out\".")
     ws = state(ctx).workspace
-    text = atoms.skeleton(atom_type, title.strip(), author=author)
+    text = atoms.skeleton(atom_type, title.strip(), author=author, today=_today())
     path = ws.atom_path(atom_type, atoms.slugify(title))
     write_new_text(path, text)
     console.print(str(ws.relative(path)))
+
+
+def _today() -> dt.date | None:
+    """``KB_TODAY`` (YYYY-MM-DD) freezes the date ``kb new`` writes (for golden tests and demos)."""
+    value = os.environ.get("KB_TODAY")
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"KB_TODAY='{value}' is not a date.", "Set it as YYYY-MM-DD, or unset it.") from None
 
 
 @app.command()
 def check(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(None, help="Atom files or folders (default: every atom under atoms/)."),
-    output_format: str = typer.Option("human", "--format", "-f", help="human, json or github (annotations)."),
+    output_format: Format = typer.Option(
+        Format.human, "--format", "-f", help="human, json or github (workflow annotations)."
+    ),
     no_duplicates: bool = typer.Option(False, "--no-duplicates", help="Skip near-duplicate detection (faster)."),
 ) -> None:
     """Check atoms: front matter, sections, FAQ, config blocks, links, duplicates. Exit 3 on errors."""
-    from pipeline.errors import InputError
     from pipeline.stages import check as check_stage
 
-    if output_format not in ("human", "json", "github"):
-        raise InputError(f"unknown format '{output_format}'", "Use --format human, json or github.")
     st = state(ctx)
     report = check_stage.run(
         st.settings(), st.workspace, reporter(ctx), paths=list(paths or []) or None, duplicates=not no_duplicates
     )
-    if output_format == "json":
+    if output_format == Format.json:
         typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-    elif output_format == "github":
+    elif output_format == Format.github:
         for line in report.github_lines():
             typer.echo(line)
         typer.echo(str(report))
@@ -92,8 +113,17 @@ def _print_human(report) -> None:  # noqa: ANN001 - CheckReport, imported lazily
     if report.findings:
         console.print()
     files = len({f.path for f in report.findings})
-    text = (
-        f"{report.files} atom(s) checked: {report.errors} error(s), {report.warnings} warning(s)"
-        f" in {files} file(s)" + ("" if report.duplicates else " (near-duplicates not checked)")
-    )
+    if report.findings:
+        text = (
+            f"{_n(report.errors, 'error')}, {_n(report.warnings, 'warning')} "
+            f"in {files} of {_n(report.files, 'atom')}"
+        )
+    else:
+        text = f"{_n(report.files, 'atom')} checked: no problems"
+    if not report.duplicates:
+        text += " (near-duplicates not checked)"
     console.print(Text(("✖ " if report.errors else "✔ ") + text, style="bold red" if report.errors else "bold green"))
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

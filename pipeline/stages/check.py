@@ -707,10 +707,10 @@ def _quotes(ctx: _Ctx, raw: atoms.RawAtom, sources: list, add: Any) -> None:
         result = verify(transcript, s.speaker, s.start, s.end, s.quote, threshold=threshold)
         if not result.ok:
             line = raw.lines.get(("sources", i, "quote")) or atoms.line_of(raw, ("sources", i))
-            reason = f": {result.reason}" if getattr(result, "reason", None) else ""
+            reason = getattr(result, "reason", None) or (
+                f"not found for {s.speaker} at {s.start:g}-{s.end:g}s (score {result.score:.0f})")
             add("quote-unverified", line,
-                f"sources[{i}]: quote not found for {s.speaker} at {s.start:g}-{s.end:g}s in "
-                f"interviews/{s.interview}/transcript.json (score {result.score:.0f}){reason}",
+                f"sources[{i}]: quote not verified in interviews/{s.interview}/transcript.json: {reason}",
                 "Copy the speaker's words, name and times from the transcript (or transcript.md).")
 
 
