@@ -11,7 +11,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-for _var in [v for v in os.environ if v.startswith("KB_")]:
+for _var in [v for v in os.environ if v.startswith("KB_") and v != "KB_UPDATE_GOLDEN"]:
     os.environ.pop(_var)  # a developer's own settings must not leak into tests
 
 from dataclasses import dataclass  # noqa: E402
