@@ -12,6 +12,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 DEFAULT_WPS = 2.5
+MIN_WPS, MAX_WPS = 1.5, 4.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class Clock:
             span_t = self.anchors[-1].seconds - self.anchors[0].seconds
             if span_w > 0 and span_t > 0:
                 wps = span_w / span_t
-        self.wps = wps
+        # stamps far apart include pauses and breaks: keep the rate within human speech
+        self.wps = min(max(wps, MIN_WPS), MAX_WPS)
 
     def at(self, word: int) -> float:
         i = bisect_right(self.words, word) - 1
