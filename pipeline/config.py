@@ -103,8 +103,11 @@ class ServeSettings(_Section):
 
 
 class SiteSettings(_Section):
-    repo_url: str | None = None
-    edit_uri: str = "edit/main/"
+    repo_url: str | None = Field(None, description="Repository URL: atom pages get an 'Edit this atom' link.")
+    edit_uri: str = Field("edit/main/", description="Path from repo_url to a file's edit page, before its path.")
+    media: Literal["copy", "link", "none"] = Field(
+        "copy", description="Recordings in the site: copy them, symlink them (big files), or leave them out."
+    )
 
 
 class Settings(BaseSettings):
