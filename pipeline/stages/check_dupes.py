@@ -113,6 +113,6 @@ def near_duplicates(infos: list[Any], threshold: float) -> list[Any]:
             if this.checked:
                 out.append(Finding(this.rel, this.title_line, None, "warning", "near-duplicate",
                                    f"nearly the same title and summary as {other.rel} "
-                                   f"('{other.title}', similarity {score:.0f})",
+                                   f'("{other.title}", similarity {score:.0f})',
                                    hint[0].upper() + hint[1:] + "."))
     return out
