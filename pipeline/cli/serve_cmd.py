@@ -14,8 +14,9 @@ from pipeline.config import Settings
 from pipeline.errors import BundleError, KbError
 
 
-def _settings_and_bundle(ctx: typer.Context, bundle: Path | None, **flags: Any) -> tuple[Settings, Path]:
-    """Settings of the workspace (when there is one) and the bundle: the given one or dist/'s newest."""
+def _settings_and_bundle(ctx: typer.Context, bundle: Path | None, **flags: Any) -> tuple[Settings, Path, Path]:
+    """Settings of the workspace (when there is one), the bundle file (the given one or dist/'s
+    newest) and its source (what a reload looks at again: the given file or folder, or dist/)."""
     from pipeline.service.reload import resolve_bundle
 
     st = state(ctx)
@@ -27,9 +28,10 @@ def _settings_and_bundle(ctx: typer.Context, bundle: Path | None, **flags: Any) 
                 "No --bundle given and no workspace here to find dist/kb-*.duckdb in.",
                 "Pass --bundle PATH, or run from a workspace after 'kb export'.",
             ) from None
-        return Settings.load(None, **flags), resolve_bundle(bundle)
+        return Settings.load(None, **flags), resolve_bundle(bundle), bundle
     settings = Settings.load(ws.root, **flags)
-    return settings, resolve_bundle(bundle if bundle is not None else ws.dist_dir)
+    source = bundle if bundle is not None else ws.dist_dir
+    return settings, resolve_bundle(source), source
 
 
 @app.command()
@@ -49,15 +51,13 @@ def serve(
 
     from pipeline.service.app import create_app, reload_in_background
 
-    settings, path = _settings_and_bundle(ctx, bundle, **{"serve.host": host, "serve.port": port})
+    settings, _, source = _settings_and_bundle(ctx, bundle, **{"serve.host": host, "serve.port": port})
     try:
         import uvicorn
     except ImportError:
         from pipeline.errors import MissingDependencyError
 
         raise MissingDependencyError("uvicorn", "serve", "kb serve") from None
-    # A folder given with --bundle stays the reload source (its newest bundle wins).
-    source = bundle if bundle is not None and bundle.is_dir() else path
     web = create_app(source, settings, watch=watch)
     live = web.state.service.holder.current
     m = live.manifest
@@ -101,7 +101,7 @@ def ask(
     from pipeline.index.bundle import Bundle
     from pipeline.service.answering import answer
 
-    settings, path = _settings_and_bundle(ctx, bundle)
+    settings, path, _ = _settings_and_bundle(ctx, bundle)
     loaded = Bundle.load(path)
     try:
         result = answer(loaded, question, settings, k=k)

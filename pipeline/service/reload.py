@@ -21,8 +21,8 @@ from pipeline.errors import BundleError
 def resolve_bundle(path: Path | str) -> Path:
     """A bundle file, or the newest ``kb-*.duckdb`` in a folder."""
     p = Path(path)
-    if p.is_dir():
-        found = sorted(p.glob("kb-*.duckdb"), key=lambda f: f.stat().st_mtime)
+    if p.is_dir() or (not p.exists() and p.suffix != ".duckdb"):
+        found = sorted(p.glob("kb-*.duckdb"), key=lambda f: f.stat().st_mtime) if p.is_dir() else []
         if not found:
             raise BundleError(f"No bundle (kb-*.duckdb) in {p}.", "Write one with 'kb export', or pass --bundle FILE.")
         return found[-1]

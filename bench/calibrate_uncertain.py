@@ -1,0 +1,121 @@
+"""Calibrate the ``uncertain`` threshold of answers on real documentation. Printed, never asserted.
+
+Positives: the FAQ questions of atoms imported (``kb import-docs``) from real docs (by default the
+Argo CD and Podman docs of the shared corpus). To keep them honest the bundle is exported with
+every ``## FAQ`` section removed, so a question cannot match its own stored copy: it has to find
+its atom through the title, summary and sections, as a user's new question would.
+Negatives: questions the docs cannot answer (tests/data/service/offtopic.txt: everyday topics and
+adjacent IT topics the docs do not cover).
+
+The evidence of a question is what the service uses: the cosine similarity of the question and
+its best passage (``answering.evidence_of``). The threshold printed is the middle of the range
+that maximises accuracy; put it in ``answering.UNCERTAIN_BELOW`` for the embedding model.
+
+    .venv/bin/python bench/calibrate_uncertain.py [--docs DIR ...] [--negatives FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CORPUS = Path("/work/shared/corpus")
+DEFAULT_DOCS = [CORPUS / "argocd-docs", CORPUS / "podman-docs"]
+NEGATIVES = ROOT / "tests" / "data" / "service" / "offtopic.txt"
+
+_FAQ_SECTION = re.compile(r"^## FAQ\s*$.*?(?=^## |\Z)", re.M | re.S)
+
+
+def build(tmp: Path, docs: list[Path]) -> tuple[Path, list[str]]:
+    """Import the docs, collect their FAQ questions, strip FAQ sections, export. -> (bundle, questions)."""
+    from pipeline import atoms
+    from pipeline.config import Settings
+    from pipeline.reporting import Reporter
+    from pipeline.stages import export, import_docs
+    from pipeline.stages import init as init_stage
+    from pipeline.workspace import Workspace
+
+    root = tmp / "ws"
+    init_stage.run(root)
+    ws = Workspace.at(root, discover=False)
+    settings = Settings.load(root)
+    for folder in docs:
+        import_docs.run(settings, ws, Reporter(), folder)
+    questions: list[str] = []
+    for path in ws.atom_files():
+        atom = atoms.read(path)
+        questions += [pair.question for pair in atom.faq]
+        text = path.read_text(encoding="utf-8")
+        stripped = _FAQ_SECTION.sub("", text)
+        if "\n## " not in stripped.split("---", 2)[-1]:  # nothing but FAQ: keep a one-line body
+            stripped = stripped.rstrip() + "\n\n## Summary\n\n" + atom.meta.summary + "\n"
+        path.write_text(stripped, encoding="utf-8")
+    out = tmp / "kb-calibration.duckdb"
+    export.run(settings, ws, Reporter(), out=out)
+    return out, questions
+
+
+def best_threshold(pos: list[float], neg: list[float]) -> tuple[float, float, float, float]:
+    """(threshold, accuracy, low, high): the middle of the widest gap between data points where the
+    accuracy is maximal (robust: far from both the weakest positive and the strongest negative)."""
+    points = sorted(set(pos) | set(neg))
+    # Cut i sits in the gap (points[i-1], points[i]); cut 0 below all, the last above all.
+    gaps = [(points[0] - 0.05, points[0])] + list(zip(points, points[1:], strict=False)) + [(points[-1], points[-1] + 0.05)]
+
+    def accuracy(t: float) -> float:
+        return (sum(p >= t for p in pos) + sum(n < t for n in neg)) / (len(pos) + len(neg))
+
+    scored = [(accuracy((lo + hi) / 2), hi - lo, lo, hi) for lo, hi in gaps]
+    top = max(a for a, *_ in scored)
+    _, _, low, high = max((x for x in scored if x[0] == top), key=lambda x: x[1])  # the widest such gap
+    return (low + high) / 2, top, low, high
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=Path, action="append", help="a Markdown docs folder (repeatable)")
+    ap.add_argument("--negatives", type=Path, default=NEGATIVES)
+    args = ap.parse_args()
+    docs = args.docs or DEFAULT_DOCS
+    for folder in docs:
+        if not folder.is_dir():
+            raise SystemExit(f"no docs folder {folder}; pass --docs DIR")
+
+    from pipeline.index.bundle import Bundle
+    from pipeline.service.answering import UNCERTAIN_BELOW, evidence_of
+
+    negatives = [line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    with tempfile.TemporaryDirectory(prefix="kb-calibrate-") as tmp:
+        bundle_path, positives = build(Path(tmp), docs)
+        bundle = Bundle.load(bundle_path)
+        pos = [evidence_of(bundle.search(q, k=5)) for q in positives]
+        neg = [evidence_of(bundle.search(q, k=5)) for q in negatives]
+        model = bundle.manifest.embedding.model
+        bundle.close()
+    threshold, acc, low, high = best_threshold(pos, neg)
+    tpr = sum(p >= threshold for p in pos) / len(pos)
+    tnr = sum(n < threshold for n in neg) / len(neg)
+    print(f"docs: {', '.join(str(d) for d in docs)}; model {model}")
+    print(f"positives (FAQ questions, own FAQ removed): {len(pos)}   min {min(pos):.3f}  median {sorted(pos)[len(pos) // 2]:.3f}")
+    print(f"negatives (off-topic questions):            {len(neg)}   max {max(neg):.3f}  median {sorted(neg)[len(neg) // 2]:.3f}")
+    print(f"threshold {threshold:.3f} (maximal accuracy between {low:.3f} and {high:.3f}): accuracy {acc:.3f}, "
+          f"certain when answerable {tpr:.3f}, uncertain when not {tnr:.3f}")
+    current = UNCERTAIN_BELOW.get(model.rstrip("/").rsplit("/", 1)[-1])
+    if current is not None:
+        cur_acc = (sum(p >= current for p in pos) + sum(n < current for n in neg)) / (len(pos) + len(neg))
+        print(f"shipped default for {model}: {current} -> accuracy {cur_acc:.3f} on this data")
+
+
+if __name__ == "__main__":
+    main()
