@@ -80,11 +80,11 @@ def resolve(label: str, interview: Interview, *, path: Path | None = None) -> tu
         return by_alias[key], "alias", []
     if len(key) < 3 or not people:
         return None, "", []
-    from rapidfuzz import fuzz
+    from rapidfuzz import fuzz, utils
 
     scores: dict[str, float] = {}
     for p in people:
-        best = max([fuzz.token_set_ratio(key, _norm(n)) for n in (p.name, *p.aliases)])
+        best = max(fuzz.token_set_ratio(key, n, processor=utils.default_process) for n in (p.name, *p.aliases))
         scores[p.name] = best
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     top_name, top = ranked[0]

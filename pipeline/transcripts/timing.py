@@ -27,7 +27,7 @@ def monotonic(anchors: list[Anchor]) -> tuple[list[Anchor], list[Anchor]]:
     kept: list[Anchor] = []
     dropped: list[Anchor] = []
     for a in sorted(anchors, key=lambda a: a.word):
-        if kept and (a.seconds < kept[-1].seconds or (a.word > kept[-1].word and a.seconds == kept[-1].seconds)):
+        if kept and a.seconds < kept[-1].seconds:
             dropped.append(a)
             continue
         if kept and a.word == kept[-1].word:
