@@ -226,30 +226,34 @@ def test_small_sibling_sections_are_merged(ws, tmp_path):
     assert check_errors(ws) == []
 
 
-def test_a_page_that_fits_stays_one_atom_but_errors_are_never_merged(ws, tmp_path):
-    entries = "\n\n".join(
-        f"### {n}) Pull fails with `unauthorized: access to image {n} denied`\n\nLog in to the registry first." for n in range(1, 4)
-    )
-    docs = write_docs(tmp_path / "docs", {"troubleshooting.md": f"# Troubleshooting\n\n{entries}\n"})
-    do_import(ws, docs)
-    found = all_atoms(ws)
-    assert len(found) == 1  # the whole page fits one screen: one atom, with every entry as a source
-    (atom,) = found.values()
-    assert len(atom.meta.sources) == 4
-    # a page too long for one screen is cut, and each error stays an atom of its own
-    long_entries = "\n\n".join(
-        f"### {n}) Pull fails with `unauthorized: access to image {n} denied`\n\n{words(150, 'fix')}" for n in range(1, 7)
-    )
-    docs = write_docs(tmp_path / "docs2", {"troubleshooting.md": f"# Troubleshooting\n\n{long_entries}\n"})
-    ws2 = ws.parent / "ws2"
-    ws2.mkdir()
-    do_import(ws2, docs)
-    found = all_atoms(ws2)
-    assert len(found) == 6 and {a.meta.type for a in found.values()} == {"error"}
+def test_errors_are_never_merged(ws, tmp_path):
+    """A page listing errors gives one atom per error, even when the whole page fits one screen."""
+    for n_entries, size, folder in ((3, 10, "short"), (6, 150, "long")):
+        entries = "\n\n".join(
+            f"### {n}) Pull fails with `unauthorized: access to image {n} denied`\n\n{words(size, 'fix')}"
+            for n in range(1, n_entries + 1)
+        )
+        docs = write_docs(tmp_path / folder, {"troubleshooting.md": f"# Troubleshooting\n\n{entries}\n"})
+        target = ws.parent / f"ws-{folder}"
+        target.mkdir()
+        do_import(target, docs)
+        found = all_atoms(target)
+        assert len(found) == n_entries and {a.meta.type for a in found.values()} == {"error"}
+        assert check_errors(target) == []
     assert found["pull-fails-with-unauthorized-access-to-image-3-denied"].meta.related == [
         "Pull fails with unauthorized: access to image 2 denied",
         "Pull fails with unauthorized: access to image 4 denied",
     ]
+
+
+def test_a_page_that_fits_stays_one_atom(ws, tmp_path):
+    tips = "\n\n".join(f"## Tip {name}\n\n{words(40, name)}" for name in ("alpha", "beta", "gamma"))
+    docs = write_docs(tmp_path / "docs", {"tips.md": f"# Operating tips\n\n{words(30, 'intro')}\n\n{tips}\n"})
+    do_import(ws, docs)
+    (atom,) = all_atoms(ws).values()
+    assert atom.meta.title == "Operating tips"
+    assert [s.heading for s in atom.meta.sources] == ["Operating tips", "Tip alpha", "Tip beta", "Tip gamma"]
+    assert [s.heading for s in atom.sections] == ["Tip alpha", "Tip beta", "Tip gamma"]
 
 
 def test_code_blocks_are_kept_whole(ws, tmp_path):

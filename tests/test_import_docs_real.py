@@ -144,3 +144,29 @@ def test_real_tree_reimport_is_byte_identical(imported, name, kb):
     assert result.exit_code == 0, result.stderr
     assert _snapshot(ws) == before  # same bytes, files not even rewritten
     assert f"created: 0  updated: 0  unchanged: {len(before)}  kept-human-edits: 0" in result.stdout
+
+
+def test_golden_atoms_of_the_notifications_pages(tmp_path):
+    """The exact atom files cut from three real pages (KB_UPDATE_GOLDEN=1 rewrites the golden files)."""
+    import datetime as dt
+    import os
+
+    from pipeline.stages import import_docs
+
+    ws = tmp_path / "ws"
+    (ws / "atoms").mkdir(parents=True)
+    src = DOCS / "argocd" / "operator-manual" / "notifications"
+    import_docs.run(Settings.load(ws), Workspace.at(ws), Reporter(), src, today=dt.date(2026, 3, 4))
+    got = {p.relative_to(ws / "atoms").as_posix(): p.read_text(encoding="utf-8") for p in (ws / "atoms").rglob("*.md")}
+    golden = DOCS / "golden" / "notifications"
+    if os.environ.get("KB_UPDATE_GOLDEN") == "1":
+        import shutil
+
+        shutil.rmtree(golden, ignore_errors=True)
+        for rel, text in got.items():
+            (golden / rel).parent.mkdir(parents=True, exist_ok=True)
+            (golden / rel).write_text(text, encoding="utf-8")
+    want = {p.relative_to(golden).as_posix(): p.read_text(encoding="utf-8") for p in golden.rglob("*.md")}
+    assert sorted(got) == sorted(want)
+    for rel in want:
+        assert got[rel] == want[rel], rel

@@ -104,7 +104,7 @@ def run(
         reporter.info(f"skipped {rel}: not a Markdown file")
     docs: list[Doc] = []
     for path, rel in reporter.progress(files, "reading documents", total=len(files)):
-        docs.append(read_doc(path, rel))
+        docs.append(read_doc(path, rel, Path(docs_dir).resolve().name))
     report.documents = len(docs)
 
     limits = Limits(settings.check.min_words, settings.check.max_words, settings.check.hard_cap_words)

@@ -84,7 +84,7 @@ def cut(doc: Doc, limits: Limits) -> tuple[list[Piece], list[str]]:
 
 
 def _cut_node(doc: Doc, node: Node, limits: Limits, notes: list[str]) -> list[Piece]:
-    if node.total_words <= limits.max_words:
+    if node.total_words <= limits.max_words and not _holds_standalones(doc, node):
         return [Piece(doc, [Unit(node, True)], node.parent)] if node.has_content() else []
     out: list[Piece] = []
     level: list[Unit] = []  # units at this level, merged before they become pieces
@@ -94,7 +94,7 @@ def _cut_node(doc: Doc, node: Node, limits: Limits, notes: list[str]) -> list[Pi
         else:
             out += [Piece(doc, [u], node) for u in _chunks(doc, node, limits, notes)]
     for child in node.children:
-        if child.total_words <= limits.max_words:
+        if child.total_words <= limits.max_words and not _holds_standalones(doc, child):
             if child.has_content():
                 level.append(Unit(child, True))
             continue
@@ -103,6 +103,18 @@ def _cut_node(doc: Doc, node: Node, limits: Limits, notes: list[str]) -> list[Pi
         out += _cut_node(doc, child, limits, notes)
     out += _merge(doc, node, level, limits)
     return out
+
+
+def _holds_standalones(doc: Doc, node: Node) -> bool:
+    """A section listing several errors (or procedures, templates, problems) is cut even when short:
+    each of them is an atom of its own, found and cited on its own."""
+    count = 0
+    for child in node.children:
+        if child.has_content() and _merge_kind(doc, Unit(child, True)) == "standalone":
+            count += 1
+            if count >= 2:
+                return True
+    return False
 
 
 def _significant(blocks: list[Block]) -> bool:
@@ -222,6 +234,7 @@ _ERROR_STRONG = re.compile(
     r"crash\w*|oom\w*|out of memory|bad request|unavailable|not declared|already (?:bound|in use|exists))\b",
     re.I,
 )
+_ERRORS_DOC = re.compile(r"(?:^|[/_ -])errors(?:[/_ .-]|$)", re.I)
 _TROUBLE_DOC = re.compile(r"troubleshoot|errors?\b|faq|known[-_ ]issues|problems", re.I)
 _ERROR_WEAK = re.compile(r"\b(cannot|can ?not|can't|unable|won't|doesn't work|does not work|stuck|hangs?|missing)\b", re.I)
 _ERROR_OUTPUT = re.compile(
@@ -308,6 +321,8 @@ def config_blocks_parse(blocks: list[Block]) -> bool:
 
 def _is_error(doc: Doc, node: Node, heading: str, code_text: str) -> bool:
     """Is the section about an error message? Error words in a feature page's heading are not enough."""
+    if _ERRORS_DOC.search(f"{doc.rel} {doc.label}") and node is not doc.root and not node.children:
+        return True  # a section of a page of error messages
     message_like = ":" in heading or _ERROR_STRONG.search(heading) or _ERROR_WEAK.search(heading)
     if message_like and len(heading.split()) >= 3 and heading.lower() in code_text.lower():
         return True  # the heading is a message the console output shows
@@ -332,10 +347,10 @@ def infer_type(piece: Piece) -> str:
     text = "\n".join(b.text for b in blocks)
     code_text = "\n".join(b.text for b in blocks if b.kind in ("fence", "code_block"))
     if single:
-        if configs and config_words >= 0.6 * words and config_blocks_parse(configs):
-            return "config-template"
         if _is_error(piece.doc, head, heading, code_text):
             return "error"
+        if configs and config_words >= 0.6 * words and config_blocks_parse(configs):
+            return "config-template"
         ordered = sum(b.ordered_items for b in blocks)
         ordered_words = sum(b.words for b in blocks if b.kind == "ordered_list")
         if ordered >= 3 and (ordered_words >= 0.3 * words or _PROCEDURE_HEAD.search(heading)):
@@ -474,6 +489,8 @@ def _structure(parts: list[str], piece_type: str) -> list[str]:
         for i, p in enumerate(intro):
             m = re.match(r"^\s{0,3}(```+|~~~+)\s*(\w+)", p)
             if m and m.group(2).lower() in _CONFIG_LANGS:
+                if i > 0 and intro[i - 1].rstrip().endswith(":") and len(intro[i - 1].split()) <= 30:
+                    i -= 1  # the sentence introducing the block goes with it
                 return parts[:i] + ["## Template"] + parts[i:]
     return parts
 

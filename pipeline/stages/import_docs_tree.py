@@ -87,7 +87,7 @@ class Doc:
 # reading
 
 
-def read_doc(path, rel: str) -> Doc:
+def read_doc(path, rel: str, root_name: str = "") -> Doc:
     """Parse one Markdown file (UTF-8; YAML front matter allowed) into a Doc."""
     text = atoms.read_bytes(path)  # InputError with file and line for non-UTF-8 bytes
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -108,11 +108,14 @@ def read_doc(path, rel: str) -> Doc:
         if isinstance(raw.data, dict):  # a mapping: front matter; else a '---' rule, plain Markdown
             front = raw.data
             body, offset = raw.body, raw.body_line - 1
-    return parse_markdown(body, rel, offset=offset, front_matter=front)
+    return parse_markdown(body, rel, offset=offset, front_matter=front, root_name=root_name)
 
 
-def parse_markdown(body: str, rel: str, *, offset: int = 0, front_matter: dict | None = None) -> Doc:
-    """Build the heading tree of ``body`` (``offset`` = lines before it in the file)."""
+def parse_markdown(
+    body: str, rel: str, *, offset: int = 0, front_matter: dict | None = None, root_name: str = ""
+) -> Doc:
+    """Build the heading tree of ``body`` (``offset`` = lines before it in the file; ``root_name``
+    = the imported folder's name, context for vague page titles at its top)."""
     lines = body.split("\n")
     lines = _admonitions_to_quotes(lines)
     text = "\n".join(lines)
@@ -152,7 +155,7 @@ def parse_markdown(body: str, rel: str, *, offset: int = 0, front_matter: dict |
         i = close + 1
     root = _lift_single_top(root)
     _adopt_orphans(root)
-    label = _doc_label(rel, root, front_matter)
+    label = _doc_label(rel, root, front_matter, root_name)
     if not root.label:
         root.label = root.display = label
     return Doc(rel=rel, root=root, label=label, is_faq=_is_faq_doc(rel, label), front_matter=front_matter)
@@ -412,7 +415,7 @@ def humanise(name: str) -> str:
 _GENERIC_DOC = {"troubleshooting", "faq", "index", "readme", "overview", "introduction", "errors", "commands"}
 
 
-def _doc_label(rel: str, root: Node, front: dict) -> str:
+def _doc_label(rel: str, root: Node, front: dict, root_name: str = "") -> str:
     title = front.get("title")
     if isinstance(title, str) and title.strip():
         return " ".join(title.split())
@@ -420,7 +423,7 @@ def _doc_label(rel: str, root: Node, front: dict) -> str:
         return root.label
     parts = rel.split("/")
     stem = posixpath.splitext(parts[-1])[0]
-    folder = parts[-2] if len(parts) > 1 else ""
+    folder = parts[-2] if len(parts) > 1 else root_name
     if stem.lower() in INDEX_STEMS and folder:
         return humanise(folder)
     label = humanise(stem)
