@@ -14,8 +14,34 @@
     return document.querySelector("audio.kb-audio");
   }
 
+  function seekable(audio) {
+    var s = audio.seekable;
+    return s.length > 0 && s.end(s.length - 1) > 0;
+  }
+
+  // Servers without HTTP range requests (python -m http.server, mkdocs serve) make a recording
+  // unseekable; a copy held in memory as a blob: URL always is. Done once, only when needed.
+  var loading = null;
+  function makeSeekable(audio) {
+    if (!loading) {
+      loading = fetch(audio.currentSrc || audio.src)
+        .then(function (r) { return r.blob(); })
+        .then(function (blob) {
+          return new Promise(function (resolve) {
+            audio.addEventListener("loadedmetadata", resolve, { once: true });
+            audio.src = URL.createObjectURL(blob);
+          });
+        });
+    }
+    return loading;
+  }
+
   function seek(audio, t, play) {
     var go = function () {
+      if (!seekable(audio) && audio.duration > 0 && window.fetch && !/^(blob|file):/.test(audio.currentSrc)) {
+        makeSeekable(audio).then(go);
+        return;
+      }
       audio.currentTime = t;
       if (play) {
         var p = audio.play();
