@@ -94,6 +94,18 @@ def test_reviewer_corrections_are_merged_kept_and_reapplied(kb, workspace):
     assert _load(folder).segments == after.segments
 
 
+def test_edits_survive_a_deleted_transcript_json(kb, workspace):
+    """transcript.json gone (deleted to force a re-import): the edited transcript.md still wins."""
+    folder = _add_shipit(kb, workspace)
+    assert kb("-w", workspace, "transcribe").exit_code == 0
+    md_path = folder / "transcript.md"
+    md_path.write_text(md_path.read_text(encoding="utf-8").replace("Hey. Good to be here.", "Hi. Good to be here."))
+    (folder / "transcript.json").unlink()
+    r = kb("-w", workspace, "transcribe")
+    assert r.exit_code == 0 and "1 correction(s) merged" in r.stdout
+    assert _load(folder).segments[2].text == "Hi. Good to be here."
+
+
 def test_unknown_speaker_in_transcript_md_fails_and_writes_nothing(kb, workspace):
     folder = _add_shipit(kb, workspace)
     assert kb("-w", workspace, "transcribe").exit_code == 0
