@@ -44,7 +44,13 @@ class AsrSettings(_Section):
     word_timestamps: bool = True
     language: str | None = Field(None, description="Force a language; default: interview.yaml's.")
     align_model: str | None = Field(None, description="whisperX: local alignment model directory.")
-    download_root: str | None = None
+    download_root: str | None = Field(None, description="Model cache searched for model names (never downloads).")
+    temperature: float | None = Field(None, description="Fixed decoding temperature; unset = fallback 0.0..1.0.")
+    max_new_tokens: int | None = Field(None, description="Cap on tokens decoded per 30 s window.")
+    condition_on_previous_text: bool = True
+    vocabulary_hint: Literal["hotwords", "initial_prompt", "both", "off"] = Field(
+        "hotwords", description="How interview.yaml's vocabulary is hinted to the model."
+    )
 
 
 class DiariseSettings(_Section):
@@ -52,6 +58,10 @@ class DiariseSettings(_Section):
     pipeline: str | None = Field(None, description="Local pyannote pipeline directory or config.yaml.")
     token_env: str = Field("HF_TOKEN", description="Env var holding a hub token (secret).")
     smoothing_s: float = Field(0.5, description="Turn-boundary smoothing window, seconds.")
+    hub_pipeline: str = Field(
+        "pyannote/speaker-diarization-community-1", description="Hub pipeline used with a token (network)."
+    )
+    channel_bleed_db: float = Field(25.0, description="channels: quieter than the loudest by this = crosstalk.")
 
 
 class LlmSettings(_Section):

@@ -151,6 +151,21 @@ def build_tiny_whisper(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
+def espeak_wav(path: Path, text: str, voice: str = "en", lead_silence_s: float = 0.0) -> Path:
+    """Speech made by espeak-ng in milliseconds, as a 16 kHz mono WAV (optionally after silence)."""
+    import subprocess
+
+    raw = Path(str(path) + ".espeak.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True, capture_output=True)
+    filters = f"adelay={int(lead_silence_s * 1000)}" if lead_silence_s else "anull"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(raw), "-af", filters, "-ar", "16000", "-ac", "1", str(path)],
+        check=True,
+    )
+    raw.unlink()
+    return Path(path)
+
+
 if __name__ == "__main__":  # pragma: no cover - regeneration helper
     convert_tiktoken(Path(sys.argv[1]), TOKENIZER_GZ)
     print(f"wrote {TOKENIZER_GZ} ({TOKENIZER_GZ.stat().st_size} bytes)")
