@@ -201,6 +201,20 @@ def test_whisperx_json_speakers_from_segments_and_words(tmp_path):
     assert t.source.format == "whisperx"
     assert [t.speaker(s.speaker).label for s in t.segments] == ["SPEAKER_00", "SPEAKER_01"] * 3
     assert t.segments[0].words[0].start is None and t.segments[0].words[1].start is not None
+    # mapped to people, word-level speakers follow their segment speakers to the new ids
+    import datetime as dt
+
+    from pipeline.models import Interview, Person
+    from pipeline.transcripts.speakers import map_speakers
+
+    iv = Interview(id="x", title="Apollo 11", date=dt.date(1969, 7, 20),
+                   people=[Person(name="Houston", role="interviewer"), Person(name="Eagle", role="expert")],
+                   speaker_map={"SPEAKER_00": "Houston", "SPEAKER_01": "Eagle"})
+    mapped, report = map_speakers(t, iv)
+    ids = {sp.name: sp.id for sp in mapped.speakers}
+    assert report.unmapped == [] and set(ids) == {"Houston", "Eagle"}
+    for seg in mapped.segments:
+        assert {w.speaker for w in seg.words} == {seg.speaker}
 
 
 def test_whisper_json_truncated_and_wrong_shape(tmp_path):

@@ -122,7 +122,25 @@ def map_speakers(transcript: Transcript, interview: Interview, *, path: Path | N
         by_person[person.name] = out
         new_speakers.append(out)
         repoint[sp.id] = out.id
-    segments = [seg.model_copy(update={"speaker": repoint.get(seg.speaker, seg.speaker)}) for seg in transcript.segments]
+    # words may carry a speaker too (whisperX, word-level diarisation): raw label or old id -> new id
+    by_label = {_raw_label(sp): repoint[sp.id] for sp in transcript.speakers}
+
+    def _word_speaker(value: str | None) -> str | None:
+        if value is None:
+            return None
+        return repoint.get(value) or by_label.get(value, value)
+
+    segments = [
+        seg.model_copy(
+            update={
+                "speaker": repoint.get(seg.speaker, seg.speaker),
+                "words": [w.model_copy(update={"speaker": _word_speaker(w.speaker)}) for w in seg.words]
+                if any(w.speaker for w in seg.words)
+                else seg.words,
+            }
+        )
+        for seg in transcript.segments
+    ]
     used = {seg.speaker for seg in segments}
     new_speakers = [sp for sp in new_speakers if sp.id in used or not segments]
     report.silent_people = [p.name for p in interview.people if p.name not in by_person]
