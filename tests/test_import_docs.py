@@ -538,3 +538,48 @@ def test_progress_goes_through_the_reporter(ws, tmp_path):
     docs = write_docs(tmp_path / "docs", GUIDE)
     import_docs.run(Settings.load(ws), Workspace.at(ws), Recording(), docs)
     assert seen == [("reading documents", 3), ("writing atoms", 3)]
+
+
+def test_heading_lines_count_the_front_matter(ws, tmp_path):
+    doc = "---\ntitle: Page title\nweight: 1\n---\n\n# Heading here\n\nSome text about the heading here.\n"
+    docs = write_docs(tmp_path / "docs", {"p.md": doc})
+    do_import(ws, docs)
+    (atom,) = all_atoms(ws).values()
+    assert [(s.heading, s.line) for s in atom.meta.sources] == [("Heading here", 6)]
+
+
+def test_type_change_moves_an_unedited_atom(ws, tmp_path):
+    docs = write_docs(tmp_path / "docs", {"tips.md": TYPED_DOCS["troubleshooting-tip"]})
+    do_import(ws, docs)
+    old = ws / "atoms" / "troubleshooting-tip" / "finding-the-slow-repository.md"
+    assert old.is_file()
+    steps = "\n\n1. Open the repo server logs.\n2. Sort by duration.\n3. Note the repository.\n4. Move its large files.\n"
+    (docs / "tips.md").write_text((docs / "tips.md").read_text() + steps, encoding="utf-8")
+    report, _ = do_import(ws, docs, today=DAY2)
+    new = ws / "atoms" / "procedure" / "finding-the-slow-repository.md"
+    assert not old.exists() and new.is_file()
+    (change,) = [c for c in report.changes if c.action == "update"]
+    assert change.note == "type changed: moved from atoms/troubleshooting-tip/finding-the-slow-repository.md"
+    assert atoms.read(new).meta.version == 2
+    assert check_errors(ws) == []
+
+
+def test_one_giant_paragraph_is_cut_between_sentences(ws, tmp_path):
+    sentence = "The repo server renders every manifest again when the cache expires."
+    paragraph = " ".join([sentence] * 200)  # 2200 words on one line
+    docs = write_docs(tmp_path / "docs", {"wall.md": f"# Wall of text\n\n{paragraph}\n"})
+    do_import(ws, docs)
+    found = all_atoms(ws)
+    assert len(found) == 3
+    assert all(atoms.word_count(a.body) <= 800 for a in found.values())
+    assert sum(a.body.count(sentence) for a in found.values()) == 200
+    assert check_errors(ws) == []
+
+
+def test_section_with_a_broken_yaml_block_is_not_a_config_template(ws, tmp_path):
+    block = "\n".join(f"key{i}: [unclosed {i}" for i in range(40))
+    docs = write_docs(tmp_path / "docs", {"cfg.md": f"# Controller settings file\n\n```yaml\n{block}\n```\n"})
+    do_import(ws, docs)
+    (atom,) = all_atoms(ws).values()
+    assert atom.meta.type != "config-template"
+    assert check_errors(ws) == []

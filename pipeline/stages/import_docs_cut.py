@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from pipeline import atoms
 from pipeline.models import DocumentSource
 from pipeline.stages.import_docs_tree import Block, Doc, Node, is_part_heading
 
@@ -205,6 +206,19 @@ def _split_block(block: Block, limits: Limits, notes: list[str], rel: str) -> li
             Block(kind="fence", text="\n".join([opening, *c, closing]), line=block.line, info=block.info)
             for c in chunks
         ]
+    if block.kind in ("paragraph", "blockquote"):
+        pieces: list[str] = []
+        for line in block.text.split("\n"):
+            if len(line.split()) > limits.max_words:  # one long line: cut between sentences
+                pieces += re.split(r"(?<=[.!?])\s+", line)
+            else:
+                pieces.append(line)
+        prefix = "> " if block.kind == "blockquote" else ""
+        items = [p if p.startswith(">") or not prefix else prefix + p for p in pieces]
+        parts = _pack(block, items, limits.max_words, header=[])
+        for part in parts:
+            part.plain = " ".join(part.text.split()) if block.kind == "paragraph" else ""
+        return parts
     return [block]
 
 
@@ -304,14 +318,17 @@ def _question_units(piece: Piece) -> list[Node] | None:
 
 
 def config_blocks_parse(blocks: list[Block]) -> bool:
-    """True when every yaml/json block parses (``kb check`` errors on one that does not)."""
-    for b in blocks:
-        content = "\n".join(b.text.split("\n")[1:-1])
+    """True when every yaml/json code block in ``blocks`` (nested ones too) parses to data:
+    ``kb check`` reports a config-template block that does not parse as an error."""
+    _, _, code = atoms.parse_body("\n\n".join(b.text for b in blocks))
+    for block in code:
+        if block.lang not in _CONFIG_LANGS:
+            continue
         try:
-            if b.info == "json":
-                json.loads(content)
+            if block.lang == "json":
+                json.loads(block.content)
             else:
-                docs = [d for d in yaml.safe_load_all(content) if d is not None]
+                docs = [d for d in yaml.safe_load_all(block.content) if d is not None]
                 if not docs or not all(isinstance(d, (dict, list)) for d in docs):
                     return False
         except (ValueError, yaml.YAMLError):
@@ -349,7 +366,7 @@ def infer_type(piece: Piece) -> str:
     if single:
         if _is_error(piece.doc, head, heading, code_text):
             return "error"
-        if configs and config_words >= 0.6 * words and config_blocks_parse(configs):
+        if configs and config_words >= 0.6 * words and config_blocks_parse(blocks):
             return "config-template"
         ordered = sum(b.ordered_items for b in blocks)
         ordered_words = sum(b.words for b in blocks if b.kind == "ordered_list")
