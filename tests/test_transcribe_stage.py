@@ -135,6 +135,17 @@ def test_broken_source_fails_without_a_transcript(kb, workspace):
     assert not list(folder.glob(".*.tmp"))
 
 
+def test_one_bad_interview_does_not_hold_back_the_others(kb, workspace):
+    folder = _add_shipit(kb, workspace)
+    assert kb("-w", workspace, "add", DATA / "vtt/teams_timeframe.vtt", "--id", "teams").exit_code == 0
+    (workspace / "interviews/teams/teams_timeframe.vtt").write_bytes((DATA / "vtt/invalid_timeframe.vtt").read_bytes())
+    r = kb("-w", workspace, "transcribe")
+    assert r.exit_code == 1
+    assert "1 of 2 interview(s) failed" in r.stderr and "(the others: 1 transcribed, 0 fresh)" in r.stderr
+    assert "teams: " in r.stderr and "teams_timeframe.vtt:6: broken cue timing" in r.stderr
+    assert (folder / "transcript.json").exists() and not (workspace / "interviews/teams/transcript.json").exists()
+
+
 def test_unknown_interview_and_damaged_yaml(kb, workspace):
     r = kb("-w", workspace, "transcribe", "nope")
     assert r.exit_code == 1 and "No interview 'nope'" in r.stderr

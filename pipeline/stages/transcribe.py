@@ -230,9 +230,14 @@ def run(
     todo = ids or known
     report = TranscribeReport()
     speech = _Speech(settings, reporter)
+    failed: list[tuple[str, KbError]] = []
     try:
         for interview_id in reporter.progress(todo, "Transcribing", total=len(todo)):
-            outcome, merged, unmapped = transcribe_one(settings, workspace, reporter, interview_id, speech, force=force)
+            try:
+                outcome, merged, unmapped = transcribe_one(settings, workspace, reporter, interview_id, speech, force=force)
+            except KbError as exc:  # one bad interview must not hold back the others
+                failed.append((interview_id, exc))
+                continue
             (report.fresh if outcome == "fresh" else report.transcribed).append(interview_id)
             if merged:
                 report.merged[interview_id] = merged
@@ -240,6 +245,15 @@ def run(
                 report.unmapped[interview_id] = unmapped
     finally:
         speech.close()
+    if len(failed) == 1 and len(todo) == 1:
+        raise failed[0][1]
+    if failed:
+        lines = "\n".join(f"  {iid}: {exc.message}" for iid, exc in failed)
+        raise KbError(
+            f"{len(failed)} of {len(todo)} interview(s) failed, nothing was written for them "
+            f"(the others: {report}):\n{lines}",
+            failed[0][1].hint,
+        )
     return report
 
 
