@@ -58,6 +58,17 @@ def test_markdown_of_kb_itself_imports_back(tmp_path):
     assert [b.start for b in back.segments] == [float(int(s.start)) for s in t.segments]
 
 
+def test_kb_transcript_json_imports_back_with_speaker_names(tmp_path):
+    t, _ = _mapped("vtt/teams_timeframe.vtt", people=[])
+    path = tmp_path / "from-other-kb.json"
+    path.write_text(t.model_dump_json(), encoding="utf-8")
+    back = importers.import_file(path, "t").transcript
+    assert [(back.speaker(s.speaker).name, s.start, s.text) for s in back.segments] == [
+        (t.speaker(s.speaker).name, s.start, s.text) for s in t.segments
+    ]
+    assert [w.text for s in back.segments for w in s.words] == [w.text for s in t.segments for w in s.words]
+
+
 def test_text_correction_keeps_segment_times_and_unchanged_word_timings(tmp_path):
     t, _ = _mapped("vtt/spec-example.vtt", people=[Person(name="Neil deGrasse Tyson", role="expert"),
                                                    Person(name="Roger Bingham", role="interviewer")])

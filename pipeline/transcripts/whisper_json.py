@@ -91,6 +91,10 @@ def read_doc(path: Path) -> tuple[list[Turn], str | None, str]:
             path=path,
             line=line,
         ) from None
+    # kb's own transcript.json (another workspace): speakers are ids; use their names as labels
+    names: dict[str, str] = {}
+    if isinstance(data.get("speakers"), list):
+        names = {sp["id"]: sp.get("name") or sp["id"] for sp in data["speakers"] if isinstance(sp, dict) and "id" in sp}
     turns: list[Turn] = []
     has_speakers = False
     for k, seg in enumerate(doc.segments):
@@ -102,14 +106,15 @@ def read_doc(path: Path) -> tuple[list[Turn], str | None, str]:
                 line=_line_of_segment(text, k),
             )
         words = [
-            Word(start=w.start, end=w.end, text=w.text.strip(), score=w.score, speaker=w.speaker)
+            Word(start=w.start, end=w.end, text=w.text.strip(), score=w.score, speaker=names.get(w.speaker, w.speaker) if w.speaker else None)
             for w in seg.words
             if w.text.strip()
         ]
         speaker = seg.speaker
         if speaker is None:
-            votes = Counter(w.speaker for w in seg.words if w.speaker)
+            votes = Counter(w.speaker for w in words if w.speaker)
             speaker = votes.most_common(1)[0][0] if votes else None
+        speaker = names.get(speaker, speaker) if speaker else speaker
         has_speakers = has_speakers or speaker is not None
         turns.append(Turn(label=speaker, start=seg.start, end=seg.end, text=" ".join(seg.text.split()), words=words))
     return turns, doc.language, ("whisperx" if has_speakers else "whisper")
