@@ -381,7 +381,7 @@ def test_reimport_is_idempotent_and_byte_identical(ws, tmp_path):
     before = _bytes(ws)
     mtimes = {p: p.stat().st_mtime_ns for p in (ws / "atoms").rglob("*.md")}
     second, _ = do_import(ws, docs, today=DAY2)
-    assert second.counts == {"created": 0, "updated": 0, "unchanged": 3, "kept-human-edits": 0, "proposals": 0, "vanished": 0}
+    assert second.counts == {"created": 0, "updated": 0, "unchanged": 3, "kept-human-edits": 0, "proposals": 0, "vanished": 0, "deleted-by-person": 0}
     assert _bytes(ws) == before
     assert {p: p.stat().st_mtime_ns for p in (ws / "atoms").rglob("*.md")} == mtimes
 
@@ -583,3 +583,22 @@ def test_section_with_a_broken_yaml_block_is_not_a_config_template(ws, tmp_path)
     (atom,) = all_atoms(ws).values()
     assert atom.meta.type != "config-template"
     assert check_errors(ws) == []
+
+
+def test_atom_deleted_by_a_person_is_not_recreated(ws, tmp_path, kb):
+    entries = "\n\n".join(f"## Pull fails with `manifest unknown: tag {n}`\n\nPush the tag first." for n in (1, 2, 3))
+    docs = write_docs(tmp_path / "docs", {"errors.md": f"# Registry errors\n\n{entries}\n"})
+    do_import(ws, docs)
+    path = ws / "atoms" / "error" / "pull-fails-with-manifest-unknown-tag-2.md"
+    assert "Pull fails with manifest unknown: tag 2" in atoms.read(ws / "atoms/error/pull-fails-with-manifest-unknown-tag-1.md").meta.related
+    path.unlink()
+    result = kb("-w", ws, "import-docs", docs)
+    assert result.exit_code == 0, result.stderr
+    assert not path.exists()
+    assert "not recreated: atoms/error/pull-fails-with-manifest-unknown-tag-2.md  (deleted since the last import)" in result.stdout
+    report, _ = do_import(ws, docs)
+    assert report.ids("deleted") == ["pull-fails-with-manifest-unknown-tag-2"] and not path.exists()
+    assert atoms.read(ws / "atoms/error/pull-fails-with-manifest-unknown-tag-1.md").meta.related == [
+        "Pull fails with manifest unknown: tag 3"
+    ]
+    assert check_errors(ws) == []  # no related title names the deleted atom

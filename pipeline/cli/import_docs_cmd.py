@@ -20,8 +20,8 @@ def import_docs(
     """Cut Markdown docs into draft atoms (one screen each), typed from headings and content.
 
     Re-running is safe: unchanged atoms stay byte-identical, atoms a person has edited are kept
-    (the import's new version goes beside them as <id>.proposed.md), and atoms whose section
-    vanished from the docs are reported, not deleted.
+    (the import's new version goes beside them as <id>.proposed.md), atoms a person deleted are
+    not made again, and atoms whose section vanished from the docs are reported, not deleted.
     """
     from pipeline.stages import import_docs as stage
 
@@ -33,6 +33,7 @@ def import_docs(
         "propose": "would propose" if dry_run else "proposed",
         "kept": "kept",
         "vanished": "source vanished",
+        "deleted": "not recreated",
     }
     for change in report.changes:
         if change.action == "unchanged" or (change.action in ("create", "update") and not dry_run):

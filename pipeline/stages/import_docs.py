@@ -7,8 +7,9 @@ until every document has been read, so bad input leaves the workspace untouched.
 
 Re-importing is idempotent: the same docs give the same ids and byte-identical files. An atom a
 person edited since the import (``atoms.is_human_edited``) is never touched; when the docs now
-say something else, the new version is written beside it as ``<id>.proposed.md``. Atoms whose
-source section vanished from the docs are reported, never deleted.
+say something else, the new version is written beside it as ``<id>.proposed.md``. An atom a
+person deleted is not made again (the ids of the last import are kept under ``.kb/state``).
+Atoms whose source section vanished from the docs are reported, never deleted.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ PROMPT = "import-docs-v1"
 
 @dataclass
 class Change:
-    action: str  # create | update | unchanged | kept | propose | vanished
+    action: str  # create | update | unchanged | kept | propose | vanished | deleted (by a person: not recreated)
     atom_id: str
     path: str  # workspace-relative
     type: str
@@ -67,6 +68,7 @@ class ImportReport:
             "kept-human-edits": c["kept"],
             "proposals": c["propose"],
             "vanished": c["vanished"],
+            "deleted-by-person": c["deleted"],
         }
 
     def __str__(self) -> str:
@@ -80,6 +82,8 @@ class ImportReport:
         )
         if c["vanished"]:
             line += f", {c['vanished']} whose source vanished"
+        if c["deleted-by-person"]:
+            line += f", {c['deleted-by-person']} deleted by a person (not recreated)"
         return line
 
 
@@ -124,10 +128,17 @@ def run(
     extra_tags = [_tag(t) for t in tags if _tag(t)]
     existing = _existing(workspace)
     plans = _plan(workspace, pieces, existing, extra_tags, today)
-    _resolve_related(plans)
+    before = _previous(workspace, Path(docs_dir))
+    deleted = {p.atom_id for p in plans if p.atom_id in before and p.atom_id not in existing}
+    _resolve_related([p for p in plans if p.atom_id not in deleted])
     for plan in reporter.progress(plans, "writing atoms", total=len(plans)):
+        if plan.atom_id in deleted:
+            # made by an earlier import and deleted by a person since: that was a decision
+            path = workspace.relative(workspace.atom_path(plan.meta.type, plan.atom_id))
+            report.changes.append(Change("deleted", plan.atom_id, path, plan.meta.type, "deleted since the last import"))
+            continue
         report.changes += _apply(workspace, plan, existing, today, dry_run)
-    report.changes += _vanished(workspace, Path(docs_dir), plans, existing, dry_run)
+    report.changes += _vanished(workspace, Path(docs_dir), plans, existing, before, dry_run)
     return report
 
 
@@ -411,19 +422,29 @@ def _state_file(workspace: Workspace, folder: Path) -> Path:
     return workspace.state_dir / "state" / "import-docs" / f"{atoms.slugify(folder.resolve().name)}-{key}.json"
 
 
+def _previous(workspace: Workspace, folder: Path) -> set[str]:
+    """Ids the last import of this folder made (from its state file under .kb/)."""
+    state = _state_file(workspace, folder)
+    if not state.is_file():
+        return set()
+    try:
+        return set(json.loads(state.read_text(encoding="utf-8")).get("atoms", []))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return set()
+
+
 def _vanished(
-    workspace: Workspace, folder: Path, plans: list[Plan], existing: dict[str, Existing], dry_run: bool
+    workspace: Workspace,
+    folder: Path,
+    plans: list[Plan],
+    existing: dict[str, Existing],
+    before: set[str],
+    dry_run: bool,
 ) -> list[Change]:
     """Atoms an earlier import of this folder made whose sections are gone: reported, kept."""
     state = _state_file(workspace, folder)
     produced = {p.atom_id for p in plans}
     documents = {p.piece.doc.rel for p in plans}
-    before: set[str] = set()
-    if state.is_file():
-        try:
-            before = set(json.loads(state.read_text(encoding="utf-8")).get("atoms", []))
-        except (OSError, ValueError, AttributeError):
-            before = set()
     out: list[Change] = []
     still: list[str] = []
     for atom_id, ex in sorted(existing.items()):
