@@ -9,6 +9,7 @@ Mapping always starts from the raw labels, so it can be re-run after interview.y
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,8 @@ class SpeakerReport:
 
 
 def _norm(name: str) -> str:
-    return " ".join(name.casefold().split())
+    """Case, spacing and Unicode composition do not make two names different."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
 def _raw_label(sp: Speaker) -> str:
