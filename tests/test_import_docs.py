@@ -602,3 +602,34 @@ def test_atom_deleted_by_a_person_is_not_recreated(ws, tmp_path, kb):
         "Pull fails with manifest unknown: tag 3"
     ]
     assert check_errors(ws) == []  # no related title names the deleted atom
+
+
+def test_collapsible_admonitions_and_content_tabs(ws, tmp_path):
+    doc = """
+        # Install the CLI
+
+        ???+ tip inline end "Faster"
+            Use the package manager.
+
+        === "Linux"
+
+            ```bash
+            curl -sSL -o argocd https://example.com/argocd-linux-amd64
+            ```
+
+        === "macOS"
+
+            ```bash
+            brew install argocd
+            ```
+
+        After installing, run `argocd version` to see the client version.
+        """
+    docs = write_docs(tmp_path / "docs", {"cli.md": doc})
+    do_import(ws, docs)
+    (atom,) = all_atoms(ws).values()
+    assert "> **Tip:** Faster\n> Use the package manager." in atom.body
+    assert '**Linux**\n\n```bash\ncurl -sSL -o argocd https://example.com/argocd-linux-amd64\n```' in atom.body
+    assert "**macOS**\n\n```bash\nbrew install argocd\n```" in atom.body
+    _, _, code = atoms.parse_body(atom.body)
+    assert [b.lang for b in code] == ["bash", "bash"]  # real fenced blocks, not indented code

@@ -316,12 +316,16 @@ def _rewrite_links(text: str, tokens: list, rel: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # admonitions (MkDocs / Python-Markdown extension syntax, unknown to CommonMark)
 
-_ADMONITION = re.compile(r'^(?P<indent>[ \t]*)(?:!!!|\?\?\?\+?)[ \t]*(?P<kind>[\w-]+)(?:[ \t]+"(?P<title>[^"]*)")?[ \t]*$')
+_ADMONITION = re.compile(
+    r'^(?P<indent>[ \t]*)(?:(?P<marker>!!!|\?\?\?\+?)[ \t]*(?P<kind>[\w-]+)(?:[ \t]+[\w-]+)*|(?P<tab>===\+?))'
+    r'(?:[ \t]+"(?P<title>[^"]*)")?[ \t]*$'
+)
 _FENCE_LINE = re.compile(r"^\s*(```|~~~)")
 
 
 def _admonitions_to_quotes(lines: list[str]) -> list[str]:
-    """``!!! note "Title"`` + indented body -> ``> **Note:** Title`` + ``> body`` (same line count)."""
+    """``!!! note "Title"`` + indented body -> ``> **Note:** Title`` + ``> body``; a content tab
+    ``=== "Title"`` -> ``**Title**`` + its body dedented. Same line count, so lines stay true."""
     out = list(lines)
     in_fence: str | None = None
     i = 0
@@ -338,9 +342,13 @@ def _admonitions_to_quotes(lines: list[str]) -> list[str]:
             i += 1
             continue
         indent = m.group("indent").expandtabs(4)
-        kind = m.group("kind").replace("-", " ").capitalize()
         title = (m.group("title") or "").strip()
-        out[i] = f"{indent}> **{kind}:**" + (f" {title}" if title else "")
+        tab = m.group("tab") is not None  # a content tab (=== "Title"): a bold line, then its text
+        if tab:
+            out[i] = f"{indent}**{title}**"
+        else:
+            kind = m.group("kind").replace("-", " ").capitalize()
+            out[i] = f"{indent}> **{kind}:**" + (f" {title}" if title else "")
         body_indent = len(indent) + 4
         j = i + 1
         last = i
@@ -353,7 +361,10 @@ def _admonitions_to_quotes(lines: list[str]) -> list[str]:
             j += 1
         for k in range(i + 1, last + 1):
             nxt = out[k].expandtabs(4)
-            out[k] = f"{indent}> {nxt[body_indent:]}" if nxt.strip() else f"{indent}>"
+            if tab:
+                out[k] = f"{indent}{nxt[body_indent:]}" if nxt.strip() else ""
+            else:
+                out[k] = f"{indent}> {nxt[body_indent:]}" if nxt.strip() else f"{indent}>"
         i = last + 1
     return out
 
