@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS runs (
   cached_windows INTEGER, atoms_written INTEGER, proposals INTEGER, dropped_items INTEGER,
   requests INTEGER, tokens_in BIGINT, tokens_out BIGINT, cost_usd DOUBLE);
 CREATE TABLE IF NOT EXISTS requests (
-  run_id VARCHAR, at TIMESTAMP, interview VARCHAR, window_index INTEGER, tokens_in BIGINT,
+  run_id VARCHAR, requested_at TIMESTAMP, interview VARCHAR, window_index INTEGER, tokens_in BIGINT,
   tokens_out BIGINT, cost_usd DOUBLE, reask BOOLEAN, retries INTEGER, status VARCHAR);
 CREATE TABLE IF NOT EXISTS atoms (
   run_id VARCHAR, atom_id VARCHAR, atom_type VARCHAR, interviews VARCHAR, action VARCHAR,
@@ -85,7 +85,9 @@ class RunLog:
         )
 
     def close(self) -> None:
-        self._con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None  # drop the handle: exceptions kept by callers may keep this object alive
 
     def __enter__(self) -> RunLog:
         return self

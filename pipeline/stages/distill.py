@@ -304,6 +304,7 @@ def _distill_llm(
             dropped_items=len(report.dropped),
         )
         log.close()
+        client.on_request = None
         client.close()
     return drafts, done
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz, process, utils
 
 from pipeline import atoms
 from pipeline.errors import InputError
@@ -164,7 +164,7 @@ def plan_ids(drafts: list[Draft], existing: Existing, ws: Workspace, threshold: 
             target = slug
         else:
             same_type = {aid: t for aid, t in titles.items() if ours(aid, d)}
-            best = process.extractOne(d.title, same_type, scorer=fuzz.token_sort_ratio) if same_type else None
+            best = process.extractOne(d.title, same_type, scorer=fuzz.token_sort_ratio, processor=utils.default_process) if same_type else None
             if best and best[1] >= threshold:
                 target = best[2]
         if target is not None:
@@ -186,7 +186,7 @@ def resolve_related(planned: list[Planned], existing: Existing, threshold: float
         out: list[str] = []
         choices = [t for t in on_disk if t != p.title_on_disk]
         for title in p.draft.related:
-            best = process.extractOne(title, choices, scorer=fuzz.token_sort_ratio) if choices else None
+            best = process.extractOne(title, choices, scorer=fuzz.token_sort_ratio, processor=utils.default_process) if choices else None
             if best and best[1] >= threshold and best[0] not in out:
                 out.append(best[0])
         p.draft.related = out

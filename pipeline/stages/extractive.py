@@ -53,7 +53,9 @@ STOPWORDS = frozenset(
     upon us use used useful uses using usually very want wanted wants was wasn't way ways we we'd we'll we're
     we've well went were weren't what what's whatever when where whether which while who who's whole whom whose
     why will with within without won't wonder word words work worked works world would wouldn't wow yeah year
-    years yes yet you you'd you'll you're you've your yours yourself yourselves""".split()
+    years yes yet you you'd you'll you're you've your yours yourself yourselves
+    zero four five six seven eight nine ten hundred hundreds thousand thousands million millions billion billions
+    second seconds minute minutes hour hours""".split()
 )
 
 
@@ -82,15 +84,16 @@ def _question_of(text: str) -> str | None:
 
 
 def _answer_of(text: str, max_words: int) -> str:
-    """The turn's opening, cut at the last sentence end within ``max_words`` (verbatim)."""
-    words = text.split()
-    if len(words) <= max_words:
-        return text.strip()
-    cut = " ".join(words[:max_words])
+    """The turn's opening, cut at the last sentence end within ``max_words`` (a verbatim slice)."""
+    text = text.strip()
+    spans = [m.end() for m in re.finditer(r"\S+", text)]
+    if len(spans) <= max_words:
+        return text
+    cut = text[: spans[max_words - 1]]
     ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", cut)]
     if ends and ends[-1] >= len(cut) // 3:
-        return cut[: ends[-1]].strip()
-    return cut.strip()
+        return cut[: ends[-1]]
+    return cut
 
 
 def pairs(transcript: Transcript, settings: Settings, reporter: Reporter) -> list[Pair]:
