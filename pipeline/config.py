@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline.errors import ConfigError
@@ -69,6 +69,9 @@ class LlmSettings(_Section):
     model: str = "gpt-4o-mini"
     provider: str = Field("openai", description="instructor provider; 'openai' covers compatible servers.")
     api_key_env: str = Field("KB_LLM_API_KEY", description="Env var holding the API key (secret).")
+    api_key: SecretStr | None = Field(
+        None, description="Filled only from the environment (KB_LLM_API_KEY); never from kb.yaml; shown masked."
+    )
     temperature: float = 0.0
     max_retries: int = Field(2, description="instructor re-asks on validation errors.")
     http_retries: int = Field(4, description="Retries on 429/5xx/timeouts, with backoff.")
