@@ -274,3 +274,26 @@ def test_every_rule_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for rule in check.RULES:
         assert f"`{rule}`" in readme, rule
+
+
+def test_pre_commit_style_call_with_relative_paths(kb, good_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook runs `kb check --no-duplicates FILE...` from the repository root."""
+    shutil.copyfile(BROKEN / "unknown-field.md", good_ws / "atoms/error/unknown-field.md")
+    monkeypatch.chdir(good_ws)
+    result = kb("check", "--no-duplicates", "atoms/error/unknown-field.md", "atoms/faq/argocd-cli-and-ui-error-messages.md")
+    assert result.exit_code == 3
+    assert result.stdout.splitlines()[0] == "atoms/error/unknown-field.md"
+    assert "9       error    unknown-field         unknown field 'sumary'" in result.stdout
+
+
+def test_real_kb_script_exit_codes(good_ws: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("kb")
+    ok = subprocess.run([str(script), "-w", str(good_ws), "check", "-f", "json"], capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["summary"]["errors"] == 0
+    (good_ws / "atoms/error/bad.md").write_bytes(b"---\nid: [\n---\n\xff")
+    bad = subprocess.run([str(script), "-w", str(good_ws), "check"], capture_output=True, text=True)
+    assert bad.returncode == 3 and "Traceback" not in bad.stderr + bad.stdout
+    assert "not-utf8" in bad.stdout

@@ -196,7 +196,7 @@ def run(
     """Check ``paths`` (files or folders; default every atom of the workspace)."""
     ctx = _Ctx(settings, workspace, reporter)
     checked = _collect(workspace, paths)
-    everyone = {str(p): p for p in workspace.atom_files()}
+    everyone = {str(p): p for p in workspace.atom_files()} if paths else {}
     for p in checked:
         everyone.pop(str(p), None)
     findings: list[Finding] = []
@@ -232,14 +232,19 @@ def run_all(settings: Settings, workspace: Workspace, reporter: Reporter, force:
             report = None
         if report is not None:
             reporter.skip(f"check: atoms unchanged since the last check ({report})")
+            _say_errors(report, reporter)
             return report
     report = run(settings, workspace, reporter)
-    for f in report.findings:
-        if f.severity == ERROR:
-            reporter.warn(f"{f.path}:{f.line or 1}: {f.rule}: {f.message}")
+    _say_errors(report, reporter)
     atomic_write_json(saved, report.to_json())
     fresh.record("all", inputs)
     return report
+
+
+def _say_errors(report: CheckReport, reporter: Reporter) -> None:
+    for f in report.findings:
+        if f.severity == ERROR:
+            reporter.warn(f"{f.path}:{f.line or 1}: {f.rule}: {f.message}")
 
 
 def _inputs(settings: Settings, workspace: Workspace) -> dict[str, Any]:
