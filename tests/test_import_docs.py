@@ -520,6 +520,14 @@ def test_broken_front_matter_names_file_and_line(ws, tmp_path):
     assert list((ws / "atoms").rglob("*")) == []
 
 
+def test_empty_documents_are_skipped_with_a_note(ws, tmp_path):
+    docs = write_docs(tmp_path / "docs", {"a.md": TYPED_DOCS["pitfall"], "empty.md": "", "heads.md": "# Only\n\n## Headings\n"})
+    report, reporter = do_import(ws, docs)
+    assert report.documents == 3 and len(all_atoms(ws)) == 1
+    assert ("info", "skipped empty.md: no text under its headings") in reporter.lines
+    assert ("info", "skipped heads.md: no text under its headings") in reporter.lines
+
+
 def test_docs_with_no_text(ws, tmp_path):
     docs = write_docs(tmp_path / "docs", {"a.md": "# Only a heading\n\n## And another\n"})
     with pytest.raises(InputError) as exc:

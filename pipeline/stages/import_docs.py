@@ -115,6 +115,8 @@ def run(
     pieces: list[Piece] = []
     for doc in docs:
         cut_pieces, notes = cut(doc, limits)
+        if not cut_pieces:
+            reporter.info(f"skipped {doc.rel}: no text under its headings")
         pieces += cut_pieces
         report.notes += notes
     for note in report.notes:
