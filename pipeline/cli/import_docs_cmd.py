@@ -14,7 +14,7 @@ from pipeline.cli._common import console, reporter, state
 def import_docs(
     ctx: typer.Context,
     directory: Path = typer.Argument(..., metavar="DIR", help="Folder of Markdown docs (sub-folders included)."),
-    tag: list[str] = typer.Option([], "--tag", "-t", help="Tag to add to every atom (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", "-t", metavar="TAG", help="Tag to add to every atom (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would change; write nothing."),
 ) -> None:
     """Cut Markdown docs into draft atoms (one screen each), typed from headings and content.
