@@ -15,6 +15,7 @@ LLM-written atom body cannot carry script, event handlers or ``javascript:`` lin
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import html
 import logging
@@ -201,6 +202,16 @@ class SiteModel:
         if not hasattr(self, "_by_id"):
             self._by_id = self.by_id()
         return self._by_id
+
+    def citing_atoms(self, interview_id: str) -> list[Atom]:
+        """Atoms quoting an interview, sorted by title."""
+        if not hasattr(self, "_citing"):
+            groups: dict[str, list[Atom]] = defaultdict(list)
+            for atom in _sorted(self.atoms):
+                for iid in dict.fromkeys(s.interview for s in atom.meta.sources if isinstance(s, InterviewSource)):
+                    groups[iid].append(atom)
+            self._citing = groups
+        return self._citing.get(interview_id, [])
 
     def speaker_role(self, interview_id: str, name: str) -> str | None:
         data = self.interviews.get(interview_id)
@@ -671,23 +682,37 @@ def _sources_box(model: SiteModel, atom: Atom, url: UrlFn) -> str:
 def _citing(model: SiteModel, iid: str, transcript: Transcript) -> dict[int, list[Atom]]:
     """segment id -> atoms whose quotes cover it (nearest preceding segment when none overlaps)."""
     out: dict[int, list[Atom]] = defaultdict(list)
-    segs = transcript.segments
-    for atom in _sorted(model.atoms):
+    segs = sorted(transcript.segments, key=lambda s: s.start)
+    if not segs:
+        return out
+    starts = [s.start for s in segs]
+    longest = max(s.end - s.start for s in segs)
+    for atom in model.citing_atoms(iid):
         hit_ids: set[int] = set()
         for source in atom.meta.sources:
             if not isinstance(source, InterviewSource) or source.interview != iid:
                 continue
-            ids = [s.id for s in segs if s.start < max(source.end, source.start + 0.01) and s.end > source.start]
+            end = max(source.end, source.start + 0.01)
+            lo = bisect.bisect_left(starts, source.start - longest)
+            hi = bisect.bisect_left(starts, end)
+            ids = [s.id for s in segs[lo:hi] if s.end > source.start]
             if not ids:
-                before = [s for s in segs if s.start <= source.start]
-                ids = [before[-1].id] if before else ([segs[0].id] if segs else [])
+                before = bisect.bisect_right(starts, source.start) - 1
+                ids = [segs[max(before, 0)].id]
             hit_ids.update(ids)
         for sid in sorted(hit_ids):
             out[sid].append(atom)
     return out
 
 
-def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src: str | None) -> str:
+TRANSCRIPT_SLOT = '<div class="kb-transcript" data-kb-slot="turns"></div>'
+
+
+def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src: str | None) -> tuple[str, str]:
+    """The page's Markdown, and the HTML of its turns that replaces ``TRANSCRIPT_SLOT`` once rendered.
+
+    The turns skip Markdown (they are escaped HTML already; a long interview would only make
+    Python-Markdown's HTML-block scanner slow)."""
     src = interview_src(data.id)
     iv = data.interview
     parts = [front_matter(data.title).rstrip("\n"), "", f"# {md(data.title)}", ""]
@@ -738,7 +763,7 @@ def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src
     parts += ["## Transcript", ""]
     if t is None:
         parts += [f"No transcript yet: run `kb transcribe {md(data.id)}`.", ""]
-        return "\n".join(parts)
+        return "\n".join(parts), ""
     citing = _citing(model, data.id, t)
     turns: list[list] = []
     for seg in sorted(t.segments, key=lambda s: (s.start, s.id)):
@@ -776,8 +801,8 @@ def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src
             f'<p class="kb-turn-text">{" ".join(segs_html)}</p>{aside}</div>'
         )
     out.append("</div>")
-    parts += ["\n".join(out), ""]
-    return "\n".join(parts)
+    parts += [TRANSCRIPT_SLOT, ""]
+    return "\n".join(parts), "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -848,6 +873,7 @@ class SiteHooks:
         self.strict = strict
         self.model: SiteModel | None = None
         self.generated: dict[str, str] = {}  # src_uri -> Markdown we generated
+        self.slots: dict[str, str] = {}  # src_uri -> HTML put in place of TRANSCRIPT_SLOT
         self.sanitised: set[str] = set()
         self.edit_urls: dict[str, str | None] = {}
         self.links: list[tuple[Path, Path]] = []  # (source media, dest in site) for media: link
@@ -885,6 +911,7 @@ class SiteHooks:
                 )
             log.warning("kb: skipped %s", problem)
         self.generated.clear()
+        self.slots.clear()
         self.links.clear()
 
         def add(src_uri: str, *, content: str | None = None, abs_src_path: str | None = None) -> Any:
@@ -939,7 +966,9 @@ class SiteHooks:
             self.edit_urls[src] = edit
             self.generated[src] = atom_page(model, atom, url, edit)
         for iid, data in model.interviews.items():
-            self.generated[interview_src(iid)] = transcript_page(model, data, url, media.get(iid))
+            self.generated[interview_src(iid)], self.slots[interview_src(iid)] = transcript_page(
+                model, data, url, media.get(iid)
+            )
         self.generated.update(indexes)
         for src, text in self.generated.items():
             placeholders[src].content_string = text
@@ -990,7 +1019,10 @@ class SiteHooks:
         return markdown
 
     def on_page_content(self, html_text: str, page: Any, config: Any, files: Any) -> str:
-        if page.file.src_uri in self.sanitised:
+        src = page.file.src_uri
+        if src in self.slots:
+            html_text = html_text.replace(TRANSCRIPT_SLOT, self.slots[src], 1)
+        if src in self.sanitised:
             return sanitise(html_text)
         return html_text
 
