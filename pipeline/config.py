@@ -91,7 +91,7 @@ class DistillSettings(_Section):
     backend: Literal["auto", "llm", "extractive"] = "auto"
     quote_threshold: float = Field(90.0, description="rapidfuzz partial_ratio a quote must reach.")
     quote_slack_s: float = Field(5.0, description="Seconds a cited range may be off and still verify.")
-    window_tokens: int = Field(6000, description="Transcript tokens per LLM window (capped by the context window).")
+    window_tokens: int = Field(12000, description="Transcript tokens per LLM window (capped by the context window).")
     window_overlap_turns: int = 2
     max_cost_usd: float | None = None
     merge_threshold: float = Field(85.0, description="rapidfuzz title score to merge items into one atom.")
