@@ -572,7 +572,7 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
         add("too-long", raw.body_line, f"the body has {words} words, above {cs.max_words}",
             "Keep one atom to one screen: split it, or move detail into a related atom.")
     elif words < cs.min_words:
-        add("too-short", raw.body_line, f"the body has {words} words, below {cs.min_words}",
+        add("too-short", raw.body_line, f"the body has {words} word{'' if words == 1 else 's'}, below {cs.min_words}",
             "Add the context, causes and steps a reader needs, or merge it into a related atom.")
 
 
