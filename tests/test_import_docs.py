@@ -641,3 +641,12 @@ def test_collapsible_admonitions_and_content_tabs(ws, tmp_path):
     assert "**macOS**\n\n```bash\nbrew install argocd\n```" in atom.body
     _, _, code = atoms.parse_body(atom.body)
     assert [b.lang for b in code] == ["bash", "bash"]  # real fenced blocks, not indented code
+
+
+def test_indented_code_past_the_hard_cap_is_cut(ws, tmp_path):
+    code = "\n".join(f"    line {i} of a long indented listing here" for i in range(250))  # 2000 words
+    docs = write_docs(tmp_path / "docs", {"listing.md": f"# Listing\n\nThe whole output:\n\n{code}\n"})
+    report, _ = do_import(ws, docs)
+    assert any("code_block was cut in parts" in n for n in report.notes)
+    assert all(atoms.word_count(a.body) <= 1500 for a in all_atoms(ws).values())
+    assert check_errors(ws) == []

@@ -57,15 +57,6 @@ class Piece:
     sources: list[DocumentSource] = field(default_factory=list)
     summary: str = ""
 
-    @property
-    def words(self) -> int:
-        return sum(u.words for u in self.units)
-
-    @property
-    def first_line(self) -> int:
-        u = self.units[0]
-        return u.node.line if u.whole or not u.blocks else u.blocks[0].line
-
 
 @dataclass
 class Limits:
@@ -76,6 +67,8 @@ class Limits:
 
 def cut(doc: Doc, limits: Limits) -> tuple[list[Piece], list[str]]:
     """The pieces of a document, in document order, typed and rendered; plus notes for the user."""
+    if limits.max_words > limits.hard_cap - 100:  # a screen must stay well under the hard cap
+        limits = Limits(min(limits.min_words, limits.hard_cap // 2), max(50, limits.hard_cap - 100), limits.hard_cap)
     notes: list[str] = []
     pieces = _cut_node(doc, doc.root, limits, notes)
     for piece in pieces:
@@ -219,6 +212,9 @@ def _split_block(block: Block, limits: Limits, notes: list[str], rel: str) -> li
         for part in parts:
             part.plain = " ".join(part.text.split()) if block.kind == "paragraph" else ""
         return parts
+    if block.words > limits.hard_cap - 100:  # anything else past the hard cap: cut between lines
+        notes.append(f"{rel}:{block.line}: a {block.words}-word {block.kind} was cut in parts to stay under the hard cap")
+        return _pack(block, block.text.split("\n"), limits.max_words, header=[])
     return [block]
 
 
