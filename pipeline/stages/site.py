@@ -115,8 +115,15 @@ def load_config(
             f"{config_file}: {exc}",
             "Fix mkdocs.yml (see the one 'kb init' writes; docs_dir must exist, theme must be material).",
         ) from None
-    hooks = SiteHooks(workspace, settings, findings, strict=strict)
-    config.plugins["kb-site"] = hooks
+    hooks = None
+    for name, module in dict(config.hooks or {}).items():  # mkdocs.yml lists site_hooks.py itself
+        default = getattr(module, "_default", None)
+        if str(name).endswith("site_hooks.py") and default is not None:
+            default.workspace, default.settings, default.findings, default.strict = workspace, settings, findings, strict
+            hooks = default
+    if hooks is None:
+        hooks = SiteHooks(workspace, settings, findings, strict=strict)
+        config.plugins["kb-site"] = hooks
     return config, hooks
 
 
@@ -203,11 +210,7 @@ def run(
             try:
                 build(config)
             except Abort as exc:
-                first = f" (first: {warnings[0]})" if warnings else ""
-                raise KbError(
-                    f"The site build stopped in strict mode: {exc.message}{first}",
-                    "Fix what the warnings name, or build anyway with 'kb site --no-strict'.",
-                ) from None
+                raise _strict_error(exc, warnings) from None
             _swap(tmp, final)
         finally:
             if tmp.exists():
@@ -221,6 +224,14 @@ def run(
         pages=counts["pages"],
         seconds=time.monotonic() - started,
         warnings=warnings,
+    )
+
+
+def _strict_error(exc: Any, warnings: list[str]) -> KbError:
+    first = f" (first: {warnings[0]})" if warnings else ""
+    return KbError(
+        f"The site build stopped in strict mode: {exc.message}{first}",
+        "Fix what the warnings name, or build anyway with 'kb site --no-strict'.",
     )
 
 
@@ -273,6 +284,7 @@ def _serve(
     """mkdocs' live-reload server over a temporary build; rebuilds when atoms, interviews or site/ change."""
     _require_mkdocs()
     from mkdocs.commands.build import build
+    from mkdocs.exceptions import Abort
     from mkdocs.livereload import LiveReloadServer
 
     warnings: list[str] = []
@@ -299,7 +311,10 @@ def _serve(
                 build(cfg, serve_url=url)
 
             server = LiveReloadServer(builder=builder, host=host, port=port, root=site_dir)
-            builder(config)
+            try:
+                builder(config)
+            except Abort as exc:
+                raise _strict_error(exc, warnings) from None
             for path in (
                 workspace.atoms_dir,
                 workspace.interviews_dir,
