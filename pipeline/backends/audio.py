@@ -74,7 +74,8 @@ def load(path: Path | str, sample_rate: int = SAMPLE_RATE) -> Audio:
         n_channels = max(1, stream.codec_context.channels or 1)
         declared = _declared_duration(container, stream)
         layout = "mono" if n_channels == 1 else stream.codec_context.layout.name
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+        # s16 like faster_whisper.decode_audio: kb's ASR input is bit-identical to faster-whisper's own.
+        resampler = av.AudioResampler(format="s16p", layout=layout, rate=sample_rate)
         chunks: list[np.ndarray] = []
         try:
             for frame in container.decode(stream):
@@ -96,7 +97,7 @@ def load(path: Path | str, sample_rate: int = SAMPLE_RATE) -> Audio:
             "Copy or export the recording again.",
             path=path,
         )
-    channels = np.concatenate(chunks, axis=-1).astype(np.float32, copy=False)
+    channels = np.concatenate(chunks, axis=-1).astype(np.float32) / 32768.0
     if channels.ndim == 1:
         channels = channels[None, :]
     decoded = channels.shape[1] / sample_rate
