@@ -248,3 +248,50 @@ def test_excerpt_turns_parse_the_window(ws, server):
     assert {t["role"] for t in turns} == {"expert", "interviewer"}
     system = server.requests[0]["messages"][0]["content"]
     assert "error: What it means, Common causes, How to resolve" in system
+
+
+class InterruptAfter(Reporter):
+    """Acts like Ctrl-C after ``n`` windows (the KeyboardInterrupt arrives between windows)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def progress(self, items, description, total=None):
+        for i, x in enumerate(items):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield x
+
+
+def test_ctrl_c_leaves_no_half_written_file_and_the_rerun_resumes(ws, server):
+    server.responder = grounded_model
+    settings = cfg(ws, server, **{"distill.window_tokens": 500})
+    with pytest.raises(KeyboardInterrupt):
+        distill.run(settings, ws, InterruptAfter(2), backend="llm")
+    assert len(server.requests) == 2
+    assert written(ws) == []  # atoms are written only once an interview is complete
+    assert not [p for p in ws.root.rglob("*.tmp")]
+    log = cost_report(ws.state_dir / distill.RUNLOG)
+    assert log.runs[0]["status"] == "interrupted" and log.totals["requests"] == 2
+    rep = distill.run(settings, ws, Reporter(), backend="llm")
+    assert rep.cached_windows == 2 and rep.windows == 3 and len(server.requests) == 3
+    assert rep.created >= 3
+
+
+def test_llm_atoms_pass_kb_check(ws, server):
+    from pipeline.stages import check
+
+    server.responder = grounded_model
+    settings = cfg(ws, server)
+    distill.run(settings, ws, Reporter(), backend="llm")
+    report = check.run(settings, ws, Reporter())
+    assert report.files >= 3
+    assert [f for f in report.findings if f.severity == "error"] == []
+    # a reviewer's edit that breaks a quote is caught by kb check
+    path = ws.atom_files()[0]
+    text = path.read_text()
+    quote = atoms.read(path).meta.sources[0].quote
+    path.write_text(text.replace(quote, "SQLite is never a good idea for production systems"))
+    report = check.run(settings, ws, Reporter())
+    assert any(f.rule == "quote-unverified" for f in report.findings)
