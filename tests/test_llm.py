@@ -158,3 +158,11 @@ def test_streaming_fake_speaks_sse(server):
         if chunk.usage:
             usage = chunk.usage
     assert "".join(parts) == "streamed answer here" and usage.completion_tokens > 0
+
+
+def test_json_mode_for_servers_without_function_calling(server):
+    server.push(text('{"name": "disk", "count": 4}'))
+    client = make_client(settings(server, **{"llm.mode": "json"}))
+    fact, usage = client.extract(Fact, USER)
+    assert fact.count == 4 and usage.requests == 1
+    assert "tools" not in server.requests[0] and server.requests[0]["response_format"]["type"] == "json_object"

@@ -55,7 +55,7 @@ STOPWORDS = frozenset(
     why will with within without won't wonder word words work worked works world would wouldn't wow yeah year
     years yes yet you you'd you'll you're you've your yours yourself yourselves
     zero four five six seven eight nine ten hundred hundreds thousand thousands million millions billion billions
-    second seconds minute minutes hour hours""".split()
+    second seconds minute minutes hour hours this mine able anymore began chance consider wrong""".split()
 )
 
 
@@ -131,9 +131,12 @@ def pairs(transcript: Transcript, settings: Settings, reporter: Reporter) -> lis
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]?)\b")
 
 
-def _keywords(pairs_: list[Pair], top: int = 8) -> None:
+def _keywords(pairs_: list[Pair], top: int = 8, exclude: frozenset[str] = frozenset()) -> None:
     """Each pair's topic words: frequent, rarer across pairs, named in the question, or tool-like names."""
-    docs = [Counter(w.lower() for w in _WORD.findall(p.question + " " + p.answer) if _ok_word(w)) for p in pairs_]
+    docs = [
+        Counter(w.lower() for w in _WORD.findall(p.question + " " + p.answer) if _ok_word(w) and w.lower() not in exclude)
+        for p in pairs_
+    ]
     df = Counter(w for d in docs for w in d)
     n = len(docs)
     for p, d in zip(pairs_, docs, strict=True):
@@ -154,13 +157,13 @@ def _ok_word(w: str) -> bool:
 MAX_ATOM_WORDS = 750
 
 
-def group(pairs_: list[Pair], threshold: float, cap: int) -> list[list[Pair]]:
+def group(pairs_: list[Pair], threshold: float, cap: int, exclude: frozenset[str] = frozenset()) -> list[list[Pair]]:
     """Greedy topic clusters: a pair joins the best cluster whose keywords it shares enough of.
 
     The cluster holding the previous pair gets a bonus (a conversation stays on a topic for a
     while); clusters stop growing at ``cap`` pairs or about one screen of words.
     """
-    _keywords(pairs_)
+    _keywords(pairs_, exclude=exclude)
     clusters: list[tuple[list[str], list[Pair]]] = []
     for p in pairs_:
         best, best_score = None, -1.0
@@ -208,7 +211,9 @@ def drafts(transcript: Transcript, interview: Interview | None, settings: Settin
     forms = _display_forms(found)
     out: list[Draft] = []
     used: set[str] = set()
-    for members in group(found, settings.distill.topic_threshold, settings.distill.pairs_per_atom):
+    names = {sp.name for sp in transcript.speakers} | {p.name for p in (interview.people if interview else [])}
+    exclude = frozenset(w.lower() for n in names for w in _WORD.findall(n))
+    for members in group(found, settings.distill.topic_threshold, settings.distill.pairs_per_atom, exclude):
         topic = _topic(members, forms)
         words = topic[:1] if len(topic) == 1 else [*topic[:-1]]
         label = ", ".join(words) + (f" and {topic[-1]}" if len(topic) > 1 else "")
