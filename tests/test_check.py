@@ -294,3 +294,21 @@ def test_real_kb_script_exit_codes(good_ws: Path) -> None:
     bad = subprocess.run([str(script), "-w", str(good_ws), "check"], capture_output=True, text=True)
     assert bad.returncode == 3 and "Traceback" not in bad.stderr + bad.stdout
     assert "not-utf8" in bad.stdout
+
+
+def test_many_copies_give_a_few_warnings_each(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    (ws / "atoms/faq").mkdir(parents=True)
+    (ws / "kb.yaml").write_text("{}\n", encoding="utf-8")
+    for i in range(12):
+        (ws / f"atoms/faq/copy-{i:02d}.md").write_text(
+            f"---\nid: copy-{i:02d}\ntitle: Untitled question\ntype: faq\ncreated: 2026-03-04\n---\n"
+            "## FAQ\n\n**Q:** Why?\n**A:** Because.\n",
+            encoding="utf-8",
+        )
+    report = check.run(Settings.load(ws), Workspace.at(ws), Reporter())
+    dupes = [f for f in report.findings if f.rule == "near-duplicate"]
+    assert len(dupes) == 12 * 3
+    first = [f.message for f in dupes if f.path == "atoms/faq/copy-00.md"]
+    assert first[0].startswith("nearly the same title and summary as atoms/faq/copy-01.md")
+    assert first[-1].endswith("; and 8 more")

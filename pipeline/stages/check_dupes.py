@@ -100,19 +100,32 @@ def near_duplicate_pairs(keys: list[str], threshold: float) -> dict[tuple[int, i
     return pairs
 
 
-def near_duplicates(infos: list[Any], threshold: float) -> list[Any]:
-    """``near-duplicate`` warnings for checked atoms whose title + summary nearly equal another's."""
+def near_duplicates(infos: list[Any], threshold: float, per_atom: int = 3) -> list[Any]:
+    """``near-duplicate`` warnings for checked atoms whose title + summary nearly equal another's.
+
+    Each atom gets at most ``per_atom`` warnings (its most similar others); the last one says how
+    many more there are, so a folder of copies does not drown the output.
+    """
     from pipeline.stages.check import RULES, Finding
 
     items, keys = _keys(infos)
-    out = []
+    others: dict[int, list[tuple[float, int]]] = {}
+    for (i, j), score in near_duplicate_pairs(keys, threshold).items():
+        others.setdefault(i, []).append((score, j))
+        others.setdefault(j, []).append((score, i))
     hint = RULES["near-duplicate"][2]
-    for (i, j), score in sorted(near_duplicate_pairs(keys, threshold).items()):
-        a, b = items[i], items[j]
-        for this, other in ((a, b), (b, a)):
-            if this.checked:
-                out.append(Finding(this.rel, this.title_line, None, "warning", "near-duplicate",
-                                   f"nearly the same title and summary as {other.rel} "
-                                   f'("{other.title}", similarity {score:.0f})',
-                                   hint[0].upper() + hint[1:] + "."))
+    hint = hint[0].upper() + hint[1:] + "."
+    out = []
+    for i in sorted(others):
+        this = items[i]
+        if not this.checked:
+            continue
+        ranked = sorted(others[i], key=lambda sj: (-sj[0], items[sj[1]].rel))
+        for n, (score, j) in enumerate(ranked[:per_atom]):
+            other = items[j]
+            more = len(ranked) - per_atom
+            tail = f"; and {more} more" if n == per_atom - 1 and more > 0 else ""
+            out.append(Finding(this.rel, this.title_line, None, "warning", "near-duplicate",
+                               f"nearly the same title and summary as {other.rel} "
+                               f'("{other.title}", similarity {score:.0f}){tail}', hint))
     return out
