@@ -295,3 +295,30 @@ def test_llm_atoms_pass_kb_check(ws, server):
     path.write_text(text.replace(quote, "SQLite is never a good idea for production systems"))
     report = check.run(settings, ws, Reporter())
     assert any(f.rule == "quote-unverified" for f in report.findings)
+
+
+def test_items_seen_in_overlapping_windows_become_one_atom(ws, server):
+    from pipeline.stages.distill_windows import windows
+
+    server.responder = grounded_model
+    settings = cfg(ws, server, **{"distill.window_tokens": 500, "distill.window_overlap_turns": 2})
+    wins = windows(excerpt(), 500, 2)
+    seen = [t.start for w in wins for t in w.turns if t.role == "expert" and len(t.text.split()) > 20]
+    assert len(seen) > len(set(seen))  # some expert turns really are in two windows
+    rep = distill.run(settings, ws, Reporter(), backend="llm")
+    assert rep.created == len(set(seen))
+    for a in written(ws):
+        assert len({(s.start, s.quote) for s in a.meta.sources}) == len(a.meta.sources)
+
+
+def test_item_matching_an_existing_human_atom_becomes_a_proposal(ws, server, kb):
+    turns = expert_turns()
+    assert kb("-w", ws.root, "new", "troubleshooting-tip", "Litestream replicates SQLite to S3").exit_code == 0
+    human = ws.atom_path("troubleshooting-tip", "litestream-replicates-sqlite-to-s3")
+    before = human.read_text()
+    server.push(tool_call("Extraction", {"items": [item(turns[0], title="Litestream replicates SQLite into S3")]}))
+    rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
+    assert rep.proposals == 1 and rep.created == 0
+    assert human.read_text() == before
+    proposal = human.with_name(human.stem + ".proposed.md")
+    assert "Ben Johnson" in proposal.read_text()
