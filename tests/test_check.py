@@ -312,3 +312,15 @@ def test_many_copies_give_a_few_warnings_each(tmp_path: Path) -> None:
     first = [f.message for f in dupes if f.path == "atoms/faq/copy-00.md"]
     assert first[0].startswith("nearly the same title and summary as atoms/faq/copy-01.md")
     assert first[-1].endswith("; and 8 more")
+
+
+def test_config_error_column_inside_an_indented_fence(kb, good_ws: Path) -> None:
+    text = (BROKEN / "config-parse.md").read_text(encoding="utf-8")
+    text = text.replace("```yaml\ndata:\n  timeout.reconciliation: 180s\n   timeout.hard: 0s\n```",
+                        "1. Put this in argocd-cm:\n\n   ```yaml\n   data:\n     timeout: 180s\n      hard: 0s\n   ```")
+    (good_ws / "atoms/config-template/config-parse.md").write_text(text, encoding="utf-8")
+    report = json.loads(kb("-w", good_ws, "check", "-f", "json", "atoms/config-template/config-parse.md").stdout)
+    hit = [f for f in report["findings"] if f["rule"] == "config-parse"][0]
+    line = text.split("\n")[hit["line"] - 1]
+    assert line == "      hard: 0s"
+    assert line[hit["column"] - 1] == ":"

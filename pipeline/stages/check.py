@@ -590,8 +590,10 @@ def _configs(ctx: _Ctx, raw: atoms.RawAtom, data: dict, code: list, review_sev: 
             "Put the template in a fenced block: ```yaml ... ```.", severity=review_sev)
         return
     parsed: list[tuple[Any, Any, Any]] = []  # (block, value, yaml node for line lookup)
+    file_lines = raw.text.split("\n")
     for block in blocks:
-        value, node = _parse_block(block, add)
+        fence = file_lines[block.line - 2] if 0 <= block.line - 2 < len(file_lines) else ""
+        value, node = _parse_block(block, len(fence) - len(fence.lstrip(" ")), add)
         if node is not None or value is not None:
             parsed.append((block, value, node))
     name = data.get("config_schema")
@@ -609,32 +611,41 @@ def _configs(ctx: _Ctx, raw: atoms.RawAtom, data: dict, code: list, review_sev: 
                 f"Fix the value to match schemas/configs/{name}.json.")
 
 
-def _parse_block(block: Any, add: Any) -> tuple[Any, Any]:
+def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
+    """Parse a config block; a syntax error is a finding at its line and column in the file."""
     lang = _CONFIG_LANGS[block.lang]
     if lang == "json":
         try:
             value = json.loads(block.content)
         except json.JSONDecodeError as exc:
             add("config-parse", block.line + exc.lineno - 1, f"the json block does not parse: {exc.msg}",
-                "Fix the JSON syntax at that line.", column=exc.colno)
+                "Fix the JSON syntax at that line.", column=exc.colno + indent)
             return None, None
         try:
             node = yaml.compose(block.content, Loader=atoms._Loader)
         except yaml.YAMLError:
             node = None
         return value, node
+    nodes: list[Any] = []
+    values: list[Any] = []
+    loader = atoms._Loader(block.content)
     try:
-        nodes = list(yaml.compose_all(block.content, Loader=atoms._Loader))
-        values = list(yaml.load_all(block.content, Loader=atoms._Loader))
+        while loader.check_node():
+            node = loader.get_node()
+            nodes.append(node)
+            values.append(loader.construct_document(node))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = block.line + mark.line if mark else block.line
         add("config-parse", line, f"the yaml block does not parse: {exc.problem or exc.context}",
-            "Fix the YAML syntax at that line (indentation, quoting).", column=mark.column + 1 if mark else None)
+            "Fix the YAML syntax at that line (indentation, quoting).",
+            column=mark.column + 1 + indent if mark else None)
         return None, None
     except yaml.YAMLError as exc:
         add("config-parse", block.line, f"the yaml block does not parse: {exc}", "Fix the YAML syntax.")
         return None, None
+    finally:
+        loader.dispose()
     if len(values) == 1:
         return values[0], nodes[0]
     return (values[0], nodes[0]) if values else (None, None)
