@@ -322,3 +322,18 @@ def test_item_matching_an_existing_human_atom_becomes_a_proposal(ws, server, kb)
     assert human.read_text() == before
     proposal = human.with_name(human.stem + ".proposed.md")
     assert "Ben Johnson" in proposal.read_text()
+
+
+def test_config_template_that_does_not_parse_is_reasked(ws, server):
+    turns = expert_turns()
+    broken = item(turns[0], title="Litestream replica config")
+    broken["type"] = "config-template"
+    broken["sections"] = [{"heading": "Template", "text": "```yaml\ndbs:\n  - path: /data/db\n   replicas: [\n```"}]
+    fixed = dict(broken, sections=[{"heading": "Template",
+                                     "text": "```yaml\ndbs:\n  - path: /data/db\n    replicas:\n      - url: s3://bucket/db\n```"}])
+    server.push(tool_call("Extraction", {"items": [broken]}), tool_call("Extraction", {"items": [fixed]}))
+    rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
+    assert "does not parse" in reask_messages(server.requests[1])[0]
+    assert rep.created == 1
+    atom = written(ws)[0]
+    assert atom.meta.type == "config-template" and "s3://bucket/db" in atom.body

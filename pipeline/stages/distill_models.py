@@ -9,8 +9,11 @@ that never validated can be salvaged item by item (ungrounded items are dropped 
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.models import TYPE_SECTIONS
@@ -102,6 +105,11 @@ class KnowledgeItem(BaseModel):
                 f"item {self.title!r} of type {self.type} lacks section(s) {', '.join(missing)}; "
                 f"its sections are: {', '.join(wanted) or 'none besides FAQ'}"
             )
+        if self.type == "config-template":
+            template = next(s.text for s in self.sections if s.heading.strip().lower() == "template")
+            problem = _config_problem(template)
+            if problem:
+                raise ValueError(f"item {self.title!r}: the Template section {problem}")
         for qa in self.faq:
             if qa.evidence >= len(self.evidence):
                 raise ValueError(
@@ -109,6 +117,22 @@ class KnowledgeItem(BaseModel):
                     f"but the item has {len(self.evidence)} quote(s) (indexes from 0)"
                 )
         return self
+
+
+_FENCE = re.compile(r"```(yaml|yml|json)[^\n]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def _config_problem(text: str) -> str | None:
+    """Why a config template would fail ``kb check`` (no fenced yaml/json block, or one that does not parse)."""
+    blocks = _FENCE.findall(text)
+    if not blocks:
+        return "needs the configuration as a fenced ```yaml or ```json block"
+    for lang, body in blocks:
+        try:
+            json.loads(body) if lang.lower() == "json" else yaml.safe_load(body)
+        except (ValueError, yaml.YAMLError) as exc:
+            return f"has a {lang} block that does not parse ({str(exc).splitlines()[0]})"
+    return None
 
 
 class Extraction(BaseModel):
