@@ -305,6 +305,10 @@ def _in_root(workspace: Workspace, path: Path) -> Path:
         return path.absolute()
 
 
+MAX_ALIASES = 20
+_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s\[\]{},]+")
+
+
 def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
     rel = info.rel
 
@@ -330,6 +334,11 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
     if raw.front_matter is None:
         add("no-front-matter", 1, "the file has no YAML front matter",
             "Start the file with '---', the atom's fields, then '---' (see 'kb new').")
+        return
+    aliases = _ALIAS.findall(raw.front_matter) if "*" in raw.front_matter else []
+    if len(aliases) > MAX_ALIASES:  # nested aliases expand exponentially ("billion laughs")
+        add("yaml-syntax", raw.fm_line, f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
+            "Write the values out instead of repeating them with &anchors and *aliases.")
         return
     try:
         atoms.load_yaml(raw)
@@ -394,7 +403,7 @@ def _light(path: Path, info: _Info) -> None:
     """Id, title and related of an atom outside the checked set (no findings reported for it)."""
     try:
         raw = atoms.split(path.read_bytes().decode("utf-8"))
-        if raw.front_matter is None:
+        if raw.front_matter is None or len(_ALIAS.findall(raw.front_matter)) > MAX_ALIASES:
             return
         atoms.load_yaml(raw)
     except (OSError, UnicodeDecodeError, InputError):
