@@ -17,7 +17,7 @@ from pipeline.backends import audio as audio_io  # noqa: E402
 from pipeline.backends.diarise_pyannote import PyannoteDiariser  # noqa: E402
 from pipeline.backends.speech import SpeechPipeline  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.errors import MissingModelError  # noqa: E402
+from pipeline.errors import MissingDependencyError, MissingModelError  # noqa: E402
 from pipeline.models import Interview  # noqa: E402
 from tests.fakes.tiny_pyannote import build_local_pipeline  # noqa: E402
 from tests.fakes.tiny_whisper import build_tiny_whisper, espeak_wav  # noqa: E402
@@ -108,3 +108,12 @@ def test_pipeline_path_without_config(tmp_path):
     with pytest.raises(MissingModelError) as exc:
         PyannoteDiariser(Settings.load(None, **{"diarise.pipeline": str(tmp_path)}))
     assert "config.yaml" in exc.value.message and "diarise.pipeline" in exc.value.hint
+
+
+def test_missing_extra_names_the_diarise_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyannote.audio", None)  # as if pyannote.audio were not installed
+    with pytest.raises(MissingDependencyError) as exc:
+        PyannoteDiariser(Settings.load(None, **{"diarise.pipeline": "x"}))
+    assert exc.value.extra == "diarise" and "kb[diarise]" in exc.value.hint

@@ -89,6 +89,7 @@ class WhisperXBackend(AsrBackend):
 
     def _aligner(self, language: str):
         if language not in self._aligners:
+            self._check_sentence_model(language)
             try:
                 self._aligners[language] = self.wx.load_align_model(
                     language, self.settings.asr.device, model_name=str(self.align_dir), model_cache_only=True
@@ -99,6 +100,23 @@ class WhisperXBackend(AsrBackend):
                     "Check 'asr.align_model': a local wav2vec2 CTC model directory for the interview's language.",
                 ) from None
         return self._aligners[language]
+
+    @staticmethod
+    def _check_sentence_model(language: str) -> None:
+        """whisperX's alignment splits sentences with NLTK's punkt_tab and *downloads* it when
+        missing; kb refuses to download at run time, so it checks first."""
+        import nltk
+        from whisperx.alignment import PUNKT_LANGUAGES
+
+        punkt = PUNKT_LANGUAGES.get(language, "english")
+        try:
+            nltk.data.find(f"tokenizers/punkt_tab/{punkt}/")
+        except LookupError:
+            raise MissingModelError(
+                f"whisperX word alignment needs NLTK's punkt_tab sentence model ({punkt}), which is not installed.",
+                "Install it once: python -m nltk.downloader punkt_tab (or set NLTK_DATA to a folder holding "
+                "tokenizers/punkt_tab), or unset 'asr.align_model' for segment-level timings.",
+            ) from None
 
     def transcribe(
         self,
@@ -115,21 +133,31 @@ class WhisperXBackend(AsrBackend):
             result = self.pipeline.transcribe(audio, batch_size=batch, language=language)
         except ValueError as exc:
             raise BackendError(f"whisperX rejected the request: {exc}", "Check 'language' in interview.yaml.") from None
-        duration = len(audio) / 16_000
         lang = result.get("language") or language
         notes: list[str] = []
-        segments = result["segments"]
-        word_timings = False
-        if self.align_dir is not None and segments:
-            model, metadata = self._aligner(lang)
-            aligned = self.wx.align(segments, model, metadata, audio, self.settings.asr.device)
-            segments = aligned["segments"]
-            word_timings = True
-        elif self.align_dir is None:
+        if self.align_dir is None:
             notes.append(
                 "whisperX without 'asr.align_model': segment-level timings only, no word timestamps "
                 "(speakers are assigned per segment). Set asr.align_model to a local wav2vec2 model for words."
             )
+            return self._result(result["segments"], audio, lang, notes)
+        return self.align(result["segments"], audio, lang, notes)
+
+    def align(
+        self, segments: list[dict], audio: np.ndarray, language: str, notes: list[str] | None = None
+    ) -> AsrResult:
+        """Word timings for whisperX segments ({start, end, text}) with the local alignment model."""
+        notes = list(notes or [])
+        if segments:
+            model, metadata = self._aligner(language)
+            segments = self.wx.align(segments, model, metadata, audio, self.settings.asr.device)["segments"]
+        unaligned = sum(1 for seg in segments if str(seg.get("text", "")).strip() and not seg.get("words"))
+        if unaligned:
+            notes.append(f"whisperX could not align the words of {unaligned} segment(s): segment-level timings there.")
+        return self._result(segments, audio, language, notes)
+
+    def _result(self, segments: list[dict], audio: np.ndarray, language: str | None, notes: list[str]) -> AsrResult:
+        duration = len(audio) / 16_000
         out: list[AsrSegment] = []
         for seg in segments:
             text = str(seg.get("text", "")).strip()
@@ -137,7 +165,7 @@ class WhisperXBackend(AsrBackend):
                 continue
             words = [
                 AsrWord(
-                    clamp(w["start"], duration), clamp(w["end"], duration), " " + str(w["word"]).strip(), w.get("score")
+                    clamp(w["start"], duration), clamp(w["end"], duration), " " + str(w["word"]).strip(), _score(w)
                 )
                 for w in seg.get("words", [])
                 if "start" in w and "end" in w and str(w.get("word", "")).strip()
@@ -145,14 +173,21 @@ class WhisperXBackend(AsrBackend):
             out.append(AsrSegment(clamp(seg["start"], duration), clamp(seg["end"], duration), text, words))
         return AsrResult(
             segments=out,
-            language=lang,
+            language=language,
             backend=self.name,
             model=self.model_id,
             duration=duration,
-            word_timings=word_timings,
+            word_timings=any(seg.words for seg in out),
             notes=notes,
         )
 
     def close(self) -> None:
         self.pipeline = None
         self._aligners.clear()
+
+
+def _score(word: dict) -> float | None:
+    score = word.get("score")
+    if score is None or score != score:  # NaN for words the aligner could not score
+        return None
+    return round(float(score), 4)

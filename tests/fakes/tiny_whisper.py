@@ -166,6 +166,53 @@ def espeak_wav(path: Path, text: str, voice: str = "en", lead_silence_s: float =
     return Path(path)
 
 
+def build_tiny_wav2vec2(out_dir: Path) -> Path:
+    """A random 2-layer wav2vec2 CTC model + processor (letters and '|'), for whisperX alignment."""
+    import json
+
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4}
+    for char in "abcdefghijklmnopqrstuvwxyz'":
+        vocab[char] = len(vocab)
+    (out_dir / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    tokenizer = Wav2Vec2CTCTokenizer(str(out_dir / "vocab.json"), word_delimiter_token="|")
+    features = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True)
+    Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(out_dir)
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        pad_token_id=0,
+    )
+    Wav2Vec2ForCTC(config).save_pretrained(out_dir)
+    return out_dir
+
+
+def punkt_params(nltk_dir: Path, language: str = "english") -> Path:
+    """Empty punkt_tab parameters (no abbreviations learned): NLTK's sentence splitter loads them
+    without the download whisperX would otherwise attempt."""
+    folder = nltk_dir / "tokenizers" / "punkt_tab" / language
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ortho_context.tab"):
+        (folder / name).touch()
+    return nltk_dir
+
+
 if __name__ == "__main__":  # pragma: no cover - regeneration helper
     convert_tiktoken(Path(sys.argv[1]), TOKENIZER_GZ)
     print(f"wrote {TOKENIZER_GZ} ({TOKENIZER_GZ.stat().st_size} bytes)")
