@@ -66,7 +66,9 @@ def _today() -> dt.date | None:
 @app.command()
 def check(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(None, help="Atom files or folders (default: every atom under atoms/)."),
+    paths: list[Path] = typer.Argument(
+        None, metavar="PATH", help="Atom files or folders (default: every atom under atoms/).", show_default=False
+    ),
     output_format: Format = typer.Option(
         Format.human, "--format", "-f", help="human, json or github (workflow annotations)."
     ),
