@@ -337,3 +337,16 @@ def test_config_template_that_does_not_parse_is_reasked(ws, server):
     assert rep.created == 1
     atom = written(ws)[0]
     assert atom.meta.type == "config-template" and "s3://bucket/db" in atom.body
+
+
+def test_atoms_no_longer_produced_are_reported_not_deleted(ws, server):
+    turns = expert_turns()
+    server.push(tool_call("Extraction", {"items": [item(turns[0], title="Litestream replicates SQLite to S3"),
+                                                   item(turns[1], title="Embedded databases are a middle ground")]}))
+    distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
+    server.push(tool_call("Extraction", {"items": [item(turns[0], title="Litestream replicates SQLite to S3")]}))
+    rep = Reporter()
+    result = distill.run(cfg(ws, server, **{"llm.temperature": 0.1, "llm.model": "other-model"}), ws, rep, backend="llm")
+    assert result.stale == ["embedded-databases-are-a-middle-ground"]
+    assert any("no longer distilled" in m for _, m in rep.lines)
+    assert ws.atom_path("troubleshooting-tip", "embedded-databases-are-a-middle-ground").is_file()

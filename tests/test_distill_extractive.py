@@ -108,17 +108,19 @@ def test_human_edit_of_an_extractive_atom_survives(tmp_path, kb):
     root = make_workspace(tmp_path / "ws", {"ship-it-59": excerpt()})
     assert kb("-w", root, "distill").exit_code == 0
     path = sorted((root / "atoms" / "faq").glob("*.md"))[0]
-    text = path.read_text().replace("**A:**", "**A:** (Reviewed.)", 1)
+    generated = path.read_text()
+    text = generated.replace("**A:**", "**A:** (Reviewed.)", 1)
     path.write_text(text)
-    settings_changed = kb("-w", root, "distill", "--force")
-    assert settings_changed.exit_code == 0
-    assert path.read_text() == text
-    # same content as before: the proposal would equal the pipeline's earlier version
+    forced = kb("-w", root, "distill", "--force")
+    assert forced.exit_code == 0 and "1 proposal(s)" in forced.stdout
+    assert path.read_text() == text  # the reviewer's file is untouched
     proposal = path.with_name(path.stem + ".proposed.md")
-    assert proposal.is_file()
     assert "(Reviewed.)" not in proposal.read_text()
+    assert atoms.parse(proposal.read_text()).faq == atoms.parse(generated).faq
+    stamp = proposal.stat().st_mtime_ns
     again = kb("-w", root, "distill", "--force")
-    assert "1 unchanged" in again.stdout or "unchanged" in again.stdout
+    assert again.exit_code == 0 and "0 proposal(s)" in again.stdout  # same proposal: not rewritten
+    assert proposal.stat().st_mtime_ns == stamp
 
 
 def test_golden_extractive_atom(tmp_path):

@@ -48,6 +48,7 @@ class DistillReport:
     outcomes: list[da.Outcome] = field(default_factory=list)
     stopped: str | None = None
     run_id: str | None = None
+    stale: list[str] = field(default_factory=list)
     diff: bool = False
 
     @property
@@ -180,6 +181,12 @@ def run(
     planned = da.plan_ids(drafts, existing, ws, settings.distill.merge_threshold)
     da.resolve_related(planned, existing)
     report.outcomes = da.write_all(planned, existing, ws, diff=diff)
+    report.stale = da.stale(existing, {p.atom_id for p in planned}, chosen, set(done))
+    for atom_id in report.stale:
+        reporter.warn(
+            f"{ws.relative(existing.paths[atom_id])}: no longer distilled from its interview(s); "
+            "kb keeps it: delete it or keep it as you see fit"
+        )
     for o in report.outcomes:
         if o.action == "created":
             report.created += 1

@@ -292,3 +292,16 @@ def _same_proposal(a: str, b: str) -> bool:
     except InputError:
         return False
     return _content_key(x.meta, x.body) == _content_key(y.meta, y.body)
+
+
+def stale(existing: Existing, produced: set[str], kind: str, interviews: set[str]) -> list[str]:
+    """Generated atoms (of ``kind``, unedited) citing only ``interviews`` that this run no longer produced."""
+    out: list[str] = []
+    for atom_id, atom in existing.atoms.items():
+        gen = atom.meta.generator
+        if atom_id in produced or gen is None or gen.kind != kind or atoms.is_human_edited(atom):
+            continue
+        cited = {s.interview for s in atom.meta.sources if isinstance(s, InterviewSource)}
+        if cited and cited <= interviews:
+            out.append(atom_id)
+    return sorted(out)
