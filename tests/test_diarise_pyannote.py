@@ -117,3 +117,14 @@ def test_missing_extra_names_the_diarise_extra(monkeypatch):
     with pytest.raises(MissingDependencyError) as exc:
         PyannoteDiariser(Settings.load(None, **{"diarise.pipeline": "x"}))
     assert exc.value.extra == "diarise" and "kb[diarise]" in exc.value.hint
+
+
+def test_local_config_naming_a_hub_model_is_refused_before_any_download(pipeline_dir, tmp_path):
+    import yaml
+
+    config = yaml.safe_load((pipeline_dir / "config.yaml").read_text())
+    config["pipeline"]["params"]["embedding"] = "pyannote/wespeaker-voxceleb-resnet34-LM"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(MissingModelError) as exc:
+        PyannoteDiariser(Settings.load(None, **{"diarise.pipeline": str(tmp_path)}))
+    assert "pipeline.params.embedding" in exc.value.message and "never downloads" in exc.value.message

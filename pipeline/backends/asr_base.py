@@ -8,7 +8,6 @@ reused across interviews; ``close()`` frees the model.
 from __future__ import annotations
 
 import math
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,12 +65,6 @@ class AsrBackend(ABC):
         """Free the model (the next backend may need the memory)."""
 
 
-def offline_hub() -> None:
-    """Make every Hugging Face hub call fail fast instead of downloading (principle: no run-time downloads)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-
 def resolve_ct2_model(settings: Settings) -> str:
     """A local CTranslate2 Whisper directory for ``asr.model``: the directory itself, or a model
     name found in the local cache (``asr.download_root`` or the HF cache). Never downloads."""
@@ -86,10 +79,9 @@ def resolve_ct2_model(settings: Settings) -> str:
                 "Systran/faster-whisper-large-v3: model.bin, config.json, tokenizer.json, vocabulary).",
             )
         return str(path)
-    offline_hub()
     from faster_whisper.utils import download_model  # the caller has checked the import
 
-    try:
+    try:  # local_files_only: a lookup in the cache, never a download
         return download_model(name, local_files_only=True, cache_dir=settings.asr.download_root)
     except Exception:  # huggingface_hub raises several kinds when offline / not cached
         repo = name if "/" in name else f"Systran/faster-whisper-{name}"

@@ -20,7 +20,6 @@ from pipeline.backends.asr_base import (
     AsrWord,
     clamp,
     decode_options,
-    offline_hub,
     resolve_ct2_model,
 )
 from pipeline.config import Settings
@@ -28,7 +27,6 @@ from pipeline.errors import BackendError, MissingDependencyError, MissingModelEr
 
 
 def import_whisperx():
-    offline_hub()
     try:
         import faster_whisper  # noqa: F401 - whisperX builds on it
     except ImportError:

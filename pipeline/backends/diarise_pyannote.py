@@ -77,7 +77,7 @@ class PyannoteDiariser(Diariser):
                 f"{config}: not a pyannote pipeline config ({exc}).",
                 "It needs 'pipeline: {name: ..., params: ...}'; see pyannote.audio's docs.",
             ) from None
-        os.environ["HF_HUB_OFFLINE"] = "1"  # a local pipeline must not reach for the hub
+        self._require_local_models(config, params)
         try:
             if "plda" in params and params["plda"] is None:
                 from pyannote.audio.core.plda import PLDA
@@ -100,6 +100,23 @@ class PyannoteDiariser(Diariser):
                     "Make every model in the config a local path. " + FIX_PIPELINE,
                 ) from None
             raise BackendError(f"pyannote could not build the pipeline at {config}: {exc}", FIX_PIPELINE) from None
+
+    @staticmethod
+    def _require_local_models(config: Path, params: dict) -> None:
+        """A local pipeline must not name a hub model: pyannote would download it."""
+        for key in ("segmentation", "embedding", "plda"):
+            value = params.get(key)
+            if isinstance(value, dict):
+                value = value.get("checkpoint")
+            if not isinstance(value, str) or value.startswith("$model"):
+                continue  # None, or a subfolder of the pipeline's own directory
+            path = Path(value).expanduser()
+            if not (path.exists() or (config.parent / path).exists()):
+                raise MissingModelError(
+                    f"{config}: pipeline.params.{key} is '{value}', which is not a file or folder on disk "
+                    "(pyannote would try to download it; kb never downloads at run time).",
+                    "Download that model once and put its local path in the config. " + FIX_PIPELINE,
+                )
 
     def diarise(self, audio: Audio, num_speakers=None, min_speakers=None, max_speakers=None) -> list[Turn]:
         import torch
