@@ -17,25 +17,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
 from rapidfuzz import fuzz, process, utils
 
 from pipeline import atoms
 from pipeline.config import Settings
 from pipeline.errors import InputError, NotFoundError
-from pipeline.models import (
-    ATOM_TYPES,
-    GENERATOR_KINDS,
-    STATUSES,
-    TYPE_SECTIONS,
-    AtomMeta,
-    DocumentSource,
-    Generator,
-    InterviewSource,
-)
+from pipeline.models import ATOM_TYPES, STATUSES, TYPE_SECTIONS
 from pipeline.reporting import Reporter
-from pipeline.stages.check_body import scan
+from pipeline.stages.check_body import norm_heading, scan
+from pipeline.stages.check_config import check_configs
+from pipeline.stages.check_fields import check_fields
+from pipeline.stages.check_quotes import check_quotes
 from pipeline.workspace import Workspace, atomic_write_json, sha256_bytes, sha256_file, sha256_json
 
 ERROR = "error"
@@ -354,7 +346,7 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
         add("empty-front-matter", raw.fm_line - 1, "the front matter is empty or not a mapping of fields",
             "Give the atom's fields as 'key: value' lines (see 'kb new').")
         return
-    _fields(ctx, raw, data, add)
+    check_fields(raw, data, add)
 
     atom_id = data.get("id") if isinstance(data.get("id"), str) else None
     title = data.get("title") if isinstance(data.get("title"), str) else None
@@ -389,7 +381,7 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
     _body(ctx, raw, data, atype, review_sev, add)
     sources = data.get("sources")
     if ctx.cs.verify_quotes and isinstance(sources, list):
-        _quotes(ctx, raw, sources, add)
+        check_quotes(ctx, raw, sources, add)
 
 
 def _date(value: Any) -> dt.date | None:
@@ -418,129 +410,7 @@ def _light(path: Path, info: _Info) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# front-matter fields (pydantic does the validation; we translate its errors into rules)
-
-_ENUMS: dict[tuple, tuple[str, ...]] = {
-    ("type",): ATOM_TYPES,
-    ("status",): STATUSES,
-    ("generator", "kind"): GENERATOR_KINDS,
-}
-_FIELDS: dict[tuple, tuple[str, ...]] = {
-    (): tuple(AtomMeta.model_fields),
-    ("generator",): tuple(Generator.model_fields),
-}
-_SOURCE_FIELDS = tuple(dict.fromkeys([*InterviewSource.model_fields, *DocumentSource.model_fields]))
-_TYPE_NAMES = {
-    "string_type": "text",
-    "list_type": "a list, e.g. [a, b]",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "dict_type": "a mapping of fields",
-    "model_type": "a mapping of fields",
-    "model_attributes_type": "a mapping of fields",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-}
-
-
-def _fields(ctx: _Ctx, raw: atoms.RawAtom, data: dict, add: Any) -> None:
-    top = dict(data)
-    sources = top.pop("sources", None)
-    try:
-        AtomMeta.model_validate(top)
-    except ValidationError as exc:
-        for err in exc.errors():
-            _field_error(raw, err, tuple(err["loc"]), data, add, _FIELDS)
-    if sources is None:
-        return
-    if not isinstance(sources, list):
-        add("wrong-type", raw.lines.get(("sources",)), "field 'sources' must be a list of sources",
-            "Write each source as a list item ('- interview: ...' or '- document: ...').")
-        return
-    for i, item in enumerate(sources):
-        loc = ("sources", i)
-        if not isinstance(item, dict):
-            add("wrong-type", atoms.line_of(raw, loc), f"sources[{i}] must be a mapping of fields",
-                "Give either interview, speaker, start, end, quote or document, heading.")
-            continue
-        model = InterviewSource if "interview" in item else DocumentSource if "document" in item else None
-        if model is None:
-            add("missing-field", atoms.line_of(raw, loc),
-                f"sources[{i}] names neither an interview nor a document",
-                "Add 'interview: <id>' (with speaker, start, end, quote) or 'document: <path>' (with heading).")
-            continue
-        try:
-            model.model_validate(item)
-        except ValidationError as exc:
-            for err in exc.errors():
-                fields = {loc: tuple(model.model_fields)}
-                _field_error(raw, err, loc + tuple(err["loc"]), data, add, fields)
-
-
-def _name(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _field_error(raw: atoms.RawAtom, err: dict, loc: tuple, data: dict, add: Any, fields: dict) -> None:
-    kind = err["type"]
-    name = _name(loc)
-    line = atoms.line_of(raw, loc)
-    value = err.get("input")
-    if kind == "missing":
-        parent = loc[:-1]
-        add("missing-field", atoms.line_of(raw, parent) if parent else 1,
-            f"required field '{name}' is missing", f"Add '{loc[-1]}: ...' to the front matter.")
-    elif kind == "extra_forbidden":
-        valid = fields.get(loc[:-1]) or _SOURCE_FIELDS
-        best = process.extractOne(str(loc[-1]), valid, scorer=fuzz.WRatio, processor=utils.default_process)
-        hint = f"Did you mean '{best[0]}'?" if best and best[1] >= 60 else f"Valid fields: {', '.join(valid)}."
-        add("unknown-field", line, f"unknown field '{name}'", hint + " Unknown fields are not allowed.")
-    elif kind == "literal_error" and loc in _ENUMS:
-        allowed = _ENUMS[loc]
-        best = process.extractOne(str(value), allowed, scorer=fuzz.WRatio, processor=utils.default_process)
-        hint = f"Did you mean '{best[0]}'? " if best else ""
-        add("unknown-enum", line, f"unknown {name} '{value}'", f"{hint}Allowed: {', '.join(allowed)}.")
-    elif loc and loc[-1] in ("created", "updated") and len(loc) == 1:
-        add("invalid-date", line, f"{name} '{value}' is not a valid date ({err['msg'].lower()})",
-            "Write an existing date as YYYY-MM-DD, e.g. 2026-03-04.")
-    elif loc == ("id",) and kind == "string_pattern_mismatch":
-        add("invalid-id", line, f"id '{value}' is not a lowercase slug",
-            f"Use lowercase letters, digits and hyphens, e.g. '{atoms.slugify(str(value))}'.")
-    elif kind in _TYPE_NAMES or kind.endswith("_type"):
-        want = _TYPE_NAMES.get(kind, kind.replace("_type", ""))
-        add("wrong-type", line, f"field '{name}' must be {want}, not {_describe(value)}",
-            f"Write '{loc[-1]}' as {want}.")
-    else:
-        msg = err["msg"].removeprefix("Value error, ")
-        add("invalid-value", line, f"field '{name}': {msg}", "Correct the value.")
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, str):
-        return f"text '{value}'" if len(value) < 40 else "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-# ---------------------------------------------------------------------------------------------
 # the body: sections, FAQ, config blocks, length
-
-
-def _norm_heading(text: str) -> str:
-    return " ".join(text.strip().rstrip(":").split()).casefold()
 
 
 def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_sev: str, add: Any) -> None:
@@ -552,12 +422,12 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
         have: dict[str, int] = {}
         for s in sections:
             if s.level == 2:
-                have.setdefault(_norm_heading(s.text), s.line)
+                have.setdefault(norm_heading(s.text), s.line)
         required = TYPE_SECTIONS[atype]
         for i, heading in enumerate(required):
-            if _norm_heading(heading) in have:
+            if norm_heading(heading) in have:
                 continue
-            after = next((have[_norm_heading(h)] for h in required[i + 1 :] if _norm_heading(h) in have), None)
+            after = next((have[norm_heading(h)] for h in required[i + 1 :] if norm_heading(h) in have), None)
             add("missing-section", after or max(last_line, raw.body_line),
                 f"missing section '## {heading}' (required for type {atype})",
                 f"Add '## {heading}' {'before this line' if after else 'at the end'}; "
@@ -571,7 +441,7 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
             add("faq-no-answer", pair.line, f"question without an answer: '{_short(pair.question)}'",
                 "Write '**A:** ...' on the line after the question.")
     if atype == "config-template":
-        _configs(ctx, raw, data, code, review_sev, add)
+        check_configs(ctx, raw, data, code, review_sev, add)
     words = atoms.word_count(raw.body)
     cs = ctx.cs
     if words > cs.hard_cap_words:
@@ -587,184 +457,6 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
 
 def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-_CONFIG_LANGS = {"yaml": "yaml", "yml": "yaml", "json": "json"}
-
-
-def _configs(ctx: _Ctx, raw: atoms.RawAtom, data: dict, code: list, review_sev: str, add: Any) -> None:
-    blocks = [b for b in code if b.lang in _CONFIG_LANGS]
-    if not blocks:
-        add("config-no-block", raw.body_line, "a config-template without a fenced yaml or json block",
-            "Put the template in a fenced block: ```yaml ... ```.", severity=review_sev)
-        return
-    parsed: list[tuple[Any, Any, Any]] = []  # (block, value, yaml node for line lookup)
-    file_lines = raw.text.split("\n")
-    for block in blocks:
-        fence = file_lines[block.line - 2] if 0 <= block.line - 2 < len(file_lines) else ""
-        value, node = _parse_block(block, len(fence) - len(fence.lstrip(" ")), add)
-        if node is not None or value is not None:
-            parsed.append((block, value, node))
-    name = data.get("config_schema")
-    if not isinstance(name, str) or not name.strip():
-        return
-    validator = _validator(ctx, name.strip(), raw.lines.get(("config_schema",)), add)
-    if validator is None:
-        return
-    in_template = [p for p in parsed if p[0].section and _norm_heading(p[0].section) == "template"]
-    for block, value, node in in_template or parsed:
-        for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
-            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-            add("config-schema", _node_line(node, list(error.absolute_path), block.line),
-                f"config does not match schema '{name}' at {where}: {error.message}",
-                f"Fix the value to match schemas/configs/{name}.json.")
-
-
-def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
-    """Parse a config block; a syntax error is a finding at its line and column in the file."""
-    lang = _CONFIG_LANGS[block.lang]
-    if lang == "json":
-        try:
-            value = json.loads(block.content)
-        except json.JSONDecodeError as exc:
-            add("config-parse", block.line + exc.lineno - 1, f"the json block does not parse: {exc.msg}",
-                "Fix the JSON syntax at that line.", column=exc.colno + indent)
-            return None, None
-        try:
-            node = yaml.compose(block.content, Loader=atoms._Loader)
-        except yaml.YAMLError:
-            node = None
-        return value, node
-    nodes: list[Any] = []
-    values: list[Any] = []
-    loader = atoms._Loader(block.content)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            nodes.append(node)
-            values.append(loader.construct_document(node))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = block.line + mark.line if mark else block.line
-        add("config-parse", line, f"the yaml block does not parse: {exc.problem or exc.context}",
-            "Fix the YAML syntax at that line (indentation, quoting).",
-            column=mark.column + 1 + indent if mark else None)
-        return None, None
-    except yaml.YAMLError as exc:
-        add("config-parse", block.line, f"the yaml block does not parse: {exc}", "Fix the YAML syntax.")
-        return None, None
-    finally:
-        loader.dispose()
-    if len(values) == 1:
-        return values[0], nodes[0]
-    return (values[0], nodes[0]) if values else (None, None)
-
-
-def _node_line(node: Any, path: list, default: int) -> int:
-    """The file line of a value inside a parsed config block, by following its path in the YAML nodes."""
-    if node is None:
-        return default
-    line = default + node.start_mark.line
-    for part in path:
-        nxt = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(part):
-                    nxt = v
-                    line = default + k.start_mark.line
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            nxt = node.value[part]
-            line = default + nxt.start_mark.line
-        if nxt is None:
-            break
-        node = nxt
-    return line
-
-
-def _validator(ctx: _Ctx, name: str, line: int | None, add: Any) -> Any:
-    if name in ctx.validators:
-        validator, problem = ctx.validators[name]
-    else:
-        validator, problem = None, None
-        path = ctx.workspace.schemas_dir / "configs" / f"{name}.json"
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not path.is_file():
-            problem = (f"schema '{name}' not found (looked for {ctx.workspace.relative(path)})",
-                       "Add the JSON Schema file there, or fix config_schema.")
-        else:
-            import jsonschema
-
-            try:
-                schema = json.loads(path.read_text(encoding="utf-8"))
-                cls = jsonschema.validators.validator_for(schema)
-                cls.check_schema(schema)
-                validator = cls(schema)
-            except (OSError, ValueError) as exc:
-                problem = (f"schema '{name}' cannot be read: {exc}", f"Fix {ctx.workspace.relative(path)}.")
-            except jsonschema.SchemaError as exc:
-                problem = (f"schema '{name}' is not a valid JSON Schema: {exc.message}",
-                           f"Fix {ctx.workspace.relative(path)}.")
-        ctx.validators[name] = (validator, problem)
-    if problem:
-        add("config-schema", line, *problem)
-    return validator
-
-
-# ---------------------------------------------------------------------------------------------
-# quotes
-
-
-def _quotes(ctx: _Ctx, raw: atoms.RawAtom, sources: list, add: Any) -> None:
-    for i, src in enumerate(sources):
-        if not isinstance(src, dict) or "interview" not in src:
-            continue
-        try:
-            s = InterviewSource.model_validate(src)
-        except ValidationError:
-            continue  # already reported as a field error
-        transcript = _transcript(ctx, s.interview)
-        if transcript is None:
-            continue
-        verify = _grounding(ctx)
-        if verify is None:
-            return
-        threshold = ctx.settings.distill.quote_threshold
-        result = verify(transcript, s.speaker, s.start, s.end, s.quote, threshold=threshold)
-        if not result.ok:
-            line = raw.lines.get(("sources", i, "quote")) or atoms.line_of(raw, ("sources", i))
-            reason = getattr(result, "reason", None) or (
-                f"not found for {s.speaker} at {s.start:g}-{s.end:g}s (score {result.score:.0f})")
-            add("quote-unverified", line,
-                f"sources[{i}]: quote not verified in interviews/{s.interview}/transcript.json: {reason}",
-                "Copy the speaker's words, name and times from the transcript (or transcript.md).")
-
-
-def _transcript(ctx: _Ctx, interview_id: str) -> Any:
-    if interview_id in ctx.transcripts:
-        return ctx.transcripts[interview_id]
-    transcript = None
-    path = ctx.workspace.interview_dir(interview_id) / "transcript.json"
-    if path.is_file():
-        from pipeline.models import Transcript
-
-        try:
-            transcript = Transcript.model_validate_json(path.read_bytes())
-        except (OSError, ValueError):
-            ctx.reporter.warn(f"{ctx.workspace.relative(path)} is not a valid transcript; its quotes are not verified")
-    ctx.transcripts[interview_id] = transcript
-    return transcript
-
-
-def _grounding(ctx: _Ctx) -> Any:
-    if not ctx.grounding_loaded:
-        ctx.grounding_loaded = True
-        try:
-            from pipeline.transcripts.grounding import verify_quote
-        except ImportError:
-            ctx.reporter.warn("quote verification is not available in this version; quotes were not verified")
-            verify_quote = None
-        ctx.verify_quote = verify_quote
-    return ctx.verify_quote
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,6 +72,11 @@ def scan(body: str, body_line: int) -> tuple[list[Heading], list[FAQ], list[atom
     return [Heading(level, body_line + idx, text) for level, idx, text in heads], faq, code
 
 
+def norm_heading(text: str) -> str:
+    """Headings compare without case, extra spaces or a trailing colon."""
+    return " ".join(text.strip().rstrip(":").split()).casefold()
+
+
 def _block(
     lang: str, lines: list[str], indent: int, line: int, owner: str | None, closed: bool = True
 ) -> atoms.CodeBlock:
