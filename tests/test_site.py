@@ -430,6 +430,10 @@ def test_run_all_skips_a_fresh_site_and_rebuilds_after_a_change(tmp_path: Path):
     third = site.run_all(settings, ws, Reporter())
     assert not third.skipped
     assert site.run_all(settings, ws, Reporter(), force=True).skipped is False
+    (ws.atoms_dir / "error" / "broken.md").write_text("no front matter\n", encoding="utf-8")
+    rep = Reporter()
+    fourth = site.run_all(settings, ws, rep)  # not strict: kb run goes on to export
+    assert fourth.atoms == 8 and any("broken.md" in m for level, m in rep.lines if level == "warning")
 
 
 def test_kb_init_workspace_builds_strictly(tmp_path: Path, kb):

@@ -262,14 +262,18 @@ def run_all(
     force: bool = False,
     findings: Sequence[Any] | None = None,
 ) -> SiteReport:
-    """The ``kb run`` step: build unless nothing changed since the last build."""
+    """The ``kb run`` step: build unless nothing changed since the last build.
+
+    Not strict: a broken atom must not stop the pipeline before ``export``; ``kb check`` already
+    reports it, the warnings are passed on, and the coverage page lists unreadable files.
+    """
     final = site_dir_of(workspace)
     if not force and (final / "index.html").is_file():
-        inputs = _inputs(settings, workspace, findings, True)
+        inputs = _inputs(settings, workspace, findings, False)
         if workspace.freshness("site").is_fresh(FRESHNESS_KEY, inputs):
             reporter.skip(f"site: {workspace.relative(final)} is fresh")
             return SiteReport(site_dir=_display(workspace, final), skipped=True)
-    return run(settings, workspace, reporter, strict=True, findings=findings)
+    return run(settings, workspace, reporter, strict=False, findings=findings)
 
 
 def _serve(
