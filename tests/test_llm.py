@@ -166,3 +166,15 @@ def test_json_mode_for_servers_without_function_calling(server):
     fact, usage = client.extract(Fact, USER)
     assert fact.count == 4 and usage.requests == 1
     assert "tools" not in server.requests[0] and server.requests[0]["response_format"]["type"] == "json_object"
+
+
+def test_one_client_serves_concurrent_chats(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.responder = lambda body: slow(0.05, text("answer to " + body["messages"][-1]["content"]))
+    client = make_client(settings(server))
+    questions = [[{"role": "user", "content": f"q{i}"}] for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(client.chat, questions))
+    assert [r.text for r in results] == [f"answer to q{i}" for i in range(8)]
+    assert all(r.tokens_in > 0 for r in results) and client.total.requests == 8

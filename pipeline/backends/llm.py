@@ -17,6 +17,7 @@ backoff from settings (a server's Retry-After wins).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -100,7 +101,11 @@ def configured(settings: Settings) -> bool:
 
 
 class LlmClient:
-    """One endpoint and model. ``budget_usd`` (or None) bounds everything this client spends."""
+    """One endpoint and model. ``budget_usd`` (or None) bounds everything this client spends.
+
+    Thread-safe: per-call accounting is thread-local and the running totals take a lock, so one
+    client can serve concurrent ``chat`` calls (the chat endpoint's workers).
+    """
 
     def __init__(self, settings: Settings, *, budget_usd: float | None = None):
         self.settings = settings
@@ -109,10 +114,19 @@ class LlmClient:
         self.budget_usd = budget_usd
         self.total = Usage()
         self.on_request: Callable[[RequestRecord], None] | None = None
-        self._call: _Call | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._openai, self._instructor_mod = _imports()
         self._client = self._make_openai()
         self._patched = self._make_patched()
+
+    @property
+    def _call(self) -> _Call | None:
+        return getattr(self._local, "call", None)
+
+    @_call.setter
+    def _call(self, value: _Call | None) -> None:
+        self._local.call = value
 
     # construction ------------------------------------------------------------------------
     def _make_openai(self) -> Any:
@@ -136,7 +150,8 @@ class LlmClient:
                 return min(cfg.backoff_s * (2**n), cfg.backoff_max_s)
 
             def _sleep_for_retry(self, **kwargs: Any) -> None:
-                owner.total.retries += 1
+                with owner._lock:
+                    owner.total.retries += 1
                 if owner._call is not None:
                     owner._call.usage.retries += 1
                 super()._sleep_for_retry(**kwargs)
@@ -165,7 +180,7 @@ class LlmClient:
             self._call is not None and self._call.requests > 0
         )
         self.check_budget(messages, kwargs.get("tools"), kwargs.get("max_tokens") or self.cfg.max_output_tokens)
-        retries_before = self.total.retries
+        retries_before = self._call.usage.retries if self._call is not None else 0
         try:
             response = self._client.chat.completions.create(**kwargs)
         except self._openai.APIError as exc:
@@ -178,14 +193,15 @@ class LlmClient:
             tout = count_tokens(_answer_text(response) or "")
         cost = price(self.cfg, tin, tout)
         step = Usage(requests=1, reasks=1 if reask else 0, tokens_in=tin, tokens_out=tout, cost_usd=cost)
-        self.total.add(step)
+        with self._lock:
+            self.total.add(step)
+        retries = 0
         if self._call is not None:
-            retries = self._call.usage.retries
+            retries = self._call.usage.retries - retries_before
             self._call.usage.add(step)
-            self._call.usage.retries = retries
             self._call.requests += 1
         if self.on_request is not None:
-            self.on_request(RequestRecord(tin, tout, cost, reask, self.total.retries - retries_before))
+            self.on_request(RequestRecord(tin, tout, cost, reask, retries))
         return response
 
     def estimate_request(self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None) -> float:
@@ -197,9 +213,11 @@ class LlmClient:
         if self.budget_usd is None:
             return
         estimate = self.estimate_request(messages, tools, max_tokens)
-        if self.total.cost_usd + estimate > self.budget_usd:
+        with self._lock:
+            spent = self.total.cost_usd
+        if spent + estimate > self.budget_usd:
             raise BudgetExceededError(
-                f"Stopped before exceeding the budget: spent ${self.total.cost_usd:.4f}, the next request "
+                f"Stopped before exceeding the budget: spent ${spent:.4f}, the next request "
                 f"could cost up to ${estimate:.4f}, the limit is ${self.budget_usd:.4f}.",
                 "Raise --max-cost (or distill.max_cost_usd); finished windows are cached, so a re-run resumes.",
             )
