@@ -45,8 +45,23 @@ def speech(tmp_path_factory):
     )
 
 
+class ProgressReporter(Reporter):
+    """Records what was shown as progress (the CLI's reporter draws a bar instead)."""
+
+    def __init__(self):
+        super().__init__()
+        self.progressed: list[tuple[str, int]] = []
+
+    def progress(self, items, description, total=None):
+        count = 0
+        for item in items:
+            count += 1
+            yield item
+        self.progressed.append((description, count))
+
+
 def test_recording_to_transcript_with_raw_speakers(settings, speech):
-    reporter = Reporter()
+    reporter = ProgressReporter()
     with SpeechPipeline(settings, reporter) as pipeline:
         transcript = pipeline.transcribe(speech, INTERVIEW)
     Transcript.model_validate(transcript.model_dump())  # the canonical shape
@@ -63,6 +78,9 @@ def test_recording_to_transcript_with_raw_speakers(settings, speech):
     # mono and no pyannote configured: one speaker, said as a warning
     assert [(s.id, s.label, s.role) for s in transcript.speakers] == [("S1", "SPEAKER_00", "unknown")]
     assert any("one speaker" in msg for level, msg in reporter.lines if level == "warning")
+    # long ASR work is shown as progress, one tick per decoded segment
+    assert [d for d, _ in reporter.progressed] == ["2026-03-04-alice: transcribing 0.1 min"]
+    assert reporter.progressed[0][1] >= len(transcript.segments)
     assert transcript.segments and all(seg.speaker == "S1" for seg in transcript.segments)
     assert [seg.id for seg in transcript.segments] == list(range(len(transcript.segments)))
     words = [w for seg in transcript.segments for w in seg.words]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class AsrBackend(ABC):
 
     name: str = "asr"
     model_id: str = ""
+    # Set by the caller to show progress: wraps the stream of decoded segments (Reporter.progress).
+    progress: Callable[[Iterable], Iterable] | None = None
 
     @abstractmethod
     def transcribe(

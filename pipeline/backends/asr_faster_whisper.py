@@ -74,7 +74,7 @@ class FasterWhisperBackend(AsrBackend):
             runner = self.model.transcribe
         try:
             segments, info = runner(audio, **options)
-            segments = list(segments)  # decoding happens while iterating
+            segments = list(self.progress(segments) if self.progress else segments)  # decoding happens here
         except ValueError as exc:  # e.g. an unknown language code
             raise BackendError(
                 f"faster-whisper rejected the request: {exc}", "Check 'language' in interview.yaml."

@@ -98,14 +98,18 @@ class SpeechPipeline:
             language = None
         prompt, hotwords = vocabulary_hints(self.settings, interview)
 
+        asr = self.asr
+        asr.progress = lambda segments: self.reporter.progress(
+            segments, f"{interview.id}: transcribing {audio.duration / 60:.1f} min"
+        )
         started = time.perf_counter()
-        result = self.asr.transcribe(audio.samples, language, prompt, hotwords)
+        result = asr.transcribe(audio.samples, language, prompt, hotwords)
         took = time.perf_counter() - started
         for note in result.notes:
             self.reporter.warn(note)
         self.reporter.info(
             f"{interview.id}: transcribed {audio.duration:.0f} s in {took:.1f} s "
-            f"({len(result.segments)} segments, language {result.language})"
+            f"({len(result.segments)} segment(s), language {result.language})"
         )
 
         kind = diariser_kind(self.settings, audio)
