@@ -274,8 +274,12 @@ def test_ctrl_c_leaves_no_half_written_file_and_the_rerun_resumes(ws, server):
     assert not [p for p in ws.root.rglob("*.tmp")]
     log = cost_report(ws.state_dir / distill.RUNLOG)
     assert log.runs[0]["status"] == "interrupted" and log.totals["requests"] == 2
+    from pipeline.stages.distill_llm import window_budget
+    from pipeline.stages.distill_windows import windows
+
+    n = len(windows(excerpt(), window_budget(settings), 2))
     rep = distill.run(settings, ws, Reporter(), backend="llm")
-    assert rep.cached_windows == 2 and rep.windows == 3 and len(server.requests) == 3
+    assert rep.cached_windows == 2 and rep.windows == n > 2 and len(server.requests) == n
     assert rep.created >= 3
 
 

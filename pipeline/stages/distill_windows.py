@@ -48,6 +48,9 @@ class Window:
         return sha256_text("\x1f".join([self.text, *parts]))
 
 
+BUCKET = 32  # tokens
+
+
 def turns(transcript: Transcript) -> list[Turn]:
     """Merge consecutive segments of the same speaker into turns."""
     out: list[Turn] = []
@@ -106,7 +109,9 @@ def windows(transcript: Transcript, budget_tokens: int, overlap_turns: int = 2) 
             units.extend(_split_turn(turn, transcript, budget))
         else:
             units.append(turn)
-    sizes = [count_tokens(render_turn(t)) + 1 for t in units]
+    # Sizes are rounded up to a bucket, so a small correction rarely moves a window boundary
+    # (which would change, and re-send, every later window too).
+    sizes = [-(-(count_tokens(render_turn(t)) + 1) // BUCKET) * BUCKET for t in units]
     out: list[Window] = []
     i = 0
     while i < len(units):
