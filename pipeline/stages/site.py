@@ -119,7 +119,8 @@ def load_config(
     for name, module in dict(config.hooks or {}).items():  # mkdocs.yml lists site_hooks.py itself
         default = getattr(module, "_default", None)
         if str(name).endswith("site_hooks.py") and default is not None:
-            default.workspace, default.settings, default.findings, default.strict = workspace, settings, findings, strict
+            default.workspace, default.settings = workspace, settings
+            default.findings, default.strict = findings, strict
             hooks = default
     if hooks is None:
         hooks = SiteHooks(workspace, settings, findings, strict=strict)
