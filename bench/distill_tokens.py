@@ -53,17 +53,27 @@ def main() -> None:
             sent = sum(
                 count_tokens(json.dumps(r["messages"]) + json.dumps(r.get("tools", []))) for r in server.requests
             )
+            n_requests = len(server.requests)
+            # a reviewer corrects one word in the middle: how many windows are sent again?
+            corrected = transcript.model_copy(deep=True)
+            seg = corrected.segments[len(corrected.segments) // 2]
+            seg.text = seg.text.replace(" the ", " the the ", 1) if " the " in seg.text else seg.text + " indeed"
+            (ws.interview_dir(transcript.interview) / "transcript.json").write_text(
+                corrected.model_dump_json(exclude_none=True), encoding="utf-8"
+            )
+            again = distill.run(settings, ws, Reporter(), backend="llm")
         cfg = settings.llm
         measured_cost = report.usage.cost_usd
         print(f"transcript: {path} ({transcript.interview}), {hours:.2f} h, {len(transcript.segments)} segments")
         print(f"token counter: {counter_name()}; window budget {settings.distill.window_tokens} tokens, "
               f"overlap {settings.distill.window_overlap_turns} turns")
         print(f"transcript tokens: {plain_tokens} (text only), {turn_tokens} (as turns with names and times)")
-        print(f"requests: {len(server.requests)} ({report.windows} windows, {report.usage.reasks} re-asks); "
+        print(f"requests: {n_requests} ({report.windows} windows, {report.usage.reasks} re-asks); "
               f"atoms: {report.created}")
         print(f"prompt tokens sent: {sent}")
         ratio = sent / plain_tokens
         print(f"prompt tokens sent per transcript token: {ratio:.2f}  (target <= 1.5: {'ok' if ratio <= 1.5 else 'MISSED'})")
+        print(f"after a one-word correction: {again.windows - again.cached_windows} of {again.windows} window(s) sent again")
         per_hour = measured_cost / hours
         print(f"tokens billed: {report.usage.tokens_in} in, {report.usage.tokens_out} out "
               f"(the fake bills about 4 characters per token; its answers hold one item per long expert turn)")
