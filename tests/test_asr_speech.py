@@ -113,8 +113,15 @@ def test_auto_diariser_choice(tmp_path, settings):
     subprocess.run(
         ["ffmpeg", "-loglevel", "error", "-i", str(STEREO), "-af", "pan=stereo|c0=c0|c1=c0", str(dual)], check=True
     )
-    assert audio_io.is_dual_mono(audio_io.load(dual))
+    assert not audio_io.has_separate_channels(audio_io.load(dual))
     assert diariser_kind(settings, audio_io.load(dual)) == "none"
+    # a stereo pair of mics in one room: the same voices, 3 ms apart and quieter on one side
+    x = stereo.channels[0]
+    room = np.stack([x, 0.5 * np.concatenate([np.zeros(48, np.float32), x[:-48]])])
+    assert not audio_io.has_separate_channels(audio_io.Audio(STEREO, room.mean(axis=0), room))
+    # separate mics with crosstalk 25 dB down: still one person per channel
+    bleed = np.stack([stereo.channels[0] + 0.056 * stereo.channels[1], stereo.channels[1] + 0.056 * stereo.channels[0]])
+    assert audio_io.has_separate_channels(audio_io.Audio(STEREO, bleed.mean(axis=0), bleed))
     configured = Settings.load(None, **{"diarise.pipeline": str(tmp_path)})
     mono = audio_io.Audio(tmp_path / "m.wav", np.zeros(16000, np.float32), np.zeros((1, 16000), np.float32))
     assert diariser_kind(configured, mono) == "pyannote"

@@ -138,15 +138,21 @@ def _reason(exc: Exception) -> str:
     return text.split(":", 1)[0].strip() or type(exc).__name__
 
 
-def is_dual_mono(audio: Audio, tolerance_db: float = -40.0) -> bool:
-    """True when every channel carries the same signal (a phone's "stereo" copy of one mic):
-    then there is nothing to tell apart per channel."""
+def has_separate_channels(audio: Audio, max_correlation: float = 0.8) -> bool:
+    """True when the channels carry different people (one mic each), False for one signal on
+    every channel (a phone's "stereo" copy) or a stereo pair of mics in one room.
+
+    Compares the channels' loudness over time (50 ms frames): a room pair or a copy rises and
+    falls together (correlation near 1, whatever the delay between the mics); separate mics take
+    turns, with at most some crosstalk (correlation near 0)."""
     if audio.n_channels < 2:
+        return False
+    hop = int(0.05 * audio.sample_rate)
+    n = audio.channels.shape[1] // hop
+    if n < 2:
+        return False
+    power = np.mean(audio.channels[:, : n * hop].reshape(audio.n_channels, n, hop).astype(np.float64) ** 2, axis=2)
+    if np.any(power.std(axis=1) == 0):  # a silent channel: nothing to compare, each channel its own
         return True
-    ref = audio.channels[0]
-    power = float(np.mean(ref.astype(np.float64) ** 2)) + 1e-12
-    for other in audio.channels[1:]:
-        diff = float(np.mean((other.astype(np.float64) - ref) ** 2))
-        if 10.0 * np.log10(diff / power + 1e-12) > tolerance_db:
-            return False
-    return True
+    corr = np.corrcoef(power)
+    return bool(np.all(corr[np.triu_indices(audio.n_channels, k=1)] < max_correlation))

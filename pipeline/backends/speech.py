@@ -32,12 +32,12 @@ def make_asr(settings: Settings) -> AsrBackend:
 
 
 def diariser_kind(settings: Settings, audio: audio_io.Audio) -> str:
-    """Which diariser runs on ``audio``: ``auto`` picks channels for a real multi-channel recording,
+    """Which diariser runs on ``audio``: ``auto`` picks channels when each channel holds its own person,
     pyannote when a pipeline (or hub token) is configured, else none (one speaker)."""
     kind = settings.diarise.backend
     if kind != "auto":
         return kind
-    if audio.n_channels > 1 and not audio_io.is_dual_mono(audio):
+    if audio_io.has_separate_channels(audio):
         return "channels"
     if settings.diarise.pipeline or secret(settings.diarise.token_env):
         return "pyannote"
