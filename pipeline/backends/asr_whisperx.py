@@ -2,7 +2,8 @@
 and a wav2vec2 model aligns words, only when ``asr.align_model`` is a local directory.
 
 Without an alignment model whisperX gives segment-level timings only (no words); the speech
-pipeline says so, and speaker assignment then works per segment.
+pipeline says so, and speaker assignment then works per segment. whisperX decodes each VAD chunk
+once (no temperature fallback, ``max_new_tokens`` unused): ``asr.beam_size`` is what tunes it.
 """
 
 from __future__ import annotations
