@@ -241,6 +241,10 @@ def _first_error(exc: Exception) -> str:
 
 
 def atom_src(atom: Atom) -> str:
+    """An atom's page source: its file's path in the workspace, so links in its body resolve as in git."""
+    path = (atom.path or "").replace(os.sep, "/")
+    if path.startswith("atoms/") and path.endswith(".md"):
+        return path
     return f"atoms/{atom.meta.type}/{atom.meta.id}.md"
 
 
