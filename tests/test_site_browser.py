@@ -106,6 +106,7 @@ def browser():
         "--window-size=1280,900",
     ):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     yield driver
@@ -155,6 +156,34 @@ def test_source_timestamp_opens_the_transcript_at_that_second(served, browser):
     assert browser.current_url.endswith("#t=31")
     assert browser.find_element(By.CSS_SELECTOR, ".kb-seg.kb-current").get_attribute("id") == "t-31"
     browser.save_screenshot(str(ARTIFACTS / "site-transcript-t31.png"))
+
+
+def test_pages_load_without_errors_or_outside_requests(served, browser):
+    """Every request the browser makes goes to the local server, and the console stays clean."""
+    import json
+
+    base, _ = served
+    browser.get_log("performance")  # drop what earlier tests left
+    for page, shot in [
+        ("review-queue.html", "site-review-queue.png"),
+        ("coverage.html", "site-coverage.png"),
+        ("browse/tags.html", None),
+        ("interviews/2026-03-04-alice.html#t=20", None),
+    ]:
+        browser.get(f"{base}/{page}")
+        _wait(lambda: browser.execute_script("return document.readyState") == "complete", what=page)
+        if shot:
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / shot))
+        severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert severe == [], (page, severe)
+    time.sleep(0.5)
+    urls = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.add(message["params"]["request"]["url"])
+    assert urls and all(u.startswith((base, "data:", "blob:")) for u in urls), sorted(urls)
 
 
 def test_kb_site_serve_answers_over_http(tmp_path):
