@@ -462,3 +462,41 @@ def test_kb_site_reports_a_missing_mkdocs_yml(tmp_path: Path, kb):
     result = kb("--workspace", tmp_path / "empty", "site")
     assert result.exit_code == 1
     assert "mkdocs.yml does not exist" in result.stderr and "kb init" in result.stderr
+
+
+def _add_recording(ws: Workspace) -> Path:
+    import wave
+
+    import yaml
+
+    from pipeline.workspace import sha256_file
+
+    folder = ws.interview_dir("2026-03-10-carol")
+    wav = folder / "recording.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\0\0" * 8000 * 25)
+    meta = yaml.safe_load((folder / "interview.yaml").read_text(encoding="utf-8"))
+    meta["media"] = [
+        {"kind": "recording", "file": "recording.wav", "sha256": sha256_file(wav), "bytes": wav.stat().st_size}
+    ]
+    (folder / "interview.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
+    return wav
+
+
+@pytest.mark.parametrize("mode", ["copy", "link", "none"])
+def test_recordings_are_copied_linked_or_left_out(tmp_path: Path, mode: str):
+    ws = make_workspace(tmp_path)
+    wav = _add_recording(ws)
+    build(ws, **{"site.media": mode})
+    built = ws.root / "build/site"
+    page = article(built / "interviews/2026-03-10-carol.html")
+    media = built / "interviews/2026-03-10-carol/recording.wav"
+    if mode == "none":
+        assert "<audio" not in page and not media.exists()
+        return
+    assert '<audio class="kb-audio" controls="" preload="metadata" src="2026-03-10-carol/recording.wav">' in page
+    assert media.read_bytes() == wav.read_bytes()
+    assert media.is_symlink() is (mode == "link")
