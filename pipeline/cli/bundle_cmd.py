@@ -1,5 +1,76 @@
-"""Commands of this group register on `app` (placeholder until the group's issue lands)."""
+"""Bundle commands: ``kb export`` (atoms -> one DuckDB bundle) and ``kb eval`` (retrieval quality)."""
 
 from __future__ import annotations
 
-from pipeline.cli import app  # noqa: F401
+import json
+from pathlib import Path
+
+import typer
+
+from pipeline.cli import app
+from pipeline.cli._common import console, err_console, reporter, state
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    out: Path | None = typer.Option(None, "--out", "-o", help="Bundle file (default: dist/kb-<date>-<checksum>.duckdb)."),
+    status: list[str] = typer.Option(
+        [], "--status", help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived."
+    ),
+    force: bool = typer.Option(False, "--force", help="Write a new bundle even if the atoms are unchanged."),
+) -> None:
+    """Write the atoms (never archived ones) as one DuckDB bundle with vectors and a manifest."""
+    from pipeline.stages import export as export_stage
+
+    st = state(ctx)
+    report = export_stage.run(st.settings(), st.workspace, reporter(ctx), out=out, statuses=status or None, force=force)
+    console.print(f"export: {report}", markup=False)
+
+
+@app.command("eval")
+def evaluate(
+    ctx: typer.Context,
+    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle to evaluate (default: newest dist/kb-*.duckdb)."),
+    questions: Path | None = typer.Option(
+        None, "--questions", help="JSONL: {question, expected_atoms | expected_sources} per line (default: the atoms' FAQ)."
+    ),
+    k: int = typer.Option(10, "--k", min=1, max=100, help="Hits per question."),
+    min_recall: float | None = typer.Option(
+        None, "--min-recall", min=0.0, max=1.0, help="Exit 3 when recall@k is below this (a CI quality gate)."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Measure retrieval: recall@1/5/10 and MRR over FAQ questions or a JSONL golden set.
+
+    Exit 3 when --min-recall is given and recall@k falls below it.
+    """
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("--format must be 'table' or 'json'")
+    from pipeline.stages import evaluate as eval_stage
+
+    st = state(ctx)
+    report = eval_stage.run(st.settings(), st.workspace, reporter(ctx), bundle_path=bundle, questions=questions, k=k)
+    if fmt == "json":
+        data = report.to_json() | {"min_recall": min_recall}
+        console.print_json(json.dumps(data))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"Retrieval on {report.bundle.name}: {report.questions} questions ({report.golden})")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for cut, value in report.recall.items():
+            table.add_row(f"recall@{cut}", f"{value:.3f}")
+        table.add_row(f"MRR@{report.k}", f"{report.mrr:.3f}")
+        console.print(table)
+        misses = [r.question for r in report.results if r.rank is None]
+        if misses:
+            console.print(f"{len(misses)} question(s) not found in the top {report.k}, e.g.:", markup=False)
+            for q in misses[:5]:
+                console.print(f"  - {q}", markup=False)
+    if min_recall is not None and report.recall[k] < min_recall:
+        err_console.print(
+            f"Error: recall@{k} is {report.recall[k]:.3f}, below --min-recall {min_recall:.3f}.", style="bold red", markup=False
+        )
+        raise typer.Exit(3)

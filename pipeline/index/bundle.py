@@ -1,0 +1,452 @@
+"""The bundle: one DuckDB file with atoms, FAQ pairs, sources, passages, vectors and a manifest.
+
+Tables (schema version 1; any SQL client can read them):
+
+- ``manifest(json)``: one row, the ``Manifest`` (also written beside the file as JSON);
+- ``atoms(id, type, status, title, summary, tags, meta, body, path)``: ``meta`` is the front
+  matter as JSON, ``body`` the Markdown;
+- ``faq(atom_id, ord, question, answer)``, ``sources(atom_id, ord, source)`` (JSON as in the
+  front matter);
+- ``passages(id, atom_id, ord, kind, heading, part, text, search_text, tokens, embedding)``:
+  ``embedding`` is ``FLOAT[dim]`` (unit length: ``array_inner_product`` is the cosine),
+  ``tokens`` the stemmed BM25 tokens of ``search_text``.
+
+``Bundle.load`` reads everything into memory once and closes the file, so searches are pure
+numpy (thread-safe, no file handle per thread) and the file can be replaced while serving.
+The checksum covers every row in a fixed order and the vectors' bytes: a changed row is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import json
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import BundleError
+from pipeline.index.lexical import TOKENIZER, Lexical
+from pipeline.index.search import Hit, SearchCore
+from pipeline.models import EmbeddingInfo, Manifest
+
+BUNDLE_SCHEMA_VERSION = 1
+TABLES = ("atoms", "faq", "sources", "passages")
+
+_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "atoms": [
+        ("id", "VARCHAR"),
+        ("type", "VARCHAR"),
+        ("status", "VARCHAR"),
+        ("title", "VARCHAR"),
+        ("summary", "VARCHAR"),
+        ("tags", "VARCHAR[]"),
+        ("meta", "VARCHAR"),
+        ("body", "VARCHAR"),
+        ("path", "VARCHAR"),
+    ],
+    "faq": [("atom_id", "VARCHAR"), ("ord", "INTEGER"), ("question", "VARCHAR"), ("answer", "VARCHAR")],
+    "sources": [("atom_id", "VARCHAR"), ("ord", "INTEGER"), ("source", "VARCHAR")],
+    "passages": [
+        ("id", "INTEGER"),
+        ("atom_id", "VARCHAR"),
+        ("ord", "INTEGER"),
+        ("kind", "VARCHAR"),
+        ("heading", "VARCHAR"),
+        ("part", "INTEGER"),
+        ("text", "VARCHAR"),
+        ("search_text", "VARCHAR"),
+        ("tokens", "VARCHAR[]"),
+    ],
+}
+_ORDER = {"atoms": "id", "faq": "atom_id, ord", "sources": "atom_id, ord", "passages": "id"}
+
+
+@dataclass
+class BundleContent:
+    """Rows of every table (in their fixed order) and the passage vectors, as written and read."""
+
+    atoms: list[tuple] = field(default_factory=list)
+    faq: list[tuple] = field(default_factory=list)
+    sources: list[tuple] = field(default_factory=list)
+    passages: list[tuple] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    def sort(self) -> None:
+        self.atoms.sort(key=lambda r: r[0])
+        self.faq.sort(key=lambda r: (r[0], r[1]))
+        self.sources.sort(key=lambda r: (r[0], r[1]))
+
+    def counts(self) -> dict[str, int]:
+        return {"atoms": len(self.atoms), "faq": len(self.faq), "sources": len(self.sources), "passages": len(self.passages)}
+
+
+def checksum(content: BundleContent, embedding: EmbeddingInfo, schema_version: int = BUNDLE_SCHEMA_VERSION) -> str:
+    """sha256 over the schema version, the embedding model, every row in order, and the vectors."""
+    h = hashlib.sha256()
+    head = {"schema": schema_version, "embedding": embedding.model_dump(mode="json"), "tokenizer": TOKENIZER}
+    h.update(json.dumps(head, sort_keys=True).encode())
+    for name in TABLES:
+        h.update(f"\n#{name}\n".encode())
+        for row in getattr(content, name):
+            h.update(json.dumps(list(row), ensure_ascii=False, separators=(",", ":")).encode())
+            h.update(b"\n")
+    h.update(b"\n#vectors\n")
+    h.update(np.ascontiguousarray(content.vectors, dtype="<f4").tobytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def write_bundle(path: Path, content: BundleContent, manifest: Manifest) -> None:
+    """Write ``content`` and ``manifest`` to a new DuckDB file at ``path`` (which must not exist).
+
+    The caller makes it atomic (``workspace.atomic_path``). Vectors go in through one columnar
+    numpy scan (not row by row); the file is re-read and its checksum verified before returning.
+    """
+    import duckdb
+
+    path = Path(path)
+    dim = manifest.embedding.dim
+    vectors = np.ascontiguousarray(content.vectors, dtype=np.float32)
+    if vectors.shape != (len(content.passages), dim):
+        raise BundleError(f"{len(content.passages)} passages but vectors of shape {vectors.shape} (dim {dim}).")
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("SET threads=1")  # keeps the scan order of the vector insert deterministic
+        for name, cols in _COLUMNS.items():
+            extra = f", embedding FLOAT[{dim}]" if name == "passages" else ""
+            con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in cols)}{extra})")
+        con.execute("CREATE TABLE manifest (json VARCHAR)")
+        with tempfile.TemporaryDirectory(prefix="kb-bundle-") as tmp:
+            for name in ("atoms", "faq", "sources"):
+                _insert_json(con, name, name, _COLUMNS[name], getattr(content, name), Path(tmp))
+            _insert_json(con, "passages_rows", None, _COLUMNS["passages"], content.passages, Path(tmp))
+        _vectors_table(con, "passage_vectors", vectors)
+        con.execute(
+            "INSERT INTO passages SELECT r.*, v.e FROM passages_rows r JOIN passage_vectors v ON r.id = v.id ORDER BY r.id"
+        )
+        con.execute("DROP TABLE passages_rows")
+        con.execute("DROP TABLE passage_vectors")
+        con.execute("INSERT INTO manifest VALUES (?)", [manifest.model_dump_json()])
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    found = _read_content(path)
+    if checksum(found, manifest.embedding, manifest.bundle_schema_version) != manifest.checksum:
+        raise BundleError(f"The bundle written to {path} does not read back identically.", "This is a bug in kb export.")
+
+
+def _insert_json(con, table: str, create: str | None, cols: list[tuple[str, str]], rows: Sequence[tuple], tmp: Path) -> None:
+    """Bulk insert via newline-delimited JSON (DuckDB's reader is columnar and fast)."""
+    names = [c for c, _ in cols]
+    f = tmp / f"{table}.jsonl"
+    with open(f, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False))
+            fh.write("\n")
+    spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in cols) + "}"
+    select = f"SELECT {', '.join(names)} FROM read_json(?, format='newline_delimited', columns={spec})"
+    if create is None:
+        con.execute(f"CREATE TEMP TABLE {table} AS {select}", [str(f)])
+    elif rows:
+        con.execute(f"INSERT INTO {table} {select}", [str(f)])
+
+
+def _vectors_table(con, name: str, vectors: np.ndarray) -> None:
+    """A temp table ``name(id, e FLOAT[dim])`` from a float32 matrix, through one flat numpy scan."""
+    n, dim = vectors.shape
+    con.execute(f"CREATE TEMP TABLE {name} (id INTEGER, e FLOAT[{dim}])")
+    if n == 0:
+        return
+    flat = vectors.ravel()  # noqa: F841  (read by DuckDB's replacement scan below)
+    con.execute(
+        f"INSERT INTO {name} SELECT (i // {dim})::INTEGER AS id, list(v ORDER BY i)::FLOAT[{dim}] "
+        f"FROM (SELECT row_number() OVER () - 1 AS i, column0 AS v FROM flat) GROUP BY id"
+    )
+
+
+def _fetch_vectors(con, sql: str, params: list | None = None, dim: int = 0) -> np.ndarray:
+    col = con.execute(sql, params or []).fetchnumpy()
+    values = next(iter(col.values())) if col else []
+    if len(values) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.ascontiguousarray(np.stack(list(values)), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _connect_read_only(path: Path):
+    import duckdb
+
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise BundleError(
+            f"{path} is not a readable kb bundle ({str(exc).splitlines()[0]}).",
+            "Point --bundle at a file written by 'kb export' (dist/kb-*.duckdb).",
+        ) from None
+
+
+def _read_manifest(con, path: Path) -> Manifest:
+    import duckdb
+
+    try:
+        row = con.execute("SELECT json FROM manifest").fetchall()
+    except duckdb.Error:
+        row = []
+    if len(row) != 1:
+        raise BundleError(f"{path} has no bundle manifest; it was not written by 'kb export'.", "Re-export it with 'kb export'.")
+    try:
+        return Manifest.model_validate_json(row[0][0])
+    except ValueError as exc:
+        raise BundleError(f"{path}: the bundle manifest is invalid ({exc}).", "Re-export it with 'kb export'.") from None
+
+
+def _read_content(path: Path, con=None) -> BundleContent:
+    own = con is None
+    con = con or _connect_read_only(path)
+    try:
+        content = BundleContent()
+        for name, cols in _COLUMNS.items():
+            names = ", ".join(c for c, _ in cols)
+            setattr(content, name, [tuple(r) for r in con.execute(f"SELECT {names} FROM {name} ORDER BY {_ORDER[name]}").fetchall()])
+        dim = con.execute("SELECT array_length(embedding) FROM passages LIMIT 1").fetchall()
+        content.vectors = _fetch_vectors(con, "SELECT embedding FROM passages ORDER BY id", dim=dim[0][0] if dim else 0)
+        return content
+    finally:
+        if own:
+            con.close()
+
+
+class Bundle:
+    """A loaded, validated bundle: hybrid search, atoms and FAQ pairs, all in memory.
+
+    Thread-safe for concurrent reads (nothing mutates after ``load``). ``embedder`` embeds
+    queries; it must be the model the bundle was exported with.
+    """
+
+    def __init__(self, path: Path, manifest: Manifest, content: BundleContent, embedder: Any | None):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.embedder = embedder
+        self._atoms: dict[str, dict[str, Any]] = {}
+        self._faq: dict[str, list[dict[str, str]]] = {}
+        self._sources: dict[str, list[dict[str, Any]]] = {}
+        for atom_id, _, q, a in content.faq:
+            self._faq.setdefault(atom_id, []).append({"question": q, "answer": a})
+        for atom_id, _, src in content.sources:
+            self._sources.setdefault(atom_id, []).append(json.loads(src))
+        self._order: list[str] = []
+        for atom_id, atype, status, title, summary, tags, meta, body, apath in content.atoms:
+            self._order.append(atom_id)
+            self._atoms[atom_id] = {
+                "id": atom_id,
+                "type": atype,
+                "status": status,
+                "title": title,
+                "summary": summary,
+                "tags": list(tags or []),
+                "meta": json.loads(meta),
+                "body": body,
+                "path": apath,
+            }
+        index = {a: i for i, a in enumerate(self._order)}
+        self._passages = [
+            {"atom_id": r[1], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]} for r in content.passages
+        ]
+        atom_of = np.array([index[r[1]] for r in content.passages], dtype=np.int64)
+        lexical = Lexical([list(r[8] or []) for r in content.passages])
+        self._core = SearchCore(
+            content.vectors,
+            atom_of,
+            len(self._order),
+            lexical=lexical,
+            atom_fields={
+                "type": [self._atoms[a]["type"] for a in self._order],
+                "status": [self._atoms[a]["status"] for a in self._order],
+                "tags": [self._atoms[a]["tags"] for a in self._order],
+            },
+        )
+
+    # loading -----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path | str, embedder: Any | None = None, *, settings: Any | None = None) -> Bundle:
+        """Open and validate ``path``: schema version, checksum, and that ``embedder`` is its model.
+
+        Without ``embedder``, the embedding model the manifest names is loaded through
+        ``pipeline.backends.embed`` with ``settings`` (default: environment and defaults).
+        Raises ``BundleError`` (or ``MissingModelError``) with the fix.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise BundleError(f"Bundle {path} does not exist.", "Write one with 'kb export' (default: dist/kb-<version>.duckdb).")
+        con = _connect_read_only(path)
+        try:
+            manifest = _read_manifest(con, path)
+            if manifest.bundle_schema_version != BUNDLE_SCHEMA_VERSION:
+                raise BundleError(
+                    f"{path} uses bundle schema {manifest.bundle_schema_version}; this kb reads schema {BUNDLE_SCHEMA_VERSION}.",
+                    "Re-export the bundle with this version of kb ('kb export'), or serve it with the kb that wrote it.",
+                )
+            content = _read_content(path, con)
+        finally:
+            con.close()
+        found = checksum(content, manifest.embedding, manifest.bundle_schema_version)
+        if found != manifest.checksum:
+            raise BundleError(
+                f"{path} fails its checksum: its content was changed after export (expected {manifest.checksum[:12]}, "
+                f"found {found[:12]}).",
+                "Do not edit bundles; edit the atoms and run 'kb export' again.",
+            )
+        if embedder is None:
+            embedder = default_embedder(manifest, settings)
+        check_embedder(manifest, embedder, path)
+        return cls(path, manifest, content, embedder)
+
+    def close(self) -> None:
+        """Nothing stays open after ``load``; kept so callers can release bundles uniformly."""
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # reading -----------------------------------------------------------------------------
+    @property
+    def atom_ids(self) -> list[str]:
+        return list(self._order)
+
+    def atom(self, atom_id: str) -> dict[str, Any] | None:
+        """The atom's front matter fields at the top level, plus ``body`` (Markdown) and ``faq``."""
+        rec = self._atoms.get(atom_id)
+        if rec is None:
+            return None
+        out = dict(rec["meta"])
+        out.update(
+            id=atom_id,
+            meta=dict(rec["meta"]),
+            body=rec["body"],
+            faq=[dict(p) for p in self._faq.get(atom_id, [])],
+            sources=[dict(s) for s in self._sources.get(atom_id, [])],
+            path=rec["path"],
+        )
+        return out
+
+    def faq_pairs(self, atom_id: str) -> list[dict[str, str]]:
+        return [dict(p) for p in self._faq.get(atom_id, [])]
+
+    def sources(self, atom_id: str) -> list[dict[str, Any]]:
+        return [dict(s) for s in self._sources.get(atom_id, [])]
+
+    def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
+        return [dict(p) for p in self._passages if atom_id is None or p["atom_id"] == atom_id]
+
+    # search ------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+        *,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best atoms for ``query``: dense + BM25 fused, one hit per atom, best first.
+
+        ``filters``: ``{"type": ..., "status": ..., "tag": ...}``, each a value or a list (any of).
+        """
+        mask = self._core.passage_mask(filters)
+        if query_vector is None and self.embedder is not None and query.strip():
+            query_vector = self.embedder.encode([query])[0]
+        matches = self._core.search(query_vector, query, k=k, mask=mask)
+        hits = []
+        for rank, m in enumerate(matches, 1):
+            atom_id = self._order[m.atom]
+            rec = self._atoms[atom_id]
+            p = self._passages[m.passage]
+            hits.append(
+                Hit(
+                    atom_id=atom_id,
+                    title=rec["title"],
+                    type=rec["type"],
+                    status=rec["status"],
+                    score=m.score,
+                    passage={"kind": p["kind"], "heading": p["heading"], "text": p["text"]},
+                    sources=self.sources(atom_id),
+                    dense_score=m.dense,
+                    lexical_score=m.lexical,
+                    rank=rank,
+                )
+            )
+        return hits
+
+    @property
+    def core(self) -> SearchCore:
+        return self._core
+
+
+def check_embedder(manifest: Manifest, embedder: Any, path: Path | str = "bundle") -> None:
+    model = getattr(embedder, "model_id", None)
+    dim = getattr(embedder, "dim", None)
+    if model != manifest.embedding.model or dim != manifest.embedding.dim:
+        raise BundleError(
+            f"{path} was embedded with '{manifest.embedding.model}' (dim {manifest.embedding.dim}), "
+            f"but the embedder in use is '{model}' (dim {dim}).",
+            f"Set embed.model to '{manifest.embedding.model}' (kb.yaml or KB_EMBED_MODEL), or re-export the "
+            "bundle with the current embed.model.",
+        )
+
+
+def default_embedder(manifest: Manifest, settings: Any | None = None) -> Any:
+    """The embedder for a bundle's model, from the ``pipeline.backends.embed`` plug-in point.
+
+    Looked up by name at run time: the index layer does not depend on the backends (see
+    DESIGN.md); callers that already hold an embedder pass it to ``Bundle.load``.
+    """
+    from pipeline.config import Settings
+
+    settings = settings or Settings.load(None)
+    embed = importlib.import_module("pipeline.backends.embed")
+    ref = embed.resolve_model(settings.embed.model)
+    name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
+    return embed.load_embedder(settings, model=name)
+
+
+def manifest_for(
+    content: BundleContent,
+    embedding: EmbeddingInfo,
+    *,
+    kb_version: str,
+    statuses: Iterable[str],
+    git_commit: str | None = None,
+    created: dt.datetime | None = None,
+) -> Manifest:
+    return Manifest(
+        bundle_schema_version=BUNDLE_SCHEMA_VERSION,
+        kb_version=kb_version,
+        created=created or dt.datetime.now(dt.UTC).replace(microsecond=0),
+        git_commit=git_commit,
+        embedding=embedding,
+        counts=content.counts(),
+        statuses=list(statuses),
+        checksum=checksum(content, embedding),
+    )
+
+
+def read_manifest(path: Path | str) -> Manifest:
+    """The manifest of a bundle file, without loading or validating its content."""
+    con = _connect_read_only(Path(path))
+    try:
+        return _read_manifest(con, Path(path))
+    finally:
+        con.close()

@@ -1,0 +1,192 @@
+"""Hybrid retrieval over passages held in memory: exact dense scan + BM25, fused, per atom.
+
+Dense: one float32 matrix (passages x dim, unit rows) times the query vector: an exact scan at
+the memory floor, no approximate index (a few hundred thousand passages take milliseconds).
+Lexical: BM25 scores for every passage (bm25s). The two rankings are fused by reciprocal rank
+(RRF, k=60) over the top candidates of each; passages are then grouped by atom (an atom scores
+its best passage) and the best ``k`` atoms are returned with the passage that matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import InputError
+from pipeline.models import ATOM_TYPES, STATUSES
+
+RRF_K = 60
+FILTER_KEYS = ("type", "status", "tag", "tags")
+
+
+@dataclass
+class Hit:
+    """One atom found by a search, with the passage that matched best and the atom's sources.
+
+    ``score`` is the fused reciprocal-rank score (higher is better; at most 2/61 ~ 0.033 when
+    a passage ranks first both ways). ``dense_score`` is the best cosine between the query and
+    any passage of the atom (-1..1; use it to decide an answer is uncertain); ``lexical_score``
+    the best BM25 score of its passages (0 when no query term occurs).
+    """
+
+    atom_id: str
+    title: str
+    type: str
+    status: str
+    score: float
+    passage: dict[str, Any]
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    dense_score: float = 0.0
+    lexical_score: float = 0.0
+    rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "atom_id": self.atom_id,
+            "title": self.title,
+            "type": self.type,
+            "status": self.status,
+            "score": self.score,
+            "passage": dict(self.passage),
+            "sources": [dict(s) for s in self.sources],
+            "dense_score": self.dense_score,
+            "lexical_score": self.lexical_score,
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    """An atom (by index) with its fused score, best passage and raw scores (the search core's output)."""
+
+    atom: int
+    score: float
+    passage: int
+    dense: float
+    lexical: float
+
+
+class SearchCore:
+    """The arrays a search needs; read-only after construction, so safe to share between threads.
+
+    ``vectors``: (n, dim) float32, unit rows. ``atom_of``: passage -> atom index, passages of
+    one atom contiguous (``starts``/``ends`` per atom). ``lexical``: an object whose
+    ``scores(query)`` returns one BM25 score per passage, or None for dense-only search.
+    """
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        atom_of: np.ndarray,
+        n_atoms: int,
+        lexical: Any | None = None,
+        atom_fields: Mapping[str, list[Any]] | None = None,
+    ):
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.atom_of = np.asarray(atom_of, dtype=np.int64)
+        self.n_atoms = n_atoms
+        self.lexical = lexical
+        if len(self.atom_of) and np.any(np.diff(self.atom_of) < 0):
+            raise ValueError("passages must be grouped by atom (atom_of non-decreasing)")
+        self.starts = np.searchsorted(self.atom_of, np.arange(n_atoms), side="left")
+        self.ends = np.searchsorted(self.atom_of, np.arange(n_atoms), side="right")
+        fields = atom_fields or {}
+        self._types = np.array(fields.get("type", [""] * n_atoms), dtype=object)
+        self._statuses = np.array(fields.get("status", [""] * n_atoms), dtype=object)
+        self._tags: list[set[str]] = [set(t) for t in fields.get("tags", [[] for _ in range(n_atoms)])]
+
+    @property
+    def size(self) -> int:
+        return len(self.atom_of)
+
+    # filters -----------------------------------------------------------------------------
+    def passage_mask(self, filters: Mapping[str, Any] | None) -> np.ndarray | None:
+        """Passages of atoms matching every filter (a list value matches any of its items)."""
+        if not filters:
+            return None
+        keep = np.ones(self.n_atoms, dtype=bool)
+        for key, value in filters.items():
+            if value is None or value == [] or value == "":
+                continue
+            wanted = {str(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])}
+            if key == "type":
+                _check(key, wanted, ATOM_TYPES)
+                keep &= np.isin(self._types, list(wanted))
+            elif key == "status":
+                _check(key, wanted, STATUSES)
+                keep &= np.isin(self._statuses, list(wanted))
+            elif key in ("tag", "tags"):
+                keep &= np.fromiter((bool(t & wanted) for t in self._tags), dtype=bool, count=self.n_atoms)
+            else:
+                raise InputError(
+                    f"unknown search filter '{key}'",
+                    "Filter by 'type', 'status' or 'tag' (a value or a list of values).",
+                )
+        return keep[self.atom_of]
+
+    # search ------------------------------------------------------------------------------
+    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        return self.vectors @ np.asarray(query_vector, dtype=np.float32)
+
+    def search(
+        self,
+        query_vector: np.ndarray | None,
+        query: str = "",
+        k: int = 10,
+        mask: np.ndarray | None = None,
+        candidates: int | None = None,
+    ) -> list[Match]:
+        """The best ``k`` atoms for the query (vector and/or text), fused by reciprocal rank."""
+        n = self.size
+        if n == 0 or k <= 0:
+            return []
+        depth = min(n, candidates or max(100, 10 * k))
+        fused: dict[int, float] = {}
+        dense = None
+        if query_vector is not None:
+            dense = self.dense_scores(query_vector)
+            if mask is not None:
+                dense = np.where(mask, dense, -np.inf)
+            for rank, p in enumerate(_top(dense, depth)):
+                if np.isfinite(dense[p]):
+                    fused[int(p)] = 1.0 / (RRF_K + rank + 1)
+        lex = None
+        if self.lexical is not None and query.strip():
+            lex = self.lexical.scores(query)
+            if mask is not None:
+                lex = np.where(mask, lex, 0.0)
+            for rank, p in enumerate(_top(lex, depth)):
+                if lex[p] <= 0:
+                    break
+                fused[int(p)] = fused.get(int(p), 0.0) + 1.0 / (RRF_K + rank + 1)
+        if not fused:
+            return []
+        best: dict[int, tuple[float, int]] = {}
+        for p, s in fused.items():
+            a = int(self.atom_of[p])
+            if a not in best or s > best[a][0]:
+                best[a] = (s, p)
+        order = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:k]
+        out = []
+        for a, (s, p) in order:
+            lo, hi = self.starts[a], self.ends[a]
+            d = float(dense[lo:hi].max()) if dense is not None else 0.0
+            lx = float(lex[lo:hi].max()) if lex is not None else 0.0
+            out.append(Match(atom=a, score=float(s), passage=p, dense=d, lexical=lx))
+        return out
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` highest scores, best first."""
+    if n >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    idx = np.argpartition(-scores, n - 1)[:n]
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+def _check(key: str, wanted: set[str], allowed: tuple[str, ...]) -> None:
+    bad = sorted(wanted - set(allowed))
+    if bad:
+        raise InputError(f"search filter {key}={bad[0]!r} is not a known {key}", f"Known values: {', '.join(allowed)}.")

@@ -1,0 +1,265 @@
+"""``kb export``: the atoms as one DuckDB bundle (atoms, FAQ, sources, passages, vectors, manifest).
+
+Archived atoms are never exported; ``statuses`` narrows further (``validated`` for production).
+Passages are embedded through a cache keyed by sha256(model id + text) under ``.kb/``, so a
+re-export embeds only passages whose text changed. The file is written to a temp path and
+renamed (a crash leaves no half bundle); the manifest is also written beside it as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import __version__
+from pipeline import atoms as atom_files
+from pipeline.config import Settings
+from pipeline.errors import ConfigError, InputError
+from pipeline.index.bundle import BUNDLE_SCHEMA_VERSION, BundleContent, manifest_for, write_bundle
+from pipeline.index.cache import EmbeddingCache, cache_key
+from pipeline.index.lexical import tokenize
+from pipeline.index.passages import Passage, atom_passages
+from pipeline.models import STATUSES, Atom, EmbeddingInfo, Manifest
+from pipeline.reporting import Reporter
+from pipeline.workspace import Workspace, atomic_path, atomic_write_json, sha256_bytes
+
+EXPORTABLE = tuple(s for s in STATUSES if s != "archived")
+
+
+@dataclass
+class ExportReport:
+    path: Path | None
+    atoms: int = 0
+    passages: int = 0
+    embedded: int = 0
+    cached: int = 0
+    archived: int = 0
+    excluded: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+    manifest: Manifest | None = None
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"bundle {self.path} is fresh (atoms unchanged)"
+        return (
+            f"{self.atoms} atoms, {self.passages} passages ({self.embedded} embedded, {self.cached} from cache) "
+            f"-> {self.path} in {self.seconds:.1f}s"
+        )
+
+
+def parse_statuses(values: list[str] | None) -> tuple[str, ...]:
+    """``--status`` values (repeatable, comma lists allowed) -> statuses; default: all but archived."""
+    chosen: list[str] = []
+    for value in values or []:
+        chosen += [v.strip() for v in value.split(",") if v.strip()]
+    if not chosen:
+        return EXPORTABLE
+    for s in chosen:
+        if s == "archived":
+            raise ConfigError("Archived atoms are never exported.", f"Choose among: {', '.join(EXPORTABLE)}.")
+        if s not in EXPORTABLE:
+            raise ConfigError(f"Unknown status '{s}' for --status.", f"Choose among: {', '.join(EXPORTABLE)}.")
+    return tuple(s for s in EXPORTABLE if s in chosen)
+
+
+def run(
+    settings: Settings,
+    workspace: Workspace,
+    reporter: Reporter,
+    *,
+    out: Path | None = None,
+    statuses: list[str] | tuple[str, ...] | None = None,
+    embedder: Any | None = None,
+    force: bool = False,
+) -> ExportReport:
+    """Export the workspace's atoms with ``statuses`` to ``out`` (default dist/kb-<version>.duckdb)."""
+    started = time.perf_counter()
+    chosen = parse_statuses(list(statuses) if statuses else None)
+    fresh = workspace.freshness("export")
+    inputs = _inputs(settings, workspace, chosen, out)
+    previous = fresh.recorded("bundle-output") or {}
+    if not force and fresh.is_fresh("bundle", inputs) and previous.get("path") and Path(previous["path"]).is_file():
+        path = Path(previous["path"])
+        reporter.skip(f"export: atoms unchanged since {workspace.relative(path)} was written")
+        return ExportReport(path=path, skipped=True, atoms=previous.get("atoms", 0), passages=previous.get("passages", 0))
+
+    atoms, archived, excluded = _read_atoms(workspace, chosen)
+    if archived:
+        reporter.info(f"export: {archived} archived atom(s) left out")
+    if excluded:
+        reporter.info(f"export: {excluded} atom(s) with a status other than {', '.join(chosen)} left out")
+    if not atoms:
+        reporter.warn("export: no atoms to export; the bundle will be empty")
+
+    if embedder is None:
+        from pipeline.backends.embed import load_embedder
+
+        embedder = load_embedder(settings)
+    content, passages = build_content(workspace, atoms, embedder)
+    vectors, embedded, cached = embed_passages(workspace, passages, embedder, reporter, settings.embed.batch_size)
+    content.vectors = vectors
+
+    embedding = EmbeddingInfo(model=embedder.model_id, dim=int(embedder.dim), normalized=True)
+    manifest = manifest_for(content, embedding, kb_version=__version__, statuses=chosen, git_commit=_git_commit(workspace.root))
+    path = Path(out) if out else workspace.dist_dir / f"kb-{manifest.created:%Y%m%d}-{manifest.checksum[:8]}.duckdb"
+    with atomic_path(path) as tmp:
+        write_bundle(tmp, content, manifest)
+    atomic_write_json(sidecar(path), json.loads(manifest.model_dump_json()))
+    report = ExportReport(
+        path=path,
+        atoms=len(content.atoms),
+        passages=len(content.passages),
+        embedded=embedded,
+        cached=cached,
+        archived=archived,
+        excluded=excluded,
+        seconds=time.perf_counter() - started,
+        manifest=manifest,
+    )
+    fresh.record("bundle", inputs)
+    fresh.record("bundle-output", {"path": str(path), "atoms": report.atoms, "passages": report.passages})
+    return report
+
+
+def run_all(settings: Settings, workspace: Workspace, reporter: Reporter, force: bool = False) -> ExportReport:
+    """``kb run`` step: export every non-archived atom to the default path (skipped when fresh)."""
+    return run(settings, workspace, reporter, force=force)
+
+
+def sidecar(path: Path) -> Path:
+    """``dist/kb-X.duckdb`` -> ``dist/kb-X.manifest.json``."""
+    return path.with_name(re.sub(r"\.duckdb$", "", path.name) + ".manifest.json")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _inputs(settings: Settings, workspace: Workspace, statuses: tuple[str, ...], out: Path | None) -> dict[str, Any]:
+    return {
+        "atoms": {workspace.relative(p): sha256_bytes(p.read_bytes()) for p in workspace.atom_files()},
+        "statuses": list(statuses),
+        "embed": settings.embed.model_dump(mode="json"),
+        "schema": BUNDLE_SCHEMA_VERSION,
+        "kb": __version__,
+        "out": str(out) if out else None,
+    }
+
+
+def _read_atoms(workspace: Workspace, statuses: tuple[str, ...]) -> tuple[list[Atom], int, int]:
+    atoms: list[Atom] = []
+    seen: dict[str, str] = {}
+    archived = excluded = 0
+    for path in workspace.atom_files():
+        try:
+            atom = atom_files.read(path)
+        except InputError as exc:
+            raise InputError(
+                exc.message, "Fix the atom (run 'kb check' for every problem), then export again."
+            ) from None
+        rel = workspace.relative(path)
+        if atom.meta.id in seen:
+            raise InputError(
+                f"atom id '{atom.meta.id}' is used twice (also in {seen[atom.meta.id]})",
+                "Atom ids are file names and must be unique across types: rename one of the files and its id.",
+                path=rel,
+            )
+        seen[atom.meta.id] = rel
+        atom.path = rel
+        if atom.meta.status == "archived":
+            archived += 1
+        elif atom.meta.status not in statuses:
+            excluded += 1
+        else:
+            atoms.append(atom)
+    return atoms, archived, excluded
+
+
+def build_content(workspace: Workspace, atoms: list[Atom], embedder: Any) -> tuple[BundleContent, list[Passage]]:
+    """Rows of every bundle table (vectors still empty) and the passages to embed, in id order."""
+    content = BundleContent()
+    passages: list[Passage] = []
+    count = getattr(embedder, "count_tokens", None)
+    max_tokens = int(getattr(embedder, "max_tokens", 256) or 256)
+    for atom in sorted(atoms, key=lambda a: a.meta.id):
+        meta = atom.meta
+        data = meta.model_dump(mode="json", exclude_none=True)
+        sources = data.get("sources", [])
+        content.atoms.append(
+            (
+                meta.id,
+                meta.type,
+                meta.status,
+                meta.title,
+                meta.summary,
+                list(meta.tags),
+                json.dumps(data, ensure_ascii=False),
+                atom.body,
+                atom.path,
+            )
+        )
+        content.faq += [(meta.id, n, p.question, p.answer) for n, p in enumerate(atom.faq)]
+        content.sources += [(meta.id, n, json.dumps(s, ensure_ascii=False)) for n, s in enumerate(sources)]
+        passages += atom_passages(atom, count, max_tokens)
+    tokens = tokenize([p.search_text for p in passages])
+    per_atom: dict[str, int] = {}
+    for pid, (p, toks) in enumerate(zip(passages, tokens, strict=True)):
+        ordinal = per_atom.get(p.atom_id, 0)
+        per_atom[p.atom_id] = ordinal + 1
+        content.passages.append((pid, p.atom_id, ordinal, p.kind, p.heading, p.part, p.text, p.search_text, list(toks)))
+    return content, passages
+
+
+def embed_passages(
+    workspace: Workspace, passages: list[Passage], embedder: Any, reporter: Reporter, batch_size: int = 64
+) -> tuple[np.ndarray, int, int]:
+    """Vectors for ``passages`` (cache first); returns (vectors, embedded now, taken from cache)."""
+    dim = int(embedder.dim)
+    texts = [p.search_text for p in passages]
+    keys = [cache_key(embedder.model_id, t) for t in texts]
+    vectors = np.zeros((len(texts), dim), dtype=np.float32)
+    cache_path = workspace.state_dir / "embeddings" / f"{_slug(embedder.model_id)}-{dim}.duckdb"
+    with EmbeddingCache(cache_path, dim) as cache:
+        found = cache.get(keys)
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key in found:
+                vectors[i] = found[key]
+            else:
+                todo.setdefault(key, i)
+        missing = list(todo.items())
+        batches = [missing[s : s + batch_size] for s in range(0, len(missing), batch_size)]
+        for batch in reporter.progress(batches, "Embedding passages", total=len(batches)):
+            new = embedder.encode([texts[i] for _, i in batch])
+            cache.put([k for k, _ in batch], new)
+            for (key, _), vec in zip(batch, new, strict=True):
+                found[key] = vec
+        for i, key in enumerate(keys):
+            if key in todo:
+                vectors[i] = found[key]
+    return vectors, len(missing), len(texts) - len(missing)
+
+
+def _slug(model_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-") or "model"
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = proc.stdout.strip()
+    return commit if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
+
+
+__all__ = ["run", "run_all", "ExportReport", "parse_statuses", "sidecar"]
