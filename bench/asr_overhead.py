@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -137,7 +138,9 @@ def main() -> None:
     ref_load_s, stage_s = statistics.median(ref_load), statistics.median(stage_t)
 
     pipeline.close()
-    print(f"recording: {audio_io.load(wav).duration:.0f} s of espeak-ng speech")
+    seconds = audio_io.load(wav).duration
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"recording: {seconds:.0f} s of espeak-ng speech")
     print(f"same segments from both paths: {'yes' if same else 'NO'}")
     print(f"runs: {args.runs} (median), 1 thread, tiny random Whisper (d_model 64), beam 1, VAD + word timestamps")
     print(f"faster-whisper direct, model loaded:    {ref_s * 1000:8.1f} ms")
