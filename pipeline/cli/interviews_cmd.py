@@ -91,6 +91,6 @@ def eval_diarisation(
     for uri, ref_turns, hyp_turns in pairs:
         report = diarise_base.diarisation_error(ref_turns, hyp_turns, collar=collar, skip_overlap=skip_overlap)
         mapping = ", ".join(f"{h} = {r}" for h, r in sorted(report.mapping.items()))
-        console.print(f"{uri}: {report}")
+        console.print(f"{uri}: {report}", markup=False)
         if mapping:
-            console.print(f"  speakers: {mapping}")
+            console.print(f"  speakers: {mapping}", markup=False)
