@@ -99,8 +99,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kb-calibrate-") as tmp:
         bundle_path, positives = build(Path(tmp), docs)
         bundle = Bundle.load(bundle_path)
-        pos = [evidence_of(bundle.search(q, k=5)) for q in positives]
-        neg = [evidence_of(bundle.search(q, k=5)) for q in negatives]
+        pos = [evidence_of(bundle.search(q, k=5), bundle, q) for q in positives]
+        neg = [evidence_of(bundle.search(q, k=5), bundle, q) for q in negatives]
         model = bundle.manifest.embedding.model
         bundle.close()
     threshold, acc, low, high = best_threshold(pos, neg)
@@ -111,6 +111,14 @@ def main() -> None:
     print(f"negatives (off-topic questions):            {len(neg)}   max {max(neg):.3f}  median {sorted(neg)[len(neg) // 2]:.3f}")
     print(f"threshold {threshold:.3f} (maximal accuracy between {low:.3f} and {high:.3f}): accuracy {acc:.3f}, "
           f"certain when answerable {tpr:.3f}, uncertain when not {tnr:.3f}")
+    print("closest calls (evidence, label, question):")
+    rows = sorted([(v, "answerable", q) for v, q in zip(pos, positives, strict=True)] +
+                  [(v, "off-topic", q) for v, q in zip(neg, negatives, strict=True)], key=lambda r: abs(r[0] - threshold))
+    for v, label, q in rows[:8]:
+        print(f"  {v:.3f}  {label:10s}  {q[:90]}")
+    print("accuracy by threshold: " + "  ".join(
+        f"{t:.2f}:{(sum(p >= t for p in pos) + sum(n < t for n in neg)) / (len(pos) + len(neg)):.3f}"
+        for t in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)))
     current = UNCERTAIN_BELOW.get(model.rstrip("/").rsplit("/", 1)[-1])
     if current is not None:
         cur_acc = (sum(p >= current for p in pos) + sum(n < current for n in neg)) / (len(pos) + len(neg))

@@ -40,7 +40,7 @@ def make_workspace(root: Path) -> Path:
     return root
 
 
-def export_bundle(ws_root: Path, out: Path) -> Path:
+def export_bundle(ws_root: Path, out: Path, embedder=None) -> Path:
     """Export with the real stage (tests may import stages; the service may not)."""
     from pipeline.config import Settings
     from pipeline.reporting import Reporter
@@ -48,21 +48,23 @@ def export_bundle(ws_root: Path, out: Path) -> Path:
     from pipeline.workspace import Workspace
 
     settings = Settings.load(ws_root)
-    export.run(settings, Workspace.at(ws_root, discover=False), Reporter(), out=out)
+    export.run(settings, Workspace.at(ws_root, discover=False), Reporter(), out=out, embedder=embedder or _EMBEDDER.get("x"))
     return out
+
+
+_EMBEDDER: dict = {}  # the session's embedder, once loaded: exports reuse it
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """(workspace root, bundle path, a loaded embedder shared by every app in the session)."""
     from pipeline.backends.embed import load_embedder
-
     from pipeline.config import Settings
 
     base = tmp_path_factory.mktemp("service")
     ws = make_workspace(base / "ws")
+    embedder = _EMBEDDER.setdefault("x", load_embedder(Settings.load(ws)))
     bundle = export_bundle(ws, base / "dist" / "kb-test.duckdb")
-    embedder = load_embedder(Settings.load(ws))
     return ws, bundle, embedder
 
 
@@ -404,9 +406,12 @@ def test_reload_swaps_without_dropping_requests(built, tmp_path):
 
         # A tampered bundle is refused; the good one stays.
         bad = dist / "kb-bad.duckdb"
-        raw = bytearray(second.read_bytes())
-        raw[len(raw) // 2 : len(raw) // 2 + 64] = b"\x00" * 64
-        bad.write_bytes(bytes(raw))
+        shutil.copyfile(second, bad)
+        import duckdb
+
+        con = duckdb.connect(str(bad))
+        con.execute("UPDATE atoms SET body = body || ' (edited after export)'")
+        con.close()
         for path in (bad, tmp_path / "missing.duckdb"):
             r = c.post("/admin/reload", json={"path": str(path)})
             assert r.status_code == 409

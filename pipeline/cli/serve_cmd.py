@@ -102,7 +102,7 @@ def ask(
     from pipeline.service.answering import answer
 
     settings, path, _ = _settings_and_bundle(ctx, bundle)
-    loaded = Bundle.load(path)
+    loaded = Bundle.load(path, settings=settings)
     try:
         result = answer(loaded, question, settings, k=k)
     finally:

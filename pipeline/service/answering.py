@@ -96,16 +96,31 @@ def citation(hit: Any) -> dict[str, Any]:
     return {"atom_id": h["atom_id"], "title": h["title"], "sources": h["sources"]}
 
 
-def evidence_of(hits: list[Any]) -> float:
-    """The retrieval evidence: the best dense cosine among the hits (0 when nothing matched)."""
-    best = 0.0
-    for hit in hits:
-        value = getattr(hit, "similarity", None)
-        if value is None:
-            value = getattr(hit, "dense_score", None)
-        if value is not None:
-            best = max(best, float(value))
-    return best
+def evidence_of(hits: list[Any], bundle: Any | None = None, question: str | None = None) -> float:
+    """The retrieval evidence: the best cosine of the question and a hit's passage (0: no hits).
+
+    Uses the cosine the search computed when the hit carries it; otherwise embeds the question
+    and the hits' passages with the bundle's embedder (one batch).
+    """
+    if not hits:
+        return 0.0
+    known = [_hit_cosine(h) for h in hits]
+    if all(v is not None for v in known):
+        return max(0.0, max(known))
+    embedder = getattr(bundle, "embedder", None)
+    if embedder is None or question is None:
+        return max([0.0] + [v for v in known if v is not None])
+    texts = [question] + [str((hit_dict(h)["passage"] or {}).get("text") or hit_dict(h)["title"]) for h in hits]
+    vectors = embedder.encode(texts)
+    return max(0.0, float((vectors[1:] @ vectors[0]).max()))
+
+
+def _hit_cosine(hit: Any) -> float | None:
+    for name in ("similarity", "dense_score", "cosine", "dense"):
+        value = hit.get(name) if isinstance(hit, dict) else getattr(hit, name, None)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
 
 
 def answer(
@@ -120,7 +135,7 @@ def answer(
     """Answer ``question`` from ``bundle``: LLM-grounded when ``llm`` is given or configured."""
     question = question.strip()
     hits = bundle.search(question, k=k) if question else []
-    evidence = evidence_of(hits)
+    evidence = evidence_of(hits, bundle, question)
     if model_id is None:
         model_id = _bundle_model(bundle)
     threshold = threshold_for(model_id, settings)

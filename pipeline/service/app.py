@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.config import Settings, secret
-from pipeline.errors import BackendError, BundleError, ConfigError, KbError, MissingDependencyError, MissingModelError
+from pipeline.errors import BackendError, ConfigError, KbError, MissingDependencyError, MissingModelError
 from pipeline.service.answering import answer, hit_dict, llm_configured
 from pipeline.service.guards import error_body
 from pipeline.service.metrics import Metrics
@@ -133,16 +133,15 @@ class PerThreadLlm:
         return client.chat(messages, **kwargs)
 
 
-def load_bundle(path: Path, embedder: Any | None = None) -> Any:
-    """Load and validate a bundle, reusing ``embedder`` (already in memory) when its model matches."""
-    from pipeline.index.bundle import Bundle
+def load_bundle(path: Path, embedder: Any | None = None, settings: Settings | None = None) -> Any:
+    """Load and validate a bundle, reusing ``embedder`` (already in memory) when it is the bundle's model."""
+    from pipeline.index.bundle import Bundle, read_manifest
 
     if embedder is not None:
-        try:
-            return Bundle.load(path, embedder=embedder)
-        except BundleError:
-            pass  # maybe built with another embedding model: load it fresh (and raise the real error if any)
-    return Bundle.load(path)
+        embedding = read_manifest(path).embedding
+        if getattr(embedder, "model_id", None) == embedding.model and getattr(embedder, "dim", None) == embedding.dim:
+            return Bundle.load(path, embedder=embedder, settings=settings)
+    return Bundle.load(path, settings=settings)
 
 
 def bundle_info(live: Live) -> dict[str, Any]:
@@ -186,7 +185,7 @@ def create_app(
     def _load(path: Path, previous: Any | None) -> Any:
         if loader is not None:
             return loader(path, previous)
-        return load_bundle(path, getattr(previous, "embedder", None) or embedder)
+        return load_bundle(path, getattr(previous, "embedder", None) or embedder, settings)
 
     holder = BundleHolder(bundle_path, _load)
     if llm is not None:
