@@ -354,3 +354,22 @@ def test_atoms_no_longer_produced_are_reported_not_deleted(ws, server):
     assert result.stale == ["embedded-databases-are-a-middle-ground"]
     assert any("no longer distilled" in m for _, m in rep.lines)
     assert ws.atom_path("troubleshooting-tip", "embedded-databases-are-a-middle-ground").is_file()
+
+
+def test_golden_llm_atoms(ws, server):
+    import os
+    import re
+    from pathlib import Path
+
+    turns = expert_turns()
+    answer = {"items": [item(turns[0], title="Litestream replicates SQLite to S3"),
+                        item(turns[1], title="Do not run Postgres for tiny apps", kind="pitfall")]}
+    server.push(tool_call("Extraction", answer, usage={"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200}))
+    distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
+    text = "\n".join(f"=== {ws.relative(p)}\n" + p.read_text() for p in ws.atom_files())
+    text = re.sub(r"\d{4}-\d{2}-\d{2}", "DATE", text)
+    text = re.sub(r"content_hash: [0-9a-f]{64}", "content_hash: HASH", text)
+    golden = Path(__file__).parent / "data" / "distill" / "golden" / "llm-atoms.md"
+    if os.environ.get("KB_UPDATE_GOLDEN") == "1":
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
