@@ -373,3 +373,20 @@ def test_golden_llm_atoms(ws, server):
     if os.environ.get("KB_UPDATE_GOLDEN") == "1":
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_cli_max_cost_exits_1_and_prints_totals(ws, server, kb, monkeypatch):
+    server.responder = grounded_model
+    monkeypatch.setenv("KB_LLM_BASE_URL", server.base_url)
+    monkeypatch.setenv("KB_LLM_PRICE_IN_PER_1M", "10")
+    monkeypatch.setenv("KB_DISTILL_WINDOW_TOKENS", "500")
+    res = kb("-w", ws.root, "distill", "--max-cost", "0.05")
+    assert res.exit_code == 1
+    assert "Stopped before exceeding the budget" in res.stderr and "Hint: Raise --max-cost" in res.stderr
+    import re
+
+    m = re.search(r"ship-it-59: (\d+) request\(s\), \d+ tokens in, \d+ out, \$([\d.]+)", res.stdout)
+    assert m and int(m[1]) >= 1 and float(m[2]) <= 0.05 and "stopped:" in res.stdout
+    res = kb("-w", ws.root, "distill", "--max-cost", "5")
+    assert res.exit_code == 0 and "1 interview(s) distilled (llm)" in res.stdout
+    assert f"{m[1]} from cache" in res.stdout  # the finished windows were not paid for twice

@@ -43,6 +43,8 @@ def distill(
     for o in result.outcomes:
         if o.action in ("created", "updated", "proposed") and not diff:
             rep.info(f"{o.action}: {st.workspace.relative(o.path)}")
+    for interview, usage in sorted(result.per_interview.items()):
+        console.print(f"  {interview}: {usage}")
     console.print(f"distill: {result}")
     if result.stopped:
         raise BudgetExceededError(result.stopped, "Raise --max-cost; finished windows are cached, so a re-run resumes.")

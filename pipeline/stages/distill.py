@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from pipeline.backends.llm import Usage, configured, make_client
+from pipeline.backends.llm import RequestRecord, Usage, configured, make_client
 from pipeline.config import Settings
 from pipeline.errors import BackendError, BudgetExceededError, InputError, NotFoundError
 from pipeline.index.runlog import RunLog, append_atoms
@@ -49,6 +49,7 @@ class DistillReport:
     stopped: str | None = None
     run_id: str | None = None
     stale: list[str] = field(default_factory=list)
+    per_interview: dict[str, Usage] = field(default_factory=dict)
     diff: bool = False
 
     @property
@@ -251,9 +252,14 @@ def _distill_llm(
     where: dict[str, object] = {"interview": None, "window": None}
     log = RunLog(ws.state_dir / RUNLOG, backend="llm", model=settings.llm.model, prompt=dl.PROMPT)
     report.run_id = log.run_id
-    client.on_request = lambda r: log.request(
-        where["interview"], where["window"], r.tokens_in, r.tokens_out, r.cost_usd, reask=r.reask, retries=r.retries
-    )
+    def on_request(r: RequestRecord) -> None:
+        interview = str(where["interview"])
+        log.request(interview, where["window"], r.tokens_in, r.tokens_out, r.cost_usd, reask=r.reask, retries=r.retries)
+        report.per_interview.setdefault(interview, Usage()).add(
+            Usage(1, r.retries, int(r.reask), r.tokens_in, r.tokens_out, r.cost_usd)
+        )
+
+    client.on_request = on_request
     status = "ok"
     try:
         for i in scope:
@@ -286,8 +292,6 @@ def _distill_llm(
                         continue
                     if res.cached:
                         report.cached_windows += 1
-                    else:
-                        report.usage.add(res.usage)
                     report.dropped += [f"{i} window {w.index + 1}: {d}" for d in res.dropped]
                 share = dl.split_usage(res.usage, len(res.items))
                 drafts += [dl.to_draft(item, i, settings, share) for item in res.items]
@@ -311,6 +315,7 @@ def _distill_llm(
             dropped_items=len(report.dropped),
         )
         log.close()
+        report.usage = client.total
         client.on_request = None
         client.close()
     return drafts, done
