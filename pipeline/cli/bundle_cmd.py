@@ -39,6 +39,9 @@ def evaluate(
     min_recall: float | None = typer.Option(
         None, "--min-recall", min=0.0, max=1.0, help="Exit 3 when recall@k is below this (a CI quality gate)."
     ),
+    holdout: bool = typer.Option(
+        False, "--holdout", help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages."
+    ),
     fmt: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """Measure retrieval: recall@1/5/10 and MRR over FAQ questions or a JSONL golden set.
@@ -50,7 +53,9 @@ def evaluate(
     from pipeline.stages import evaluate as eval_stage
 
     st = state(ctx)
-    report = eval_stage.run(st.settings(), st.workspace, reporter(ctx), bundle_path=bundle, questions=questions, k=k)
+    report = eval_stage.run(
+        st.settings(), st.workspace, reporter(ctx), bundle_path=bundle, questions=questions, k=k, holdout=holdout
+    )
     if fmt == "json":
         data = report.to_json() | {"min_recall": min_recall}
         console.print_json(json.dumps(data))

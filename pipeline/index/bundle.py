@@ -350,7 +350,8 @@ class Bundle:
         return [dict(s) for s in self._sources.get(atom_id, [])]
 
     def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
-        return [dict(p) for p in self._passages if atom_id is None or p["atom_id"] == atom_id]
+        """Passages (with their ``id``), all or one atom's."""
+        return [dict(p, id=i) for i, p in enumerate(self._passages) if atom_id is None or p["atom_id"] == atom_id]
 
     # search ------------------------------------------------------------------------------
     def search(
@@ -360,12 +361,17 @@ class Bundle:
         filters: dict[str, Any] | None = None,
         *,
         query_vector: np.ndarray | None = None,
+        exclude_passages: list[int] | None = None,
     ) -> list[Hit]:
         """The ``k`` best atoms for ``query``: dense + BM25 fused, one hit per atom, best first.
 
         ``filters``: ``{"type": ..., "status": ..., "tag": ...}``, each a value or a list (any of).
+        ``exclude_passages``: passage ids to ignore (``kb eval`` holds out a question's own FAQ pair).
         """
         mask = self._core.passage_mask(filters)
+        if exclude_passages:
+            mask = np.ones(self._core.size, dtype=bool) if mask is None else mask.copy()
+            mask[np.asarray(exclude_passages, dtype=np.int64)] = False
         if query_vector is None and self.embedder is not None and query.strip():
             query_vector = self.embedder.encode([query])[0]
         matches = self._core.search(query_vector, query, k=k, mask=mask)

@@ -1,7 +1,8 @@
 """``kb eval``: retrieval quality of a bundle (recall@1/5/10 and MRR).
 
 Golden set: by default every FAQ question of every atom in the bundle, expecting its own atom
-(does a user's question find the atom that answers it?). Or a JSONL file, one question per line:
+(does a user's question find the atom that answers it?). With ``--holdout`` the pair's own
+passage is hidden from the search, so the atom must be found through its other passages. Or a JSONL file, one question per line:
 ``{"question": "...", "expected_atoms": ["atom-id", ...]}`` and/or
 ``"expected_sources": ["docs/path.md", "interview-id", ...]`` (a hit counts when one of its
 sources names that document or interview). ``"expected"`` is accepted for ``expected_atoms``.
@@ -30,6 +31,7 @@ class Question:
     atoms: set[str] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
     line: int | None = None
+    exclude: list[int] = field(default_factory=list)  # passage ids hidden from the search
 
 
 @dataclass
@@ -109,13 +111,19 @@ def _as_set(value: Any) -> set[str]:
     return {str(v) for v in value}
 
 
-def faq_questions(bundle: Bundle) -> list[Question]:
-    return [
-        Question(p["question"], {atom_id})
-        for atom_id in bundle.atom_ids
-        for p in bundle.faq_pairs(atom_id)
-        if p["question"].strip()
-    ]
+def faq_questions(bundle: Bundle, holdout: bool = False) -> list[Question]:
+    """Every FAQ question, expecting its atom; ``holdout`` hides the pair's own passage from search
+    (otherwise the question finds itself verbatim and recall says little)."""
+    out = []
+    for atom_id in bundle.atom_ids:
+        passages = bundle.passages(atom_id)
+        for pair in bundle.faq_pairs(atom_id):
+            q = pair["question"].strip()
+            if not q:
+                continue
+            own = [p["id"] for p in passages if p["kind"] == "faq" and p["heading"] == q] if holdout else []
+            out.append(Question(q, {atom_id}, exclude=own))
+    return out
 
 
 def _relevant(hit: Any, q: Question) -> bool:
@@ -135,6 +143,7 @@ def run(
     bundle_path: Path | None = None,
     questions: Path | None = None,
     k: int = 10,
+    holdout: bool = False,
     embedder: Any | None = None,
 ) -> EvalReport:
     started = time.perf_counter()
@@ -144,7 +153,7 @@ def run(
     else:
         bundle = Bundle.load(path, embedder=embedder)
     try:
-        golden = read_questions(questions) if questions else faq_questions(bundle)
+        golden = read_questions(questions) if questions else faq_questions(bundle, holdout)
         if not golden:
             raise InputError(
                 f"The bundle {path} has no FAQ questions to evaluate with.",
@@ -153,7 +162,7 @@ def run(
         depth = max(k, *CUTOFFS)
         results: list[QuestionResult] = []
         for q in reporter.progress(golden, "Evaluating", total=len(golden)):
-            hits = bundle.search(q.question, k=depth)
+            hits = bundle.search(q.question, k=depth, exclude_passages=q.exclude)
             rank = next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
             results.append(QuestionResult(q.question, rank, [h.atom_id for h in hits[:k]]))
     finally:
@@ -164,7 +173,7 @@ def run(
     mrr = sum(1.0 / r.rank for r in results if r.rank is not None and r.rank <= k) / n
     return EvalReport(
         bundle=path,
-        golden=str(questions) if questions else "FAQ questions of the bundle's atoms",
+        golden=str(questions) if questions else ("FAQ questions, own pair held out" if holdout else "FAQ questions"),
         k=k,
         questions=n,
         recall=recall,
