@@ -390,3 +390,14 @@ def test_cli_max_cost_exits_1_and_prints_totals(ws, server, kb, monkeypatch):
     res = kb("-w", ws.root, "distill", "--max-cost", "5")
     assert res.exit_code == 0 and "1 interview(s) distilled (llm)" in res.stdout
     assert f"{m[1]} from cache" in res.stdout  # the finished windows were not paid for twice
+
+
+def test_window_that_never_parses_fails_and_is_retried_next_run(ws, server):
+    turns = expert_turns()
+    server.push(*[tool_call("Extraction", "{not json at all") for _ in range(3)])
+    rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
+    assert rep.failed_windows == 1 and rep.interviews == 0 and rep.usage.requests == 3
+    assert cost_report(ws.state_dir / distill.RUNLOG).totals["requests"] == 3  # failed attempts are billed too
+    server.push(tool_call("Extraction", {"items": [item(turns[0], title="Litestream replicates SQLite to S3")]}))
+    rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
+    assert rep.created == 1 and rep.cached_windows == 0 and rep.interviews == 1

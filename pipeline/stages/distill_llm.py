@@ -111,7 +111,10 @@ def extract_window(
         result.items, result.usage = list(extraction.items), usage
     except ExtractionError as exc:
         result.usage = exc.usage
-        result.items, result.dropped = salvage(exc.raw, transcript, settings, exc.errors)
+        salvaged = salvage(exc.raw, transcript, settings, exc.errors)
+        if salvaged is None:  # nothing usable: not cached, so a re-run asks again
+            raise
+        result.items, result.dropped = salvaged
     atomic_write_json(
         cache_dir / f"{key}.json",
         {
@@ -125,17 +128,22 @@ def extract_window(
     return result
 
 
-def salvage(raw: str | None, transcript: Transcript, settings: Settings, errors: str) -> tuple[list[KnowledgeItem], list[str]]:
-    """Keep the grounded, well-formed items of an answer that failed validation as a whole."""
+def salvage(
+    raw: str | None, transcript: Transcript, settings: Settings, errors: str
+) -> tuple[list[KnowledgeItem], list[str]] | None:
+    """Keep the grounded, well-formed items of an answer that failed validation as a whole.
+
+    None when the answer is not a list of items at all (invalid JSON, wrong shape).
+    """
     if not raw:
-        return [], [f"no usable answer ({errors.splitlines()[0] if errors else 'empty'})"]
+        return None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError:
-        return [], ["the model's last answer was not valid JSON"]
+        return None
     candidates = data.get("items") if isinstance(data, dict) else None
     if not isinstance(candidates, list):
-        return [], ["the model's last answer had no list of items"]
+        return None
     kept: list[KnowledgeItem] = []
     dropped: list[str] = []
     ctx = _context(transcript, settings)
