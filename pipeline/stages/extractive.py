@@ -70,13 +70,21 @@ class Pair:
 
 
 def _question_of(text: str) -> str | None:
+    """The interviewer's question: the last question among the turn's final sentences.
+
+    A short question ("Can you expand a little bit?") keeps the sentence before it, which says
+    what it is about. Verbatim, so it can be found in the transcript.
+    """
     sentences = [s.strip() for s in _SENT.split(text) if s.strip()]
-    questions = [s for s in sentences if s.endswith("?")]
-    if not questions:
+    tail = sentences[-3:]  # only a question near the end of the turn is what the expert answers next
+    idx = [i for i, s in enumerate(tail) if s.endswith("?")]
+    if not idx:
         return None
-    q = questions[-1]
-    if len(q.split()) < 5 and len(questions) > 1:
-        q = questions[-2] + " " + q
+    i = idx[-1]
+    q = tail[i]
+    before = sentences[len(sentences) - len(tail) + i - 1] if len(sentences) - len(tail) + i >= 1 else None
+    if len(q.split()) < 7 and before:
+        q = before + " " + q
     if len(q.split()) < 4:
         return None
     words = q.split()
