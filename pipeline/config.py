@@ -110,6 +110,9 @@ class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key_env: str = Field("KB_SERVE_API_KEY", description="Env var with the bearer key; unset = open.")
+    api_key: SecretStr | None = Field(
+        None, description="Filled only from the environment (KB_SERVE_API_KEY); never from kb.yaml; shown masked."
+    )
     max_body_bytes: int = 65_536
     max_query_chars: int = 2_000
     uncertain_below: float | None = Field(None, description="Override the calibrated threshold.")

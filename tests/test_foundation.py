@@ -133,3 +133,13 @@ def test_workspace_paths(tmp_path):
     ws = Workspace.at(tmp_path)
     assert ws.atom_path("error", "x") == tmp_path.resolve() / "atoms" / "error" / "x.md"
     assert ws.relative(tmp_path / "atoms" / "a.md") == "atoms/a.md"
+
+
+def test_secret_env_vars_load_masked(tmp_path, monkeypatch, kb):
+    monkeypatch.setenv("KB_SERVE_API_KEY", "s3cret-serve")
+    monkeypatch.setenv("KB_LLM_API_KEY", "s3cret-llm")
+    s = Settings.load(tmp_path)
+    assert s.serve.api_key.get_secret_value() == "s3cret-serve"
+    assert s.llm.api_key.get_secret_value() == "s3cret-llm"
+    r = kb("--workspace", tmp_path, "config")
+    assert r.exit_code == 0 and "s3cret" not in r.stdout
