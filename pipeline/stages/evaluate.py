@@ -5,7 +5,7 @@ Golden set: by default every FAQ question of every atom in the bundle, expecting
 passage is hidden from the search, so the atom must be found through its other passages. Or a JSONL file, one question per line:
 ``{"question": "...", "expected_atoms": ["atom-id", ...]}`` and/or
 ``"expected_sources": ["docs/path.md", "interview-id", ...]`` (a hit counts when one of its
-sources names that document or interview). ``"expected"`` is accepted for ``expected_atoms``.
+sources names that document, or a path ending in it, or that interview). ``"expected"`` is accepted for ``expected_atoms``.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def _relevant(hit: Any, q: Question) -> bool:
     if hit.atom_id in q.atoms:
         return True
     for s in hit.sources:
-        if str(s.get("document", s.get("interview", ""))) in q.sources:
+        name = str(s.get("document", s.get("interview", "")))
+        if name in q.sources or any(name.endswith("/" + want) for want in q.sources):
             return True
     return False
 
