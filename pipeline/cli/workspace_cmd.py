@@ -75,6 +75,7 @@ def run_pipeline(
         if name not in names:
             raise typer.BadParameter(f"unknown step '{name}'; steps: {', '.join(names)}")
     failed_check = False
+    check_result = None
     for name, module_name, func_name in RUN_STEPS:
         if (only and name not in only) or name in skip:
             continue
@@ -86,9 +87,13 @@ def run_pipeline(
                 continue
             raise
         rep.info(f"== {name}")
-        result = getattr(module, func_name)(settings, st.workspace, rep, force=force)
+        extra = {}
+        if name == "site" and check_result is not None:
+            extra["findings"] = check_result.findings  # the coverage page lists them
+        result = getattr(module, func_name)(settings, st.workspace, rep, force=force, **extra)
         console.print(f"{name}: {result}")
-        if name == "check" and getattr(result, "errors", 0):
-            failed_check = True
+        if name == "check":
+            check_result = result
+            failed_check = bool(getattr(result, "errors", 0))
     if failed_check:
         raise typer.Exit(3)
