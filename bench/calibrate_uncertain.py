@@ -2,8 +2,9 @@
 
 Positives: the FAQ questions of atoms imported (``kb import-docs``) from real docs (by default the
 Argo CD and Podman docs of the shared corpus). To keep them honest the bundle is exported with
-every ``## FAQ`` section removed, so a question cannot match its own stored copy: it has to find
-its atom through the title, summary and sections, as a user's new question would.
+the questions removed from every ``## FAQ`` section (the answers stay, as a plain section), so a
+question cannot match its own stored copy: it has to find its atom through the title, summary,
+sections and answers, as a user's new question would.
 Negatives: questions the docs cannot answer (tests/data/service/offtopic.txt: everyday topics and
 adjacent IT topics the docs do not cover).
 
@@ -37,8 +38,15 @@ NEGATIVES = ROOT / "tests" / "data" / "service" / "offtopic.txt"
 _FAQ_SECTION = re.compile(r"^## FAQ\s*$.*?(?=^## |\Z)", re.M | re.S)
 
 
+def _answers_only(match: re.Match) -> str:
+    """``## FAQ`` with Q/A pairs -> ``## Answers`` with the answers only (the questions removed)."""
+    lines = [line for line in match.group(0).splitlines()[1:] if not line.lstrip().startswith("**Q:**")]
+    body = "\n".join(line.replace("**A:**", "", 1) for line in lines).strip()
+    return f"## Answers\n\n{body}\n\n" if body else ""
+
+
 def build(tmp: Path, docs: list[Path]) -> tuple[Path, list[str]]:
-    """Import the docs, collect their FAQ questions, strip FAQ sections, export. -> (bundle, questions)."""
+    """Import the docs, collect their FAQ questions, drop them from the atoms, export. -> (bundle, questions)."""
     from pipeline import atoms
     from pipeline.config import Settings
     from pipeline.reporting import Reporter
@@ -57,10 +65,7 @@ def build(tmp: Path, docs: list[Path]) -> tuple[Path, list[str]]:
         atom = atoms.read(path)
         questions += [pair.question for pair in atom.faq]
         text = path.read_text(encoding="utf-8")
-        stripped = _FAQ_SECTION.sub("", text)
-        if "\n## " not in stripped.split("---", 2)[-1]:  # nothing but FAQ: keep a one-line body
-            stripped = stripped.rstrip() + "\n\n## Summary\n\n" + atom.meta.summary + "\n"
-        path.write_text(stripped, encoding="utf-8")
+        path.write_text(_FAQ_SECTION.sub(_answers_only, text), encoding="utf-8")
     out = tmp / "kb-calibration.duckdb"
     export.run(settings, ws, Reporter(), out=out)
     return out, questions
@@ -107,7 +112,7 @@ def main() -> None:
     tpr = sum(p >= threshold for p in pos) / len(pos)
     tnr = sum(n < threshold for n in neg) / len(neg)
     print(f"docs: {', '.join(str(d) for d in docs)}; model {model}")
-    print(f"positives (FAQ questions, own FAQ removed): {len(pos)}   min {min(pos):.3f}  median {sorted(pos)[len(pos) // 2]:.3f}")
+    print(f"positives (FAQ questions, removed from atoms): {len(pos)}   min {min(pos):.3f}  median {sorted(pos)[len(pos) // 2]:.3f}")
     print(f"negatives (off-topic questions):            {len(neg)}   max {max(neg):.3f}  median {sorted(neg)[len(neg) // 2]:.3f}")
     print(f"threshold {threshold:.3f} (maximal accuracy between {low:.3f} and {high:.3f}): accuracy {acc:.3f}, "
           f"certain when answerable {tpr:.3f}, uncertain when not {tnr:.3f}")

@@ -198,6 +198,8 @@ def main() -> None:
                 f"load: {args.clients} clients x {args.duration:.0f} s: {n} requests ({kinds}), errors {errors}, "
                 f"{n / wall:.1f} req/s"
             )
+            ceiling = 1 / statistics.fmean(enc)
+            print(f"  throughput / one-thread encoder ceiling ({ceiling:.0f} queries/s): {n / wall / ceiling:.2f}")
             print(f"  latency under load                  {ms(lat)}")
             print(f"  mean {statistics.fmean(lat) * 1000:.1f} ms; p99 under load / sequential p99: {pct(lat, 99) / pct(seq, 99):.1f}x")
             if errors:
