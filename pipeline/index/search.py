@@ -142,39 +142,45 @@ class SearchCore:
         n = self.size
         if n == 0 or k <= 0:
             return []
-        depth = min(n, candidates or max(100, 10 * k))
-        fused: dict[int, float] = {}
+        depth = min(n, candidates or max(50, 5 * k))
+        ids: list[np.ndarray] = []
+        contrib: list[np.ndarray] = []
         dense = None
         if query_vector is not None:
             dense = self.dense_scores(query_vector)
             if mask is not None:
                 dense = np.where(mask, dense, -np.inf)
-            for rank, p in enumerate(_top(dense, depth)):
-                if np.isfinite(dense[p]):
-                    fused[int(p)] = 1.0 / (RRF_K + rank + 1)
+            top = _top(dense, depth)
+            top = top[np.isfinite(dense[top])]
+            ids.append(top)
+            contrib.append(1.0 / (RRF_K + 1 + np.arange(len(top))))
         lex = None
         if self.lexical is not None and query.strip():
             lex = self.lexical.scores(query)
             if mask is not None:
                 lex = np.where(mask, lex, 0.0)
-            for rank, p in enumerate(_top(lex, depth)):
-                if lex[p] <= 0:
-                    break
-                fused[int(p)] = fused.get(int(p), 0.0) + 1.0 / (RRF_K + rank + 1)
-        if not fused:
+            top = _top(lex, depth)
+            top = top[lex[top] > 0]
+            ids.append(top)
+            contrib.append(1.0 / (RRF_K + 1 + np.arange(len(top))))
+        if not ids or not sum(len(i) for i in ids):
             return []
-        best: dict[int, tuple[float, int]] = {}
-        for p, s in fused.items():
-            a = int(self.atom_of[p])
-            if a not in best or s > best[a][0]:
-                best[a] = (s, p)
-        order = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:k]
+        if len(ids) == 1:
+            passages, fused = ids[0], contrib[0]
+        else:  # a passage found both ways adds both reciprocal ranks
+            passages, inverse = np.unique(np.concatenate(ids), return_inverse=True)
+            fused = np.bincount(inverse, weights=np.concatenate(contrib))
+        atoms = self.atom_of[passages]
+        order = np.lexsort((passages, -fused, atoms))  # per atom: best fused first (ties: lower id)
+        firsts = order[np.r_[True, atoms[order][1:] != atoms[order][:-1]]]
+        firsts = firsts[np.lexsort((atoms[firsts], -fused[firsts]))][:k]
         out = []
-        for a, (s, p) in order:
+        for i in firsts:
+            a, p = int(atoms[i]), int(passages[i])
             lo, hi = self.starts[a], self.ends[a]
             d = float(dense[lo:hi].max()) if dense is not None else 0.0
             lx = float(lex[lo:hi].max()) if lex is not None else 0.0
-            out.append(Match(atom=a, score=float(s), passage=p, dense=d, lexical=lx))
+            out.append(Match(atom=a, score=float(fused[i]), passage=p, dense=d, lexical=lx))
         return out
 
 
