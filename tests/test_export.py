@@ -235,3 +235,14 @@ def test_long_sections_are_split_to_fit_the_model(ws, tmp_path):
     assert max(e.count_tokens(t) for t in texts) <= e.max_tokens
     joined = " ".join(p["text"] for p in symptom)
     assert all(para.split(" Paragraph")[0][:40] in joined for para in paragraphs)  # nothing lost
+
+
+def test_kb_run_exports_and_then_skips(kb, ws, monkeypatch):
+    monkeypatch.chdir(ws.root)
+    r = kb("run", "--only", "export")
+    assert r.exit_code == 0, r.stderr
+    assert re.search(r"export: 3 atoms, \d+ passages", r.stdout)
+    bundles = list(ws.dist_dir.glob("kb-*.duckdb"))
+    assert len(bundles) == 1 and (ws.dist_dir / bundles[0].name.replace(".duckdb", ".manifest.json")).is_file()
+    r = kb("run", "--only", "export")
+    assert r.exit_code == 0 and "skip: export: atoms unchanged" in r.stderr
