@@ -82,8 +82,11 @@ def main() -> int:
         print("\nCitations:")
         for i, c in enumerate(result["citations"], 1):
             print(f"  {i}. {c['title']}  [{c['atom_id']}]")
-            for src in c.get("sources", []):
+            sources = c.get("sources", [])
+            for src in sources[:3]:  # the server lists the sources the answer rests on first
                 print(f"     - {source_line(src)}")
+            if len(sources) > 3:
+                print(f"     - (+{len(sources) - 3} more)")
     return 0
 
 

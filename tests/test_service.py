@@ -500,3 +500,15 @@ def test_llm_failure_is_a_clear_502(llm_server):
         r = c.post("/v1/ask", json={"question": REAL_QUESTION})
     assert r.status_code == 502
     assert r.json()["error"]["message"].startswith("The LLM failed")
+
+
+def test_citation_sources_the_answer_rests_on_come_first():
+    from pipeline.service.answering import rank_sources
+
+    sources = [
+        {"document": "faq.md", "heading": "I've deleted/corrupted my repo and can't delete my app.", "line": 3},
+        {"document": "faq.md", "heading": "I forgot the admin password, how do I reset it?", "line": 48},
+    ]
+    ranked = rank_sources(sources, "I forgot the admin password, how do I reset it? For Argo CD v1.9 ...")
+    assert [s["line"] for s in ranked] == [48, 3]
+    assert rank_sources(sources, "") == sources

@@ -132,8 +132,11 @@ def render_answer(result: Any) -> str:
         lines += ["", "Citations:"]
         for i, c in enumerate(result.citations, 1):
             lines.append(f"  {i}. {c['title']}  [{c['atom_id']}]")
-            for src in c.get("sources", []):
+            sources = c.get("sources", [])
+            for src in sources[:3]:  # the ones the answer rests on come first
                 lines.append(f"     - {describe_source(src)}")
+            if len(sources) > 3:
+                lines.append(f"     - (+{len(sources) - 3} more sources: --format json lists them all)")
             if not c.get("sources"):
                 lines.append("     - (no sources recorded)")
     return "\n".join(lines)

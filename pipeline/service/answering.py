@@ -92,9 +92,25 @@ def hit_dict(hit: Any) -> dict[str, Any]:
     }
 
 
-def citation(hit: Any) -> dict[str, Any]:
+def citation(hit: Any, focus: str = "") -> dict[str, Any]:
+    """The atom and its sources, the ones ``focus`` (the question and the text used) rests on first."""
     h = hit_dict(hit)
-    return {"atom_id": h["atom_id"], "title": h["title"], "sources": h["sources"]}
+    return {"atom_id": h["atom_id"], "title": h["title"], "sources": rank_sources(h["sources"], focus)}
+
+
+def rank_sources(sources: list[dict[str, Any]], focus: str) -> list[dict[str, Any]]:
+    """Order an atom's sources by how well their heading or quote matches ``focus`` (stable)."""
+    if len(sources) < 2 or not focus:
+        return list(sources)
+    from rapidfuzz import fuzz
+
+    def score(src: dict[str, Any]) -> float:
+        key = str(src.get("quote") or src.get("heading") or "")
+        return fuzz.partial_ratio(key.lower(), focus.lower()) if key else 0.0
+
+    scores = [score(src) for src in sources]
+    order = sorted(range(len(sources)), key=lambda i: -scores[i])
+    return [sources[i] for i in order]
 
 
 def evidence_of(hits: list[Any], bundle: Any | None = None, question: str | None = None) -> float:
@@ -172,11 +188,12 @@ def _extractive_answer(bundle: _Bundle, hits: list[Any], weak: bool) -> Answer:
     best = hits[0]
     h = hit_dict(best)
     text = _passage_answer(bundle, h)
+    focus = " ".join([h["passage"].get("heading") or "", h["passage"].get("text") or "", text])[:4000]
     text = _clip(text, MAX_ANSWER_CHARS)
     if weak:
         text = f"I'm not sure: nothing in the knowledge base matches this question closely. The closest atom, \"{h['title']}\", says:\n\n{text}"
     text = f"{text} [{h['atom_id']}]"
-    return Answer(text, weak, [citation(best)], mode="extractive")
+    return Answer(text, weak, [citation(best, focus)], mode="extractive")
 
 
 #: The section of each type that says what to do: added to an answer cut from another section.
@@ -279,8 +296,9 @@ def _llm_answer(bundle: _Bundle, question: str, hits: list[Any], llm: Any) -> An
     if not grounded:
         return Answer(IDK, True, [], mode="llm", reason="the model's answer cites no retrieved atom", **tokens)
     reason = f"the model cited atoms it was not given: {', '.join(invented)}" if invented else ""
+    focus = question + " " + text
     return Answer(
-        text, bool(invented), [citation(shown[c]) for c in grounded], mode="llm", reason=reason, **tokens
+        text, bool(invented), [citation(shown[c], focus) for c in grounded], mode="llm", reason=reason, **tokens
     )
 
 
