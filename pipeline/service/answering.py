@@ -311,10 +311,18 @@ def timestamp(seconds: float) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def short_quote(quote: str, limit: int = 220) -> str:
+    """A quote on one line, cut at a word with an ellipsis when long (the API keeps it whole)."""
+    text = " ".join(str(quote).split())
+    if len(text) <= limit:
+        return text
+    return text[: text.rfind(" ", 0, limit)].rstrip(" ,;:") + " …"
+
+
 def describe_source(source: dict[str, Any]) -> str:
     """One line a person can check: who said what, where and when (or which document section)."""
     if "interview" in source:
-        quote = str(source.get("quote", "")).strip()
+        quote = short_quote(source.get("quote", ""))
         return (
             f"{source.get('speaker', '?')}: \"{quote}\" "
             f"(interview {source['interview']}, {timestamp(source.get('start', 0))}-{timestamp(source.get('end', 0))})"
