@@ -246,3 +246,29 @@ def test_kb_run_exports_and_then_skips(kb, ws, monkeypatch):
     assert len(bundles) == 1 and (ws.dist_dir / bundles[0].name.replace(".duckdb", ".manifest.json")).is_file()
     r = kb("run", "--only", "export")
     assert r.exit_code == 0 and "skip: export: atoms unchanged" in r.stderr
+
+
+def test_a_second_export_at_the_same_time_is_told_to_wait(ws, tmp_path):
+    """Another process holding the embedding cache (a concurrent kb export) -> ConflictError, no traceback."""
+    import subprocess
+    import sys
+
+    from pipeline.errors import ConflictError
+
+    cache = ws.state_dir / "embeddings" / "all-MiniLM-L6-v2-384.duckdb"
+    cache.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(cache)!r}); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(ConflictError, match="embedding cache .* is in use") as info:
+            export(ws, out=tmp_path / "x.duckdb")
+        assert "Another 'kb export' is running" in info.value.hint
+        assert not (tmp_path / "x.duckdb").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert export(ws, out=tmp_path / "x.duckdb").path.is_file()

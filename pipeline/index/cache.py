@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.index.bundle import _fetch_vectors, _vectors_table
+from pipeline.errors import ConflictError
+from pipeline.index.bundle import _vectors_table
 
 
 def cache_key(model_id: str, text: str) -> str:
@@ -29,7 +30,13 @@ class EmbeddingCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dim = dim
-        self._con = duckdb.connect(str(self.path))
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            raise ConflictError(
+                f"The embedding cache {self.path} is in use ({str(exc).splitlines()[0]}).",
+                "Another 'kb export' is running in this workspace: wait for it to finish, then export again.",
+            ) from None
         self._con.execute("SET threads=1")
         self._con.execute(f"CREATE TABLE IF NOT EXISTS vectors (key VARCHAR PRIMARY KEY, e FLOAT[{dim}])")
 
@@ -40,16 +47,10 @@ class EmbeddingCache:
             f = Path(tmp) / "keys.json"
             f.write_text(json.dumps([{"key": k} for k in set(keys)]), encoding="utf-8")
             found = self._con.execute(
-                "SELECT v.key FROM vectors v JOIN read_json(?, columns={'key': 'VARCHAR'}) w ON v.key = w.key ORDER BY v.key",
+                "SELECT v.key, v.e FROM vectors v JOIN read_json(?, columns={'key': 'VARCHAR'}) w ON v.key = w.key",
                 [str(f)],
-            ).fetchall()
-            vecs = _fetch_vectors(
-                self._con,
-                "SELECT v.e FROM vectors v JOIN read_json(?, columns={'key': 'VARCHAR'}) w ON v.key = w.key ORDER BY v.key",
-                [str(f)],
-                dim=self.dim,
-            )
-        return {row[0]: vecs[i] for i, row in enumerate(found)}
+            ).fetchnumpy()
+        return {str(k): np.asarray(e, dtype=np.float32) for k, e in zip(found["key"], found["e"], strict=True)}
 
     def put(self, keys: list[str], vectors: np.ndarray) -> None:
         if not keys:
