@@ -272,3 +272,19 @@ def test_a_second_export_at_the_same_time_is_told_to_wait(ws, tmp_path):
         holder.kill()
         holder.wait()
     assert export(ws, out=tmp_path / "x.duckdb").path.is_file()
+
+
+def test_manifest_records_the_git_commit(kb, ws, tmp_path, monkeypatch):
+    import subprocess
+
+    git = ["git", "-C", str(ws.root), "-c", "user.name=T", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "atoms"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "atoms"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    monkeypatch.chdir(ws.root)
+    r = kb("export", "--status", "validated", "--status", "in-review", "--out", tmp_path / "prod.duckdb")
+    assert r.exit_code == 0, r.stderr
+    m = read_manifest(tmp_path / "prod.duckdb")
+    assert m.git_commit == head and m.statuses == ["in-review", "validated"] and m.counts["atoms"] == 2
+    assert (tmp_path / "prod.manifest.json").is_file()
