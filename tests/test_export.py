@@ -288,3 +288,26 @@ def test_manifest_records_the_git_commit(kb, ws, tmp_path, monkeypatch):
     m = read_manifest(tmp_path / "prod.duckdb")
     assert m.git_commit == head and m.statuses == ["in-review", "validated"] and m.counts["atoms"] == 2
     assert (tmp_path / "prod.manifest.json").is_file()
+
+
+def test_passages_cover_the_whole_atom_without_a_tokenizer():
+    """Intro with a '#' comment in a code block; an atom without '##' sections uses its own headings."""
+    from pipeline.atoms import parse
+    from pipeline.index.passages import atom_passages
+
+    text = (
+        "---\nid: x\ntitle: Clean the cache\ntype: procedure\nsummary: Free disk space.\ncreated: 2026-01-01\n---\n"
+        "Run this first:\n\n```bash\n# not a heading\ndu -sh /var/cache\n```\n\n"
+        "### On Debian\napt-get clean\n\n### On Fedora\ndnf clean all\n\n## FAQ\n\n**Q:** Is it safe?\n**A:** Yes.\n"
+    )
+    passages = atom_passages(parse(text))
+    assert [(p.kind, p.heading) for p in passages] == [
+        ("title", "Clean the cache"),
+        ("section", "On Debian"),
+        ("section", "On Fedora"),
+        ("faq", "Is it safe?"),
+    ]
+    assert passages[0].text == "Free disk space.\n\nRun this first:\n\n```bash\n# not a heading\ndu -sh /var/cache\n```"
+    assert passages[0].search_text.startswith("Clean the cache\n")
+    assert passages[1].search_text == "Clean the cache: On Debian\napt-get clean"
+    assert passages[3].text == "Q: Is it safe?\nA: Yes." and passages[3].search_text == "Clean the cache\nQ: Is it safe?\nA: Yes."

@@ -50,8 +50,12 @@ def atom_passages(
     head_text = "\n\n".join(t for t in (meta.summary.strip(), intro) if t)
     out += _fit(meta.id, "title", title, head_text, f"{title}\n", count, max_tokens)
 
-    for section in atom.sections:
-        if section.level != 2 or section.heading.strip().lower() == "faq" or not section.text.strip():
+    body_sections = [s for s in atom.sections if s.heading.strip().lower() != "faq"]
+    # '##' sections hold the content (deeper headings are inside them); an atom without any
+    # uses its top-level headings instead, so no text is left out of search
+    level = 2 if any(s.level == 2 for s in body_sections) else min((s.level for s in body_sections), default=2)
+    for section in body_sections:
+        if section.level != level or not section.text.strip():
             continue
         heading = section.heading.strip()
         out += _fit(meta.id, "section", heading, section.text.strip(), f"{title}: {heading}\n", count, max_tokens)
@@ -65,9 +69,17 @@ def atom_passages(
 
 
 def _intro(body: str) -> str:
+    """The text before the first heading (a '#' inside a fenced code block is not a heading)."""
     lines = []
+    fence = ""
     for line in body.strip().splitlines():
-        if line.startswith("#"):
+        stripped = line.lstrip()
+        if fence:
+            if stripped.startswith(fence):
+                fence = ""
+        elif stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        elif re.match(r" {0,3}#{1,6}(\s|$)", line):
             break
         lines.append(line)
     return "\n".join(lines).strip()
