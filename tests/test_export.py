@@ -311,3 +311,11 @@ def test_passages_cover_the_whole_atom_without_a_tokenizer():
     assert passages[0].search_text.startswith("Clean the cache\n")
     assert passages[1].search_text == "Clean the cache: On Debian\napt-get clean"
     assert passages[3].text == "Q: Is it safe?\nA: Yes." and passages[3].search_text == "Clean the cache\nQ: Is it safe?\nA: Yes."
+
+
+def test_an_empty_workspace_exports_an_empty_bundle(tmp_path):
+    ws = make_workspace(tmp_path / "empty", atoms={})
+    report = export(ws)
+    b = Bundle.load(report.path, embedder=embedder())
+    assert b.manifest.counts == {"atoms": 0, "faq": 0, "sources": 0, "passages": 0}
+    assert b.search("anything", k=5) == [] and b.atom_ids == []
