@@ -2,7 +2,7 @@
 
 For 10k and 100k passages (synthetic unit vectors, 384-d, ~4 passages per atom; synthetic
 Zipf-distributed texts for BM25) it times, query by query and interleaved so a noisy neighbour
-hits both alike:
+hits all alike (the order rotates per query):
 
 - reference: ``scores = V @ q`` + top-10 (argpartition + sort): the memory floor of an exact scan;
 - ``SearchCore`` dense path (what ``Bundle.search`` does for the vector: scan, top candidates,
@@ -80,10 +80,12 @@ def bench(n: int, queries: int, rng: np.random.Generator) -> None:
     for i in range(min(20, queries)):  # warm up
         for fn in runs.values():
             fn(i)
+    names = list(runs)
     for i in range(queries):
-        for name, fn in runs.items():
+        for j in range(len(names)):  # rotate the order per query: no method always runs first
+            name = names[(i + j) % len(names)]
             t = time.perf_counter()
-            fn(i)
+            runs[name](i)
             times[name].append(time.perf_counter() - t)
     # the dense core finds what the plain scan finds (one passage per atom at most, so compare atoms)
     agree = np.mean(

@@ -178,7 +178,12 @@ class SearchCore:
         for i in firsts:
             a, p = int(atoms[i]), int(passages[i])
             lo, hi = self.starts[a], self.ends[a]
-            d = float(dense[lo:hi].max()) if dense is not None else 0.0
+            if dense is None:
+                d = 0.0
+            elif lex is None:  # dense only: the atom's best passage is the one ranked, no need to scan
+                d = float(dense[p])
+            else:
+                d = float(dense[lo:hi].max())
             lx = float(lex[lo:hi].max()) if lex is not None else 0.0
             out.append(Match(atom=a, score=float(fused[i]), passage=p, dense=d, lexical=lx))
         return out
