@@ -1,14 +1,15 @@
 """Calibrate the ``uncertain`` threshold of answers on real documentation. Printed, never asserted.
 
 Positives: the FAQ questions of atoms imported (``kb import-docs``) from real docs (by default the
-Argo CD and Podman docs of the shared corpus). To keep them honest the bundle is exported with
+Argo CD and Podman docs in samples/docs). To keep them honest the bundle is exported with
 the questions removed from every ``## FAQ`` section (the answers stay, as a plain section), so a
 question cannot match its own stored copy: it has to find its atom through the title, summary,
 sections and answers, as a user's new question would.
 Negatives: questions the docs cannot answer (tests/data/service/offtopic.txt: everyday topics and
 adjacent IT topics the docs do not cover).
 
-The evidence of a question is what the service uses: the cosine similarity of the question and
+This is the offline, fuller version of what the service does per bundle at load time
+(``pipeline/service/calibration.py``) and gives the per-model fallback. The evidence of a question is what the service uses: the cosine similarity of the question and
 its best passage (``answering.evidence_of``). The threshold printed is the middle of the range
 that maximises accuracy; put it in ``answering.UNCERTAIN_BELOW`` for the embedding model.
 
@@ -31,8 +32,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CORPUS = Path("/work/shared/corpus")
-DEFAULT_DOCS = [CORPUS / "argocd-docs", CORPUS / "podman-docs"]
+#: The real Argo CD FAQ/notifications and Podman troubleshooting docs shipped in samples/docs.
+#: The shipped threshold was measured on the fuller trees (all 32 Argo CD pages + Podman):
+#: pass them with --docs argocd-docs --docs podman-docs.
+DEFAULT_DOCS = [ROOT / "samples" / "docs"]
 NEGATIVES = ROOT / "tests" / "data" / "service" / "offtopic.txt"
 
 _FAQ_SECTION = re.compile(r"^## FAQ\s*$.*?(?=^## |\Z)", re.M | re.S)
@@ -71,22 +74,6 @@ def build(tmp: Path, docs: list[Path]) -> tuple[Path, list[str]]:
     return out, questions
 
 
-def best_threshold(pos: list[float], neg: list[float]) -> tuple[float, float, float, float]:
-    """(threshold, accuracy, low, high): the middle of the widest gap between data points where the
-    accuracy is maximal (robust: far from both the weakest positive and the strongest negative)."""
-    points = sorted(set(pos) | set(neg))
-    # Cut i sits in the gap (points[i-1], points[i]); cut 0 below all, the last above all.
-    gaps = [(points[0] - 0.05, points[0])] + list(zip(points, points[1:], strict=False)) + [(points[-1], points[-1] + 0.05)]
-
-    def accuracy(t: float) -> float:
-        return (sum(p >= t for p in pos) + sum(n < t for n in neg)) / (len(pos) + len(neg))
-
-    scored = [(accuracy((lo + hi) / 2), hi - lo, lo, hi) for lo, hi in gaps]
-    top = max(a for a, *_ in scored)
-    _, _, low, high = max((x for x in scored if x[0] == top), key=lambda x: x[1])  # the widest such gap
-    return (low + high) / 2, top, low, high
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=Path, action="append", help="a Markdown docs folder (repeatable)")
@@ -99,6 +86,7 @@ def main() -> None:
 
     from pipeline.index.bundle import Bundle
     from pipeline.service.answering import UNCERTAIN_BELOW, evidence_of
+    from pipeline.service.calibration import best_threshold
 
     negatives = [line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")]
     with tempfile.TemporaryDirectory(prefix="kb-calibrate-") as tmp:

@@ -144,6 +144,24 @@ def test_healthz_describes_the_bundle(client, built):
     finally:
         b.close()
     assert body["llm"] is False
+    cal = body["bundle"]["uncertain_below"]  # calibrated on this bundle's own held-out FAQ questions
+    assert cal["source"] == "bundle" and cal["positives"] == 21 and cal["negatives"] == 40
+    assert cal["accuracy"] >= 0.9 and 0.1 < cal["threshold"] < 0.9
+
+
+def test_uncertain_threshold_setting_wins(built):
+    from pipeline.service.calibration import calibrate
+
+    ws, bundle, embedder = built
+    from pipeline.index.bundle import Bundle
+
+    b = Bundle.load(bundle, embedder=embedder)
+    assert calibrate(b, settings_for(ws, **{"serve.uncertain_below": 0.99})).to_dict() == {
+        "threshold": 0.99, "source": "setting", "accuracy": None, "positives": 0, "negatives": 0
+    }
+    with Server(make_app(built, **{"serve.uncertain_below": 0.99})) as srv, httpx.Client(base_url=srv.url) as c:
+        body = c.post("/v1/ask", json={"question": REAL_QUESTION}).json()
+    assert body["uncertain"] is True  # nothing is that close: every answer is flagged
 
 
 def test_atom_by_id_and_404(client):

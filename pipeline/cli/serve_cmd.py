@@ -65,6 +65,7 @@ def serve(
     err_console.print(
         f"Serving {live.path} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
         f"  POST {url}/v1/ask {{\"question\": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics\n"
+        f"  uncertain below {live.extra['calibration'].threshold:.3f} ({live.extra['calibration'].source})\n"
         f"  answers: {'LLM-grounded (' + settings.llm.model + ')' if web.state.service.llm else 'extractive (no LLM configured)'}"
         f" · auth: {'bearer key from $' + settings.serve.api_key_env if _has_key(settings) else 'open'}",
         markup=False,
@@ -100,17 +101,20 @@ def ask(
         raise typer.BadParameter("--format must be 'text' or 'json'")
     from pipeline.index.bundle import Bundle
     from pipeline.service.answering import answer
+    from pipeline.service.calibration import calibrate
 
     settings, path, _ = _settings_and_bundle(ctx, bundle)
     loaded = Bundle.load(path, settings=settings)
     try:
-        result = answer(loaded, question, settings, k=k)
+        calibration = calibrate(loaded, settings)
+        result = answer(loaded, question, settings, k=k, threshold=calibration.threshold)
     finally:
         loaded.close()
     if fmt == "json":
         data = result.to_dict() | {
             "evidence": round(result.evidence, 4),
             "threshold": result.threshold,
+            "threshold_source": calibration.source,
             "mode": result.mode,
             "reason": result.reason,
         }

@@ -148,14 +148,20 @@ def answer(
     *,
     k: int = 5,
     model_id: str | None = None,
+    threshold: float | None = None,
 ) -> Answer:
-    """Answer ``question`` from ``bundle``: LLM-grounded when ``llm`` is given or configured."""
+    """Answer ``question`` from ``bundle``: LLM-grounded when ``llm`` is given or configured.
+
+    ``threshold``: the evidence under which the answer is uncertain (``calibration.calibrate``
+    measures it per bundle); default: the setting or the embedding model's calibrated figure.
+    """
     question = question.strip()
     hits = bundle.search(question, k=k) if question else []
     evidence = evidence_of(hits, bundle, question)
     if model_id is None:
         model_id = _bundle_model(bundle)
-    threshold = threshold_for(model_id, settings)
+    if threshold is None:
+        threshold = threshold_for(model_id, settings)
     weak = evidence < threshold
     if llm is None and llm_configured(settings):
         from pipeline.backends.llm import make_client

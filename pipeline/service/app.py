@@ -85,7 +85,8 @@ class Service:
         self.check_text(question, "question")
         with self.holder.lease() as live:
             try:
-                result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k)
+                threshold = live.extra["calibration"].threshold if "calibration" in live.extra else None
+                result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold)
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
         self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
@@ -180,6 +181,7 @@ def bundle_info(live: Live) -> dict[str, Any]:
         "embedding": {"model": m.embedding.model, "dim": m.embedding.dim},
         "counts": dict(m.counts),
         "statuses": list(m.statuses),
+        "uncertain_below": live.extra["calibration"].to_dict() if "calibration" in live.extra else None,
     }
 
 
@@ -213,7 +215,12 @@ def create_app(
             return loader(path, previous)
         return load_bundle(path, getattr(previous, "embedder", None) or embedder, settings)
 
-    holder = BundleHolder(bundle_path, _load)
+    def _prepare(bundle: Any) -> dict[str, Any]:
+        from pipeline.service.calibration import calibrate
+
+        return {"calibration": calibrate(bundle, settings)}
+
+    holder = BundleHolder(bundle_path, _load, _prepare)
     if llm is not None:
         llm = SerialLlm(llm)
     elif llm_configured(settings):

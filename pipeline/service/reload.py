@@ -41,6 +41,7 @@ class Live:
     loaded_at: float = field(default_factory=time.time)
     leases: int = 0
     retired: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # what the service derived (calibration)
 
     @property
     def manifest(self) -> Any:
@@ -48,10 +49,17 @@ class Live:
 
 
 class BundleHolder:
-    def __init__(self, source: Path | str, loader: Callable[[Path, Any], Any]) -> None:
-        """``source``: a bundle file or a folder of them; ``loader(path, previous_bundle)``."""
+    def __init__(
+        self,
+        source: Path | str,
+        loader: Callable[[Path, Any], Any],
+        prepare: Callable[[Any], dict[str, Any]] | None = None,
+    ) -> None:
+        """``source``: a bundle file or a folder of them; ``loader(path, previous_bundle)``;
+        ``prepare(bundle)``: derived data kept with it (computed before the swap)."""
         self.source = Path(source)
         self._loader = loader
+        self._prepare = prepare
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self.current = self._load(resolve_bundle(self.source), None)
@@ -59,7 +67,8 @@ class BundleHolder:
     def _load(self, path: Path, previous: Any) -> Live:
         mtime = path.stat().st_mtime
         bundle = self._loader(path, previous)
-        return Live(bundle=bundle, path=path, mtime=mtime)
+        extra = self._prepare(bundle) if self._prepare else {}
+        return Live(bundle=bundle, path=path, mtime=mtime, extra=extra)
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[Live]:
