@@ -319,3 +319,10 @@ def test_an_empty_workspace_exports_an_empty_bundle(tmp_path):
     b = Bundle.load(report.path, embedder=embedder())
     assert b.manifest.counts == {"atoms": 0, "faq": 0, "sources": 0, "passages": 0}
     assert b.search("anything", k=5) == [] and b.atom_ids == []
+
+
+def test_out_folder_gets_the_versioned_name(ws, tmp_path):
+    (tmp_path / "bundles").mkdir()
+    report = export(ws, out=tmp_path / "bundles")
+    assert report.path.parent == tmp_path / "bundles" and re.fullmatch(r"kb-\d{8}-[0-9a-f]{8}\.duckdb", report.path.name)
+    assert sidecar(report.path).is_file()

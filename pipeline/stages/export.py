@@ -109,7 +109,10 @@ def run(
 
     embedding = EmbeddingInfo(model=embedder.model_id, dim=int(embedder.dim), normalized=True)
     manifest = manifest_for(content, embedding, kb_version=__version__, statuses=chosen, git_commit=_git_commit(workspace.root))
-    path = Path(out) if out else workspace.dist_dir / f"kb-{manifest.created:%Y%m%d}-{manifest.checksum[:8]}.duckdb"
+    name = f"kb-{manifest.created:%Y%m%d}-{manifest.checksum[:8]}.duckdb"
+    path = Path(out) if out else workspace.dist_dir / name
+    if out and (path.is_dir() or str(out).endswith(("/", "\\"))):
+        path = path / name  # --out FOLDER: the versioned name inside it
     with atomic_path(path) as tmp:
         write_bundle(tmp, content, manifest)
     atomic_write_json(sidecar(path), json.loads(manifest.model_dump_json()))
