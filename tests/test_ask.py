@@ -135,3 +135,20 @@ def test_demo_ask_script_serves_asks_and_stops(built):  # noqa: F811
     assert out.returncode == 0, out.stderr
     assert "Uncertain: no" in out.stdout
     assert f"[{REAL_ATOM}]" in out.stdout and "argocd-docs/faq.md § I forgot the admin password" in out.stdout
+
+
+def test_ask_with_an_llm_configured_gives_a_grounded_answer(kb, built, monkeypatch):  # noqa: F811
+    from tests.fakes.openai_server import OpenAIServer, text
+
+    ws, bundle, _ = built
+    with OpenAIServer() as fake:
+        fake.push(text(f"Read it from the argocd-initial-admin-secret secret [{REAL_ATOM}]."))
+        monkeypatch.setenv("KB_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("KB_LLM_HTTP_RETRIES", "0")
+        r = kb("--workspace", ws, "ask", REAL_QUESTION, "--bundle", bundle, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["mode"] == "llm" and data["uncertain"] is False
+    assert data["answer"].startswith("Read it from the argocd-initial-admin-secret")
+    assert [c["atom_id"] for c in data["citations"]] == [REAL_ATOM]
+    assert data["threshold_source"] == "bundle"
