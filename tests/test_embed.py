@@ -51,6 +51,19 @@ def test_onnx_matches_sentence_transformers(tmp_path, monkeypatch):
     again = load_embedder(Settings.load(None, **{"embed.backend": "onnx"}))
     assert again.onnx_path.stat().st_mtime_ns == mtime
     assert onnx.count_tokens(TEXTS[-1]) == embedder().count_tokens(TEXTS[-1])
+    # serving with the cached export imports no torch at all
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom pipeline.config import Settings\nfrom pipeline.backends.embed import load_embedder\n"
+        "e = load_embedder(Settings.load(None, **{'embed.backend': 'onnx'}))\ne.encode(['x'])\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    env = dict(os.environ, KB_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_model_by_local_path(tmp_path):
