@@ -35,8 +35,14 @@ def test_default_model_is_offline_normalised_and_counts_work():
     assert e.count_tokens(TEXTS[-1]) > 256
 
 
-def test_onnx_matches_sentence_transformers(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def onnx_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-home")
+
+
+def test_onnx_matches_sentence_transformers(onnx_home, monkeypatch):
     """The onnxruntime embedder (BERT body exported once to ONNX) gives the same vectors: cosine >= 0.9999."""
+    tmp_path = onnx_home
     monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
     onnx = load_embedder(Settings.load(None, **{"embed.backend": "onnx"}))
     exported = list((tmp_path / "cache" / "onnx").glob("all-MiniLM-L6-v2-*/model.onnx"))
@@ -96,3 +102,18 @@ def test_missing_model_through_the_cli(kb, tmp_path, monkeypatch):
     assert r.exit_code == 1
     assert "Error: Embedding model directory '/no/such/model-dir' (embed.model) does not exist." in r.stderr
     assert "Hint:" in r.stderr and not ws.dist_dir.exists()
+
+
+def test_a_bundle_exported_with_torch_loads_with_onnx(onnx_home, tmp_path, monkeypatch):
+    """The manifest names the model, not the backend: a sentence-transformers bundle serves with onnx."""
+    from bundle_support import export, make_workspace
+
+    from pipeline.index.bundle import Bundle
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(onnx_home / "cache"))
+    ws = make_workspace(tmp_path / "ws")
+    path = export(ws).path
+    b = Bundle.load(path, settings=Settings.load(ws.root, **{"embed.backend": "onnx"}))
+    assert b.embedder.backend == "onnx"
+    q = "the repo server is too slow to render manifests"
+    assert [h.atom_id for h in b.search(q, k=3)] == [h.atom_id for h in Bundle.load(path, embedder=embedder()).search(q, k=3)]
