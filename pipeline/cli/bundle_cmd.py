@@ -14,9 +14,11 @@ from pipeline.cli._common import console, err_console, reporter, state
 @app.command()
 def export(
     ctx: typer.Context,
-    out: Path | None = typer.Option(None, "--out", "-o", help="Bundle file (default: dist/kb-<date>-<checksum>.duckdb)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Bundle file, or a folder for the versioned name (default: dist/kb-<date>-<checksum>.duckdb)."
+    ),
     status: list[str] = typer.Option(
-        [], "--status", help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived."
+        [], "--status", metavar="STATUS", help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived."
     ),
     force: bool = typer.Option(False, "--force", help="Write a new bundle even if the atoms are unchanged."),
 ) -> None:
@@ -42,7 +44,7 @@ def evaluate(
     holdout: bool = typer.Option(
         False, "--holdout", help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages."
     ),
-    fmt: str = typer.Option("table", "--format", help="table or json."),
+    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
 ) -> None:
     """Measure retrieval: recall@1/5/10 and MRR over FAQ questions or a JSONL golden set.
 
