@@ -152,3 +152,16 @@ def test_ask_with_an_llm_configured_gives_a_grounded_answer(kb, built, monkeypat
     assert data["answer"].startswith("Read it from the argocd-initial-admin-secret")
     assert [c["atom_id"] for c in data["citations"]] == [REAL_ATOM]
     assert data["threshold_source"] == "bundle"
+
+
+def test_serve_on_a_taken_port_is_exit_1(kb, built):  # noqa: F811
+    import socket
+
+    ws, bundle, _ = built
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = kb("--workspace", ws, "serve", "--bundle", bundle, "--port", port, "--log-level", "critical")
+    assert r.exit_code == 1
+    assert f"Error: Could not serve on 127.0.0.1:{port}" in r.stderr and "Hint: " in r.stderr

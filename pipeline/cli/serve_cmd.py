@@ -74,12 +74,15 @@ def serve(
         signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
     config = uvicorn.Config(web, host=settings.serve.host, port=settings.serve.port, log_level=log_level, access_log=False)
     server = uvicorn.Server(config)
-    server.run()
-    if getattr(server, "started", True) is False:
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (e.g. the port is taken)
+        if exc.code in (0, None):
+            return
         raise KbError(
-            f"Could not listen on {settings.serve.host}:{settings.serve.port}.",
+            f"Could not serve on {settings.serve.host}:{settings.serve.port} (uvicorn: startup failed, see above).",
             "Is another server on that port? Pass --port or set serve.port.",
-        )
+        ) from None
 
 
 def _has_key(settings: Settings) -> bool:
