@@ -326,3 +326,20 @@ def test_out_folder_gets_the_versioned_name(ws, tmp_path):
     report = export(ws, out=tmp_path / "bundles")
     assert report.path.parent == tmp_path / "bundles" and re.fullmatch(r"kb-\d{8}-[0-9a-f]{8}\.duckdb", report.path.name)
     assert sidecar(report.path).is_file()
+
+
+def test_a_status_change_reexports_without_loading_the_model(ws, tmp_path):
+    """A reviewer only moves an atom to in-review: every passage is cached, torch is never needed."""
+    from pipeline.backends.embed import load_embedder
+    from pipeline.config import Settings
+    from pipeline.reporting import Reporter
+    from pipeline.stages import export as export_stage
+
+    export(ws, out=tmp_path / "a.duckdb")  # warms the workspace's embedding cache
+    path = ws.atoms_dir / "pitfall" / "never-force-push-to-main.md"
+    path.write_text(path.read_text().replace("status: draft", "status: in-review"))
+    fresh = load_embedder(Settings.load(ws.root))
+    report = export_stage.run(Settings.load(ws.root), ws, Reporter(), out=tmp_path / "b.duckdb", embedder=fresh)
+    assert report.embedded == 0 and not fresh.loaded and fresh.texts_encoded == 0
+    b = Bundle.load(report.path, embedder=embedder())
+    assert b.atom("never-force-push-to-main")["status"] == "in-review"
