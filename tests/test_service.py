@@ -417,7 +417,7 @@ def test_reload_swaps_without_dropping_requests(built, tmp_path):
             for f in futures:
                 f.result()
         assert r.status_code == 200, r.text
-        assert len(statuses) > 10 and set(statuses) == {200}
+        assert len(statuses) >= 4 and set(statuses) == {200}
         after = c.get("/healthz").json()["bundle"]
         assert after["checksum"] != before and after["path"] == str(second)
         assert c.get("/v1/atoms/podman-machine-init-fails-on-low-disk").status_code == 200

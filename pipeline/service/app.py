@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request  # this module is imported only to serve (kb serve, tests), never by kb --help
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.config import Settings, secret
@@ -200,7 +201,7 @@ def create_app(
     ``llm``: a client with ``.chat(messages)`` (default: one from ``settings.llm`` when configured);
     ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks).
     """
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -330,7 +331,14 @@ def create_app(
         return Response(body, media_type=content_type)
 
     @app.post("/admin/reload")
-    def admin_reload(req: ReloadRequest | None = None) -> dict[str, Any]:
+    def admin_reload(request: Request, req: ReloadRequest | None = None) -> dict[str, Any]:
+        client = request.client.host if request.client else ""
+        if not secret(settings.serve.api_key_env) and client not in ("127.0.0.1", "::1", "localhost"):
+            raise ApiError(
+                403,
+                f"Without a bearer key, /admin/reload is only accepted from this machine (not {client}).",
+                "forbidden",
+            )
         try:
             live = service.reload(req.path if req else None)
         except KbError as exc:
