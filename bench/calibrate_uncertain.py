@@ -84,6 +84,7 @@ def main() -> None:
         if not folder.is_dir():
             raise SystemExit(f"no docs folder {folder}; pass --docs DIR")
 
+    from pipeline.backends.embed import embedder_for_manifest
     from pipeline.index.bundle import Bundle
     from pipeline.service.answering import UNCERTAIN_BELOW, evidence_of
     from pipeline.service.calibration import best_threshold
@@ -91,7 +92,7 @@ def main() -> None:
     negatives = [line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")]
     with tempfile.TemporaryDirectory(prefix="kb-calibrate-") as tmp:
         bundle_path, positives = build(Path(tmp), docs)
-        bundle = Bundle.load(bundle_path)
+        bundle = Bundle.load(bundle_path, embedder_for_manifest)
         pos = [evidence_of(bundle.search(q, k=5), bundle, q) for q in positives]
         neg = [evidence_of(bundle.search(q, k=5), bundle, q) for q in negatives]
         model = bundle.manifest.embedding.model

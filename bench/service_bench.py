@@ -143,12 +143,13 @@ def main() -> None:
 
     import httpx
 
+    from pipeline.backends.embed import embedder_for_manifest
     from pipeline.index.bundle import Bundle
 
     with tempfile.TemporaryDirectory(prefix="kb-service-bench-") as tmp_name:
         tmp = Path(tmp_name)
         bundle_path = args.bundle.resolve() if args.bundle else export(tmp)
-        bundle = Bundle.load(bundle_path)
+        bundle = Bundle.load(bundle_path, embedder_for_manifest)
         qs = questions(bundle)
         print(f"bundle {bundle_path.name}: {bundle.manifest.counts}; {len(qs)} distinct questions")
 

@@ -116,8 +116,10 @@ def test_concurrent_searches_agree(bundle):
     assert got == expected
 
 
-def test_load_without_an_embedder_uses_the_manifest_model(bundle):
-    """``Bundle.load(path)`` loads the model the manifest names through the embedder plug-in point."""
-    b = Bundle.load(bundle.path)
+def test_load_with_a_factory_uses_the_manifest_model(bundle):
+    """A factory embedder loads the model the manifest names through the embedder plug-in point."""
+    from pipeline.backends.embed import embedder_for_manifest
+
+    b = Bundle.load(bundle.path, embedder_for_manifest)
     assert b.embedder is not None and b.embedder.model_id == "all-MiniLM-L6-v2"
     assert b.search("ARGOCD_EXEC_TIMEOUT", k=1)[0].atom_id == "argocd-sync-context-deadline-exceeded"

@@ -18,7 +18,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -166,3 +166,18 @@ def word_piece_counter(tokenizer_json: Path):
         return len(tok.encode(text).ids)
 
     return count
+
+
+def embedder_for_manifest(manifest: Any, settings: Settings | None = None) -> Embedder:
+    """The embedder for a bundle's model (a ``Bundle.load`` factory).
+
+    ``embed.model`` wins when it names the bundle's model (e.g. as a local path); otherwise the
+    model the manifest names is loaded, so a bundle serves with the model it was embedded with.
+    """
+    if settings is None:
+        from pipeline.config import Settings
+
+        settings = Settings.load(None)
+    ref = resolve_model(settings.embed.model)
+    name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
+    return load_embedder(settings, model=name)

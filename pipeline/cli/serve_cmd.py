@@ -107,7 +107,11 @@ def ask(
     from pipeline.service.calibration import calibrate
 
     settings, path, _ = _settings_and_bundle(ctx, bundle)
-    loaded = Bundle.load(path, settings=settings)
+    from functools import partial
+
+    from pipeline.backends.embed import embedder_for_manifest
+
+    loaded = Bundle.load(path, partial(embedder_for_manifest, settings=settings))
     try:
         calibration = calibrate(loaded, settings)
         result = answer(loaded, question, settings, k=k, threshold=calibration.threshold)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -280,12 +279,12 @@ class Bundle:
 
     # loading -----------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: Path | str, embedder: Any | None = None, *, settings: Any | None = None) -> Bundle:
+    def load(cls, path: Path | str, embedder: Any) -> Bundle:
         """Open and validate ``path``: schema version, checksum, and that ``embedder`` is its model.
 
-        Without ``embedder``, the embedding model the manifest names is loaded through
-        ``pipeline.backends.embed`` with ``settings`` (default: environment and defaults).
-        Raises ``BundleError`` (or ``MissingModelError``) with the fix.
+        ``embedder`` is an embedder, or a factory called with the manifest once it is validated
+        (``functools.partial(pipeline.backends.embed.embedder_for_manifest, settings=...)``), so a
+        caller can load the model the bundle names. Raises ``BundleError`` with the fix.
         """
         path = Path(path)
         if not path.is_file():
@@ -308,8 +307,8 @@ class Bundle:
                 f"found {found[:12]}).",
                 "Do not edit bundles; edit the atoms and run 'kb export' again.",
             )
-        if embedder is None:
-            embedder = default_embedder(manifest, settings)
+        if not hasattr(embedder, "encode") and callable(embedder):
+            embedder = embedder(manifest)
         check_embedder(manifest, embedder, path)
         return cls(path, manifest, content, embedder)
 
@@ -411,21 +410,6 @@ def check_embedder(manifest: Manifest, embedder: Any, path: Path | str = "bundle
             f"Set embed.model to '{manifest.embedding.model}' (kb.yaml or KB_EMBED_MODEL), or re-export the "
             "bundle with the current embed.model.",
         )
-
-
-def default_embedder(manifest: Manifest, settings: Any | None = None) -> Any:
-    """The embedder for a bundle's model, from the ``pipeline.backends.embed`` plug-in point.
-
-    Looked up by name at run time: the index layer does not depend on the backends (see
-    DESIGN.md); callers that already hold an embedder pass it to ``Bundle.load``.
-    """
-    from pipeline.config import Settings
-
-    settings = settings or Settings.load(None)
-    embed = importlib.import_module("pipeline.backends.embed")
-    ref = embed.resolve_model(settings.embed.model)
-    name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
-    return embed.load_embedder(settings, model=name)
 
 
 def manifest_for(

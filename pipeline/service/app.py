@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -163,13 +164,14 @@ class PerThreadLlm:
 
 def load_bundle(path: Path, embedder: Any | None = None, settings: Settings | None = None) -> Any:
     """Load and validate a bundle, reusing ``embedder`` (already in memory) when it is the bundle's model."""
+    from pipeline.backends.embed import embedder_for_manifest
     from pipeline.index.bundle import Bundle, read_manifest
 
     if embedder is not None:
         embedding = read_manifest(path).embedding
         if getattr(embedder, "model_id", None) == embedding.model and getattr(embedder, "dim", None) == embedding.dim:
-            return Bundle.load(path, embedder=embedder, settings=settings)
-    return Bundle.load(path, settings=settings)
+            return Bundle.load(path, embedder)
+    return Bundle.load(path, partial(embedder_for_manifest, settings=settings))
 
 
 def bundle_info(live: Live) -> dict[str, Any]:

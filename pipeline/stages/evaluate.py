@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pipeline.backends.embed import embedder_for_manifest
 from pipeline.config import Settings
 from pipeline.errors import InputError, NotFoundError
 from pipeline.index.bundle import Bundle
@@ -149,10 +151,7 @@ def run(
 ) -> EvalReport:
     started = time.perf_counter()
     path = Path(bundle_path) if bundle_path else newest_bundle(workspace)
-    if embedder is None:
-        bundle = Bundle.load(path, settings=settings)
-    else:
-        bundle = Bundle.load(path, embedder=embedder)
+    bundle = Bundle.load(path, embedder or partial(embedder_for_manifest, settings=settings))
     try:
         golden = read_questions(questions) if questions else faq_questions(bundle, holdout)
         if not golden:
