@@ -36,7 +36,21 @@ class State:
 
     def settings(self, **flags: Any) -> Settings:
         """Settings for this workspace; ``flags`` use dotted keys (``llm.model``), None = unset."""
-        return Settings.load(self.workspace.root, **flags)
+        settings = Settings.load(self.workspace.root, **flags)
+        limit_native_threads(settings.threads)
+        return settings
+
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_native_threads(threads: int) -> None:
+    """Cap BLAS/OpenMP pools at ``settings.threads`` before numpy or torch load (they read the
+    environment once, at import). On small shared machines one thread is faster and steadier."""
+    if any(mod in sys.modules for mod in ("numpy", "torch")):
+        return
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, str(threads))
 
 
 def state(ctx: typer.Context) -> State:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from pipeline.cli import app
-from pipeline.cli._common import console, err_console, state
+from pipeline.cli._common import console, err_console, limit_native_threads, state
 from pipeline.config import Settings
 from pipeline.errors import BundleError, KbError
 
@@ -28,8 +28,11 @@ def _settings_and_bundle(ctx: typer.Context, bundle: Path | None, **flags: Any) 
                 "No --bundle given and no workspace here to find dist/kb-*.duckdb in.",
                 "Pass --bundle PATH, or run from a workspace after 'kb export'.",
             ) from None
-        return Settings.load(None, **flags), resolve_bundle(bundle), bundle
+        settings = Settings.load(None, **flags)
+        limit_native_threads(settings.threads)
+        return settings, resolve_bundle(bundle), bundle
     settings = Settings.load(ws.root, **flags)
+    limit_native_threads(settings.threads)
     source = bundle if bundle is not None else ws.dist_dir
     return settings, resolve_bundle(source), source
 
