@@ -8,26 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # --------------------------------------------------------------------------------------------
 # vocabularies
-
-ATOM_TYPES: tuple[str, ...] = (
-    "error",
-    "procedure",
-    "playbook",
-    "interface-input",
-    "troubleshooting-tip",
-    "config-template",
-    "pitfall",
-    "faq",
-)
-STATUSES: tuple[str, ...] = ("draft", "in-review", "validated", "archived")
-ROLES: tuple[str, ...] = ("interviewer", "expert")
-GENERATOR_KINDS: tuple[str, ...] = ("llm", "extractive", "import", "human")
 
 AtomType = Literal[
     "error",
@@ -41,6 +27,12 @@ AtomType = Literal[
 ]
 Status = Literal["draft", "in-review", "validated", "archived"]
 Role = Literal["interviewer", "expert"]
+GeneratorKind = Literal["llm", "extractive", "import", "human"]
+# The same vocabularies as tuples (one source of truth: the Literals the schemas are made from).
+ATOM_TYPES: tuple[str, ...] = get_args(AtomType)
+STATUSES: tuple[str, ...] = get_args(Status)
+ROLES: tuple[str, ...] = get_args(Role)
+GENERATOR_KINDS: tuple[str, ...] = get_args(GeneratorKind)
 SpeakerRole = Literal["interviewer", "expert", "other", "unknown"]
 
 #: The ``##`` sections each atom type must have, in order (``kb new`` writes them, ``kb check``
@@ -105,7 +97,7 @@ Source = Annotated[Union[InterviewSource, DocumentSource], Field(union_mode="lef
 class Generator(_Strict):
     """What produced the atom, and what it cost. ``content_hash`` detects human edits."""
 
-    kind: Literal["llm", "extractive", "import", "human"]
+    kind: GeneratorKind
     model: str | None = None
     prompt: str | None = Field(default=None, description="Prompt id and version, e.g. distill-v1.")
     tokens_in: int = Field(default=0, ge=0)

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.errors import KbError
+from pipeline.models import ATOM_TYPES
 from pipeline.reporting import Reporter
 from pipeline.stages import site
 from pipeline.stages.site_hooks import SiteModel, index_pages
@@ -127,16 +128,7 @@ def test_strict_build_has_a_page_for_every_atom_transcript_and_index(built: Path
         for p in (DATA / "workspace" / "atoms").rglob("*.md")
     )
     assert atoms == expected and len(atoms) == 8
-    assert {p.split("/")[1] for p in atoms} == {
-        "error",
-        "procedure",
-        "playbook",
-        "interface-input",
-        "troubleshooting-tip",
-        "config-template",
-        "pitfall",
-        "faq",
-    }
+    assert {p.split("/")[1] for p in atoms} == set(ATOM_TYPES)
 
 
 @pytest.mark.parametrize(

@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from pipeline.models import TYPE_SECTIONS
+from pipeline.models import TYPE_SECTIONS, AtomType
 from pipeline.transcripts.grounding import verify_quote
 
-ItemType = Literal[
-    "error",
-    "procedure",
-    "playbook",
-    "interface-input",
-    "troubleshooting-tip",
-    "config-template",
-    "pitfall",
-    "faq",
-]
+ItemType = AtomType  # the LLM may propose atoms of every type
 
 
 def _ctx(info: ValidationInfo) -> dict[str, Any]:
