@@ -17,20 +17,12 @@ from pipeline.backends.speech import vocabulary_hints
 from pipeline.config import Settings
 from pipeline.errors import MissingDependencyError, MissingModelError
 from pipeline.models import Interview
-from tests.fakes.tiny_whisper import build_tiny_whisper, espeak_wav
+from tests.fakes.tiny_whisper import TINY, build_tiny_whisper, espeak_wav
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("ffmpeg")), reason="needs espeak-ng and ffmpeg (apt)"
 )
 
-# Bounded, deterministic decoding for random weights (ENVIRONMENT.md), reachable through settings.
-TINY = {
-    "asr.beam_size": 1,
-    "asr.temperature": 0.0,
-    "asr.max_new_tokens": 16,
-    "asr.condition_on_previous_text": False,
-    "asr.compute_type": "float32",
-}
 SILENCE_S = 3.0
 
 

@@ -15,19 +15,12 @@ from pipeline.errors import InputError, NotFoundError
 from pipeline.models import Interview, Transcript
 from pipeline.reporting import Reporter
 from tests.conftest import DATA
-from tests.fakes.tiny_whisper import build_tiny_whisper, espeak_wav
+from tests.fakes.tiny_whisper import TINY, build_tiny_whisper, espeak_wav
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("ffmpeg")), reason="needs espeak-ng and ffmpeg (apt)"
 )
 
-TINY = {
-    "asr.beam_size": 1,
-    "asr.temperature": 0.0,
-    "asr.max_new_tokens": 16,
-    "asr.condition_on_previous_text": False,
-    "asr.compute_type": "float32",
-}
 STEREO = DATA / "asr" / "stereo_diarization.wav"
 INTERVIEW = Interview(id="2026-03-04-alice", title="Alice on sync", date="2026-03-04", vocabulary=["ArgoCD"])
 

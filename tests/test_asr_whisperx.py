@@ -15,21 +15,14 @@ from pipeline.backends import audio as audio_io  # noqa: E402
 from pipeline.backends.asr_whisperx import WhisperXBackend  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.errors import MissingDependencyError, MissingModelError  # noqa: E402
+from tests.fakes.tiny_whisper import TINY as TINY_DECODING  # noqa: E402
 from tests.fakes.tiny_whisper import build_tiny_wav2vec2, build_tiny_whisper, espeak_wav, punkt_params  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("ffmpeg")), reason="needs espeak-ng and ffmpeg (apt)"
 )
 
-TINY = {
-    "asr.backend": "whisperx",
-    "asr.beam_size": 1,
-    "asr.temperature": 0.0,
-    "asr.max_new_tokens": 16,
-    "asr.condition_on_previous_text": False,
-    "asr.compute_type": "float32",
-    "asr.batch_size": 2,
-}
+TINY = {**TINY_DECODING, "asr.backend": "whisperx", "asr.batch_size": 2}
 
 
 def test_whisperx_transcribes_with_segment_timings(tmp_path):

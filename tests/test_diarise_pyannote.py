@@ -20,7 +20,7 @@ from pipeline.config import Settings  # noqa: E402
 from pipeline.errors import MissingDependencyError, MissingModelError  # noqa: E402
 from pipeline.models import Interview  # noqa: E402
 from tests.fakes.tiny_pyannote import build_local_pipeline  # noqa: E402
-from tests.fakes.tiny_whisper import build_tiny_whisper, espeak_wav  # noqa: E402
+from tests.fakes.tiny_whisper import TINY, build_tiny_whisper, espeak_wav  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("ffmpeg")), reason="needs espeak-ng and ffmpeg (apt)"
@@ -81,11 +81,7 @@ def test_speech_pipeline_uses_the_configured_pipeline(pipeline_dir, dialogue, tm
         None,
         **{
             "asr.model": str(model),
-            "asr.beam_size": 1,
-            "asr.temperature": 0.0,
-            "asr.max_new_tokens": 16,
-            "asr.condition_on_previous_text": False,
-            "asr.compute_type": "float32",
+            **TINY,
             "diarise.pipeline": str(pipeline_dir / "config.yaml"),
         },
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import Settings
-from pipeline.errors import MissingModelError
+from pipeline.errors import MissingDependencyError, MissingModelError
 
 
 @dataclass
@@ -66,6 +66,15 @@ class AsrBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Free the model (the next backend may need the memory)."""
+
+
+def import_faster_whisper(purpose: str = "Transcribing recordings"):
+    """faster-whisper, imported lazily (both ASR backends build on it), or a MissingDependencyError."""
+    try:
+        import faster_whisper
+    except ImportError:
+        raise MissingDependencyError("faster-whisper", "asr", purpose) from None
+    return faster_whisper
 
 
 def resolve_ct2_model(settings: Settings) -> str:

@@ -15,18 +15,11 @@ from pipeline.backends.asr_base import (
     AsrWord,
     clamp,
     decode_options,
+    import_faster_whisper,
     resolve_ct2_model,
 )
 from pipeline.config import Settings
-from pipeline.errors import BackendError, MissingDependencyError
-
-
-def import_faster_whisper():
-    try:
-        import faster_whisper
-    except ImportError:
-        raise MissingDependencyError("faster-whisper", "asr", "Transcribing recordings") from None
-    return faster_whisper
+from pipeline.errors import BackendError
 
 
 class FasterWhisperBackend(AsrBackend):

@@ -21,6 +21,7 @@ from pipeline.backends.asr_base import (
     AsrWord,
     clamp,
     decode_options,
+    import_faster_whisper,
     resolve_ct2_model,
 )
 from pipeline.config import Settings
@@ -28,10 +29,7 @@ from pipeline.errors import BackendError, MissingDependencyError, MissingModelEr
 
 
 def import_whisperx():
-    try:
-        import faster_whisper  # noqa: F401 - whisperX builds on it
-    except ImportError:
-        raise MissingDependencyError("faster-whisper", "asr", "Transcribing with whisperX") from None
+    import_faster_whisper("Transcribing with whisperX")  # whisperX builds on it
     try:
         import whisperx
     except ImportError:

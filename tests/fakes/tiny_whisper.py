@@ -22,6 +22,15 @@ import numpy as np
 DATA = Path(__file__).resolve().parent.parent / "data" / "asr"
 TOKENIZER_GZ = DATA / "whisper-multilingual-tokenizer.json.gz"
 
+#: Bounded, deterministic decoding for random weights, as settings (``Settings.load(None, **TINY)``).
+TINY = {
+    "asr.beam_size": 1,
+    "asr.temperature": 0.0,
+    "asr.max_new_tokens": 16,
+    "asr.condition_on_previous_text": False,
+    "asr.compute_type": "float32",
+}
+
 D_MODEL = 64
 FFN = 128
 VOCAB = 51865
