@@ -34,11 +34,11 @@ from pipeline.workspace import atomic_write_text, sha256_text
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    pass
+class YamlLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe YAML loader (C-accelerated when available) that keeps dates as strings."""
 
 
-_Loader.yaml_implicit_resolvers = {
+YamlLoader.yaml_implicit_resolvers = {
     ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for ch, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
@@ -83,7 +83,7 @@ def split(text: str) -> RawAtom:
 def load_yaml(raw: RawAtom) -> None:
     """Parse ``raw.front_matter`` into ``raw.data`` and ``raw.lines``; raise InputError with a line."""
     assert raw.front_matter is not None
-    loader = _Loader(raw.front_matter)
+    loader = YamlLoader(raw.front_matter)
     try:
         node = loader.get_single_node()
         raw.data = loader.construct_document(node) if node is not None else None
@@ -181,11 +181,13 @@ def parse_body(body: str, body_line: int = 1) -> tuple[list[Section], list[FAQ],
             if hstart < start and level == 2:
                 owner = text
         code.append(CodeBlock(lang=lang, content=content, line=body_line + start, section=owner))
-    faq = _parse_faq(lines, heads, body_line)
+    faq = parse_faq(lines, heads, body_line)
     return sections, faq, code
 
 
-def _parse_faq(lines: list[str], heads: list[tuple[int, int, str]], body_line: int) -> list[FAQ]:
+def parse_faq(lines: list[str], heads: list[tuple[int, int, str]], body_line: int) -> list[FAQ]:
+    """The ``**Q:**``/``**A:**`` pairs under ``## FAQ``, given the body's ``lines`` and its headings
+    as ``(level, 0-based line, text)``; each pair keeps the file line of its question."""
     faq_start = faq_end = None
     for n, (level, start, text) in enumerate(heads):
         if level == 2 and text.strip().lower() == "faq":

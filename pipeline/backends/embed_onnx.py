@@ -141,9 +141,9 @@ def export_onnx(model_dir: Path, target: Path) -> None:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return out.last_hidden_state
 
-    from pipeline.backends.embed_st import _quiet_transformers
+    from pipeline.backends.embed_st import quiet_transformers
 
-    _quiet_transformers()
+    quiet_transformers()
     try:
         model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError) as exc:

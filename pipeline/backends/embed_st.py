@@ -52,7 +52,7 @@ class SentenceTransformerEmbedder(Embedder):
             from sentence_transformers import SentenceTransformer
 
             torch.set_num_threads(self._threads)
-            _quiet_transformers()
+            quiet_transformers()
             try:
                 model = SentenceTransformer(self._ref.location, device="cpu", local_files_only=True)
             except (OSError, ValueError) as exc:
@@ -98,7 +98,7 @@ def _counter_from(backend):
     return lambda text: len(tok.encode(text).ids)
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """No weight-loading progress bars on stderr (the CLI shows its own progress)."""
     try:
         from transformers.utils import logging as hf_logging

@@ -128,7 +128,7 @@ def write_bundle(path: Path, content: BundleContent, manifest: Manifest) -> None
             for name in ("atoms", "faq", "sources"):
                 _insert_json(con, name, name, _COLUMNS[name], getattr(content, name), Path(tmp))
             _insert_json(con, "passages_rows", None, _COLUMNS["passages"], content.passages, Path(tmp))
-        _vectors_table(con, "passage_vectors", vectors)
+        vectors_table(con, "passage_vectors", vectors)
         con.execute(
             "INSERT INTO passages SELECT r.*, v.e FROM passages_rows r JOIN passage_vectors v ON r.id = v.id ORDER BY r.id"
         )
@@ -159,7 +159,7 @@ def _insert_json(con, table: str, create: str | None, cols: list[tuple[str, str]
         con.execute(f"INSERT INTO {table} {select}", [str(f)])
 
 
-def _vectors_table(con, name: str, vectors: np.ndarray) -> None:
+def vectors_table(con, name: str, vectors: np.ndarray) -> None:
     """A temp table ``name(id, e FLOAT[dim])`` from a float32 matrix, through one flat numpy scan."""
     n, dim = vectors.shape
     con.execute(f"CREATE TEMP TABLE {name} (id INTEGER, e FLOAT[{dim}])")

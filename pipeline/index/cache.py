@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ConflictError
-from pipeline.index.bundle import _vectors_table
+from pipeline.index.bundle import vectors_table
 
 
 def cache_key(model_id: str, text: str) -> str:
@@ -59,7 +59,7 @@ class EmbeddingCache:
         with tempfile.TemporaryDirectory(prefix="kb-cache-") as tmp:
             f = Path(tmp) / "keys.jsonl"
             f.write_text("".join(json.dumps({"i": i, "key": k}) + "\n" for i, k in enumerate(keys)), encoding="utf-8")
-            _vectors_table(self._con, "new_vectors", vectors)
+            vectors_table(self._con, "new_vectors", vectors)
             self._con.execute(
                 "INSERT OR REPLACE INTO vectors SELECT k.key, n.e FROM read_json(?, format='newline_delimited', "
                 "columns={'i': 'INTEGER', 'key': 'VARCHAR'}) k JOIN new_vectors n ON k.i = n.id",

@@ -33,7 +33,7 @@ def scan(body: str, body_line: int) -> tuple[list[Heading], list[FAQ], list[atom
         sections, faq, code = atoms.parse_body(body, body_line)
         return [Heading(s.level, s.line, s.heading) for s in sections], faq, code
     lines = body.split("\n")
-    heads: list[tuple[int, int, str]] = []  # (level, 0-based line, text) as atoms._parse_faq wants
+    heads: list[tuple[int, int, str]] = []  # (level, 0-based line, text) as atoms.parse_faq wants
     code: list[atoms.CodeBlock] = []
     owner: str | None = None
     fence: tuple[str, int, str, int, int] | None = None  # (char, length, lang, indent, start)
@@ -68,7 +68,7 @@ def scan(body: str, body_line: int) -> tuple[list[Heading], list[FAQ], list[atom
     if fence is not None:  # an unclosed fence runs to the end of the document
         char, length, lang, indent, start = fence
         code.append(_block(lang, lines[start + 1 :], indent, body_line + start + 1, owner, closed=False))
-    faq = atoms._parse_faq(lines, heads, body_line)
+    faq = atoms.parse_faq(lines, heads, body_line)
     return [Heading(level, body_line + idx, text) for level, idx, text in heads], faq, code
 
 

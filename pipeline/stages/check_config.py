@@ -59,13 +59,13 @@ def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
                 "Fix the JSON syntax at that line.", column=exc.colno + indent)
             return None, None
         try:
-            node = yaml.compose(block.content, Loader=atoms._Loader)
+            node = yaml.compose(block.content, Loader=atoms.YamlLoader)
         except yaml.YAMLError:
             node = None
         return value, node
     nodes: list[Any] = []
     values: list[Any] = []
-    loader = atoms._Loader(block.content)
+    loader = atoms.YamlLoader(block.content)
     try:
         while loader.check_node():
             node = loader.get_node()

@@ -22,7 +22,8 @@ PERMS = BANDS * ROWS
 SHINGLE = 5
 
 
-def _keys(infos: list[Any]) -> tuple[list[Any], list[str]]:
+def comparison_keys(infos: list[Any]) -> tuple[list[Any], list[str]]:
+    """The atoms that have a title, and the normalised 'title summary' text each is compared by."""
     items, keys = [], []
     for info in infos:
         if not info.title:
@@ -108,7 +109,7 @@ def near_duplicates(infos: list[Any], threshold: float, per_atom: int = 3) -> li
     """
     from pipeline.stages.check import RULES, Finding
 
-    items, keys = _keys(infos)
+    items, keys = comparison_keys(infos)
     others: dict[int, list[tuple[float, int]]] = {}
     for (i, j), score in near_duplicate_pairs(keys, threshold).items():
         others.setdefault(i, []).append((score, j))

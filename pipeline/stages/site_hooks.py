@@ -485,15 +485,15 @@ def _coverage(model: SiteModel, findings: Sequence[Any] | None) -> str:
     elif not findings:
         lines += ["`kb check` found nothing to fix.", ""]
     else:
-        sev = Counter(str(_field(f, "severity") or "") for f in findings)
+        sev = Counter(str(finding_field(f, "severity") or "") for f in findings)
         lines += [f"{sev.get('error', 0)} errors, {sev.get('warning', 0)} warnings.", ""]
         frows = []
         for f in sorted(findings, key=_finding_key):
-            where = str(_field(f, "path") or "")
-            if _field(f, "line"):
-                where += f":{_field(f, 'line')}"
+            where = str(finding_field(f, "path") or "")
+            if finding_field(f, "line"):
+                where += f":{finding_field(f, 'line')}"
             frows.append(
-                [md(_field(f, "severity") or ""), md(where), md(_field(f, "rule") or ""), md(_field(f, "message") or f)]
+                [md(finding_field(f, "severity") or ""), md(where), md(finding_field(f, "rule") or ""), md(finding_field(f, "message") or f)]
             )
         lines += _table(["Severity", "Where", "Rule", "Message"], frows) + [""]
     if model.problems:
@@ -502,7 +502,8 @@ def _coverage(model: SiteModel, findings: Sequence[Any] | None) -> str:
     return "\n".join(lines)
 
 
-def _field(finding: Any, name: str) -> Any:
+def finding_field(finding: Any, name: str) -> Any:
+    """A field of a check finding, given as a dataclass or as a dict (as in findings.json)."""
     if isinstance(finding, dict):
         return finding.get(name)
     return getattr(finding, name, None)
@@ -510,7 +511,7 @@ def _field(finding: Any, name: str) -> Any:
 
 def _finding_key(f: Any) -> tuple:
     order = {"error": 0, "warning": 1}
-    return (order.get(str(_field(f, "severity")), 2), str(_field(f, "path") or ""), int(_field(f, "line") or 0))
+    return (order.get(str(finding_field(f, "severity")), 2), str(finding_field(f, "path") or ""), int(finding_field(f, "line") or 0))
 
 
 def _interviews(model: SiteModel) -> str:
