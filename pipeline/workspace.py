@@ -235,18 +235,6 @@ class Freshness:
     def record(self, key: str, inputs: dict[str, Any]) -> None:
         atomic_write_text(self._path(key), json.dumps(inputs, sort_keys=True, indent=1, default=str) + "\n")
 
-    def forget(self, key: str) -> None:
-        try:
-            self._path(key).unlink()
-        except FileNotFoundError:
-            pass
-
-
-def require_dir(path: Path, what: str, hint: str) -> Path:
-    if not path.is_dir():
-        raise NotFoundError(f"{what} '{path}' does not exist.", hint)
-    return path
-
 
 __all__ = [
     "KbError",

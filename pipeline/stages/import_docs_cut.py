@@ -282,13 +282,6 @@ def is_question(doc: Doc, node: Node) -> bool:
     return doc.is_faq and node.parent is not None and node.parent is doc.root and node.level > doc.root.level
 
 
-def _nodes(piece: Piece) -> list[Node]:
-    out: list[Node] = []
-    for u in piece.units:
-        out += list(u.node.walk()) if u.whole else [u.node]
-    return out
-
-
 def _blocks(piece: Piece) -> list[Block]:
     out: list[Block] = []
     for u in piece.units:
