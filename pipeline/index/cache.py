@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import ConflictError
+from pipeline.index import duck
 from pipeline.index.bundle import vectors_table
 
 
@@ -25,18 +25,14 @@ class EmbeddingCache:
     """Vectors of one model (``dim`` floats each), stored at ``path``. Use as a context manager."""
 
     def __init__(self, path: Path, dim: int):
-        import duckdb
-
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dim = dim
-        try:
-            self._con = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
-            raise ConflictError(
-                f"The embedding cache {self.path} is in use ({str(exc).splitlines()[0]}).",
-                "Another 'kb export' is running in this workspace: wait for it to finish, then export again.",
-            ) from None
+        self._con = duck.connect(
+            self.path,
+            in_use=f"The embedding cache {self.path} is in use",
+            hint="Another 'kb export' is running in this workspace: wait for it to finish, then export again.",
+        )
         self._con.execute("SET threads=1")
         self._con.execute(f"CREATE TABLE IF NOT EXISTS vectors (key VARCHAR PRIMARY KEY, e FLOAT[{dim}])")
 

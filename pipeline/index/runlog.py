@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConflictError
+from pipeline.index import duck
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -31,15 +31,12 @@ CREATE TABLE IF NOT EXISTS atoms (
 
 
 def _connect(path: Path, read_only: bool = False) -> Any:
-    import duckdb
-
-    try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        raise ConflictError(
-            f"The run log {path} is in use by another kb process ({exc}).",
-            "Wait for the other 'kb distill' to finish, then retry.",
-        ) from None
+    return duck.connect(
+        path,
+        in_use=f"The run log {path} is in use by another kb process",
+        hint="Wait for the other 'kb distill' to finish, then retry.",
+        read_only=read_only,
+    )
 
 
 class RunLog:
