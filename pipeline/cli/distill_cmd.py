@@ -38,7 +38,7 @@ def distill(
     result = distill_stage.run(
         settings, st.workspace, rep, list(ids or []) or None, backend=backend, diff=diff, force=force, max_cost=max_cost
     )
-    for text in result.diffs:
+    for text in result.diffs if diff else ():
         typer.echo(text, nl=not text.endswith("\n"))
     for o in result.outcomes:
         if o.action in ("created", "updated", "proposed") and not diff:

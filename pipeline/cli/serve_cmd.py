@@ -42,7 +42,7 @@ def serve(
     ctx: typer.Context,
     bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."),
     host: str | None = typer.Option(None, help="Interface to listen on (serve.host, default 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port (serve.port, default 8000)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (serve.port, default 8000)."),
     watch: bool = typer.Option(False, "--watch", help="Reload when the bundle file (or the folder's newest) changes."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
@@ -55,6 +55,10 @@ def serve(
     from pipeline.service.app import create_app, reload_in_background
 
     settings, _, source = _settings_and_bundle(ctx, bundle, **{"serve.host": host, "serve.port": port})
+    if not 1 <= settings.serve.port <= 65535:
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535.")
     try:
         import uvicorn
     except ImportError:
@@ -84,7 +88,7 @@ def serve(
             return
         raise KbError(
             f"Could not serve on {settings.serve.host}:{settings.serve.port} (uvicorn: startup failed, see above).",
-            "Is another server on that port? Pass --port or set serve.port.",
+            "Is another server on that port, or the host not an address of this machine? Pass --port/--host or set serve.port/serve.host.",
         ) from None
 
 
@@ -105,6 +109,8 @@ def ask(
     """Answer one question from the bundle, with the atoms and the expert's words it rests on."""
     if fmt not in ("text", "json"):
         raise typer.BadParameter("--format must be 'text' or 'json'")
+    if not question.strip():
+        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     from pipeline.index.bundle import Bundle
     from pipeline.service.answering import answer
     from pipeline.service.calibration import calibrate

@@ -295,8 +295,9 @@ def create_app(
     @app.exception_handler(KbError)
     async def _kb_error(request: Request, exc: KbError) -> Any:
         status = 502 if isinstance(exc, BackendError) else 500 if isinstance(exc, (MissingModelError, MissingDependencyError)) else 422
-        message = exc.message + (f" {exc.hint}" if exc.hint else "")
-        return _json_error(status, message, type(exc).__name__)
+        message = exc.message.rstrip(".") + "." + (f" {exc.hint}" if exc.hint else "")
+        type_ = {422: "invalid_request_error", 502: "backend_error"}.get(status, "server_error")
+        return _json_error(status, message, type_)
 
     # -- endpoints ----------------------------------------------------------------------------
 

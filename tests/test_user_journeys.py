@@ -1,0 +1,136 @@
+"""What a first user gets wrong, run through the real CLI: each test is a bug once found by hand.
+
+Exit codes (DESIGN.md): 0 ok, 1 a KbError (``Error:`` then ``Hint:``), 2 usage, 3 check errors.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import DATA
+
+SHIP_IT = DATA / "transcripts" / "changelog" / "ship-it-21.md"
+
+
+def _no_traceback(result) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_no_workspace_here_is_an_error_and_writes_nothing(kb, tmp_path, monkeypatch):
+    """Outside a workspace kb used the current folder and left dist/ and .kb/ there."""
+    stray = tmp_path / "not-a-workspace"
+    stray.mkdir()
+    monkeypatch.chdir(stray)
+    for command in (["export"], ["check"], ["run"], ["add", str(SHIP_IT)]):
+        result = kb(*command)
+        assert result.exit_code == 1, (command, result.stdout, result.stderr)
+        assert "Error: No kb workspace here" in result.stderr and "Hint: " in result.stderr
+        assert "kb init" in result.stderr
+    assert list(stray.iterdir()) == []
+
+
+def test_config_outside_a_workspace_shows_the_defaults(kb, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = kb("config")
+    assert result.exit_code == 0, result.stderr
+    assert '"threads": 1' in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_subfolder_of_a_workspace_finds_it(kb, workspace, monkeypatch):
+    monkeypatch.chdir(workspace / "atoms")
+    result = kb("check")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_serve_port_out_of_range_is_a_usage_error(kb, workspace):
+    """--port 99999 reached uvicorn and ended in an OverflowError traceback."""
+    result = kb("-w", workspace, "serve", "--port", "99999")
+    assert result.exit_code == 2
+    assert "--port" in result.stderr
+    _no_traceback(result)
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_ask_an_empty_question_is_a_usage_error(kb, workspace, question):
+    result = kb("-w", workspace, "ask", question)
+    assert result.exit_code == 2
+    assert "question is empty" in result.stderr
+
+
+def test_distill_lists_what_it_wrote_without_printing_diffs(kb, workspace):
+    """Without --diff, kb distill printed the whole text of every new atom as a diff."""
+    added = kb(
+        "-w", workspace, "add", SHIP_IT, "--id", "ship-it-21", "--interviewer", "Gerhard Lazu",
+        "--expert", "Stephen Whitworth", "--expert", "Chris Evans",
+    )
+    assert added.exit_code == 0, added.stderr
+    assert kb("-w", workspace, "transcribe").exit_code == 0
+    result = kb("-w", workspace, "distill", "--backend", "extractive")
+    assert result.exit_code == 0, result.stderr
+    written = sorted(Path(workspace, "atoms").rglob("*.md"))
+    assert written
+    assert "+++ " not in result.stdout and "@@ " not in result.stdout
+    assert "created: atoms/faq/" in result.stdout + result.stderr
+    # a hand edit is kept byte for byte; --diff shows the proposal and writes nothing
+    target = written[0]
+    edited = target.read_text(encoding="utf-8") + "\nA reviewer's note.\n"
+    target.write_text(edited, encoding="utf-8")
+    diff = kb("-w", workspace, "distill", "--backend", "extractive", "--force", "--diff")
+    assert diff.exit_code == 0, diff.stderr
+    assert "(proposed)" in diff.stdout
+    assert not list(Path(workspace, "atoms").rglob("*.proposed.md"))
+    again = kb("-w", workspace, "distill", "--backend", "extractive", "--force")
+    assert again.exit_code == 0, again.stderr
+    assert target.read_text(encoding="utf-8") == edited
+    assert target.with_suffix(".proposed.md").is_file()
+
+
+def test_a_transcript_that_is_not_utf8_is_refused_with_its_name(kb, workspace, tmp_path):
+    bad = tmp_path / "call.vtt"
+    bad.write_bytes(b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Alice>caf\xe9\n")
+    result = kb("-w", workspace, "add", bad, "--id", "latin1")
+    assert result.exit_code == 1
+    assert "call.vtt" in result.stderr and "Hint: " in result.stderr
+    _no_traceback(result)
+    assert not (workspace / "interviews" / "latin1").exists()
+
+
+def test_an_empty_transcript_is_refused(kb, workspace, tmp_path):
+    empty = tmp_path / "empty.srt"
+    empty.write_text("", encoding="utf-8")
+    result = kb("-w", workspace, "add", empty, "--id", "empty")
+    assert result.exit_code == 1
+    assert "empty.srt" in result.stderr
+    _no_traceback(result)
+    assert not (workspace / "interviews" / "empty").exists()
+
+
+def test_check_an_empty_and_a_latin1_atom(kb, workspace):
+    folder = workspace / "atoms" / "faq"
+    (folder / "empty.md").write_text("", encoding="utf-8")
+    (folder / "latin.md").write_bytes(b"---\nid: latin\ntitle: caf\xe9\n---\nbody\n")
+    result = kb("-w", workspace, "check")
+    assert result.exit_code == 3
+    assert "no-front-matter" in result.stdout and "not-utf8" in result.stdout
+    _no_traceback(result)
+
+
+def test_import_docs_of_a_file_not_a_folder(kb, workspace):
+    page = next(Path(DATA, "docs").rglob("*.md"))
+    result = kb("-w", workspace, "import-docs", page)
+    assert result.exit_code in (1, 2)
+    _no_traceback(result)
+
+
+def test_copy_of_demo_docs_imports_twice_unchanged(kb, workspace, tmp_path):
+    docs = tmp_path / "docs"
+    shutil.copytree(Path(__file__).parent.parent / "samples" / "docs", docs)
+    first = kb("-w", workspace, "import-docs", docs)
+    assert first.exit_code == 0, first.stderr
+    before = {p: p.read_bytes() for p in (workspace / "atoms").rglob("*.md")}
+    second = kb("-w", workspace, "import-docs", docs)
+    assert second.exit_code == 0, second.stderr
+    assert {p: p.read_bytes() for p in (workspace / "atoms").rglob("*.md")} == before
