@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from pipeline.backends.llm import RequestRecord, Usage, configured, make_client
 from pipeline.config import Settings
-from pipeline.errors import BackendError, BudgetExceededError, InputError, NotFoundError
+from pipeline.errors import BackendError, BudgetExceededError, NotFoundError
 from pipeline.index.runlog import RunLog, append_atoms
 from pipeline.models import Interview, Transcript
 from pipeline.reporting import Reporter
@@ -26,6 +26,7 @@ from pipeline.stages import distill_atoms as da
 from pipeline.stages import distill_llm as dl
 from pipeline.stages import extractive
 from pipeline.stages.distill_windows import windows
+from pipeline.transcripts import store
 from pipeline.workspace import Workspace, atomic_write_json, sha256_file
 
 RUNLOG = "runs.duckdb"
@@ -91,15 +92,7 @@ def load_interview(ws: Workspace, interview_id: str) -> tuple[Transcript, Interv
             f"Interview '{interview_id}' has no transcript ({ws.relative(path)}).",
             f"Run 'kb transcribe {interview_id}' or 'kb add' an existing transcript first.",
         )
-    try:
-        transcript = Transcript.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(
-            f"transcript field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}",
-            "Re-create it with 'kb transcribe' or fix the JSON (schemas/transcript.json describes it).",
-            path=ws.relative(path),
-        ) from None
+    transcript = store.read(path, ws.relative(path))
     interview = None
     meta = folder / "interview.yaml"
     if meta.is_file():

@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from pipeline.config import Settings
 from pipeline.errors import ConflictError, InputError, KbError, NotFoundError
 from pipeline.models import Interview, MediaRef, Transcript
 from pipeline.reporting import Reporter
-from pipeline.transcripts import audio, corrections, importers, markdown, speakers
+from pipeline.transcripts import audio, corrections, importers, markdown, speakers, store
 from pipeline.transcripts import interview as interview_file
 from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, sha256_file, sha256_json
 
@@ -88,15 +86,7 @@ def choose_media(interview: Interview, iv_path: Path) -> MediaRef:
 def _load_transcript(path: Path) -> Transcript | None:
     if not path.is_file():
         return None
-    try:
-        return Transcript.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(
-            f"transcript.json is damaged: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}",
-            "Restore it from git, or delete it (and keep transcript.md) to re-create it with 'kb transcribe'.",
-            path=path,
-        ) from None
+    return store.read(path)
 
 
 def _describe(c: Any) -> str:
