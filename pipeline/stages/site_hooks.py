@@ -35,6 +35,7 @@ from pipeline import atoms as atom_files
 from pipeline.config import Settings
 from pipeline.errors import InputError
 from pipeline.models import ATOM_TYPES, STATUSES, Atom, DocumentSource, Interview, InterviewSource, Transcript
+from pipeline.transcripts.markdown import stamp
 from pipeline.workspace import Workspace
 
 log = logging.getLogger("mkdocs.plugins.kb")
@@ -76,11 +77,6 @@ def md(value: Any) -> str:
 def one_line(value: Any) -> str:
     """Escaped HTML text on one line (a blank line would end a raw HTML block in Markdown)."""
     return esc(" ".join(str(value).split()))
-
-
-def hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _norm_title(title: str) -> str:
@@ -527,7 +523,7 @@ def _interviews(model: SiteModel) -> str:
     ):
         date = data.interview.date.isoformat() if data.interview else ""
         t = data.transcript
-        length = hms(max((s.end for s in t.segments), default=0)) if t else "no transcript"
+        length = stamp(max((s.end for s in t.segments), default=0)) if t else "no transcript"
         rows.append(
             [
                 f"[{md(data.title)}]({rel_md(src, interview_src(iid))})",
@@ -657,7 +653,7 @@ def _sources_box(model: SiteModel, atom: Atom, url: UrlFn) -> str:
         if isinstance(source, InterviewSource):
             data = model.interviews.get(source.interview)
             role = model.speaker_role(source.interview, source.speaker) or "speaker"
-            span = f"{hms(source.start)}–{hms(source.end)}"
+            span = f"{stamp(source.start)}–{stamp(source.end)}"
             if data is not None:
                 href = url(src, interview_src(source.interview)) + f"#t={int(source.start)}"
                 when = f'<a class="kb-time" href="{esc(href)}" data-t="{source.start:g}">{span}</a>'
@@ -801,7 +797,7 @@ def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src
         out.append(
             f'<div class="kb-turn kb-role--{esc(role)}" data-start="{first.start:g}" data-end="{turn[-1].end:g}">'
             f'<div class="kb-turn-head"><a class="kb-time" href="#t={int(first.start)}" data-t="{first.start:g}">'
-            f'{hms(first.start)}</a> <span class="kb-speaker">{one_line(name)}</span> '
+            f'{stamp(first.start)}</a> <span class="kb-speaker">{one_line(name)}</span> '
             f'<span class="kb-role">{esc(role)}</span></div>'
             f'<p class="kb-turn-text">{" ".join(segs_html)}</p>{aside}</div>'
         )
