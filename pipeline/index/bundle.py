@@ -440,3 +440,9 @@ def read_manifest(path: Path | str) -> Manifest:
         return _read_manifest(con, Path(path))
     finally:
         con.close()
+
+
+def newest_bundle(folder: Path) -> Path | None:
+    """The most recently written ``kb-*.duckdb`` in ``folder`` (``kb export``'s names), or None."""
+    found = sorted(folder.glob("kb-*.duckdb"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    return found[-1] if found else None

@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BundleError
+from pipeline.index.bundle import newest_bundle
 
 
 def resolve_bundle(path: Path | str) -> Path:
     """A bundle file, or the newest ``kb-*.duckdb`` in a folder."""
     p = Path(path)
     if p.is_dir() or (not p.exists() and p.suffix != ".duckdb"):
-        found = sorted(p.glob("kb-*.duckdb"), key=lambda f: f.stat().st_mtime) if p.is_dir() else []
-        if not found:
+        found = newest_bundle(p)
+        if found is None:
             raise BundleError(f"No bundle (kb-*.duckdb) in {p}.", "Write one with 'kb export', or pass --bundle FILE.")
-        return found[-1]
+        return found
     if not p.is_file():
         raise BundleError(f"Bundle {p} does not exist.", "Write one with 'kb export', or pass --bundle FILE.")
     return p

@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.backends.embed import embedder_for_manifest
 from pipeline.config import Settings
 from pipeline.errors import InputError, NotFoundError
+from pipeline.index import bundle as bundle_file
 from pipeline.index.bundle import Bundle
 from pipeline.reporting import Reporter
 from pipeline.workspace import Workspace
@@ -72,12 +73,12 @@ class EvalReport:
 
 
 def newest_bundle(workspace: Workspace) -> Path:
-    found = sorted(workspace.dist_dir.glob("kb-*.duckdb"), key=lambda p: p.stat().st_mtime) if workspace.dist_dir.is_dir() else []
-    if not found:
+    found = bundle_file.newest_bundle(workspace.dist_dir)
+    if found is None:
         raise NotFoundError(
             f"No bundle (kb-*.duckdb) in {workspace.dist_dir}.", "Write one with 'kb export', or pass --bundle FILE."
         )
-    return found[-1]
+    return found
 
 
 def read_questions(path: Path) -> list[Question]:
