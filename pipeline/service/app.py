@@ -312,7 +312,7 @@ def create_app(
             atom = live.bundle.atom(atom_id)
         if atom is None:
             raise ApiError(404, f"No atom '{atom_id}' in this bundle.", "not_found")
-        return JSONResponse(_jsonable(atom))
+        return JSONResponse(jsonable(atom))
 
     @app.post("/v1/search")
     def search(req: SearchRequest) -> dict[str, Any]:
@@ -322,11 +322,11 @@ def create_app(
         results = [hit_dict(h) for h in hits]
         if results:
             metrics.search_score.observe(results[0]["score"])
-        return {"results": _jsonable(results)}
+        return {"results": jsonable(results)}
 
     @app.post("/v1/ask")
     def ask(req: AskRequest) -> dict[str, Any]:
-        return _jsonable(service.ask(req.question, k=req.k).to_dict())
+        return jsonable(service.ask(req.question, k=req.k).to_dict())
 
     @app.get("/metrics")
     def prometheus() -> Any:
@@ -371,12 +371,12 @@ def reload_in_background(app: Any) -> threading.Thread:
     return thread
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Dates and numpy scalars in bundle rows become JSON types."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     if isinstance(value, float):
@@ -386,5 +386,5 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     if hasattr(value, "model_dump"):
-        return _jsonable(value.model_dump(mode="json"))
+        return jsonable(value.model_dump(mode="json"))
     return str(value)

@@ -63,7 +63,7 @@ def _usage(question: str, text: str, result: Any) -> dict[str, int]:
 def add_chat_routes(app: Any, service: Any) -> None:
     from fastapi.responses import StreamingResponse
 
-    from pipeline.service.app import ApiError, _jsonable
+    from pipeline.service.app import ApiError, jsonable
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -79,7 +79,7 @@ def add_chat_routes(app: Any, service: Any) -> None:
         question = questions[-1]
         result = service.ask(question)
         text = reply_text(result)
-        extra = {"citations": _jsonable(result.citations), "uncertain": result.uncertain}
+        extra = {"citations": jsonable(result.citations), "uncertain": result.uncertain}
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         usage = _usage(question, text, result)
