@@ -345,6 +345,21 @@ class Bundle:
     def faq_pairs(self, atom_id: str) -> list[dict[str, str]]:
         return [dict(p) for p in self._faq.get(atom_id, [])]
 
+    def faq_questions(self) -> list[tuple[str, str, list[int]]]:
+        """(atom id, question, ids of the pair's own FAQ passages) for every FAQ pair, atom order:
+        what ``kb eval --holdout`` and the uncertainty calibration hide from search."""
+        own: dict[tuple[str, str], list[int]] = {}
+        for i, p in enumerate(self._passages):
+            if p["kind"] == "faq":
+                own.setdefault((p["atom_id"], str(p["heading"] or "").strip()), []).append(i)
+        out: list[tuple[str, str, list[int]]] = []
+        for atom_id in self._order:
+            for pair in self._faq.get(atom_id, []):
+                q = pair["question"].strip()
+                if q:
+                    out.append((atom_id, q, own.get((atom_id, q), [])))
+        return out
+
     def sources(self, atom_id: str) -> list[dict[str, Any]]:
         return [dict(s) for s in self._sources.get(atom_id, [])]
 

@@ -118,16 +118,7 @@ def evidence_values(bundle: Any, questions: list[str], exclude: list[list[int]] 
 
 def held_out_questions(bundle: Any, limit: int = MAX_POSITIVES) -> tuple[list[str], list[list[int]]]:
     """The bundle's FAQ questions (an even sample of at most ``limit``) and each one's own passages."""
-    faq_at: dict[tuple[str, str], list[int]] = {}  # (atom, question) -> positions of its FAQ passages
-    for i, p in enumerate(bundle.passages()):  # in search order: position i is passage i of the mask
-        if p.get("kind") == "faq":
-            faq_at.setdefault((p["atom_id"], str(p.get("heading") or "").strip()), []).append(i)
-    pairs: list[tuple[str, list[int]]] = []
-    for atom_id in bundle.atom_ids:
-        for pair in bundle.faq_pairs(atom_id):
-            q = pair["question"].strip()
-            if q:
-                pairs.append((q, faq_at.get((atom_id, q), [])))
+    pairs = [(q, own) for _, q, own in bundle.faq_questions()]
     if len(pairs) > limit:
         step = len(pairs) / limit
         pairs = [pairs[int(i * step)] for i in range(limit)]

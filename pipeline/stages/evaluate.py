@@ -117,16 +117,7 @@ def _as_set(value: Any) -> set[str]:
 def faq_questions(bundle: Bundle, holdout: bool = False) -> list[Question]:
     """Every FAQ question, expecting its atom; ``holdout`` hides the pair's own passage from search
     (otherwise the question finds itself verbatim and recall says little)."""
-    out = []
-    for atom_id in bundle.atom_ids:
-        passages = bundle.passages(atom_id)
-        for pair in bundle.faq_pairs(atom_id):
-            q = pair["question"].strip()
-            if not q:
-                continue
-            own = [p["id"] for p in passages if p["kind"] == "faq" and p["heading"] == q] if holdout else []
-            out.append(Question(q, {atom_id}, exclude=own))
-    return out
+    return [Question(q, {atom_id}, exclude=own if holdout else []) for atom_id, q, own in bundle.faq_questions()]
 
 
 def _relevant(hit: Any, q: Question) -> bool:
