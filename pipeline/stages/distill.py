@@ -210,16 +210,25 @@ def _manifest_backend(ws: Workspace, interview_id: str) -> str | None:
         return None
 
 
+def _load_with_expert(ws: Workspace, interview_id: str, reporter: Reporter) -> tuple[Transcript, Interview | None] | None:
+    """``load_interview``, or None (said) when no speaker is an expert: only experts' words become atoms."""
+    transcript, interview = load_interview(ws, interview_id)
+    if not any(sp.role == "expert" for sp in transcript.speakers):
+        reporter.warn(f"distill {interview_id}: no speaker is marked as expert; map speakers in interview.yaml first")
+        return None
+    return transcript, interview
+
+
 def _distill_extractive(
     settings: Settings, ws: Workspace, reporter: Reporter, scope: list[str], report: DistillReport
 ) -> list[da.Draft]:
     drafts: list[da.Draft] = []
     titles: set[str] = set()
     for i in scope:
-        transcript, interview = load_interview(ws, i)
-        if not any(sp.role == "expert" for sp in transcript.speakers):
-            reporter.warn(f"distill {i}: no speaker is marked as expert; map speakers in interview.yaml first")
+        loaded = _load_with_expert(ws, i, reporter)
+        if loaded is None:
             continue
+        transcript, interview = loaded
         for d in extractive.drafts(transcript, interview, settings, reporter):
             if d.title.lower() in titles:
                 d.title = f"{d.title} ({interview.title if interview else i})"
@@ -256,10 +265,10 @@ def _distill_llm(
     status = "ok"
     try:
         for i in scope:
-            transcript, interview = load_interview(ws, i)
-            if not any(sp.role == "expert" for sp in transcript.speakers):
-                reporter.warn(f"distill {i}: no speaker is marked as expert; map speakers in interview.yaml first")
+            loaded = _load_with_expert(ws, i, reporter)
+            if loaded is None:
                 continue
+            transcript, interview = loaded
             ws_list = windows(transcript, budget, settings.distill.window_overlap_turns)
             requested = i in todo
             keys: list[str] = []
