@@ -136,7 +136,8 @@ def site_dir_of(workspace: Workspace) -> Path:
         data = yaml.load(workspace.mkdocs_yml.read_text(encoding="utf-8"), Loader=_lenient_loader()) or {}
     except (OSError, yaml.YAMLError):
         data = {}
-    return (workspace.root / str(data.get("site_dir") or "build/site")).resolve()
+    site_dir = data.get("site_dir")
+    return (workspace.root / str(site_dir) if site_dir else workspace.build_dir / "site").resolve()
 
 
 def _lenient_loader() -> type:
