@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 
 from pipeline.config import Settings
+from pipeline.errors import NotFoundError
 from pipeline.reporting import Reporter
-from pipeline.workspace import Workspace
+from pipeline.workspace import MARKERS, Workspace, find_workspace
 
 T = TypeVar("T")
 
@@ -31,6 +32,12 @@ class State:
     @property
     def workspace(self) -> Workspace:
         if self._ws is None:
+            if self.workspace_arg is None and not _has_marker(find_workspace()):
+                # never scatter interviews/, atoms/, dist/ or .kb/ into an unrelated folder (e.g. ~)
+                raise NotFoundError(
+                    f"No kb workspace here: no {' or '.join(MARKERS)} in {Path.cwd()} or a folder above it.",
+                    "cd into your workspace, pass --workspace DIR (or set KB_WORKSPACE), or create one with 'kb init DIR'.",
+                )
             self._ws = Workspace.at(self.workspace_arg)
         return self._ws
 
@@ -39,6 +46,10 @@ class State:
         settings = Settings.load(self.workspace.root, **flags)
         limit_native_threads(settings.threads)
         return settings
+
+
+def _has_marker(folder: Path) -> bool:
+    return any((folder / m).is_file() for m in MARKERS)
 
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -44,7 +44,15 @@ def schemas(
 @app.command("config")
 def show_config(ctx: typer.Context) -> None:
     """Print every setting with its current value (flags > KB_* env > kb.yaml > defaults)."""
-    settings = state(ctx).settings()
+    from pipeline.config import Settings
+    from pipeline.errors import NotFoundError
+
+    try:
+        settings = state(ctx).settings()
+    except NotFoundError:  # outside a workspace: defaults and KB_* environment
+        if state(ctx).workspace_arg is not None:
+            raise
+        settings = Settings.load(None)
     console.print_json(json.dumps(settings.model_dump(mode="json")))
 
 
