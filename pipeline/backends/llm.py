@@ -304,6 +304,10 @@ def _imports() -> tuple[Any, Any]:
         import instructor.core.exceptions  # noqa: F401
     except ImportError:
         raise MissingDependencyError("instructor", "llm", "The LLM backend") from None
+    import logging
+
+    # instructor logs each failed attempt at ERROR; kb reports failures itself (once, with the fix)
+    logging.getLogger("instructor").setLevel(logging.CRITICAL)
     return openai, instructor
 
 
@@ -356,7 +360,7 @@ def _backend_error(exc: Any, cfg: LlmSettings) -> KbError:
         )
     if isinstance(exc, openai.APIConnectionError):
         return BackendError(
-            f"Cannot reach the LLM endpoint {where}: {exc}.",
+            f"Cannot reach the LLM endpoint {where}: {str(exc).rstrip('.')}.",
             "Start the server or fix llm.base_url (KB_LLM_BASE_URL).",
         )
     if isinstance(exc, openai.RateLimitError):

@@ -48,6 +48,13 @@ def distill(
     console.print(f"distill: {result}")
     if result.stopped:
         raise BudgetExceededError(result.stopped, "Raise --max-cost; finished windows are cached, so a re-run resumes.")
+    if result.failed_windows:
+        from pipeline.errors import BackendError
+
+        raise BackendError(
+            f"{result.failed_windows} of {result.windows} window(s) failed (see the warnings above); their interviews were not finished",
+            "Fix the endpoint or model, then run kb distill again: windows that succeeded are cached and not paid for twice.",
+        )
 
 
 @app.command()
