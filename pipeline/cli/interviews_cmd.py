@@ -72,7 +72,7 @@ def eval_diarisation(
     ctx: typer.Context,
     hypothesis: str = typer.Argument(..., help="Hypothesis: an RTTM file, or an interview id (its transcript.json)."),
     reference: Path = typer.Argument(..., help="Reference RTTM (the true speaker turns)."),
-    collar: float = typer.Option(0.0, help="Seconds around each reference boundary not scored (0.25 is common)."),
+    collar: float = typer.Option(0.0, min=0.0, help="Seconds around each reference boundary not scored (0.25 is common)."),
     skip_overlap: bool = typer.Option(False, "--skip-overlap", help="Do not score overlapping speech."),
 ) -> None:
     """Diarisation error rate (pyannote.metrics) of a hypothesis against a reference RTTM."""

@@ -73,6 +73,17 @@ class _ToReporter(logging.Handler):
         self.reporter.warn(f"site: {message}")
 
 
+class _ListHandler(logging.Handler):
+    """Collects mkdocs' config errors: it logs them, then raises a bare Abort."""
+
+    def __init__(self, sink: list[str]):
+        super().__init__(logging.ERROR)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record.getMessage())
+
+
 @contextmanager
 def _mkdocs_logs(reporter: Reporter, sink: list[str]) -> Iterator[None]:
     logger = logging.getLogger("mkdocs")
@@ -98,7 +109,7 @@ def load_config(
     """The workspace's mkdocs config with kb's hooks registered: ``(config, hooks)``."""
     _require_mkdocs()
     from mkdocs.config.base import load_config as mk_load_config
-    from mkdocs.exceptions import ConfigurationError
+    from mkdocs.exceptions import Abort, ConfigurationError
 
     from pipeline.stages.site_hooks import SiteHooks
 
@@ -108,13 +119,21 @@ def load_config(
             f"{config_file} does not exist, so there is no site to build.",
             "Create a workspace with 'kb init DIR' (it writes mkdocs.yml and site/index.md).",
         )
+    errors: list[str] = []
+    handler = _ListHandler(errors)
+    mk_logger = logging.getLogger("mkdocs")
+    mk_logger.addHandler(handler)
     try:
         config = mk_load_config(str(config_file), strict=strict, **overrides)
-    except ConfigurationError as exc:
+    except (ConfigurationError, Abort) as exc:  # a bad value is logged, then Abort is raised
+        detail = "; ".join(errors) if isinstance(exc, Abort) and errors else str(exc)
         raise ConfigError(
-            f"{config_file}: {exc}",
-            "Fix mkdocs.yml (see the one 'kb init' writes; docs_dir must exist, theme must be material).",
+            f"{config_file}: {detail}",
+            "Fix mkdocs.yml or the --dev-addr given (see the mkdocs.yml 'kb init' writes; docs_dir must exist, "
+            "theme must be material).",
         ) from None
+    finally:
+        mk_logger.removeHandler(handler)
     hooks = None
     for name, module in dict(config.hooks or {}).items():  # mkdocs.yml lists site_hooks.py itself
         default = getattr(module, "_default", None)
@@ -335,6 +354,11 @@ def _serve(
                 server.serve()
             except KeyboardInterrupt:
                 pass
+            except OSError as exc:  # the address is taken or not of this machine
+                raise KbError(
+                    f"Could not serve the site on {host}:{port}: {exc.strerror or exc}.",
+                    "Is another server on that port? Pass --dev-addr HOST:PORT (or set dev_addr in mkdocs.yml).",
+                ) from None
             finally:
                 server.shutdown()
                 config.plugins.on_shutdown()
