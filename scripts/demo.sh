@@ -27,7 +27,7 @@ set -e
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then exit "$rc"; fi
 
 step "kb run again: everything fresh is skipped"
-"$KB" -w "$WS" run --skip check || true
+"$KB" -w "$WS" run || true
 
 bundle=$(ls -t "$WS"/dist/*.duckdb 2>/dev/null | head -n 1 || true)
 if [ -n "$bundle" ]; then

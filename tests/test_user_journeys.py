@@ -134,3 +134,46 @@ def test_copy_of_demo_docs_imports_twice_unchanged(kb, workspace, tmp_path):
     second = kb("-w", workspace, "import-docs", docs)
     assert second.exit_code == 0, second.stderr
     assert {p: p.read_bytes() for p in (workspace / "atoms").rglob("*.md")} == before
+
+
+def test_distill_against_an_unreachable_llm_exits_1(kb, workspace, monkeypatch):
+    """Every window failing (server down) ended in exit 0, so kb distill in CI looked green."""
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("KB_LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("KB_LLM_HTTP_RETRIES", "0")
+    added = kb("-w", workspace, "add", SHIP_IT, "--id", "ship-it-21", "--interviewer", "Gerhard Lazu",
+               "--expert", "Stephen Whitworth", "--expert", "Chris Evans")
+    assert added.exit_code == 0, added.stderr
+    assert kb("-w", workspace, "transcribe").exit_code == 0
+    result = kb("-w", workspace, "distill", "--backend", "llm")
+    assert result.exit_code == 1
+    assert "Cannot reach the LLM endpoint" in result.stderr and "window(s) failed" in result.stderr
+    assert "Hint: " in result.stderr and "API call failed" not in result.stderr
+    assert not list(Path(workspace, "atoms").rglob("*.md"))
+
+
+def test_site_with_a_bad_mkdocs_value_says_so(kb, workspace):
+    """mkdocs logs a bad config value, then raises a bare Abort: kb exited 1 with no Error line."""
+    with (workspace / "mkdocs.yml").open("a", encoding="utf-8") as f:
+        f.write("dev_addr: nonsense\n")
+    result = kb("-w", workspace, "site")
+    assert result.exit_code == 1
+    assert "Error: " in result.stderr and "dev_addr" in result.stderr and "Hint: " in result.stderr
+
+
+def test_site_serve_on_a_taken_port_is_an_error(kb, workspace):
+    """--dev-addr on a port in use ended in an OSError traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = kb("-w", workspace, "site", "--serve", "--dev-addr", f"127.0.0.1:{port}")
+    assert result.exit_code == 1
+    assert "Could not serve the site" in result.stderr and "--dev-addr" in result.stderr
+    _no_traceback(result)
