@@ -177,3 +177,9 @@ def test_site_serve_on_a_taken_port_is_an_error(kb, workspace):
     assert result.exit_code == 1
     assert "Could not serve the site" in result.stderr and "--dev-addr" in result.stderr
     _no_traceback(result)
+
+
+def test_add_a_folder_says_it_is_a_folder(kb, workspace, tmp_path):
+    result = kb("-w", workspace, "add", tmp_path)
+    assert result.exit_code == 1
+    assert "is a folder, not a file" in result.stderr

@@ -84,7 +84,8 @@ def run(
 ) -> AddReport:
     source = Path(source).expanduser()
     if not source.is_file():
-        raise InputError("file not found", "Give the path of a recording or a transcript.", path=source)
+        what = "is a folder, not a file" if source.is_dir() else "file not found"
+        raise InputError(what, "Give the path of one recording or transcript (kb add FILE).", path=source)
     try:
         day = dt.date.fromisoformat(date) if date else dt.date.today()
     except ValueError:
