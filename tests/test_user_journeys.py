@@ -183,3 +183,12 @@ def test_add_a_folder_says_it_is_a_folder(kb, workspace, tmp_path):
     result = kb("-w", workspace, "add", tmp_path)
     assert result.exit_code == 1
     assert "is a folder, not a file" in result.stderr
+
+
+def test_cost_typos_are_errors(kb, workspace):
+    """--format xml printed the table anyway (exit 0); --run with an unknown id said 'no runs yet'."""
+    bad_format = kb("-w", workspace, "cost", "--format", "xml")
+    assert bad_format.exit_code == 2 and "--format" in bad_format.stderr
+    unknown = kb("-w", workspace, "cost", "--run", "20990101T000000-nosuch")
+    assert unknown.exit_code == 1
+    assert "No LLM run '20990101T000000-nosuch'" in unknown.stderr and "Hint: " in unknown.stderr

@@ -70,8 +70,18 @@ def cost(
     from pipeline.index.runlog import report
     from pipeline.stages.distill import RUNLOG
 
+    if output_format not in ("human", "json"):
+        raise typer.BadParameter(f"'{output_format}' is not one of 'human', 'json'", param_hint="'--format'")
     ws = state(ctx).workspace
     rep = report(ws.state_dir / RUNLOG, run_id=run, limit=limit)
+    if run is not None and not rep.runs:
+        from pipeline.errors import NotFoundError
+
+        recent = [r["run_id"] for r in report(ws.state_dir / RUNLOG, limit=5).runs]
+        raise NotFoundError(
+            f"No LLM run '{run}' in {ws.relative(ws.state_dir / RUNLOG)}.",
+            f"Recent runs: {', '.join(recent)}." if recent else "No LLM runs logged yet (kb distill --backend llm).",
+        )
     if output_format == "json":
         data = {"runs": rep.runs, "interviews": rep.interviews, "atoms": rep.atoms, "totals": rep.totals}
         typer.echo(json.dumps(data, indent=2, default=str))
@@ -80,8 +90,9 @@ def cost(
         console.print("No LLM runs logged yet (kb distill --backend llm writes .kb/runs.duckdb).")
         return
     runs = Table(title="Runs", show_edge=False)
-    for col in ("run", "status", "model", "requests", "tokens in", "tokens out", "cost USD"):
-        runs.add_column(col, justify="right" if col not in ("run", "status", "model") else "left")
+    for col in ("run", "status", "model", "requests", "tokens in", "tokens out", "cost USD"):  # ids stay whole for --run
+        runs.add_column(col, justify="right" if col not in ("run", "status", "model") else "left", no_wrap=col == "run",
+                        min_width=len(rep.runs[0]["run_id"]) if col == "run" else None)
     for r in rep.runs:
         runs.add_row(r["run_id"], r["status"] or "", r["model"] or "", str(r["requests"] or 0), str(r["tokens_in"] or 0),
                      str(r["tokens_out"] or 0), f"{r['cost_usd'] or 0:.4f}")
