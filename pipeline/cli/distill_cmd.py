@@ -13,7 +13,7 @@ from pipeline.cli._common import console, reporter, state
 @app.command()
 def distill(
     ctx: typer.Context,
-    ids: list[str] = typer.Argument(None, metavar="[ID]...", help="Interview ids (default: every transcript)."),
+    ids: list[str] = typer.Argument(None, metavar="ID", help="Interview ids (default: every transcript)."),
     backend: str | None = typer.Option(
         None, "--backend", "-b", help="llm or extractive (default: llm when an endpoint or key is configured)."
     ),

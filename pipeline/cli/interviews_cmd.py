@@ -18,10 +18,10 @@ def add(
     title: str | None = typer.Option(None, help="Title of the interview."),
     date: str | None = typer.Option(None, help="Date of the interview, YYYY-MM-DD (default: today)."),
     language: str = typer.Option("en", help="Spoken language (ISO code)."),
-    expert: list[str] = typer.Option([], "--expert", help="'Name' or 'Name:job title' of an expert (repeatable)."),
-    interviewer: list[str] = typer.Option([], "--interviewer", help="'Name' of an interviewer (repeatable)."),
-    topic: list[str] = typer.Option([], "--topic", help="A topic of the interview (repeatable)."),
-    vocabulary: list[str] = typer.Option([], "--vocab", help="A term to hint to speech recognition (repeatable)."),
+    expert: list[str] = typer.Option([], "--expert", metavar="NAME[:TITLE]", help="'Name' or 'Name:job title' of an expert (repeatable)."),
+    interviewer: list[str] = typer.Option([], "--interviewer", metavar="NAME", help="'Name' of an interviewer (repeatable)."),
+    topic: list[str] = typer.Option([], "--topic", metavar="TOPIC", help="A topic of the interview (repeatable)."),
+    vocabulary: list[str] = typer.Option([], "--vocab", metavar="TERM", help="A term to hint to speech recognition (repeatable)."),
     reference: bool = typer.Option(
         False, "--reference", help="Reference the file in place (with its sha256) instead of copying it."
     ),
@@ -52,7 +52,7 @@ def add(
 @app.command()
 def transcribe(
     ctx: typer.Context,
-    ids: list[str] = typer.Argument(None, help="Interview ids (default: every interview)."),
+    ids: list[str] = typer.Argument(None, metavar="ID", help="Interview ids (default: every interview)."),
     force: bool = typer.Option(False, "--force", help="Redo fresh transcripts too (reviewer corrections are kept)."),
 ) -> None:
     """Import or transcribe each interview into transcript.json + transcript.md, merging reviewers' corrections."""

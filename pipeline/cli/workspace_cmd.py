@@ -71,8 +71,8 @@ RUN_STEPS: list[tuple[str, str, str]] = [
 def run_pipeline(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Redo every step, even where outputs are fresh."),
-    only: list[str] = typer.Option([], "--only", help="Run only these steps (repeatable)."),
-    skip: list[str] = typer.Option([], "--skip", help="Skip these steps (repeatable)."),
+    only: list[str] = typer.Option([], "--only", metavar="STEP", help="Run only these steps (repeatable)."),
+    skip: list[str] = typer.Option([], "--skip", metavar="STEP", help="Skip these steps (repeatable)."),
 ) -> None:
     """Run the stages in order for the workspace, skipping what is fresh and saying so."""
     st = state(ctx)
