@@ -192,3 +192,34 @@ def test_cost_typos_are_errors(kb, workspace):
     unknown = kb("-w", workspace, "cost", "--run", "20990101T000000-nosuch")
     assert unknown.exit_code == 1
     assert "No LLM run '20990101T000000-nosuch'" in unknown.stderr and "Hint: " in unknown.stderr
+
+
+def _interview(kb, workspace) -> Path:
+    added = kb("-w", workspace, "add", SHIP_IT, "--id", "ship-it-21", "--interviewer", "Gerhard Lazu",
+               "--expert", "Stephen Whitworth", "--expert", "Chris Evans")
+    assert added.exit_code == 0, added.stderr
+    assert kb("-w", workspace, "transcribe").exit_code == 0
+    return workspace / "interviews" / "ship-it-21"
+
+
+@pytest.mark.parametrize("name", ["interview.yaml", "transcript.md"])
+def test_a_latin1_byte_in_a_workspace_file_is_an_error_with_its_line(kb, workspace, name):
+    """A non-UTF-8 byte in interview.yaml or transcript.md ended kb transcribe in a UnicodeDecodeError."""
+    target = _interview(kb, workspace) / name
+    before = (target.parent / "transcript.json").read_bytes()
+    with target.open("ab") as f:
+        f.write(b"# caf\xe9\n")
+    result = kb("-w", workspace, "transcribe", "--force")
+    assert result.exit_code == 1
+    assert f"{name}:" in result.stderr and "UTF-8" in result.stderr and "Hint: " in result.stderr
+    _no_traceback(result)
+    assert (target.parent / "transcript.json").read_bytes() == before
+
+
+def test_a_latin1_byte_in_kb_yaml_is_an_error_with_its_line(kb, workspace):
+    with (workspace / "kb.yaml").open("ab") as f:
+        f.write(b"# caf\xe9\n")
+    result = kb("-w", workspace, "check")
+    assert result.exit_code == 1
+    assert "kb.yaml:" in result.stderr and "not UTF-8" in result.stderr
+    _no_traceback(result)

@@ -18,7 +18,7 @@ from pipeline.config import Settings
 from pipeline.errors import ConflictError, InputError, KbError, NotFoundError
 from pipeline.models import Interview, MediaRef, Transcript
 from pipeline.reporting import Reporter
-from pipeline.transcripts import audio, corrections, importers, markdown, speakers, store
+from pipeline.transcripts import audio, corrections, importers, markdown, speakers, store, vtt
 from pipeline.transcripts import interview as interview_file
 from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, sha256_file, sha256_json
 
@@ -134,7 +134,7 @@ def transcribe_one(
     json_path, md_path = folder / "transcript.json", folder / "transcript.md"
     freshness = workspace.freshness(STAGE)
     old = _load_transcript(json_path)
-    md_text = md_path.read_text(encoding="utf-8") if md_path.is_file() else None
+    md_text = vtt.read_text(md_path) if md_path.is_file() else None  # an InputError with the line if not UTF-8
 
     found: list[corrections.Found] = []
     if md_text is not None and old is not None:

@@ -60,7 +60,12 @@ def load(path: Path) -> Interview:
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"{path} does not exist.", "Create the interview with 'kb add RECORDING_OR_TRANSCRIPT'.")
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"byte {raw[exc.start]:#04x} is not UTF-8", "Re-save interview.yaml as UTF-8.", path=path, line=line) from None
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
