@@ -223,3 +223,22 @@ def test_a_latin1_byte_in_kb_yaml_is_an_error_with_its_line(kb, workspace):
     assert result.exit_code == 1
     assert "kb.yaml:" in result.stderr and "not UTF-8" in result.stderr
     _no_traceback(result)
+
+
+def test_imported_links_wrapped_over_two_lines_are_made_readable(kb, workspace, tmp_path):
+    """A relative link whose label wraps a line stayed a link, and broke the strict site build."""
+    docs = tmp_path / "docs"
+    (docs / "user-guide").mkdir(parents=True)
+    (docs / "user-guide" / "helm.md").write_text(
+        "# Helm\n\n## Value files\n\nMissing values files can be ignored, to implement a default/override\n"
+        "pattern with [Application\nSets](./application-set.md) or the [sync\noptions](../sync.md#prune).\n",
+        encoding="utf-8",
+    )
+    result = kb("-w", workspace, "import-docs", docs)
+    assert result.exit_code == 0, result.stderr
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (workspace / "atoms").rglob("*.md"))
+    assert "Application\nSets (user-guide/application-set.md)" in text
+    assert "sync\noptions (sync.md#prune)" in text
+    assert "](" not in text
+    site = kb("-w", workspace, "site")
+    assert site.exit_code == 0, site.stderr

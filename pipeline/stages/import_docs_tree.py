@@ -269,7 +269,7 @@ def _is_code_heading(children: list) -> bool:
 # links
 
 _LINK = re.compile(
-    r"(?P<bang>!?)\[(?P<label>(?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
+    r"(?P<bang>!?)\[(?P<label>(?:[^\[\]\n]|\n(?![ \t]*\n)|\[[^\[\]\n]*\])*)\]"  # a label may wrap a line
     r"\(\s*<?(?P<url>[^\s()<>]+)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)"
 )
 _CODE_SPAN = re.compile(r"(`+)[^`]*?\1")
@@ -289,28 +289,25 @@ def _rewrite_links(text: str, tokens: list, rel: str) -> str:
     """Relative links and images -> ``label (path/relative/to/the/import.md)``; others kept."""
     if not _has_links(tokens):
         return text
-    out: list[str] = []
-    for line in text.split("\n"):
-        spans = [m.span() for m in _CODE_SPAN.finditer(line)]
+    spans = [m.span() for m in _CODE_SPAN.finditer(text)]
 
-        def repl(m: re.Match, spans=spans) -> str:
-            if any(a <= m.start() < b for a, b in spans):
-                return m.group(0)
-            url = m.group("url")
-            if _SCHEME.match(url):
-                return m.group(0)
-            label = m.group("label").strip()
-            if url.startswith("#"):
-                return label  # a link to a section of the same page: the words are enough
-            path, _, anchor = url.partition("#")
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(rel), path)) if path else rel
-            target += f"#{anchor}" if anchor else ""
-            if m.group("bang"):
-                return f"(image: {label or posixpath.basename(path)}, {target})"
-            return f"{label} ({target})" if label else target
+    def repl(m: re.Match) -> str:
+        if any(a <= m.start() < b for a, b in spans):
+            return m.group(0)
+        url = m.group("url")
+        if _SCHEME.match(url):
+            return m.group(0)
+        label = m.group("label").strip()
+        if url.startswith("#"):
+            return label  # a link to a section of the same page: the words are enough
+        path, _, anchor = url.partition("#")
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(rel), path)) if path else rel
+        target += f"#{anchor}" if anchor else ""
+        if m.group("bang"):
+            return f"(image: {label or posixpath.basename(path)}, {target})"
+        return f"{label} ({target})" if label else target
 
-        out.append(_LINK.sub(repl, line))
-    return "\n".join(out)
+    return _LINK.sub(repl, text)
 
 
 # ---------------------------------------------------------------------------------------------
