@@ -242,3 +242,23 @@ def test_imported_links_wrapped_over_two_lines_are_made_readable(kb, workspace, 
     assert "](" not in text
     site = kb("-w", workspace, "site")
     assert site.exit_code == 0, site.stderr
+
+
+def test_init_on_a_file_is_an_error(kb, tmp_path):
+    """kb init FILE ended in a FileExistsError traceback."""
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n", encoding="utf-8")
+    result = kb("init", target)
+    assert result.exit_code == 1
+    assert "is a file, not a folder" in result.stderr and "Hint: " in result.stderr
+    _no_traceback(result)
+    assert target.read_text(encoding="utf-8") == "mine\n"
+
+
+def test_init_where_nothing_can_be_written_is_an_error(kb, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("", encoding="utf-8")
+    result = kb("init", blocker / "ws")  # a folder under a file cannot be made, even as root
+    assert result.exit_code == 1
+    assert "Cannot create the workspace folder" in result.stderr
+    _no_traceback(result)

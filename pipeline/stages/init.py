@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from pipeline.errors import ConflictError
+from pipeline.errors import ConflictError, KbError
 from pipeline.models import ATOM_TYPES
 from pipeline.workspace import atomic_write_text
 
@@ -23,6 +23,15 @@ FILES = {
 def run(target: Path, *, name: str | None = None) -> list[Path]:
     """Create the workspace folders and files; refuse when kb.yaml or mkdocs.yml already exist."""
     target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ConflictError(f"{target} is a file, not a folder.", "Give kb init the folder to create the workspace in.")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KbError(
+            f"Cannot create the workspace folder {target}: {exc.strerror or exc}.",
+            "Pick a folder you can write to (check the path and its permissions).",
+        ) from None
     for marker in ("kb.yaml", "mkdocs.yml"):
         if (target / marker).exists():
             raise ConflictError(
