@@ -262,3 +262,15 @@ def test_init_where_nothing_can_be_written_is_an_error(kb, tmp_path):
     assert result.exit_code == 1
     assert "Cannot create the workspace folder" in result.stderr
     _no_traceback(result)
+
+
+@pytest.mark.parametrize("command", [["export", "--out"], ["schemas", "--out"]])
+def test_writing_under_a_file_is_an_error_not_a_traceback(kb, workspace, tmp_path, command):
+    """--out below a file ended in a FileExistsError traceback."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("mine\n", encoding="utf-8")
+    result = kb("-w", workspace, *command, blocker / "sub" / ("kb.duckdb" if command[0] == "export" else "schemas"))
+    assert result.exit_code == 1
+    assert "Error: " in result.stderr and "blocker" in result.stderr and "Hint: " in result.stderr
+    _no_traceback(result)
+    assert blocker.read_text(encoding="utf-8") == "mine\n"

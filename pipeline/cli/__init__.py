@@ -87,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("Interrupted; nothing half-written was left behind.")
         return 130
+    except OSError as exc:  # the file system said no (a file where a folder belongs, permissions, disk full)
+        if isinstance(exc, BrokenPipeError):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        message = f"{exc.strerror or exc}{where}"
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
+            message = f"{exc.filename} is a file where kb needs a folder ({exc.strerror})"
+        print_error(KbError(message, "Check that path: a folder where one is needed, permissions, free space."))
+        return 1
     return 0
 
 if __name__ == "__main__":  # pragma: no cover
