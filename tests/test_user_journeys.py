@@ -274,3 +274,19 @@ def test_writing_under_a_file_is_an_error_not_a_traceback(kb, workspace, tmp_pat
     assert "Error: " in result.stderr and "blocker" in result.stderr and "Hint: " in result.stderr
     _no_traceback(result)
     assert blocker.read_text(encoding="utf-8") == "mine\n"
+
+
+def test_distill_after_a_hand_edit_broke_an_atom_proposes_beside_it(kb, workspace):
+    """An atom whose YAML a person broke was said to get only proposals, yet a duplicate '<id>-2' was created."""
+    _interview(kb, workspace)
+    assert kb("-w", workspace, "distill", "--backend", "extractive").exit_code == 0
+    target = sorted((workspace / "atoms" / "faq").glob("*.md"))[0]
+    broken = target.read_text(encoding="utf-8").replace("\ntitle: ", '\ntitle: "unterminated ', 1)
+    target.write_text(broken, encoding="utf-8")
+    before = sorted(p.name for p in (workspace / "atoms").rglob("*.md"))
+    result = kb("-w", workspace, "distill", "--backend", "extractive", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert "not readable" in result.stderr
+    after = sorted(p.name for p in (workspace / "atoms").rglob("*.md"))
+    assert set(after) - set(before) == {target.stem + ".proposed.md"}
+    assert target.read_text(encoding="utf-8") == broken

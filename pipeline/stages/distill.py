@@ -188,7 +188,8 @@ def run(
             report.updated += 1
         elif o.action == "proposed":
             report.proposals += 1
-            reporter.warn(f"{ws.relative(o.path)}: the atom was edited by a person; kb's new version is proposed beside it")
+            edited = ws.relative(o.path).replace(".proposed.md", ".md")
+            reporter.warn(f"{edited}: edited by a person, kept as it is; kb's new version is {ws.relative(o.path)}")
         else:
             report.unchanged += 1
     if not diff:

@@ -160,6 +160,10 @@ def plan_ids(drafts: list[Draft], existing: Existing, ws: Workspace, threshold: 
     for d in drafts:
         slug = atoms.slugify(d.title)
         target: str | None = None
+        if slug in existing.broken and slug not in existing.atoms:
+            # a person's file of this id does not parse: propose beside it, never a second atom
+            planned.append(Planned(d, slug, existing.broken[slug], d.title))
+            continue
         if slug in existing.atoms and ours(slug, d):
             target = slug
         else:
