@@ -290,3 +290,12 @@ def test_distill_after_a_hand_edit_broke_an_atom_proposes_beside_it(kb, workspac
     after = sorted(p.name for p in (workspace / "atoms").rglob("*.md"))
     assert set(after) - set(before) == {target.stem + ".proposed.md"}
     assert target.read_text(encoding="utf-8") == broken
+
+
+def test_run_says_check_errors_as_errors(kb, workspace):
+    """kb run printed a check error as 'warning: …' and then exited 3."""
+    (workspace / "atoms" / "faq" / "broken.md").write_text("---\nid: broken\ntitle: \"open\n---\n", encoding="utf-8")
+    result = kb("-w", workspace, "run", "--only", "check")
+    assert result.exit_code == 3
+    assert "error: atoms/faq/broken.md:" in result.stderr
+    assert "warning: atoms/faq/broken.md" not in result.stderr

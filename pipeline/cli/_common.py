@@ -83,8 +83,8 @@ class RichReporter(Reporter):
         super().emit(level, message)
         if self.quiet and level in ("info", "skip"):
             return
-        style = {"warning": "yellow", "skip": "dim", "info": ""}.get(level, "")
-        prefix = {"warning": "warning: ", "skip": "skip: "}.get(level, "")
+        style = {"error": "red", "warning": "yellow", "skip": "dim", "info": ""}.get(level, "")
+        prefix = {"error": "error: ", "warning": "warning: ", "skip": "skip: "}.get(level, "")
         err_console.print(f"{prefix}{message}", style=style or None, markup=False)
 
     def progress(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

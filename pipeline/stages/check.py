@@ -236,7 +236,7 @@ def run_all(settings: Settings, workspace: Workspace, reporter: Reporter, force:
 def _say_errors(report: CheckReport, reporter: Reporter) -> None:
     for f in report.findings:
         if f.severity == ERROR:
-            reporter.warn(f"{f.path}:{f.line or 1}: {f.rule}: {f.message}")
+            reporter.emit("error", f"{f.path}:{f.line or 1}: {f.rule}: {f.message}")  # kb run then exits 3
 
 
 def _inputs(settings: Settings, workspace: Workspace) -> dict[str, Any]:
