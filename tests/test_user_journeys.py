@@ -299,3 +299,31 @@ def test_run_says_check_errors_as_errors(kb, workspace):
     assert result.exit_code == 3
     assert "error: atoms/faq/broken.md:" in result.stderr
     assert "warning: atoms/faq/broken.md" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from bundle_support import export, make_workspace
+
+    ws = make_workspace(tmp_path_factory.mktemp("journeys") / "ws")
+    export(ws)
+    return ws.root
+
+
+def test_eval_questions_file_not_utf8_is_an_error(kb, exported, tmp_path):
+    """A Latin-1 byte in the golden questions ended kb eval in a UnicodeDecodeError."""
+    questions = tmp_path / "golden.jsonl"
+    questions.write_bytes(b'{"question": "ok", "expected_atoms": ["a"]}\n{"question": "caf\xe9", "expected_atoms": ["a"]}\n')
+    result = kb("-w", exported, "eval", "--questions", questions)
+    assert result.exit_code == 1
+    assert "golden.jsonl:2" in result.stderr and "UTF-8" in result.stderr
+    _no_traceback(result)
+
+
+def test_eval_warns_about_an_expected_atom_the_bundle_lacks(kb, exported, tmp_path):
+    """A typo in expected_atoms silently counted as a miss."""
+    questions = tmp_path / "golden.jsonl"
+    questions.write_text('{"question": "How do I reset it?", "expected_atoms": ["no-such-atom"]}\n', encoding="utf-8")
+    result = kb("-w", exported, "eval", "--questions", questions)
+    assert result.exit_code == 0, result.stderr
+    assert "golden.jsonl:1: expected atom 'no-such-atom' is not in the bundle" in result.stderr

@@ -86,7 +86,13 @@ def read_questions(path: Path) -> list[Question]:
     if not path.is_file():
         raise NotFoundError(f"Questions file {path} does not exist.", "Pass a JSONL file with one question per line.")
     out: list[Question] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"byte {raw[exc.start]:#04x} is not UTF-8", "Save the questions file as UTF-8.", path=path, line=line) from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         hint = 'Each line is {"question": "...", "expected_atoms": ["atom-id"]} and/or "expected_sources": [...].'
@@ -151,6 +157,10 @@ def run(
                 f"The bundle {path} has no FAQ questions to evaluate with.",
                 "Add FAQ pairs to the atoms, or pass --questions FILE.jsonl.",
             )
+        for q in golden if questions else ():
+            for aid in sorted(q.atoms):
+                if bundle.atom(aid) is None:  # a typo here would silently count as a miss
+                    reporter.warn(f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss")
         depth = max(k, *CUTOFFS)
         results: list[QuestionResult] = []
         for q in reporter.progress(golden, "Evaluating", total=len(golden)):
