@@ -650,3 +650,20 @@ def test_indented_code_past_the_hard_cap_is_cut(ws, tmp_path):
     assert any("code_block was cut in parts" in n for n in report.notes)
     assert all(atoms.word_count(a.body) <= 1500 for a in all_atoms(ws).values())
     assert check_errors(ws) == []
+
+
+def test_importing_a_second_tree_does_not_claim_the_first_trees_atoms(tmp_path, kb):
+    """Two doc trees with a document of the same relative path: neither reports the other's atoms as vanished."""
+    ws = tmp_path / "ws"
+    assert kb("init", ws).exit_code == 0
+    for name, text in (("a", "# Alpha\n\n## Restart the controller\n\nRun the restart command and wait.\n"),
+                       ("b", "# Beta\n\n## Clear the cache\n\nDelete the cache folder and retry.\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "guide.md").write_text(text)
+    assert kb("-w", ws, "import-docs", tmp_path / "a").exit_code == 0
+    assert kb("-w", ws, "import-docs", tmp_path / "a").exit_code == 0  # state file now recorded
+    second = kb("-w", ws, "import-docs", tmp_path / "b")
+    assert second.exit_code == 0, second.stderr
+    assert "vanished" not in (second.stdout + second.stderr)
+    again = kb("-w", ws, "import-docs", tmp_path / "a")
+    assert "vanished" not in (again.stdout + again.stderr)

@@ -435,6 +435,19 @@ def _previous(workspace: Workspace, folder: Path) -> set[str]:
         return set()
 
 
+def _claimed_elsewhere(state: Path) -> set[str]:
+    """Ids that other imported folders' state files record (never this folder's to report)."""
+    ids: set[str] = set()
+    for other in state.parent.glob("*.json") if state.parent.is_dir() else []:
+        if other == state:
+            continue
+        try:
+            ids.update(json.loads(other.read_text(encoding="utf-8")).get("atoms", []))
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    return ids
+
+
 def _vanished(
     workspace: Workspace,
     folder: Path,
@@ -449,11 +462,16 @@ def _vanished(
     documents = {p.piece.doc.rel for p in plans}
     out: list[Change] = []
     still: list[str] = []
+    others = _claimed_elsewhere(state)
     for atom_id, ex in sorted(existing.items()):
         if atom_id in produced or ex.atom is None:
             continue
+        # The state file says exactly what this folder made; guess from the document paths only
+        # without one (a fresh clone), or another doc tree's atoms would be claimed.
         ours = atom_id in before or (
-            ex.atom.meta.generator is not None
+            not state.is_file()
+            and atom_id not in others
+            and ex.atom.meta.generator is not None
             and ex.atom.meta.generator.kind == "import"
             and bool(_documents(ex.atom) & documents)
         )
