@@ -143,3 +143,12 @@ def test_secret_env_vars_load_masked(tmp_path, monkeypatch, kb):
     assert s.llm.api_key.get_secret_value() == "s3cret-llm"
     r = kb("--workspace", tmp_path, "config")
     assert r.exit_code == 0 and "s3cret" not in r.stdout
+
+
+def test_help_lists_commands_in_the_order_a_user_meets_them(kb):
+    from pipeline.cli import COMMAND_ORDER
+
+    out = kb("--help").stdout
+    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.startswith("  ")]
+    assert listed == [name for name in COMMAND_ORDER if name in listed]
+    assert listed[0] == "init" and set(COMMAND_ORDER) <= set(listed)

@@ -13,13 +13,29 @@ import sys
 from pathlib import Path
 
 import typer
+import typer.core
 
 from pipeline import __version__
 from pipeline.cli._common import State, err_console
 from pipeline.errors import KbError
 
+#: The order ``kb --help`` lists commands in: the order a user meets them.
+COMMAND_ORDER = (
+    "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
+    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+)
+
+
+class _OrderedGroup(typer.core.TyperGroup):
+    def list_commands(self, ctx):  # type: ignore[no-untyped-def]
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
+
+
 app = typer.Typer(
     name="kb",
+    cls=_OrderedGroup,
     help="Turn recorded expert interviews into a reviewed knowledge base and a cited chat endpoint.",
     no_args_is_help=True,
     add_completion=False,
