@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import InputError
 from pipeline.models import FAQ, TYPE_SECTIONS, Atom, AtomMeta, Section
+from pipeline.textio import read_utf8
 from pipeline.workspace import atomic_write_text, sha256_text
 
 # ---------------------------------------------------------------------------------------------
@@ -284,17 +285,7 @@ def parse(text: str, path: str | Path | None = None) -> Atom:
 
 
 def read_bytes(path: Path) -> str:
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-            "Re-save the file as UTF-8.",
-            path=str(path),
-            line=line,
-        ) from None
+    return read_utf8(path)
 
 
 def read(path: Path) -> Atom:

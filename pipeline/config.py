@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline.errors import ConfigError
+from pipeline.textio import read_utf8
 
 
 class _Section(BaseModel):
@@ -197,12 +198,7 @@ def read_kb_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}:{line}: byte {exc.object[exc.start]:#04x} is not UTF-8.", "Re-save kb.yaml as UTF-8."
-        ) from None
+        data = yaml.safe_load(read_utf8(path, "Re-save kb.yaml as UTF-8.")) or {}
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ConfigError(

@@ -506,7 +506,7 @@ def test_non_utf8_file_names_file_and_line_and_writes_nothing(ws, tmp_path, kb):
     )
     result = kb("-w", ws, "import-docs", docs)
     assert result.exit_code == 1
-    assert f"Error: {docs / 'b.md'}:4: the file is not valid UTF-8 (byte 0xe9 at offset 22)" in result.stderr
+    assert f"Error: {docs / 'b.md'}:4:4: byte 0xe9 is not UTF-8 (offset 22)" in result.stderr
     assert "Hint: Re-save the file as UTF-8." in result.stderr
     assert list((ws / "atoms").rglob("*")) == []  # a.md was fine, but nothing is half-imported
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
 
-class Embedder:
+class Embedder(ABC):
     """Base class: subclasses implement ``_encode`` (and ``count_tokens`` when they can).
 
     ``calls`` and ``texts_encoded`` count the work done, so callers (and tests) can tell how many
@@ -59,8 +60,9 @@ class Embedder:
             self.texts_encoded += len(texts)
         return normalise(vectors)
 
-    def _encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """Raw vectors for ``texts`` (``encode`` normalises them and counts the work)."""
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of ``text`` incl. special tokens (an estimate when no tokenizer is known)."""

@@ -28,6 +28,7 @@ from pipeline.stages.check_body import norm_heading, scan
 from pipeline.stages.check_config import check_configs
 from pipeline.stages.check_fields import check_fields
 from pipeline.stages.check_quotes import check_quotes
+from pipeline.textio import decode_utf8
 from pipeline.workspace import Workspace, atomic_write_json, sha256_bytes, sha256_file, sha256_json
 
 ERROR = "error"
@@ -314,13 +315,9 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}", "Check its permissions.", path=rel) from None
     try:
-        text = data_bytes.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data_bytes[: exc.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
-        add("not-utf8", line, f"byte 0x{data_bytes[exc.start]:02x} is not UTF-8",
-            "Re-save the file as UTF-8 (most editors: 'Save with encoding').", column=col)
+        text = decode_utf8(data_bytes, rel, "Re-save the file as UTF-8 (most editors: 'Save with encoding').")
+    except InputError as exc:
+        add("not-utf8", exc.line, exc.message.split(": ", 1)[-1], exc.hint, column=exc.column)
         return
     raw = atoms.split(text)
     if raw.front_matter is None:

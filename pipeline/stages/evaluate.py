@@ -23,6 +23,7 @@ from pipeline.errors import InputError, NotFoundError
 from pipeline.index import bundle as bundle_file
 from pipeline.index.bundle import Bundle
 from pipeline.reporting import Reporter
+from pipeline.textio import read_utf8
 from pipeline.workspace import Workspace
 
 CUTOFFS = (1, 5, 10)
@@ -86,12 +87,7 @@ def read_questions(path: Path) -> list[Question]:
     if not path.is_file():
         raise NotFoundError(f"Questions file {path} does not exist.", "Pass a JSONL file with one question per line.")
     out: list[Question] = []
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"byte {raw[exc.start]:#04x} is not UTF-8", "Save the questions file as UTF-8.", path=path, line=line) from None
+    text = read_utf8(path, "Save the questions file as UTF-8.", bom=True)
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue

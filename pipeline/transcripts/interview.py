@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import InputError, NotFoundError
 from pipeline.models import Interview
+from pipeline.textio import read_utf8
 
 
 class _Loader(yaml.SafeLoader):
@@ -60,12 +61,7 @@ def load(path: Path) -> Interview:
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"{path} does not exist.", "Create the interview with 'kb add RECORDING_OR_TRANSCRIPT'.")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"byte {raw[exc.start]:#04x} is not UTF-8", "Re-save interview.yaml as UTF-8.", path=path, line=line) from None
+    text = read_utf8(path, "Re-save interview.yaml as UTF-8.")
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

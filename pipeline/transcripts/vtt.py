@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.models import Word
+from pipeline.textio import read_utf8
 from pipeline.transcripts.builder import Turn
 from pipeline.transcripts.captions import Cue, cues_to_turns
 
@@ -26,17 +27,7 @@ _NON_CUE = ("NOTE", "STYLE", "REGION")
 
 def read_text(path: Path) -> str:
     """UTF-8 text (BOM dropped, newlines normalised); an InputError naming the line if not UTF-8."""
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            "the file is not UTF-8 text",
-            "Export the transcript as UTF-8 (or convert it, e.g. iconv -f cp1252 -t utf-8).",
-            path=path,
-            line=line,
-        ) from None
+    text = read_utf8(path, "Export the transcript as UTF-8 (or convert it, e.g. iconv -f cp1252 -t utf-8).", bom=True)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
