@@ -59,7 +59,7 @@ def describe_source(source: dict[str, Any]) -> str:
     if "interview" in source:
         quote = short_quote(source.get("quote", ""))
         return (
-            f"{source.get('speaker', '?')}: \"{quote}\" "
+            f'{source.get("speaker", "?")}: "{quote}" '
             f"(interview {source['interview']}, {timestamp(source.get('start', 0))}-{timestamp(source.get('end', 0))})"
         )
     if "document" in source:

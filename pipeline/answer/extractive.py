@@ -19,7 +19,7 @@ def extractive_answer(bundle: BundleLike, hits: list[Any], weak: bool) -> Answer
     focus = " ".join([h["passage"].get("heading") or "", h["passage"].get("text") or "", text])[:4000]
     text = clip(text, MAX_ANSWER_CHARS)
     if weak:
-        text = f"I'm not sure: nothing in the knowledge base matches this question closely. The closest atom, \"{h['title']}\", says:\n\n{text}"
+        text = f'I\'m not sure: nothing in the knowledge base matches this question closely. The closest atom, "{h["title"]}", says:\n\n{text}'
     text = f"{text} [{h['atom_id']}]"
     return Answer(text, weak, [citation(best, focus)], mode="extractive")
 

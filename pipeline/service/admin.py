@@ -31,9 +31,13 @@ def add_admin_routes(app: Any, service: Service) -> None:
         try:
             live = service.reload(req.path if req else None)
         except KbError as exc:
-            raise ApiError(409, f"New bundle refused, still serving {service.holder.current.path}: {exc.message}", "bundle_refused")
+            raise ApiError(
+                409, f"New bundle refused, still serving {service.holder.current.path}: {exc.message}", "bundle_refused"
+            )
         except Exception as exc:  # noqa: BLE001 - refused, the old bundle stays
-            raise ApiError(409, f"New bundle refused, still serving {service.holder.current.path}: {exc}", "bundle_refused")
+            raise ApiError(
+                409, f"New bundle refused, still serving {service.holder.current.path}: {exc}", "bundle_refused"
+            )
         return {"status": "reloaded", "bundle": bundle_info(live)}
 
 

@@ -46,6 +46,7 @@ def create_app(
     from pipeline.service.metrics import MetricsMiddleware
 
     metrics = Metrics()
+
     def _load(path: Path, previous: Any | None) -> Any:
         if loader is not None:
             return loader(path, previous)

@@ -52,7 +52,9 @@ class Service:
         limit = self.settings.serve.max_query_chars
         if len(text) > limit:
             raise ApiError(
-                422, f"'{field}' is {len(text)} characters; the limit is {limit} (serve.max_query_chars).", "query_too_long"
+                422,
+                f"'{field}' is {len(text)} characters; the limit is {limit} (serve.max_query_chars).",
+                "query_too_long",
             )
         if not text.strip():
             raise ApiError(422, f"'{field}' is empty.", "invalid_request_error")
@@ -63,7 +65,9 @@ class Service:
         with self.holder.lease() as live:
             try:
                 threshold = live.extra["calibration"].threshold if "calibration" in live.extra else None
-                result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold)
+                result = answer(
+                    _Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold
+                )
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
         self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)

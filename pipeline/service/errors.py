@@ -16,9 +16,10 @@ def add_error_handlers(app: Any) -> None:
     from fastapi.responses import Response
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-
     def _json_error(status: int, message: str, type_: str, headers: dict | None = None) -> Any:
-        return Response(error_body(status, message, type_), status_code=status, media_type="application/json", headers=headers)
+        return Response(
+            error_body(status, message, type_), status_code=status, media_type="application/json", headers=headers
+        )
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Any:
@@ -31,7 +32,9 @@ def add_error_handlers(app: Any) -> None:
             if err.get("type") == "json_invalid":
                 ctx = err.get("ctx") or {}
                 where = f" at position {err['loc'][1]}" if len(err.get("loc", ())) > 1 else ""
-                return _json_error(400, f"Malformed JSON body{where}: {ctx.get('error', 'invalid JSON')}.", "invalid_json")
+                return _json_error(
+                    400, f"Malformed JSON body{where}: {ctx.get('error', 'invalid JSON')}.", "invalid_json"
+                )
         content_type = request.headers.get("content-type", "")
         if "json" not in content_type and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
             return _json_error(
@@ -55,7 +58,13 @@ def add_error_handlers(app: Any) -> None:
 
     @app.exception_handler(KbError)
     async def _kb_error(request: Request, exc: KbError) -> Any:
-        status = 502 if isinstance(exc, BackendError) else 500 if isinstance(exc, (MissingModelError, MissingDependencyError)) else 422
+        status = (
+            502
+            if isinstance(exc, BackendError)
+            else 500
+            if isinstance(exc, (MissingModelError, MissingDependencyError))
+            else 422
+        )
         message = exc.message.rstrip(".") + "." + (f" {exc.hint}" if exc.hint else "")
         type_ = {422: "invalid_request_error", 502: "backend_error"}.get(status, "server_error")
         return _json_error(status, message, type_)

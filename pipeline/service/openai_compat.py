@@ -64,7 +64,6 @@ def _usage(question: str, text: str, result: Any) -> dict[str, int]:
 def add_chat_routes(app: Any, service: Any) -> None:
     from fastapi.responses import StreamingResponse
 
-
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kb"}]}
@@ -125,7 +124,14 @@ def _stream(cid: str, created: int, model: str, text: str, extra: dict, usage: d
         yield chunk({"content": piece})
     yield chunk({}, "stop", **extra)
     if usage is not None:
-        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}
+        body = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
         yield f"data: {json.dumps(body)}\n\n"
     yield "data: [DONE]\n\n"
 

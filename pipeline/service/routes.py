@@ -26,7 +26,6 @@ class AskRequest(BaseModel):
 def add_core_routes(app: Any, service: Service) -> None:
     from fastapi.responses import JSONResponse, Response
 
-
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         with service.holder.lease() as live:

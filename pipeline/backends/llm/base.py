@@ -29,7 +29,8 @@ class Usage:
     def __str__(self) -> str:
         return (
             f"{self.requests} request(s), {self.tokens_in} tokens in, {self.tokens_out} out, "
-            f"${self.cost_usd:.4f}" + (f", {self.reasks} re-ask(s)" if self.reasks else "")
+            f"${self.cost_usd:.4f}"
+            + (f", {self.reasks} re-ask(s)" if self.reasks else "")
             + (f", {self.retries} retr{'y' if self.retries == 1 else 'ies'}" if self.retries else "")
         )
 

@@ -98,7 +98,9 @@ class LlmClient(ChatModel):
         owner = self
 
         class _Client(openai.OpenAI):  # backoff from settings; count HTTP retries
-            def _calculate_retry_timeout(self, remaining_retries: int, options: Any, response_headers: Any = None) -> float:
+            def _calculate_retry_timeout(
+                self, remaining_retries: int, options: Any, response_headers: Any = None
+            ) -> float:
                 after = self._parse_retry_after_header(response_headers)
                 if after is not None and 0 <= after <= 120:
                     return after
@@ -160,7 +162,9 @@ class LlmClient(ChatModel):
             self.on_request(RequestRecord(tin, tout, cost, reask, retries))
         return response
 
-    def estimate_request(self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None) -> float:
+    def estimate_request(
+        self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None
+    ) -> float:
         """Upper-bound cost of one request: its prompt plus the most the model may write."""
         prompt = count_tokens(json.dumps(messages, default=str) + (json.dumps(tools, default=str) if tools else ""))
         return price(self.cfg, prompt, max_tokens or self.cfg.max_output_tokens)

@@ -97,8 +97,9 @@ def near_duplicate_pairs(keys: list[str], threshold: float) -> dict[tuple[int, i
             continue
         seen_blocks.add(tag)
         sub = [keys[i] for i in group]
-        scores = process.cdist(sub, sub, scorer=fuzz.token_sort_ratio, score_cutoff=threshold,
-                               dtype=np.float32, workers=1)
+        scores = process.cdist(
+            sub, sub, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, dtype=np.float32, workers=1
+        )
         ii, jj = np.nonzero(np.triu(scores, k=1) >= threshold)
         for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
             pairs[(int(group[i]), int(group[j]))] = float(scores[i, j])
@@ -128,9 +129,17 @@ def near_duplicates(infos: list[Any], threshold: float, per_atom: int = 3) -> li
             other = items[j]
             more = len(ranked) - per_atom
             tail = f"; and {more} more" if n == per_atom - 1 and more > 0 else ""
-            out.append(Finding(this.rel, this.title_line, None, "warning", "near-duplicate",
-                               f"nearly the same title and summary as {other.rel} "
-                               f'("{other.title}", similarity {score:.0f}){tail}', hint))
+            out.append(
+                Finding(
+                    this.rel,
+                    this.title_line,
+                    None,
+                    "warning",
+                    "near-duplicate",
+                    f'nearly the same title and summary as {other.rel} ("{other.title}", similarity {score:.0f}){tail}',
+                    hint,
+                )
+            )
     return out
 
 
@@ -147,7 +156,15 @@ def duplicate_ids(infos: list[AtomInfo]) -> list[Finding]:
             if not info.checked:
                 continue
             others = ", ".join(o.rel for o in group if o is not info)
-            out.append(Finding(info.rel, info.id_line, None, ERROR, "duplicate-id",
-                               f"id '{atom_id}' is also used by {others}",
-                               "Give one of the atoms another id (and rename its file to match)."))
+            out.append(
+                Finding(
+                    info.rel,
+                    info.id_line,
+                    None,
+                    ERROR,
+                    "duplicate-id",
+                    f"id '{atom_id}' is also used by {others}",
+                    "Give one of the atoms another id (and rename its file to match).",
+                )
+            )
     return out

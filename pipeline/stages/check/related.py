@@ -28,11 +28,23 @@ def unresolved_related(ctx: CheckContext, infos: list[AtomInfo]) -> list[Finding
         for title, line in info.related:
             if _title_key(title) in titles or title.strip() in ids:
                 continue
-            best = process.extract(title, choices, scorer=fuzz.WRatio, processor=utils.default_process,
-                                   limit=3, score_cutoff=ctx.cs.related_threshold)
+            best = process.extract(
+                title,
+                choices,
+                scorer=fuzz.WRatio,
+                processor=utils.default_process,
+                limit=3,
+                score_cutoff=ctx.cs.related_threshold,
+            )
             names = [b[0] for b in best if b[0] != info.title]
-            hint = ("Did you mean " + " or ".join(f"'{n}'" for n in names) + "?") if names else \
-                "No atom has a similar title; write the atom first, or remove the entry."
-            out.append(Finding(info.rel, line, None, ERROR, "related-unresolved",
-                               f"related title '{title}' matches no atom", hint))
+            hint = (
+                ("Did you mean " + " or ".join(f"'{n}'" for n in names) + "?")
+                if names
+                else "No atom has a similar title; write the atom first, or remove the entry."
+            )
+            out.append(
+                Finding(
+                    info.rel, line, None, ERROR, "related-unresolved", f"related title '{title}' matches no atom", hint
+                )
+            )
     return out

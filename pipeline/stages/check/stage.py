@@ -158,8 +158,15 @@ _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s\[\]{},]+")
 def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding]) -> None:
     rel = info.rel
 
-    def add(rule: str, line: int | None, message: str, hint: str | None = None, *, column: int | None = None,
-            severity: str | None = None) -> None:
+    def add(
+        rule: str,
+        line: int | None,
+        message: str,
+        hint: str | None = None,
+        *,
+        column: int | None = None,
+        severity: str | None = None,
+    ) -> None:
         sev = severity or RULES[rule][0]
         out.append(Finding(rel, line, column, sev, rule, message, hint))
 
@@ -174,27 +181,48 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
         return
     raw = atoms.split(text)
     if raw.front_matter is None:
-        add("no-front-matter", 1, "the file has no YAML front matter",
-            "Start the file with '---', the atom's fields, then '---' (see 'kb new').")
+        add(
+            "no-front-matter",
+            1,
+            "the file has no YAML front matter",
+            "Start the file with '---', the atom's fields, then '---' (see 'kb new').",
+        )
         return
     aliases = _ALIAS.findall(raw.front_matter) if "*" in raw.front_matter else []
     if len(aliases) > MAX_ALIASES:  # nested aliases expand exponentially ("billion laughs")
-        add("yaml-syntax", raw.fm_line, f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
-            "Write the values out instead of repeating them with &anchors and *aliases.")
+        add(
+            "yaml-syntax",
+            raw.fm_line,
+            f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
+            "Write the values out instead of repeating them with &anchors and *aliases.",
+        )
         return
     try:
         atoms.load_yaml(raw)
     except InputError as exc:
-        add("yaml-syntax", exc.line, exc.message.replace("front matter is not valid YAML: ", "invalid YAML: "),
-            exc.hint, column=exc.column)
+        add(
+            "yaml-syntax",
+            exc.line,
+            exc.message.replace("front matter is not valid YAML: ", "invalid YAML: "),
+            exc.hint,
+            column=exc.column,
+        )
         return
     for key, line in raw.duplicate_keys:
-        add("duplicate-key", line, f"key '{key}' appears more than once; YAML keeps only the last one",
-            "Merge the two entries into one.")
+        add(
+            "duplicate-key",
+            line,
+            f"key '{key}' appears more than once; YAML keeps only the last one",
+            "Merge the two entries into one.",
+        )
     data = raw.data
     if not isinstance(data, dict) or not data:
-        add("empty-front-matter", raw.fm_line - 1, "the front matter is empty or not a mapping of fields",
-            "Give the atom's fields as 'key: value' lines (see 'kb new').")
+        add(
+            "empty-front-matter",
+            raw.fm_line - 1,
+            "the front matter is empty or not a mapping of fields",
+            "Give the atom's fields as 'key: value' lines (see 'kb new').",
+        )
         return
     check_fields(raw, data, add)
 
@@ -208,24 +236,43 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
     info.summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
     rel_list = data.get("related")
     if isinstance(rel_list, list):
-        info.related = [(t, raw.lines.get(("related", i), raw.fm_line)) for i, t in enumerate(rel_list)
-                        if isinstance(t, str) and t.strip()]
+        info.related = [
+            (t, raw.lines.get(("related", i), raw.fm_line))
+            for i, t in enumerate(rel_list)
+            if isinstance(t, str) and t.strip()
+        ]
 
     if atom_id is not None and atom_id != path.stem:
-        add("id-mismatch", raw.lines.get(("id",)), f"id '{atom_id}' differs from the file name '{path.name}'",
-            f"Rename the file to '{atom_id}.md', or set 'id: {path.stem}'.")
+        add(
+            "id-mismatch",
+            raw.lines.get(("id",)),
+            f"id '{atom_id}' differs from the file name '{path.name}'",
+            f"Rename the file to '{atom_id}.md', or set 'id: {path.stem}'.",
+        )
     folder = path.parent.name
     in_atoms = str(path).startswith(str(ctx.workspace.atoms_dir) + os.sep)
     if atype is not None and (folder in ATOM_TYPES or in_atoms) and folder != atype:
-        add("type-folder", raw.lines.get(("type",)), f"type '{atype}' but the file is in folder '{folder}/'",
-            f"Move the file to atoms/{atype}/, or set the type to match its folder.")
+        add(
+            "type-folder",
+            raw.lines.get(("type",)),
+            f"type '{atype}' but the file is in folder '{folder}/'",
+            f"Move the file to atoms/{atype}/, or set the type to match its folder.",
+        )
     created, updated = _date(data.get("created")), _date(data.get("updated"))
     if created and updated and updated < created:
-        add("invalid-date", raw.lines.get(("updated",)), f"updated ({updated}) is before created ({created})",
-            "Fix one of the two dates.")
+        add(
+            "invalid-date",
+            raw.lines.get(("updated",)),
+            f"updated ({updated}) is before created ({created})",
+            "Fix one of the two dates.",
+        )
     if status == "validated" and not data.get("reviewed_by"):
-        add("validated-unreviewed", raw.lines.get(("status",)), "status is 'validated' but reviewed_by is empty",
-            "Add the reviewers to reviewed_by (e.g. reviewed_by: [Jane Doe]), or keep status 'in-review'.")
+        add(
+            "validated-unreviewed",
+            raw.lines.get(("status",)),
+            "status is 'validated' but reviewed_by is empty",
+            "Add the reviewers to reviewed_by (e.g. reviewed_by: [Jane Doe]), or keep status 'in-review'.",
+        )
 
     review_sev = WARNING if status in ("draft", "archived") else ERROR
     check_body(ctx, raw, data, atype, review_sev, add)
@@ -257,5 +304,3 @@ def _light(path: Path, info: AtomInfo) -> None:
     info.id_line = raw.lines.get(("id",))
     info.title = data.get("title") if isinstance(data.get("title"), str) else None
     info.summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
-
-

@@ -127,5 +127,3 @@ def _sources_box(model: SiteModel, atom: Atom, url: UrlFn) -> str:
                 f'<span class="kb-heading">{one_line(source.heading)}</span>{esc(line)}</li>'
             )
     return '<div class="kb-sources">\n<ol>\n' + "\n".join(items) + "\n</ol>\n</div>"
-
-

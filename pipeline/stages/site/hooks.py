@@ -13,7 +13,6 @@ and the rendered HTML of every generated page is sanitised with nh3, so a review
 LLM-written atom body cannot carry script, event handlers or ``javascript:`` links.
 """
 
-
 from __future__ import annotations
 
 import logging
@@ -191,7 +190,9 @@ class SiteHooks:
         by_type: dict[str, list[Atom]] = defaultdict(list)
         for atom in model.atoms:
             by_type[atom.meta.type].append(atom)
-        atoms_nav = [{TYPE_LABELS[t]: [atom_src(a) for a in sorted_atoms(by_type[t])]} for t in ATOM_TYPES if by_type.get(t)]
+        atoms_nav = [
+            {TYPE_LABELS[t]: [atom_src(a) for a in sorted_atoms(by_type[t])]} for t in ATOM_TYPES if by_type.get(t)
+        ]
         if atoms_nav:
             nav.append({"Atoms": atoms_nav})
         listed = {

@@ -232,9 +232,7 @@ def _coverage(model: SiteModel, findings: Sequence[Finding] | None) -> str:
             where = str(f.path or "")
             if f.line:
                 where += f":{f.line}"
-            frows.append(
-                [md(f.severity or ""), md(where), md(f.rule or ""), md(f.message or f)]
-            )
+            frows.append([md(f.severity or ""), md(where), md(f.rule or ""), md(f.message or f)])
         lines += table(["Severity", "Where", "Rule", "Message"], frows) + [""]
     if model.problems:
         lines += [f"## Unreadable files ({len(model.problems)})", ""]

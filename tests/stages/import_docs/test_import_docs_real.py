@@ -23,8 +23,7 @@ DOCS = TESTS_DATA / "docs"
 
 def _snapshot(ws: Path) -> dict[str, tuple[bytes, int]]:
     return {
-        str(p.relative_to(ws)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted((ws / "atoms").rglob("*.md"))
+        str(p.relative_to(ws)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted((ws / "atoms").rglob("*.md"))
     }
 
 
