@@ -35,7 +35,7 @@ from pipeline.workspace import atomic_write_text, sha256_text
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class YamlLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class YamlLoader(_BaseLoader):  # type: ignore[misc, valid-type]  # a run-time choice of base (C or Python loader)
     """Safe YAML loader (C-accelerated when available) that keeps dates as strings."""
 
 
@@ -217,6 +217,7 @@ def parse_faq(lines: list[str], heads: list[tuple[int, int, str]], body_line: in
                 )
             )
 
+    assert faq_end is not None  # set together with faq_start
     for idx in range(faq_start, faq_end):
         line = lines[idx]
         mq = _Q_RE.match(line)
@@ -471,7 +472,7 @@ def skeleton(atom_type: str, title: str, *, author: str | None = None, today: dt
     meta = AtomMeta(
         id=slugify(title),
         title=title,
-        type=atom_type,  # type: ignore[arg-type]
+        type=atom_type,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
         summary="",
         author=author,
         created=today,

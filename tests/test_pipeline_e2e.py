@@ -9,10 +9,12 @@ import duckdb
 import pytest
 
 from tests.conftest import DATA
+from tests.extras import needs_extra
 
 GO_TIME = DATA / "transcripts" / "changelog" / "go-time-255.md"
 
 
+@needs_extra("embed", "site")
 @pytest.mark.slow
 def test_transcript_to_cited_answer(workspace, kb):
     added = kb(

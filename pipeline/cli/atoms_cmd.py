@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, reporter, state
+from pipeline.cli.root import app
 from pipeline.models import ATOM_TYPES
 
 

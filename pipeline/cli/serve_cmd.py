@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, err_console, limit_native_threads, state
+from pipeline.cli.root import app
 from pipeline.config import Settings
 from pipeline.errors import BundleError, KbError
 

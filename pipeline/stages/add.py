@@ -55,7 +55,7 @@ def parse_person(spec: str, role: str) -> Person:
             f"--{role} {spec!r} has no name",
             f'Write --{role} "Full Name" or --{role} "Full Name:job title".',
         )
-    return Person(name=" ".join(name.split()), role=role, title=title.strip() or None)  # type: ignore[arg-type]
+    return Person(name=" ".join(name.split()), role=role, title=title.strip() or None)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
 
 
 def check_id(interview_id: str) -> str:
@@ -123,9 +123,9 @@ def run(
     copy = not reference and size <= REFERENCE_ABOVE_BYTES
     if copy:
         name = source.name if source.name not in RESERVED_NAMES else f"source-{source.name}"
-        media = MediaRef(kind=kind, file=name, sha256=sha, bytes=size, copied=True, format=fmt)  # type: ignore[arg-type]
+        media = MediaRef(kind=kind, file=name, sha256=sha, bytes=size, copied=True, format=fmt)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
     else:
-        media = MediaRef(kind=kind, file=str(source.resolve()), sha256=sha, bytes=size, copied=False, format=fmt)  # type: ignore[arg-type]
+        media = MediaRef(kind=kind, file=str(source.resolve()), sha256=sha, bytes=size, copied=False, format=fmt)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
     interview = Interview(
         id=iv_id,
         title=title or source.stem.replace("_", " ").replace("-", " ").strip() or iv_id,

@@ -220,7 +220,7 @@ def _meta_for(p: Planned, old: Atom | None, today: dt.date) -> AtomMeta:
     return AtomMeta(
         id=p.atom_id,
         title=d.title,
-        type=d.type,  # type: ignore[arg-type]
+        type=d.type,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
         summary=d.summary,
         author=", ".join(authors) or None,
         created=old.meta.created if old else today,
@@ -230,9 +230,9 @@ def _meta_for(p: Planned, old: Atom | None, today: dt.date) -> AtomMeta:
         tags=d.tags,
         related=d.related,
         prerequisites=d.prerequisites,
-        sources=d.sources,
+        sources=[*d.sources],
         generator=Generator(
-            kind=d.kind,  # type: ignore[arg-type]
+            kind=d.kind,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
             model=d.model,
             prompt=d.prompt,
             tokens_in=d.tokens_in,

@@ -119,7 +119,7 @@ class SiteHooks:
             f = (
                 File.generated(config, src_uri, content=content)
                 if content is not None
-                else File.generated(config, src_uri, abs_src_path=abs_src_path)
+                else File.generated(config, src_uri, abs_src_path=str(abs_src_path))
             )
             files.append(f)
             return f

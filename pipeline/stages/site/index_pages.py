@@ -187,7 +187,7 @@ def _coverage(model: SiteModel, findings: Sequence[Finding] | None) -> str:
     src = COVERAGE_PAGE
     lines = [front_matter("Coverage").rstrip("\n"), "", "# Coverage", ""]
     lines += ["## Atoms by type and status", ""]
-    grid = Counter((a.meta.type, a.meta.status) for a in model.atoms)
+    grid: Counter[tuple[str, str]] = Counter((a.meta.type, a.meta.status) for a in model.atoms)
     rows = []
     for atype in ATOM_TYPES:
         counts = [grid[(atype, s)] for s in STATUSES]

@@ -21,6 +21,7 @@ from pipeline.stages import site
 from pipeline.stages.site.index_pages import index_pages
 from pipeline.stages.site.model import SiteModel
 from pipeline.workspace import Workspace
+from tests.extras import needs_extra
 from tests.paths import TESTS_DATA
 
 DATA = TESTS_DATA / "site"
@@ -381,6 +382,7 @@ def test_hostile_text_cannot_inject_html_or_script(tmp_path: Path):
         assert "<script" not in entry["text"] and "<img" not in entry["text"] and "<img" not in entry["title"]
 
 
+@needs_extra("site")
 def test_unreadable_atom_fails_strict_build_and_is_listed_otherwise(tmp_path: Path):
     ws = make_workspace(tmp_path)
     (ws.atoms_dir / "error" / "broken.md").write_text(
@@ -434,6 +436,7 @@ def test_run_all_skips_a_fresh_site_and_rebuilds_after_a_change(tmp_path: Path):
     assert fourth.atoms == 8 and any("broken.md" in m for level, m in rep.lines if level == "warning")
 
 
+@needs_extra("site")
 def test_kb_init_workspace_builds_strictly(tmp_path: Path, kb):
     assert kb("init", tmp_path / "fresh", "--name", "Fresh").exit_code == 0
     result = kb("--workspace", tmp_path / "fresh", "site")
@@ -443,6 +446,7 @@ def test_kb_init_workspace_builds_strictly(tmp_path: Path, kb):
     assert "Fresh knowledge base" in home
 
 
+@needs_extra("site")
 def test_kb_site_command_builds_with_check_findings(tmp_path: Path, kb):
     ws = make_workspace(tmp_path)
     result = kb("--workspace", ws.root, "site")
@@ -454,6 +458,7 @@ def test_kb_site_command_builds_with_check_findings(tmp_path: Path, kb):
     assert "Tune reconciliation timeout" in findings  # the real kb check's finding for the unresolved title
 
 
+@needs_extra("site")
 def test_kb_site_reports_a_missing_mkdocs_yml(tmp_path: Path, kb):
     (tmp_path / "empty" / "atoms").mkdir(parents=True)
     (tmp_path / "empty" / "kb.yaml").write_text("threads: 1\n", encoding="utf-8")

@@ -21,6 +21,7 @@ from pipeline.config import Settings
 from pipeline.reporting import Reporter
 from pipeline.stages import site
 from pipeline.workspace import Workspace, sha256_file
+from tests.extras import needs_extra
 from tests.paths import TESTS_DATA, TESTS_DIR
 
 DATA = TESTS_DATA / "site"
@@ -186,6 +187,7 @@ def test_pages_load_without_errors_or_outside_requests(served, browser):
     assert urls and all(u.startswith((base, "data:", "blob:")) for u in urls), sorted(urls)
 
 
+@needs_extra("site")
 def test_kb_site_serve_answers_over_http(tmp_path):
     import os
     import signal
