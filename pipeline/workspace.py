@@ -109,6 +109,18 @@ class Workspace:
             return str(path)
 
     # freshness ---------------------------------------------------------------------------
+    @property
+    def rejected_file(self) -> Path:
+        """Proposals a reviewer rejected (``kb review reject``): atom id -> content keys never to propose again."""
+        return self.state_dir / "review" / "rejected.json"
+
+    def rejected(self) -> dict[str, list[str]]:
+        try:
+            data = json.loads(self.rejected_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): [str(x) for x in v] for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
+
     def freshness(self, stage: str) -> Freshness:
         return Freshness(self.state_dir / "state" / stage)
 

@@ -33,6 +33,7 @@ from pipeline.workspace import Workspace, atomic_write_json, sha256_bytes, sha25
 
 ERROR = "error"
 WARNING = "warning"
+INFO = "info"  # known and noted (a draft's own ``needs:``, a short imported section): not a warning
 
 #: rule id -> (severity, what it means, how to fix). ``review`` = warning while ``draft``
 #: (or ``archived``), error for ``in-review``/``validated``.
@@ -129,7 +130,8 @@ class CheckReport:
                 props.append(f"col={f.column}")
             props.append(f"title={_gh_prop(f.rule)}")
             text = f.message + (f"\nHint: {f.hint}" if f.hint else "")
-            out.append(f"::{f.severity} {','.join(props)}::{_gh_data(text)}")
+            level = "notice" if f.severity == INFO else f.severity
+            out.append(f"::{level} {','.join(props)}::{_gh_data(text)}")
         return out
 
     def __str__(self) -> str:
@@ -421,6 +423,13 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
             if s.level == 2:
                 have.setdefault(norm_heading(s.text), s.line)
         required = TYPE_SECTIONS[atype]
+        needs = [str(n).lower() for n in data.get("needs") or [] if isinstance(n, str)]
+
+        def noted(heading: str) -> str:
+            """A gap the atom itself notes in ``needs:`` is known: info while a draft."""
+            known = review_sev == WARNING and any(n.startswith(heading.lower() + ":") for n in needs)
+            return INFO if known else review_sev
+
         for i, heading in enumerate(required):
             if norm_heading(heading) in have:
                 continue
@@ -429,10 +438,10 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
                 f"missing section '## {heading}' (required for type {atype})",
                 f"Add '## {heading}' {'before this line' if after else 'at the end'}; "
                 f"a {atype} has: {', '.join(required)}.",
-                severity=review_sev)
+                severity=noted(heading))
         if "faq" in have and not faq:
             add("faq-empty", have["faq"], "the FAQ section has no question and answer",
-                "Add pairs as '**Q:** question?' then '**A:** answer.'", severity=review_sev)
+                "Add pairs as '**Q:** question?' then '**A:** answer.'", severity=noted("FAQ"))
     for pair in faq:
         if not pair.answer.strip():
             add("faq-no-answer", pair.line, f"question without an answer: '{_short(pair.question)}'",
@@ -448,8 +457,11 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
         add("too-long", raw.body_line, f"the body has {words} words, above {cs.max_words}",
             "Keep one atom to one screen: split it, or move detail into a related atom.")
     elif words < cs.min_words:
+        gen = data.get("generator")
+        imported = isinstance(gen, dict) and gen.get("kind") == "import"  # the source itself made it short
         add("too-short", raw.body_line, f"the body has {words} word{'' if words == 1 else 's'}, below {cs.min_words}",
-            "Add the context, causes and steps a reader needs, or merge it into a related atom.")
+            "Add the context, causes and steps a reader needs, or merge it into a related atom.",
+            severity=INFO if imported else None)
 
 
 def _short(text: str, n: int = 60) -> str:

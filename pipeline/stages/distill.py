@@ -24,7 +24,7 @@ from pipeline.models import Interview, Transcript
 from pipeline.reporting import Reporter
 from pipeline.stages import distill_atoms as da
 from pipeline.stages import distill_llm as dl
-from pipeline.stages import extractive
+from pipeline.stages import extractive, extractive_shape
 from pipeline.stages.distill_windows import windows
 from pipeline.transcripts import store
 from pipeline.workspace import Workspace, atomic_write_json, sha256_file
@@ -230,7 +230,7 @@ def _distill_extractive(
         if loaded is None:
             continue
         transcript, interview = loaded
-        for d in extractive.drafts(transcript, interview, settings, reporter):
+        for d in extractive_shape.drafts(transcript, interview, settings, reporter):
             if d.title.lower() in titles:
                 d.title = f"{d.title} ({interview.title if interview else i})"
             titles.add(d.title.lower())

@@ -339,6 +339,7 @@ def _plan(
             updated=today,
             status="draft",
             tags=list(dict.fromkeys(doc_tags + tags)),
+            needs=piece.needs,
             sources=piece.sources,
             generator=Generator(kind="import", prompt=PROMPT),
         )
