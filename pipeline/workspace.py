@@ -303,9 +303,12 @@ def git_init(root: Path) -> None:
         raise KbError(f"git init failed: {proc.stderr.strip()}", "Check that git works here, or run 'git init' yourself.")
 
 
-def git_commit(root: Path, paths: list[Path], message: str, *, author: str | None = None) -> str:
+def git_commit(root: Path, paths: list[Path], message: str, *, author: str | None = None) -> str | None:
     """Commit ``paths`` (added, changed or deleted) with ``message``; ``author`` names who did it. Returns the commit."""
     rels = [str(p.relative_to(root)) if p.is_absolute() else str(p) for p in paths]
+    rels = [r for r in dict.fromkeys(rels) if (root / r).exists() or _git(root, "ls-files", "--", r).stdout.strip()]
+    if not rels:
+        return None  # e.g. a proposal that was never committed, now removed: nothing for git to record
     _git(root, "add", "-A", "--", *rels)
     env: dict[str, str] = {}
     if author:
