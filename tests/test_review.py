@@ -110,3 +110,29 @@ def test_queue_order_accept_reject_promote_round_trip(tmp_path, kb):
     assert f"Sam Second|kb review: promote {edited.stem} to validated (by Sam Second)" in log
     assert f"Rita Reviewer|kb review: promote {edited.stem} to in-review (by Rita Reviewer)" in log
     assert f"kb review: accept proposal for {edited.stem}" in log and f"kb review: reject proposal for {edited.stem}" in log
+
+
+def test_kb_init_makes_a_git_repository_and_commits_when_it_knows_who(tmp_path, kb, monkeypatch):
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    anonymous = tmp_path / "anon.gitconfig"
+    anonymous.write_text("", encoding="utf-8")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(anonymous))
+    monkeypatch.delenv("GIT_AUTHOR_NAME", raising=False)
+    monkeypatch.delenv("GIT_COMMITTER_NAME", raising=False)
+    monkeypatch.setenv("EMAIL", "")
+    first = kb("init", tmp_path / "one")
+    assert first.exit_code == 0 and "no git identity is configured" in first.stderr
+    assert (tmp_path / "one" / ".git").is_dir()
+    assert subprocess.run(["git", "-C", str(tmp_path / "one"), "rev-parse", "HEAD"], capture_output=True).returncode != 0
+
+    known = tmp_path / "known.gitconfig"
+    known.write_text("[user]\n\tname = Ivy Interviewer\n\temail = ivy@example.org\n", encoding="utf-8")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(known))
+    second = kb("init", tmp_path / "two")
+    assert second.exit_code == 0 and "committed the scaffold as Ivy Interviewer" in second.stderr
+    assert "Ivy Interviewer|kb init: workspace scaffold" in git(tmp_path / "two", "log", "--format=%an|%s")
+    assert git(tmp_path / "two", "status", "--porcelain") == ""  # everything kb wrote is committed
+
+    inside = kb("init", tmp_path / "two" / "nested")
+    assert inside.exit_code == 0 and "inside an existing git repository" in inside.stderr
+    assert not (tmp_path / "two" / "nested" / ".git").exists()

@@ -17,6 +17,7 @@ def init(
     ctx: typer.Context,
     directory: Path = typer.Argument(..., help="Folder for the new workspace (created if missing)."),
     name: str | None = typer.Option(None, help="Name shown in the site title (default: folder name)."),
+    git: bool = typer.Option(True, "--git/--no-git", help="Create a git repository (unless inside one) and commit."),
 ) -> None:
     """Scaffold a new workspace: interviews/, atoms/, site/, mkdocs.yml, kb.yaml, CI and pre-commit."""
     from pipeline.stages import init as init_stage
@@ -25,6 +26,8 @@ def init(
     rep = reporter(ctx)
     for path in created:
         rep.info(f"created {path}")
+    if git:
+        rep.info(init_stage.init_git(directory, created))
     console.print(f"Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE \"Title\".")
 
 
