@@ -220,6 +220,9 @@ class Interview(_Strict):
     max_speakers: int | None = Field(default=None, ge=1)
     media: list[MediaRef] = Field(default_factory=list)
     attribution: str | None = Field(default=None, description="Origin and licence of the material.")
+    guide: str | None = Field(
+        default=None, description="The question guide the interview was run with (kb gaps guide), relative to its folder."
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pipeline.errors import KbError
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
     "init", "add", "transcribe", "import-docs", "distill", "new", "check", "review", "site",
-    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "export", "eval", "ask", "serve", "gaps", "run", "cost", "config", "schemas", "eval-diarisation",
 )
 
 
@@ -72,6 +72,7 @@ from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, ask, eval
     distill_cmd,  # noqa: E402,F401  distill, cost
+    gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
     review_cmd,  # noqa: E402,F401  review

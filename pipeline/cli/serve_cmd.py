@@ -65,7 +65,7 @@ def serve(
         from pipeline.errors import MissingDependencyError
 
         raise MissingDependencyError("uvicorn", "serve", "kb serve") from None
-    web = create_app(source, settings, watch=watch)
+    web = create_app(source, settings, watch=watch, gap_log=_gap_log(ctx, settings))
     live = web.state.service.holder.current
     m = live.manifest
     url = f"http://{settings.serve.host}:{settings.serve.port}"
@@ -90,6 +90,19 @@ def serve(
             f"Could not serve on {settings.serve.host}:{settings.serve.port} (uvicorn: startup failed, see above).",
             "Is another server on that port, or the host not an address of this machine? Pass --port/--host or set serve.port/serve.host.",
         ) from None
+
+
+def _gap_log(ctx: typer.Context, settings: Settings) -> Any:
+    """The workspace's gap log for uncertain questions (none outside a workspace or with gaps.record off)."""
+    if not settings.gaps.record:
+        return None
+    try:
+        ws = state(ctx).workspace
+    except KbError:
+        return None
+    from pipeline.index.gaps import GapLog, default_path
+
+    return GapLog(default_path(ws.state_dir), max_rows=settings.gaps.max_rows)
 
 
 def _has_key(settings: Settings) -> bool:

@@ -60,6 +60,7 @@ class Service:
     metrics: Metrics
     llm: Any | None
     watcher: Watcher | None = None
+    gaps: Any = None  # GapRecorder: uncertain questions and drafts asked about go to the gap log
     gate: Any = None  # bounds concurrent retrievals (embedding is CPU-bound): FIFO queue, not thrash
 
     def __post_init__(self) -> None:
@@ -91,6 +92,8 @@ class Service:
                 result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold)
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
+            if self.gaps is not None:
+                self.gaps.note(question, result, lambda a: (live.bundle.atom(a) or {}).get("status"))
         self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
         return result
 
@@ -197,11 +200,13 @@ def create_app(
     watch_interval: float = 1.0,
     loader: Any | None = None,
     embedder: Any | None = None,
+    gap_log: Any | None = None,
 ) -> Any:
     """Build the app serving ``bundle_path`` (a bundle file, or a folder: its newest kb-*.duckdb).
 
     ``llm``: a client with ``.chat(messages)`` (default: one from ``settings.llm`` when configured);
-    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks).
+    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks);
+    ``gap_log``: a ``pipeline.index.gaps.GapLog`` to record uncertain questions in (``kb gaps``).
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -228,7 +233,10 @@ def create_app(
         llm = SerialLlm(llm)
     elif llm_configured(settings):
         llm = PerThreadLlm(settings)
-    service = Service(holder=holder, settings=settings, metrics=metrics, llm=llm)
+    from pipeline.service.gaps import GapRecorder
+
+    service = Service(holder=holder, settings=settings, metrics=metrics, llm=llm,
+                      gaps=GapRecorder(gap_log) if gap_log is not None else None)
     service._describe(holder.current)
     if watch:
         service.watcher = Watcher(holder, service.on_reload, interval=watch_interval)

@@ -186,7 +186,7 @@ def answer_of(text: str, max_words: int) -> str | None:
     full = [sp for sp in spans if _complete(text[sp[0] : sp[1]])]
     start = spans[0][0]
     chosen_end = None
-    for s, e in full:
+    for _, e in full:
         if len(text[start:e].split()) <= max_words:
             chosen_end = e
         elif chosen_end is None and len(text[start:e].split()) <= max_words * 1.6:
