@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from pipeline.cli import app
-from pipeline.cli._common import console, reporter, state
+from pipeline.cli._common import console, err_console, reporter, state
+from pipeline.errors import KbError
 
 
 @app.command()
@@ -87,6 +88,7 @@ def run_pipeline(
             raise typer.BadParameter(f"unknown step '{name}'; steps: {', '.join(names)}")
     failed_check = False
     check_result = None
+    failures: list[tuple[str, str, str]] = []
     for name, module_name, func_name in RUN_STEPS:
         if (only and name not in only) or name in skip:
             continue
@@ -103,8 +105,16 @@ def run_pipeline(
             extra["findings"] = check_result.findings  # the coverage page lists them
         result = getattr(module, func_name)(settings, st.workspace, rep, force=force, **extra)
         console.print(f"{name}: {result}")
+        failures += [(name, iid, why) for iid, why in sorted((getattr(result, "failed", None) or {}).items())]
         if name == "check":
             check_result = result
             failed_check = bool(getattr(result, "errors", 0))
+    if failures:  # the others went through every step; these did not
+        for step, iid, why in failures:
+            err_console.print(f"failed: {step} {iid}: {why}", style="red", markup=False)
+        raise KbError(
+            f"{len(failures)} interview(s) failed ({', '.join(i for _, i, _ in failures)}); the rest were processed",
+            "Fix what each failure line says, then run 'kb run' again (fresh steps are skipped).",
+        )
     if failed_check:
         raise typer.Exit(3)
