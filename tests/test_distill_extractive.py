@@ -194,3 +194,37 @@ def test_golden_extractive_atom(tmp_path):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def _pair(question: str, answer: str):
+    from pipeline.models import InterviewSource
+    from pipeline.stages.extractive import Pair
+
+    src = InterviewSource(interview="x", speaker="E", start=0, end=1, quote=answer)
+    return Pair(question, answer, src, "I", "E")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("First, you stop the replica. Then you copy the WAL files over. Next you start it with the new config. "
+         "Finally you check the lag.", "procedure"),
+        ('When you see "connection refused" in the logs, it usually means the sidecar is not up yet. '
+         "You fix it by adding a readiness probe.", "error"),
+        ("We always run it with --read-only so that nothing is written by accident, and the default is off.",
+         "interface-input"),
+        ("You should never restart all nodes at once. Don't skip the drain step either. "
+         "We never let people deploy on Friday evenings. Teams avoid that because the pager gets loud.", "pitfall"),
+        ("I think it was a good year for us and we learned a lot about our customers and what they want.", "faq"),
+    ],
+)
+def test_type_is_inferred_from_the_experts_words(answer, expected):
+    from pipeline.stages.extractive_shape import fill_sections, infer_type
+
+    members = [_pair("How do you handle a replica that falls behind?", answer)]
+    atom_type, why = infer_type(members)
+    assert atom_type == expected, why
+    sections = dict(fill_sections(atom_type, members))
+    for text in sections.values():  # every section line is the expert's own sentence
+        for line in text.splitlines():
+            assert line.split(" ", 1)[1] in answer
