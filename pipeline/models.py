@@ -209,9 +209,7 @@ class Interview(_Strict):
     people: list[Person] = Field(default_factory=list)
     consent: Consent = Field(default_factory=Consent)
     topics: list[str] = Field(default_factory=list)
-    vocabulary: list[str] = Field(
-        default_factory=list, description="Terms to hint to ASR (initial prompt / hotwords)."
-    )
+    vocabulary: list[str] = Field(default_factory=list, description="Terms to hint to ASR (initial prompt / hotwords).")
     speaker_map: dict[str, str] = Field(
         default_factory=dict, description="Raw speaker label (SPEAKER_00, VTT name) -> person name."
     )
@@ -221,7 +219,8 @@ class Interview(_Strict):
     media: list[MediaRef] = Field(default_factory=list)
     attribution: str | None = Field(default=None, description="Origin and licence of the material.")
     guide: str | None = Field(
-        default=None, description="The question guide the interview was run with (kb gaps guide), relative to its folder."
+        default=None,
+        description="The question guide the interview was run with (kb gaps guide), relative to its folder.",
     )
 
 

@@ -120,7 +120,11 @@ class Workspace:
             data = json.loads(self.rejected_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return {str(k): [str(x) for x in v] for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
+        return (
+            {str(k): [str(x) for x in v] for k, v in data.items() if isinstance(v, list)}
+            if isinstance(data, dict)
+            else {}
+        )
 
     def freshness(self, stage: str) -> Freshness:
         return Freshness(self.state_dir / "state" / stage)
@@ -273,7 +277,10 @@ __all__ = [
 def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False,
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            check=False,
             env={**os.environ, **(env or {})},
         )
     except FileNotFoundError:
@@ -300,7 +307,9 @@ def git_identity(root: Path) -> tuple[str | None, str | None]:
 def git_init(root: Path) -> None:
     proc = _git(root, "init", "-q")
     if proc.returncode:
-        raise KbError(f"git init failed: {proc.stderr.strip()}", "Check that git works here, or run 'git init' yourself.")
+        raise KbError(
+            f"git init failed: {proc.stderr.strip()}", "Check that git works here, or run 'git init' yourself."
+        )
 
 
 def git_commit(root: Path, paths: list[Path], message: str, *, author: str | None = None) -> str | None:

@@ -33,10 +33,14 @@ DATA = Path(__file__).parent / "data" / "distill"
 GOLDEN = DATA / "golden"
 
 EPISODES = {
-    "ship-it-36": ("Ship It! #36: Grafana OnCall", [("Gerhard Lazu", "interviewer"), ("Matvey Kukuy", "expert"),
-                                                   ("Ildar Iskhakov", "expert")]),
-    "the-changelog-530": ("The Changelog #530: SLOs and error budgets",
-                          [("Adam Stacoviak", "interviewer"), ("Marcin Kurc", "expert")]),
+    "ship-it-36": (
+        "Ship It! #36: Grafana OnCall",
+        [("Gerhard Lazu", "interviewer"), ("Matvey Kukuy", "expert"), ("Ildar Iskhakov", "expert")],
+    ),
+    "the-changelog-530": (
+        "The Changelog #530: SLOs and error budgets",
+        [("Adam Stacoviak", "interviewer"), ("Marcin Kurc", "expert")],
+    ),
 }
 
 
@@ -49,8 +53,9 @@ def changelog_ws(tmp_path_factory):
     for iid, (title, people) in EPISODES.items():
         folder = root / "interviews" / iid
         folder.mkdir(parents=True)
-        interview = Interview(id=iid, title=title, date=dt.date(2022, 7, 1),
-                              people=[Person(name=n, role=r) for n, r in people])  # type: ignore[arg-type]
+        interview = Interview(
+            id=iid, title=title, date=dt.date(2022, 7, 1), people=[Person(name=n, role=r) for n, r in people]
+        )  # type: ignore[arg-type]
         (folder / "interview.yaml").write_text(yaml.safe_dump(interview.model_dump(mode="json")), encoding="utf-8")
         transcript = import_file(DATA / f"{iid}.md", iid).transcript
         transcript, report = map_speakers(transcript, interview)
@@ -96,7 +101,9 @@ def _words(text: str) -> list[str]:
 def test_interviewer_questions_seed_the_faq(changelog_ws):
     """Questions are the interviewer's own words (fillers and vocatives left out), from one turn."""
     ws, transcripts, _ = changelog_ws
-    asked = {iid: [set(_words(t.text)) for t in turns(tr) if t.role == "interviewer"] for iid, tr in transcripts.items()}
+    asked = {
+        iid: [set(_words(t.text)) for t in turns(tr) if t.role == "interviewer"] for iid, tr in transcripts.items()
+    }
     for path in ws.atom_files():
         atom = atoms.read(path)
         iid = atom.meta.sources[0].interview
@@ -105,8 +112,11 @@ def test_interviewer_questions_seed_the_faq(changelog_ws):
 
 
 LEADING = {"and", "but", "so", "or", "because", "okay", "ok", "well", "yeah", "now", "also", "then", "like", "um", "uh"}
-BARE = re.compile(r"^(?:it|that|this|they|those|these|he|she)\b|\b(?:like that|about that|did that|do that|that one|"
-                  r"about it|you said|you mentioned|you just said)\b", re.I)
+BARE = re.compile(
+    r"^(?:it|that|this|they|those|these|he|she)\b|\b(?:like that|about that|did that|do that|that one|"
+    r"about it|you said|you mentioned|you just said)\b",
+    re.I,
+)
 KEYWORD_LIST = re.compile(r"^[\w'-]+(?:, [\w'-]+)+ and [\w'-]+$|^[\w'-]+, [\w'-]+$")
 
 
@@ -146,8 +156,10 @@ def test_atoms_pass_the_reviewers_rubric(changelog_ws):
         if words < 400:  # rough atoms say so
             assert any(n.startswith("length:") for n in atom.meta.needs), (path.name, words, atom.meta.needs)
     in_screen = sum(400 <= w <= 850 for w in sizes)
-    print(f"\nrubric: {len(problems)} problem(s) over {len(sizes)} atoms; {in_screen}/{len(sizes)} atoms of one "
-          f"screen (400-800 words, median {sorted(sizes)[len(sizes) // 2]}); types {types}")
+    print(
+        f"\nrubric: {len(problems)} problem(s) over {len(sizes)} atoms; {in_screen}/{len(sizes)} atoms of one "
+        f"screen (400-800 words, median {sorted(sizes)[len(sizes) // 2]}); types {types}"
+    )
     assert problems == [], problems
     assert in_screen * 2 >= len(sizes)
 
@@ -207,14 +219,25 @@ def _pair(question: str, answer: str):
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ("First, you stop the replica. Then you copy the WAL files over. Next you start it with the new config. "
-         "Finally you check the lag.", "procedure"),
-        ('When you see "connection refused" in the logs, it usually means the sidecar is not up yet. '
-         "You fix it by adding a readiness probe.", "error"),
-        ("We always run it with --read-only so that nothing is written by accident, and the default is off.",
-         "interface-input"),
-        ("You should never restart all nodes at once. Don't skip the drain step either. "
-         "We never let people deploy on Friday evenings. Teams avoid that because the pager gets loud.", "pitfall"),
+        (
+            "First, you stop the replica. Then you copy the WAL files over. Next you start it with the new config. "
+            "Finally you check the lag.",
+            "procedure",
+        ),
+        (
+            'When you see "connection refused" in the logs, it usually means the sidecar is not up yet. '
+            "You fix it by adding a readiness probe.",
+            "error",
+        ),
+        (
+            "We always run it with --read-only so that nothing is written by accident, and the default is off.",
+            "interface-input",
+        ),
+        (
+            "You should never restart all nodes at once. Don't skip the drain step either. "
+            "We never let people deploy on Friday evenings. Teams avoid that because the pager gets loud.",
+            "pitfall",
+        ),
         ("I think it was a good year for us and we learned a lot about our customers and what they want.", "faq"),
     ],
 )

@@ -58,8 +58,22 @@ def test_gap_loop_end_to_end(tmp_path, kb):
     assert kb("init", ws).exit_code == 0
     # the calibrated MiniLM threshold (a two-atom bundle calibrates itself too low to tell)
     (ws / "kb.yaml").write_text("serve:\n  uncertain_below: 0.41\n", encoding="utf-8")
-    add = kb("-w", ws, "add", DATA / "the-changelog-530.md", "--id", "the-changelog-530", "--title", "SLOs",
-             "--interviewer", "Adam Stacoviak", "--expert", "Marcin Kurc", "--topic", "on-call")
+    add = kb(
+        "-w",
+        ws,
+        "add",
+        DATA / "the-changelog-530.md",
+        "--id",
+        "the-changelog-530",
+        "--title",
+        "SLOs",
+        "--interviewer",
+        "Adam Stacoviak",
+        "--expert",
+        "Marcin Kurc",
+        "--topic",
+        "on-call",
+    )
     assert add.exit_code == 0, add.stderr
     for step in (["transcribe"], ["distill"]):
         assert kb("-w", ws, *step).exit_code == 0, step
@@ -92,9 +106,24 @@ def test_gap_loop_end_to_end(tmp_path, kb):
 
     # the next interview, run with that guide; its atoms answer the on-call questions
     shutil.copy(DATA / "ship-it-36.md", tmp_path / "ship-it-36.md")
-    add = kb("-w", ws, "add", tmp_path / "ship-it-36.md", "--id", "ship-it-36", "--title", "Grafana OnCall",
-             "--interviewer", "Gerhard Lazu", "--expert", "Matvey Kukuy", "--expert", "Ildar Iskhakov",
-             "--guide", ws / "interviews" / "ship-it-36" / "guide.md")
+    add = kb(
+        "-w",
+        ws,
+        "add",
+        tmp_path / "ship-it-36.md",
+        "--id",
+        "ship-it-36",
+        "--title",
+        "Grafana OnCall",
+        "--interviewer",
+        "Gerhard Lazu",
+        "--expert",
+        "Matvey Kukuy",
+        "--expert",
+        "Ildar Iskhakov",
+        "--guide",
+        ws / "interviews" / "ship-it-36" / "guide.md",
+    )
     assert add.exit_code == 0, add.stderr
     assert "guide: guide.md" in (ws / "interviews" / "ship-it-36" / "interview.yaml").read_text(encoding="utf-8")
     for step in (["transcribe"], ["distill"]):

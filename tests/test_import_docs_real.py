@@ -22,8 +22,7 @@ DOCS = Path(__file__).parent / "data" / "docs"
 
 def _snapshot(ws: Path) -> dict[str, tuple[bytes, int]]:
     return {
-        str(p.relative_to(ws)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted((ws / "atoms").rglob("*.md"))
+        str(p.relative_to(ws)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted((ws / "atoms").rglob("*.md"))
     }
 
 
@@ -91,7 +90,12 @@ def test_podman_errors_become_error_atoms_with_their_solution(imported):
     path = ws / "atoms" / "error" / "can-t-use-volume-mount-get-permission-denied.md"
     atom = atoms.read(path)
     assert atom.meta.title == "Can't use volume mount, get permission denied"
-    assert [s.heading for s in atom.sections if s.level == 2] == ["What it means", "Common causes", "How to resolve", "FAQ"]
+    assert [s.heading for s in atom.sections if s.level == 2] == [
+        "What it means",
+        "Common causes",
+        "How to resolve",
+        "FAQ",
+    ]
     assert [(s.document, s.heading, s.line) for s in atom.meta.sources] == [
         ("troubleshooting.md", "2) Can't use volume mount, get permission denied", 19),
         ("troubleshooting.md", "Solution", 26),
@@ -183,8 +187,10 @@ def test_warnings_per_atom_on_the_real_trees(imported):
         report = check_stage.run(Settings.load(imported[name]), Workspace.at(imported[name]), Reporter())
         warnings = [f for f in report.findings if f.severity == "warning"]
         notes = [f for f in report.findings if f.severity == "info"]
-        print(f"\n{name}: {len(warnings)} warning(s) / {report.files} atoms = {len(warnings) / report.files:.3f} per atom "
-              f"({len(notes)} notes); rules: {sorted({f.rule for f in warnings})}")
+        print(
+            f"\n{name}: {len(warnings)} warning(s) / {report.files} atoms = {len(warnings) / report.files:.3f} per atom "
+            f"({len(notes)} notes); rules: {sorted({f.rule for f in warnings})}"
+        )
         total_atoms += report.files
         total_warnings += len(warnings)
         assert all(f.rule in ("too-long", "related-unresolved", "near-duplicate") for f in warnings), warnings

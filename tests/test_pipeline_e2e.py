@@ -19,10 +19,24 @@ GO_TIME = DATA / "transcripts" / "changelog" / "go-time-255.md"
 @pytest.mark.slow
 def test_transcript_to_cited_answer(workspace, kb):
     added = kb(
-        "-w", workspace, "add", GO_TIME,
-        "--id", "go-time-255", "--title", "Go Time #255: debugging in production", "--date", "2022-11-03",
-        "--interviewer", "Natalie Pistunovich", "--interviewer", "Ian Lopshire",
-        "--expert", "Tiago Queiroz", "--expert", "Liran Haimovitch",
+        "-w",
+        workspace,
+        "add",
+        GO_TIME,
+        "--id",
+        "go-time-255",
+        "--title",
+        "Go Time #255: debugging in production",
+        "--date",
+        "2022-11-03",
+        "--interviewer",
+        "Natalie Pistunovich",
+        "--interviewer",
+        "Ian Lopshire",
+        "--expert",
+        "Tiago Queiroz",
+        "--expert",
+        "Liran Haimovitch",
     )
     assert added.exit_code == 0, added.stderr
     # a recording whose ASR model is not here: its failure must not hold back the transcript above
@@ -34,7 +48,8 @@ def test_transcript_to_cited_answer(workspace, kb):
         w.writeframes(struct.pack("<h", 0) * 16000)
     assert kb("-w", workspace, "add", wav, "--id", "call", "--expert", "A B").exit_code == 0
     (workspace / "kb.yaml").write_text(
-        (workspace / "kb.yaml").read_text(encoding="utf-8") + f"\nasr:\n  model: {workspace.parent / 'no-such-model'}\n",
+        (workspace / "kb.yaml").read_text(encoding="utf-8")
+        + f"\nasr:\n  model: {workspace.parent / 'no-such-model'}\n",
         encoding="utf-8",
     )
 

@@ -84,7 +84,9 @@ def test_queue_order_accept_reject_promote_round_trip(tmp_path, kb):
 
     # accept: kb's content, the reviewer's title kept
     atom = atoms.read(edited)
-    atoms.write(edited, atom.meta.model_copy(update={"title": "Reviewer's title"}), atom.body.replace("(Reviewed.)", "(Twice.)"))
+    atoms.write(
+        edited, atom.meta.model_copy(update={"title": "Reviewer's title"}), atom.body.replace("(Reviewed.)", "(Twice.)")
+    )
     (root / "kb.yaml").write_text("", encoding="utf-8")  # kb's version is its first one again
     assert "1 proposal(s)" in kb("-w", root, "distill", "--force").stdout
     accepted = kb("-w", root, "review", "accept", edited.stem, "--commit")
@@ -109,7 +111,10 @@ def test_queue_order_accept_reject_promote_round_trip(tmp_path, kb):
     log = git(root, "log", "--format=%an|%s")
     assert f"Sam Second|kb review: promote {edited.stem} to validated (by Sam Second)" in log
     assert f"Rita Reviewer|kb review: promote {edited.stem} to in-review (by Rita Reviewer)" in log
-    assert f"kb review: accept proposal for {edited.stem}" in log and f"kb review: reject proposal for {edited.stem}" in log
+    assert (
+        f"kb review: accept proposal for {edited.stem}" in log
+        and f"kb review: reject proposal for {edited.stem}" in log
+    )
 
 
 def test_kb_init_makes_a_git_repository_and_commits_when_it_knows_who(tmp_path, kb, monkeypatch):
@@ -123,7 +128,9 @@ def test_kb_init_makes_a_git_repository_and_commits_when_it_knows_who(tmp_path, 
     first = kb("init", tmp_path / "one")
     assert first.exit_code == 0 and "no git identity is configured" in first.stderr
     assert (tmp_path / "one" / ".git").is_dir()
-    assert subprocess.run(["git", "-C", str(tmp_path / "one"), "rev-parse", "HEAD"], capture_output=True).returncode != 0
+    assert (
+        subprocess.run(["git", "-C", str(tmp_path / "one"), "rev-parse", "HEAD"], capture_output=True).returncode != 0
+    )
 
     known = tmp_path / "known.gitconfig"
     known.write_text("[user]\n\tname = Ivy Interviewer\n\temail = ivy@example.org\n", encoding="utf-8")

@@ -42,8 +42,12 @@ def _close_with_newest_bundle(ctx: typer.Context) -> list[str]:
     loaded = Bundle.load(path, partial(embedder_for_manifest, settings=settings))
     try:
         threshold = calibrate(loaded, settings).threshold
-        return gaps.close(ws, settings, lambda q: not answer(loaded, q, settings, threshold=threshold).uncertain,
-                          loaded.manifest.checksum)
+        return gaps.close(
+            ws,
+            settings,
+            lambda q: not answer(loaded, q, settings, threshold=threshold).uncertain,
+            loaded.manifest.checksum,
+        )
     finally:
         loaded.close()
 
@@ -52,7 +56,9 @@ def _close_with_newest_bundle(ctx: typer.Context) -> list[str]:
 def gaps_list(
     ctx: typer.Context,
     output_json: bool = typer.Option(False, "--json", help="Print the ranked gaps as JSON."),
-    close: bool = typer.Option(True, "--close/--no-close", help="First re-ask open questions against the newest bundle."),
+    close: bool = typer.Option(
+        True, "--close/--no-close", help="First re-ask open questions against the newest bundle."
+    ),
 ) -> None:
     """Rank the gaps: users' repeated uncertain questions, uncovered errors, drafts asked about, empty cells."""
     if ctx.invoked_subcommand is not None:
@@ -64,7 +70,9 @@ def gaps_list(
     result = gaps.report(st.workspace, st.settings())
     result.closed = closed
     if output_json:
-        typer.echo(json.dumps({"closed": closed, "gaps": [i.to_json() for i in result.items]}, indent=2, ensure_ascii=False))
+        typer.echo(
+            json.dumps({"closed": closed, "gaps": [i.to_json() for i in result.items]}, indent=2, ensure_ascii=False)
+        )
         return
     for q in closed:
         console.print(f"closed     {q}  (answered certain by the newest bundle)", markup=False)
@@ -86,5 +94,7 @@ def guide(
     st = state(ctx)
     path, n = gaps.write_guide(st.workspace, st.settings(), interview, limit=limit)
     rel = st.workspace.relative(Path(path))
-    console.print(f"wrote {rel} ({n} question(s)). After the interview: kb add RECORDING --id {interview} --guide {rel}",
-                  markup=False)
+    console.print(
+        f"wrote {rel} ({n} question(s)). After the interview: kb add RECORDING --id {interview} --guide {rel}",
+        markup=False,
+    )

@@ -73,8 +73,9 @@ _BY = typer.Option(None, "--by", help="Reviewer's name (default: git config user
 
 
 @review_app.command()
-def accept(ctx: typer.Context, atom_id: str = typer.Argument(..., metavar="ID"), commit: bool = _COMMIT,
-           by: str | None = _BY) -> None:
+def accept(
+    ctx: typer.Context, atom_id: str = typer.Argument(..., metavar="ID"), commit: bool = _COMMIT, by: str | None = _BY
+) -> None:
     """Merge kb's proposal into the atom, keeping the reviewer's own fields (title, status, tags, reviewers)."""
     from pipeline.stages import review as rv
 
@@ -82,8 +83,9 @@ def accept(ctx: typer.Context, atom_id: str = typer.Argument(..., metavar="ID"),
 
 
 @review_app.command()
-def reject(ctx: typer.Context, atom_id: str = typer.Argument(..., metavar="ID"), commit: bool = _COMMIT,
-           by: str | None = _BY) -> None:
+def reject(
+    ctx: typer.Context, atom_id: str = typer.Argument(..., metavar="ID"), commit: bool = _COMMIT, by: str | None = _BY
+) -> None:
     """Remove kb's proposal and remember it, so the same proposal is not written again."""
     from pipeline.stages import review as rv
 

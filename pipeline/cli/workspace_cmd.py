@@ -29,7 +29,7 @@ def init(
         rep.info(f"created {path}")
     if git:
         rep.info(init_stage.init_git(directory, created))
-    console.print(f"Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE \"Title\".")
+    console.print(f'Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE "Title".')
 
 
 @app.command()

@@ -35,11 +35,19 @@ CREATE TABLE IF NOT EXISTS gaps (
 # Redaction: what must never be kept from a user's question or a log line (secrets and people).
 _REDACT = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 <redacted>"),
-    (re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\b(\s*[:=]\s*)\S+"), r"\1\2<redacted>"),
+    (
+        re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\b(\s*[:=]\s*)\S+"),
+        r"\1\2<redacted>",
+    ),
     (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]+:[^\s/@]+@"), "<scheme>://<redacted>@"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "<email>"),
     (re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"), "<ip>"),
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9-]{16,}|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,})\b"), "<redacted>"),
+    (
+        re.compile(
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9-]{16,}|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,})\b"
+        ),
+        "<redacted>",
+    ),
     (re.compile(r"\b[A-Za-z0-9+/_-]{32,}={0,2}(?![\w])"), "<redacted>"),
 ]
 
@@ -86,8 +94,11 @@ class GapLog:
 
     def _connect(self, read_only: bool = False) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect(self.path, in_use=f"the gap log {self.path} is in use by another kb process",
-                      hint="Try again in a moment (kb serve writes to it briefly per uncertain answer).")
+        con = connect(
+            self.path,
+            in_use=f"the gap log {self.path} is in use by another kb process",
+            hint="Try again in a moment (kb serve writes to it briefly per uncertain answer).",
+        )
         con.execute(_SCHEMA)
         return con
 
@@ -106,8 +117,22 @@ class GapLog:
             atom = e.get("atom_id")
             detail = redact(str(e["detail"])) if e.get("detail") else None
             evidence = e.get("evidence")
-            rows.append((gap_key(kind, text, atom), kind, text, atom, None if evidence is None else float(evidence),
-                         int(e.get("count") or 1), now, now, "open", None, None, detail))
+            rows.append(
+                (
+                    gap_key(kind, text, atom),
+                    kind,
+                    text,
+                    atom,
+                    None if evidence is None else float(evidence),
+                    int(e.get("count") or 1),
+                    now,
+                    now,
+                    "open",
+                    None,
+                    None,
+                    detail,
+                )
+            )
         if not rows:
             return 0
         with self._lock:
@@ -139,7 +164,11 @@ class GapLog:
         with self._lock:
             con = self._connect()
             try:
-                sql = "SELECT * FROM gaps" + (" WHERE status = ?" if status else "") + " ORDER BY count DESC, last_seen DESC, key"
+                sql = (
+                    "SELECT * FROM gaps"
+                    + (" WHERE status = ?" if status else "")
+                    + " ORDER BY count DESC, last_seen DESC, key"
+                )
                 rows = con.execute(sql, [status] if status else []).fetchall()
             finally:
                 con.close()
@@ -153,8 +182,10 @@ class GapLog:
         with self._lock:
             con = self._connect()
             try:
-                con.executemany("UPDATE gaps SET status = 'closed', closed_at = ?, closed_by = ? WHERE key = ?",
-                                [(now, closed_by, k) for k in keys])
+                con.executemany(
+                    "UPDATE gaps SET status = 'closed', closed_at = ?, closed_by = ? WHERE key = ?",
+                    [(now, closed_by, k) for k in keys],
+                )
             finally:
                 con.close()
         return len(keys)

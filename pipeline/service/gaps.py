@@ -24,10 +24,14 @@ class GapRecorder:
         for c in result.citations or []:
             atom_id = c.get("atom_id") if isinstance(c, dict) else None
             if atom_id and status_of(atom_id) == "draft":
-                entries.append({"kind": "asked-draft", "text": question, "atom_id": atom_id, "evidence": result.evidence})
+                entries.append(
+                    {"kind": "asked-draft", "text": question, "atom_id": atom_id, "evidence": result.evidence}
+                )
         if not entries:
             return
         try:
             self.log.record(entries)
         except Exception as exc:  # the answer matters more than its gap record
-            log.warning("kb serve: could not record a gap (%s)", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning(
+                "kb serve: could not record a gap (%s)", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            )

@@ -150,6 +150,7 @@ def plan_ids(drafts: list[Draft], existing: Existing, ws: Workspace, threshold: 
     titles = {aid: a.meta.title for aid, a in existing.atoms.items()}
     taken = set(existing.atoms) | set(existing.broken)
     planned: list[Planned] = []
+
     def ours(aid: str, d: Draft) -> bool:
         """An existing atom is this draft's only if it is of its type and cites no other interview."""
         atom = existing.atoms[aid]
@@ -167,7 +168,11 @@ def plan_ids(drafts: list[Draft], existing: Existing, ws: Workspace, threshold: 
             target = slug
         else:
             same_type = {aid: t for aid, t in titles.items() if ours(aid, d)}
-            best = process.extractOne(d.title, same_type, scorer=fuzz.token_sort_ratio, processor=utils.default_process) if same_type else None
+            best = (
+                process.extractOne(d.title, same_type, scorer=fuzz.token_sort_ratio, processor=utils.default_process)
+                if same_type
+                else None
+            )
             if best and best[1] >= threshold:
                 target = best[2]
         if target is not None:
@@ -189,7 +194,11 @@ def resolve_related(planned: list[Planned], existing: Existing, threshold: float
         out: list[str] = []
         choices = [t for t in on_disk if t != p.title_on_disk]
         for title in p.draft.related:
-            best = process.extractOne(title, choices, scorer=fuzz.token_sort_ratio, processor=utils.default_process) if choices else None
+            best = (
+                process.extractOne(title, choices, scorer=fuzz.token_sort_ratio, processor=utils.default_process)
+                if choices
+                else None
+            )
             if best and best[1] >= threshold and best[0] not in out:
                 out.append(best[0])
         p.draft.related = out
@@ -234,9 +243,7 @@ def _meta_for(p: Planned, old: Atom | None, today: dt.date) -> AtomMeta:
 
 
 def _diff(old: str, new: str, old_name: str, new_name: str) -> str:
-    return "".join(
-        difflib.unified_diff(old.splitlines(True), new.splitlines(True), fromfile=old_name, tofile=new_name)
-    )
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), fromfile=old_name, tofile=new_name))
 
 
 def write_all(
@@ -263,7 +270,9 @@ def write_all(
             if old is not None and atoms.content_key(meta, body, ignore=atoms.REVIEWER_FIELDS) == atoms.content_key(
                 old.meta, old.body, ignore=atoms.REVIEWER_FIELDS
             ):
-                outcomes.append(Outcome(p.atom_id, p.draft.type, "unchanged", path))  # only the reviewer's fields differ
+                outcomes.append(
+                    Outcome(p.atom_id, p.draft.type, "unchanged", path)
+                )  # only the reviewer's fields differ
                 continue
             if atoms.content_key(meta, body) in rejected.get(p.atom_id, []):
                 outcomes.append(Outcome(p.atom_id, p.draft.type, "proposal-rejected", path))

@@ -47,7 +47,9 @@ _SMALL_TALK_Q = re.compile(
     r"did i get that right|is that right|am i right|makes sense\?|does that make sense|right\?$)",
     re.I,
 )
-_SMALL_TALK_A = re.compile(r"^(?:thank(?:s| you)|hello|hi\b|hey\b|happy to be here|glad to be here|it's a pleasure)", re.I)
+_SMALL_TALK_A = re.compile(
+    r"^(?:thank(?:s| you)|hello|hi\b|hey\b|happy to be here|glad to be here|it's a pleasure)", re.I
+)
 _FILLER_SENTENCE = re.compile(
     r"^(?:yeah|yes|right|exactly|sure|absolutely|okay|ok|mm-hm|oh|well|so|great question|good question|"
     r"that's (?:a )?(?:really |very )?(?:good|great|interesting) (?:question|point)|that's true|correct)\b",
@@ -177,8 +179,10 @@ def answer_of(text: str, max_words: int) -> str | None:
     without a complete sentence.
     """
     spans = sentence_spans(text)
-    while spans and len(text[spans[0][0] : spans[0][1]].split()) <= 6 and _FILLER_SENTENCE.match(
-        text[spans[0][0] : spans[0][1]]
+    while (
+        spans
+        and len(text[spans[0][0] : spans[0][1]].split()) <= 6
+        and _FILLER_SENTENCE.match(text[spans[0][0] : spans[0][1]])
     ):
         spans = spans[1:]
     if not spans:
@@ -245,4 +249,3 @@ def pairs(transcript: Transcript, settings: Settings, reporter: Reporter) -> lis
         )
         out.append(Pair(question, answer, source, turn.name, nxt.name))
     return out
-

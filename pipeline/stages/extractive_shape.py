@@ -58,7 +58,9 @@ STOPWORDS = frozenset(
 #: Body words of one screen (DESIGN.md): the FAQ words aimed at leave room for the context and sections.
 SCREEN_MIN, SCREEN_MAX = 400, 800
 FAQ_TARGET_MIN, FAQ_TARGET_MAX = 360, 640
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]?)\b")
+_NAME = re.compile(
+    r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]?)\b"
+)
 
 
 def _ok_word(w: str) -> bool:
@@ -69,7 +71,9 @@ def _ok_word(w: str) -> bool:
 def _keywords(pairs_: list[Pair], top: int = 8, exclude: frozenset[str] = frozenset()) -> None:
     """Each pair's topic words: frequent, rarer across pairs, named in the question, or tool-like names."""
     docs = [
-        Counter(w.lower() for w in _WORD.findall(p.question + " " + p.answer) if _ok_word(w) and w.lower() not in exclude)
+        Counter(
+            w.lower() for w in _WORD.findall(p.question + " " + p.answer) if _ok_word(w) and w.lower() not in exclude
+        )
         for p in pairs_
     ]
     df = Counter(w for d in docs for w in d)
@@ -118,12 +122,16 @@ def group(pairs_: list[Pair], threshold: float, cap: int, exclude: frozenset[str
             if _words(g) >= FAQ_TARGET_MIN:
                 continue
             options = [j for j in (i - 1, i + 1) if 0 <= j < len(groups)]
-            options = [j for j in options if _words(groups[j]) + _words(g) <= FAQ_TARGET_MAX and len(groups[j]) + len(g) <= cap + 2]
+            options = [
+                j
+                for j in options
+                if _words(groups[j]) + _words(g) <= FAQ_TARGET_MAX and len(groups[j]) + len(g) <= cap + 2
+            ]
             if not options:
                 continue
             j = max(options, key=lambda k: _similarity(groups[k], g))
             lo, hi = min(i, j), max(i, j)
-            groups[lo:hi + 1] = [groups[lo] + groups[hi]]
+            groups[lo : hi + 1] = [groups[lo] + groups[hi]]
             changed = True
             break
     return groups
@@ -178,23 +186,34 @@ def title_of(members: list[Pair], exclude: frozenset[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 # types and sections from the expert's words
 
-_ORDINAL = re.compile(r"^(?:\w+,\s+)?(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|after that|finally|lastly|step \w+)\b", re.I)
-_ERROR_MSG = re.compile(r"[\"“`'][^\"”`']{0,80}\b(?:error|failed|fails|exception|denied|timed out|timeout|not found|panic|refused)\b[^\"”`']{0,80}[\"”`']", re.I)
+_ORDINAL = re.compile(
+    r"^(?:\w+,\s+)?(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|after that|finally|lastly|step \w+)\b", re.I
+)
+_ERROR_MSG = re.compile(
+    r"[\"“`'][^\"”`']{0,80}\b(?:error|failed|fails|exception|denied|timed out|timeout|not found|panic|refused)\b[^\"”`']{0,80}[\"”`']",
+    re.I,
+)
 _FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]+|`[^`]+`")
 _DONT = re.compile(r"\b(?:don't|do not|never|avoid|shouldn't|should not|stop doing)\b", re.I)
 _ADVICE = re.compile(r"\b(?:you|your|we|teams?|people)\b", re.I)
-_NOT_ADVICE = re.compile(r"\b(?:don't|do not|never) (?:know|think|have|remember|see|care|understand|want|need|really)\b", re.I)
+_NOT_ADVICE = re.compile(
+    r"\b(?:don't|do not|never) (?:know|think|have|remember|see|care|understand|want|need|really)\b", re.I
+)
 _HANDLING_Q = re.compile(
     r"\b(?:how|what)\b.*\b(?:do|should|would|can|did)\b.*\b(?:when|if|fix|debug|handle|deal with|troubleshoot|respond|recover)\b",
     re.I,
 )
-_PROBLEM = re.compile(r"\b(?:incident|outage|fail\w*|broke\w*|break\w*|error\w*|alert\w*|slow\w*|down|page[ds]?|wrong)\b", re.I)
+_PROBLEM = re.compile(
+    r"\b(?:incident|outage|fail\w*|broke\w*|break\w*|error\w*|alert\w*|slow\w*|down|page[ds]?|wrong)\b", re.I
+)
 
 SECTION_CUES: dict[str, dict[str, re.Pattern[str]]] = {
     "error": {
         "What it means": re.compile(r"\b(?:means?|meaning|is when|tells you|says)\b", re.I),
         "Common causes": re.compile(r"\b(?:because|caused?|due to|happens when|usually|root cause|the reason)\b", re.I),
-        "How to resolve": re.compile(r"\b(?:fix|solve|resolve|restart|you (?:need|have|should|can)|make sure|try|set|run)\b", re.I),
+        "How to resolve": re.compile(
+            r"\b(?:fix|solve|resolve|restart|you (?:need|have|should|can)|make sure|try|set|run)\b", re.I
+        ),
     },
     "procedure": {},
     "interface-input": {
@@ -239,7 +258,9 @@ def infer_type(members: list[Pair]) -> tuple[str, str]:
     return "faq", ""
 
 
-def fill_sections(atom_type: str, members: list[Pair], per_section: int = 3, budget: int = 200) -> list[tuple[str, str]]:
+def fill_sections(
+    atom_type: str, members: list[Pair], per_section: int = 3, budget: int = 200
+) -> list[tuple[str, str]]:
     """The type's sections, each filled with the expert's own sentences (each used once; ``budget`` words in all)."""
     if atom_type == "faq":
         return []
@@ -279,7 +300,9 @@ def _needs(atom_type: str, why: str, sections: list[tuple[str, str]], words: int
         if heading != "FAQ" and heading not in have:
             needs.append(f"{heading}: not said in the interview; write it or change the type")
     if words < SCREEN_MIN:
-        needs.append(f"length: about {words} words, below one screen ({SCREEN_MIN}); add context or merge it with a related atom")
+        needs.append(
+            f"length: about {words} words, below one screen ({SCREEN_MIN}); add context or merge it with a related atom"
+        )
     return needs
 
 
@@ -287,7 +310,12 @@ def _summary(members: list[Pair]) -> str:
     """The expert's first plain sentence of the topic (no filler opening, no trailing off)."""
     said = [s for p in members for s in sentences(p.answer)]
     for s in said:
-        if len(s.split()) >= 8 and "--" not in s and "..." not in s and not re.match(r"^(?:yeah|so|well|oh|i mean|right)\b", s, re.I):
+        if (
+            len(s.split()) >= 8
+            and "--" not in s
+            and "..." not in s
+            and not re.match(r"^(?:yeah|so|well|oh|i mean|right)\b", s, re.I)
+        ):
             return s
     return said[0]
 

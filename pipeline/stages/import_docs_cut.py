@@ -214,7 +214,9 @@ def _split_block(block: Block, limits: Limits, notes: list[str], rel: str) -> li
             part.plain = " ".join(part.text.split()) if block.kind == "paragraph" else ""
         return parts
     if block.words > limits.hard_cap - 100:  # anything else past the hard cap: cut between lines
-        notes.append(f"{rel}:{block.line}: a {block.words}-word {block.kind} was cut in parts to stay under the hard cap")
+        notes.append(
+            f"{rel}:{block.line}: a {block.words}-word {block.kind} was cut in parts to stay under the hard cap"
+        )
         return _pack(block, block.text.split("\n"), limits.max_words, header=[])
     return [block]
 
@@ -247,7 +249,9 @@ _ERROR_STRONG = re.compile(
 )
 _ERRORS_DOC = re.compile(r"(?:^|[/_ -])errors(?:[/_ .-]|$)", re.I)
 _TROUBLE_DOC = re.compile(r"troubleshoot|errors?\b|faq|known[-_ ]issues|problems", re.I)
-_ERROR_WEAK = re.compile(r"\b(cannot|can ?not|can't|unable|won't|doesn't work|does not work|stuck|hangs?|missing)\b", re.I)
+_ERROR_WEAK = re.compile(
+    r"\b(cannot|can ?not|can't|unable|won't|doesn't work|does not work|stuck|hangs?|missing)\b", re.I
+)
 _ERROR_OUTPUT = re.compile(
     r"^\s*(?:\S+:\s*)?(?:error|err|erro|fatal|fata|panic|failed)\b|\b(?:error|denied|failed|not found|no such|refused|invalid)\b",
     re.I | re.M,
@@ -302,7 +306,11 @@ def _question_units(piece: Piece) -> list[Node] | None:
         return [u.node for u in whole]
     if len(piece.units) == 1 and whole:
         node = whole[0].node
-        if node.children and all(is_question(doc, c) for c in node.children) and node.own_words < 0.3 * node.total_words:
+        if (
+            node.children
+            and all(is_question(doc, c) for c in node.children)
+            and node.own_words < 0.3 * node.total_words
+        ):
             return list(node.children)
     return None
 
@@ -367,7 +375,9 @@ def infer_type(piece: Piece) -> str:
     if _PITFALL_HEAD.search(heading):
         return "pitfall"
     flags = len(_FLAG_LINE.findall(text))
-    tables_with_defaults = any(b.kind == "table" and re.search(r"default", b.items[0] if b.items else "", re.I) for b in blocks)
+    tables_with_defaults = any(
+        b.kind == "table" and re.search(r"default", b.items[0] if b.items else "", re.I) for b in blocks
+    )
     if head.code_heading or _INPUT_HEAD.search(heading) or tables_with_defaults or flags >= 5:
         return "interface-input"
     cautions = len(_PITFALL_TEXT.findall(text))
@@ -382,27 +392,63 @@ def infer_type(piece: Piece) -> str:
 #: Sub-headings that mean a section the type asks for (lower case, without a trailing colon).
 SYNONYMS: dict[str, dict[str, str]] = {
     "error": {
-        "solution": "How to resolve", "solutions": "How to resolve", "fix": "How to resolve",
-        "resolution": "How to resolve", "workaround": "How to resolve", "how to fix": "How to resolve",
-        "how to resolve": "How to resolve", "how do i fix the issue?": "How to resolve",
-        "symptom": "What it means", "symptoms": "What it means", "problem": "What it means",
-        "description": "What it means", "issue": "What it means", "error": "What it means",
-        "cause": "Common causes", "causes": "Common causes", "root cause": "Common causes",
-        "common causes": "Common causes", "reason": "Common causes", "explanation": "What it means",
-        "what it means": "What it means", "faq": "FAQ",
+        "solution": "How to resolve",
+        "solutions": "How to resolve",
+        "fix": "How to resolve",
+        "resolution": "How to resolve",
+        "workaround": "How to resolve",
+        "how to fix": "How to resolve",
+        "how to resolve": "How to resolve",
+        "how do i fix the issue?": "How to resolve",
+        "symptom": "What it means",
+        "symptoms": "What it means",
+        "problem": "What it means",
+        "description": "What it means",
+        "issue": "What it means",
+        "error": "What it means",
+        "cause": "Common causes",
+        "causes": "Common causes",
+        "root cause": "Common causes",
+        "common causes": "Common causes",
+        "reason": "Common causes",
+        "explanation": "What it means",
+        "what it means": "What it means",
+        "faq": "FAQ",
     },
     "troubleshooting-tip": {
-        "symptom": "Symptom", "symptoms": "Symptom", "problem": "Symptom",
-        "solution": "Tip", "solutions": "Tip", "fix": "Tip", "workaround": "Tip", "tip": "Tip", "faq": "FAQ",
+        "symptom": "Symptom",
+        "symptoms": "Symptom",
+        "problem": "Symptom",
+        "solution": "Tip",
+        "solutions": "Tip",
+        "fix": "Tip",
+        "workaround": "Tip",
+        "tip": "Tip",
+        "faq": "FAQ",
     },
     "procedure": {"steps": "Steps", "procedure": "Steps", "instructions": "Steps", "faq": "FAQ"},
     "interface-input": {
-        "example": "Example", "examples": "Example", "default": "Default", "default value": "Default",
-        "values": "Accepted values", "accepted values": "Accepted values", "effect": "Effect", "faq": "FAQ",
-        "description": "What it is", "what it is": "What it is", "usage": "Example", "possible values": "Accepted values",
+        "example": "Example",
+        "examples": "Example",
+        "default": "Default",
+        "default value": "Default",
+        "values": "Accepted values",
+        "accepted values": "Accepted values",
+        "effect": "Effect",
+        "faq": "FAQ",
+        "description": "What it is",
+        "what it is": "What it is",
+        "usage": "Example",
+        "possible values": "Accepted values",
     },
-    "pitfall": {"why": "Why", "instead": "What to do instead", "what to do instead": "What to do instead",
-                "what not to do": "What not to do", "avoid": "What not to do", "faq": "FAQ"},
+    "pitfall": {
+        "why": "Why",
+        "instead": "What to do instead",
+        "what to do instead": "What to do instead",
+        "what not to do": "What not to do",
+        "avoid": "What not to do",
+        "faq": "FAQ",
+    },
     "config-template": {"template": "Template", "example": "Template", "faq": "FAQ"},
     "faq": {},
 }
@@ -509,8 +555,13 @@ def _structure(parts: list[str], piece_type: str) -> list[str]:
 
 #: The section a document's untitled text belongs to, per type.
 MAIN_SECTION = {
-    "error": "What it means", "procedure": "Steps", "playbook": "Symptoms", "interface-input": "What it is",
-    "troubleshooting-tip": "Tip", "config-template": "Template", "pitfall": "What not to do",
+    "error": "What it means",
+    "procedure": "Steps",
+    "playbook": "Symptoms",
+    "interface-input": "What it is",
+    "troubleshooting-tip": "Tip",
+    "config-template": "Template",
+    "pitfall": "What not to do",
 }
 NOT_IN_SOURCE = "_Not in the source document._"
 NO_FAQ = "_No questions in the source document yet._"
@@ -536,7 +587,9 @@ def complete_sections(parts: list[str], piece_type: str) -> tuple[list[str], lis
         at = 1 if first >= 2 else 0
         out.insert(at, f"## {main}")
         have.add(main.lower())
-    out = [("#" + p) if p.startswith("#") and level2(p) not in wanted and not p.startswith("######") else p for p in out]
+    out = [
+        ("#" + p) if p.startswith("#") and level2(p) not in wanted and not p.startswith("######") else p for p in out
+    ]
     needs: list[str] = []
     for i, heading in enumerate(required):
         if heading.lower() not in have:

@@ -69,7 +69,9 @@ def init_git(target: Path, created: list[Path]) -> str:
     git_init(target)
     name, email = git_identity(target)
     if not name or not email:
-        return ("created a git repository; no git identity is configured, so nothing was committed "
-                "(git config --global user.name/user.email, then 'git add -A && git commit').")
+        return (
+            "created a git repository; no git identity is configured, so nothing was committed "
+            "(git config --global user.name/user.email, then 'git add -A && git commit')."
+        )
     git_commit(target, created, "kb init: workspace scaffold")
     return f"created a git repository and committed the scaffold as {name}."

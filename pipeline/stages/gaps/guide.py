@@ -18,7 +18,7 @@ from pipeline.workspace import Workspace, atomic_write_text
 _ASK = {
     "question": lambda r: r.text if r.text.rstrip().endswith("?") else r.text.rstrip(".") + "?",
     "uncovered-error": lambda r: f"What does this error mean, and how do you resolve it: `{r.text}`?",
-    "asked-draft": lambda r: f"Is this right, and what is missing: \"{r.text}\"?",
+    "asked-draft": lambda r: f'Is this right, and what is missing: "{r.text}"?',
     "empty-cell": lambda r: _cell_question(r.text),
 }
 
@@ -33,7 +33,9 @@ def _cell_question(text: str) -> str:
     }.get(atype, f"What should a reader know about {topic}?")
 
 
-def write_guide(ws: Workspace, settings: Settings, interview_id: str, *, limit: int = 30, today: dt.date | None = None) -> tuple[Path, int]:
+def write_guide(
+    ws: Workspace, settings: Settings, interview_id: str, *, limit: int = 30, today: dt.date | None = None
+) -> tuple[Path, int]:
     """Write ``interviews/<id>/guide.md``; returns its path and how many questions it holds."""
     if not is_valid_id(interview_id):
         raise InputError(f"'{interview_id}' is not a valid interview id", "Use lowercase letters, digits and '-'.")
@@ -60,7 +62,7 @@ def write_guide(ws: Workspace, settings: Settings, interview_id: str, *, limit: 
             lines.append(f"{n}. {_ASK[r.kind](r)}")
             lines.append(f"   - Why: {r.why}.")
             if r.kind == "question":
-                lines += [f"   - Users asked: \"{e}\"" for e in r.examples]
+                lines += [f'   - Users asked: "{e}"' for e in r.examples]
             lines.append("")
     path = ws.interview_dir(interview_id) / "guide.md"
     atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")

@@ -113,12 +113,29 @@ def report(ws: Workspace, settings: Settings) -> GapsReport:
         n = sum(g.count for g in c)
         texts = [g.text for g in sorted(c, key=lambda g: (-g.count, g.first_seen, g.key))]
         best = max(g.evidence or 0.0 for g in c)
-        out.items.append(Ranked("question", texts[0], n, topic_of(texts[0], topics, found),
-                                f"asked {n} time(s) and answered uncertain (best evidence {best:.2f})",
-                                texts[:3], [g.key for g in c]))
+        out.items.append(
+            Ranked(
+                "question",
+                texts[0],
+                n,
+                topic_of(texts[0], topics, found),
+                f"asked {n} time(s) and answered uncertain (best evidence {best:.2f})",
+                texts[:3],
+                [g.key for g in c],
+            )
+        )
     for g in by_kind.get("uncovered-error", []):
-        out.items.append(Ranked("uncovered-error", g.text, g.count, topic_of(g.text, topics, found),
-                                f"kb triage saw it {g.count} time(s); no atom covers it", [g.text], [g.key]))
+        out.items.append(
+            Ranked(
+                "uncovered-error",
+                g.text,
+                g.count,
+                topic_of(g.text, topics, found),
+                f"kb triage saw it {g.count} time(s); no atom covers it",
+                [g.text],
+                [g.key],
+            )
+        )
     drafts: dict[str, list[Any]] = {}
     for g in by_kind.get("asked-draft", []):
         drafts.setdefault(g.atom_id or "", []).append(g)
@@ -128,9 +145,18 @@ def report(ws: Workspace, settings: Settings) -> GapsReport:
         if atom is None or atom.meta.status != "draft":
             continue  # reviewed since, or gone
         n = sum(g.count for g in gs)
-        out.items.append(Ranked("asked-draft", atom.meta.title, n, (atom.meta.tags or ["other"])[0],
-                                f"users were answered from this draft {n} time(s): review it (kb review show {atom_id})",
-                                [g.text for g in gs][:3], [g.key for g in gs], atom_id))
+        out.items.append(
+            Ranked(
+                "asked-draft",
+                atom.meta.title,
+                n,
+                (atom.meta.tags or ["other"])[0],
+                f"users were answered from this draft {n} time(s): review it (kb review show {atom_id})",
+                [g.text for g in gs][:3],
+                [g.key for g in gs],
+                atom_id,
+            )
+        )
     out.items += _empty_cells(found, topics)
     out.items.sort(key=lambda i: (KIND_ORDER[i.kind], -i.count, i.topic, i.text))
     return out
@@ -145,8 +171,9 @@ def _empty_cells(found: list[Any], topics: list[str]) -> list[Ranked]:
             continue
         for atype in CORE_TYPES:
             if not have[atype]:
-                cells.append(Ranked("empty-cell", f"{atype} on {t}", total, t,
-                                    f"{total} atom(s) on {t}, none of type {atype}"))
+                cells.append(
+                    Ranked("empty-cell", f"{atype} on {t}", total, t, f"{total} atom(s) on {t}, none of type {atype}")
+                )
     return sorted(cells, key=lambda c: -c.count)[:12]
 
 

@@ -51,15 +51,26 @@ def show(ws: Workspace, atom_id: str, findings: Sequence[Any] = ()) -> dict[str,
     if proposal.is_file():
         diff = "".join(
             difflib.unified_diff(
-                text.splitlines(True), proposal.read_text(encoding="utf-8").splitlines(True),
-                fromfile=rel, tofile=ws.relative(proposal),
+                text.splitlines(True),
+                proposal.read_text(encoding="utf-8").splitlines(True),
+                fromfile=rel,
+                tofile=ws.relative(proposal),
             )
         )
     mine = [f for f in findings if str(_field(f, "path")) == rel]
-    return {"id": atom_id, "path": rel, "text": text, "findings": mine, "proposal": ws.relative(proposal) if diff else None, "diff": diff}
+    return {
+        "id": atom_id,
+        "path": rel,
+        "text": text,
+        "findings": mine,
+        "proposal": ws.relative(proposal) if diff else None,
+        "diff": diff,
+    }
 
 
-def accept(ws: Workspace, atom_id: str, *, today: dt.date | None = None, commit: bool = False, by: str | None = None) -> Done:
+def accept(
+    ws: Workspace, atom_id: str, *, today: dt.date | None = None, commit: bool = False, by: str | None = None
+) -> Done:
     """Merge the proposal into the atom: kb's new content, the reviewer's own fields (title, status, tags, ...)."""
     today = today or dt.date.today()
     path = find(ws, atom_id)
@@ -87,7 +98,9 @@ def accept(ws: Workspace, atom_id: str, *, today: dt.date | None = None, commit:
         path.unlink()
     done = Done(atom_id, "accepted", ws.relative(target), f"accepted kb's proposal for {ws.relative(target)}")
     if commit:
-        done.commit = git_commit(ws.root, [target, path, proposal], f"kb review: accept proposal for {atom_id}", author=by)
+        done.commit = git_commit(
+            ws.root, [target, path, proposal], f"kb review: accept proposal for {atom_id}", author=by
+        )
     return done
 
 

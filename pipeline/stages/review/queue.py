@@ -40,7 +40,9 @@ class QueueItem:
 
     @property
     def rank(self) -> tuple:
-        return rank(self.errors, self.warnings, self.proposal is not None, self.status, self.source, self.created, self.atom_id)
+        return rank(
+            self.errors, self.warnings, self.proposal is not None, self.status, self.source, self.created, self.atom_id
+        )
 
     @property
     def bucket(self) -> str:
@@ -78,19 +80,32 @@ def queue(ws: Workspace, findings: Sequence[Any] = (), *, include_done: bool = F
         try:
             atom = atoms.read(path)
         except InputError as exc:
-            item = QueueItem(path.stem, rel, path.stem, path.parent.name, "draft", "unreadable", "", max(1, len(errors)))
+            item = QueueItem(
+                path.stem, rel, path.stem, path.parent.name, "draft", "unreadable", "", max(1, len(errors))
+            )
             item.reasons.append(f"does not parse: {exc.message}")
             out.append(item)
             continue
         meta = atom.meta
         item = QueueItem(
-            meta.id, rel, meta.title, meta.type, meta.status, _source_of(meta), meta.created.isoformat(),
-            len(errors), len(warnings), ws.relative(proposal) if proposal.is_file() else None, list(meta.needs),
+            meta.id,
+            rel,
+            meta.title,
+            meta.type,
+            meta.status,
+            _source_of(meta),
+            meta.created.isoformat(),
+            len(errors),
+            len(warnings),
+            ws.relative(proposal) if proposal.is_file() else None,
+            list(meta.needs),
         )
         if errors:
-            item.reasons.append(f"{len(errors)} error(s): " + ", ".join(sorted({_field(f, 'rule') for f in errors})))
+            item.reasons.append(f"{len(errors)} error(s): " + ", ".join(sorted({_field(f, "rule") for f in errors})))
         if warnings:
-            item.reasons.append(f"{len(warnings)} warning(s): " + ", ".join(sorted({_field(f, 'rule') for f in warnings})))
+            item.reasons.append(
+                f"{len(warnings)} warning(s): " + ", ".join(sorted({_field(f, "rule") for f in warnings}))
+            )
         if item.proposal:
             item.reasons.append(f"kb proposes a new version: {item.proposal} (kb review show {meta.id})")
         if meta.status == "draft":
@@ -112,5 +127,7 @@ def find(ws: Workspace, atom_id: str) -> Path:
     for path in ws.atom_files():
         if path.stem == atom_id:
             return path
-    raise NotFoundError(f"no atom with id '{atom_id}' under {ws.relative(ws.atoms_dir)}/",
-                        "List the queue with 'kb review' (ids are the file names without .md).")
+    raise NotFoundError(
+        f"no atom with id '{atom_id}' under {ws.relative(ws.atoms_dir)}/",
+        "List the queue with 'kb review' (ids are the file names without .md).",
+    )
