@@ -35,7 +35,8 @@ from pipeline import atoms as atom_files
 from pipeline.config import Settings
 from pipeline.errors import InputError
 from pipeline.models import ATOM_TYPES, STATUSES, Atom, DocumentSource, Interview, InterviewSource, Transcript
-from pipeline.transcripts.markdown import stamp
+from pipeline.textio import clock as stamp
+from pipeline.textio import exact_seconds
 from pipeline.workspace import Workspace
 
 log = logging.getLogger("mkdocs.plugins.kb")
@@ -294,7 +295,7 @@ def index_pages(
         TAGS_PAGE: _tags(model, tags_listing),
         BY_INTERVIEW_PAGE: _by_interview(model),
         BY_EXPERT_PAGE: _by_expert(model),
-        QUEUE_PAGE: _queue(model),
+        QUEUE_PAGE: _queue(model, findings),
         COVERAGE_PAGE: _coverage(model, findings),
         INTERVIEWS_PAGE: _interviews(model),
     }
@@ -410,33 +411,12 @@ def _by_expert(model: SiteModel) -> str:
     return "\n".join(lines)
 
 
-def _queue(model: SiteModel) -> str:
-    src = QUEUE_PAGE
-    lines = [front_matter("Review queue").rstrip("\n"), "", "# Review queue", ""]
-    waiting = [a for a in model.atoms if a.meta.status in ("draft", "in-review")]
-    waiting.sort(key=lambda a: (_last_changed(a), a.meta.created, _norm_title(a.meta.title)))
-    if not waiting:
-        lines += ["Nothing waits for review.", ""]
-        return "\n".join(lines)
-    counts = Counter(a.meta.status for a in waiting)
-    lines += [
-        f"{len(waiting)} atoms wait for review ({counts['in-review']} in review, {counts['draft']} drafts), "
-        "oldest first.",
-        "",
-    ]
-    rows = (
-        (
-            _last_changed(a).isoformat(),
-            _link(src, a),
-            a.meta.type,
-            a.meta.status,
-            md(a.meta.author) if a.meta.author else "",
-            ", ".join(md(r) for r in a.meta.reviewed_by),
-        )
-        for a in waiting
+def _queue(model: SiteModel, findings: Sequence[Any] | None = None) -> str:
+    from pipeline.stages.site_review import queue_page
+
+    return queue_page(
+        model, findings, QUEUE_PAGE, [front_matter("Review queue").rstrip("\n"), "", "# Review queue", ""]
     )
-    lines += _table(["Last changed", "Atom", "Type", "Status", "Author", "Reviewed by"], rows) + [""]
-    return "\n".join(lines)
 
 
 def _coverage(model: SiteModel, findings: Sequence[Any] | None) -> str:
@@ -569,12 +549,19 @@ def home_page(model: SiteModel) -> str:
 UrlFn = Callable[[str, str], str]  # (from src_uri, to src_uri or asset path) -> relative URL
 
 
-def atom_page(model: SiteModel, atom: Atom, url: UrlFn, edit_url: str | None) -> str:
+def atom_page(
+    model: SiteModel, atom: Atom, url: UrlFn, edit_url: str | None, findings: Sequence[Any] | None = None
+) -> str:
     meta = atom.meta
     src = atom_src(atom)
     tags = [esc(t) for t in meta.tags]
     parts = [front_matter(meta.title, tags=tags).rstrip("\n") if tags else front_matter(meta.title).rstrip("\n"), ""]
     parts += [f"# {md(meta.title)}", "", _atom_header(model, atom, edit_url), ""]
+    from pipeline.stages.site_review import review_box
+
+    box = review_box(model, atom, findings)
+    if box:
+        parts += [box, ""]
     if meta.summary:
         parts += [f'<p class="kb-summary">{one_line(meta.summary)}</p>', ""]
     body, faq_cut = _body_without_faq(model, atom)
@@ -664,7 +651,8 @@ def _sources_box(model: SiteModel, atom: Atom, url: UrlFn) -> str:
             role = model.speaker_role(source.interview, source.speaker) or "speaker"
             span = f"{stamp(source.start)}–{stamp(source.end)}"
             if data is not None:
-                href = url(src, interview_src(source.interview)) + f"#t={int(source.start)}"
+                # the exact second of the quote: the click lands on the cited expert turn, not the one before
+                href = url(src, interview_src(source.interview)) + f"#t={exact_seconds(source.start)}"
                 when = f'<a class="kb-time" href="{esc(href)}" data-t="{source.start:g}">{span}</a>'
                 where = f'<span class="kb-interview">{one_line(data.title)}</span>'
             else:
@@ -805,7 +793,7 @@ def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src
             aside = f'<aside class="kb-cited">Cited by: {links}</aside>'
         out.append(
             f'<div class="kb-turn kb-role--{esc(role)}" data-start="{first.start:g}" data-end="{turn[-1].end:g}">'
-            f'<div class="kb-turn-head"><a class="kb-time" href="#t={int(first.start)}" data-t="{first.start:g}">'
+            f'<div class="kb-turn-head"><a class="kb-time" href="#t={exact_seconds(first.start)}" data-t="{first.start:g}">'
             f'{stamp(first.start)}</a> <span class="kb-speaker">{one_line(name)}</span> '
             f'<span class="kb-role">{esc(role)}</span></div>'
             f'<p class="kb-turn-text">{" ".join(segs_html)}</p>{aside}</div>'
@@ -974,7 +962,7 @@ class SiteHooks:
             src = atom_srcs[atom.meta.id]
             edit = self._edit_url(model.rel_paths[atom.meta.id])
             self.edit_urls[src] = edit
-            self.generated[src] = atom_page(model, atom, url, edit)
+            self.generated[src] = atom_page(model, atom, url, edit, self.findings)
         for iid, data in model.interviews.items():
             self.generated[interview_src(iid)], self.slots[interview_src(iid)] = transcript_page(
                 model, data, url, media.get(iid)
