@@ -52,7 +52,7 @@ def _ask(url: str, question: str) -> dict:
 def test_gap_loop_end_to_end(tmp_path, kb):
     from pipeline.config import Settings
     from pipeline.service.app import create_app
-    from tests.test_service import _EMBEDDER, Server, export_bundle
+    from tests.service.test_service import _EMBEDDER, Server, export_bundle
 
     ws = tmp_path / "ws"
     assert kb("init", ws).exit_code == 0

@@ -19,39 +19,6 @@ gaps_app = typer.Typer(
 app.add_typer(gaps_app, name="gaps")
 
 
-def _close_with_newest_bundle(ctx: typer.Context) -> list[str]:
-    """Re-ask every open question against dist/'s newest bundle with the real answering function."""
-    from functools import partial
-
-    from pipeline.backends.embed import embedder_for_manifest
-    from pipeline.errors import BundleError
-    from pipeline.index.bundle import Bundle
-    from pipeline.service.answering import answer
-    from pipeline.service.calibration import calibrate
-    from pipeline.service.reload import resolve_bundle
-    from pipeline.stages import gaps
-
-    st = state(ctx)
-    settings, ws = st.settings(), st.workspace
-    if not any(g.kind == "question" for g in gaps.rank.gap_log(ws, settings).all("open")):
-        return []
-    try:
-        path = resolve_bundle(ws.dist_dir)
-    except BundleError:
-        return []  # no bundle yet: nothing to ask again
-    loaded = Bundle.load(path, partial(embedder_for_manifest, settings=settings))
-    try:
-        threshold = calibrate(loaded, settings).threshold
-        return gaps.close(
-            ws,
-            settings,
-            lambda q: not answer(loaded, q, settings, threshold=threshold).uncertain,
-            loaded.manifest.checksum,
-        )
-    finally:
-        loaded.close()
-
-
 @gaps_app.callback()
 def gaps_list(
     ctx: typer.Context,
@@ -65,8 +32,8 @@ def gaps_list(
         return
     from pipeline.stages import gaps
 
-    closed = _close_with_newest_bundle(ctx) if close else []
     st = state(ctx)
+    closed = gaps.close_with_newest_bundle(st.workspace, st.settings()) if close else []
     result = gaps.report(st.workspace, st.settings())
     result.closed = closed
     if output_json:

@@ -9,8 +9,8 @@ gap is closed when, asked again against a newer bundle, it is answered certain (
 from __future__ import annotations
 
 from pipeline.stages.gaps.guide import write_guide
-from pipeline.stages.gaps.rank import GapsReport, Ranked, close, report
+from pipeline.stages.gaps.rank import GapsReport, Ranked, close, close_with_newest_bundle, report
 
 run = report
 
-__all__ = ["GapsReport", "Ranked", "close", "report", "run", "write_guide"]
+__all__ = ["GapsReport", "Ranked", "close", "close_with_newest_bundle", "report", "run", "write_guide"]

@@ -192,3 +192,29 @@ def close(ws: Workspace, settings: Settings, ask: Callable[[str], bool], bundle_
             keys.append(g.key)
     log.close(keys, closed_by=bundle_id)
     return closed
+
+
+def close_with_newest_bundle(ws: Workspace, settings: Settings) -> list[str]:
+    """Re-ask every open question against dist/'s newest bundle with the answering function
+    ``kb serve`` uses (same calibration); close those it now answers certain."""
+    from pipeline.answer import answer
+    from pipeline.answer.bundle import open_bundle
+    from pipeline.answer.uncertain import calibrate
+    from pipeline.index.bundle import newest_bundle
+
+    if not any(g.kind == "question" for g in gap_log(ws, settings).all("open")):
+        return []
+    path = newest_bundle(ws.dist_dir)
+    if path is None:
+        return []  # no bundle yet: nothing to ask again
+    loaded = open_bundle(path, settings)
+    try:
+        threshold = calibrate(loaded, settings).threshold
+        return close(
+            ws,
+            settings,
+            lambda q: not answer(loaded, q, settings, threshold=threshold).uncertain,
+            loaded.manifest.checksum,
+        )
+    finally:
+        loaded.close()

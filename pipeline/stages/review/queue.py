@@ -10,17 +10,12 @@ from typing import Any
 
 from pipeline import atoms
 from pipeline.errors import InputError
+from pipeline.findings import review_rank as rank
 from pipeline.models import DocumentSource, InterviewSource
 from pipeline.workspace import Workspace
 
 #: Buckets of the queue, in order.
 BUCKETS = ("errors", "findings", "proposal", "draft", "in-review")
-
-
-def rank(errors: int, warnings: int, proposal: bool, status: str, source: str, created: str, atom_id: str) -> tuple:
-    """The queue order (kb review and the site's review queue): errors, findings, proposals, then drafts by source and age."""
-    bucket = 0 if errors else 1 if warnings else 2 if proposal else 3 if status == "draft" else 4
-    return (bucket, source, created, atom_id)
 
 
 @dataclass
