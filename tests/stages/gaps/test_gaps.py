@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from pipeline.index.gaps import GapLog, default_path, record_gaps, redact
+from tests.paths import TESTS_DATA
 
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-DATA = Path(__file__).parent / "data" / "distill"
+DATA = TESTS_DATA / "distill"
 ON_CALL = [
     "Why do people need to be on-call at all?",
     "why do people need to be on call?",
