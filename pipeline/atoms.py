@@ -323,7 +323,7 @@ def meta_to_data(meta: AtomMeta) -> dict[str, Any]:
     data = meta.model_dump(mode="python", exclude_none=True)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("config_schema",) and not value:
+        if key in ("config_schema", "needs") and not value:
             continue
         if key == "generator" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if v not in (None,)}
@@ -408,10 +408,22 @@ def write(path: Path, meta: AtomMeta, body: str) -> str:
 def fingerprint(meta: AtomMeta, body: str) -> str:
     """sha256 of an atom's content, ignoring formatting and the fingerprint field itself."""
     data = meta.model_dump(mode="json", exclude_none=True)
+    if not data.get("needs"):
+        data.pop("needs", None)  # fingerprints of atoms written before the field existed stay valid
     gen = data.get("generator")
     if isinstance(gen, dict):
         gen.pop("content_hash", None)
     return sha256_text(json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n" + body.strip())
+
+
+#: Fields that are the reviewer's to set: a proposal differing only in these is not worth writing.
+REVIEWER_FIELDS = ("title", "status", "tags", "reviewed_by", "needs")
+
+
+def content_key(meta: AtomMeta, body: str, *, ignore: tuple[str, ...] = ()) -> str:
+    """sha256 of what an atom says, leaving out dates, version, generator and the ``ignore``d fields."""
+    data = meta.model_dump(mode="json", exclude={"created", "updated", "version", "generator", *ignore})
+    return sha256_text(json.dumps(data, sort_keys=True) + "\n" + body.strip())
 
 
 def stamp(meta: AtomMeta, body: str) -> AtomMeta:

@@ -18,8 +18,10 @@ from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, ask, eval
     distill_cmd,  # noqa: E402,F401  distill, cost
+    gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    review_cmd,  # noqa: E402,F401  review
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run

@@ -20,7 +20,7 @@ from pipeline.errors import BackendError, BudgetExceededError, KbError, NotFound
 from pipeline.index.runlog import RunLog, append_atoms
 from pipeline.models import Interview, Transcript
 from pipeline.reporting import Reporter
-from pipeline.stages.distill import extractive
+from pipeline.stages.distill import extractive, shape
 from pipeline.stages.distill import llm as dl
 from pipeline.stages.distill import writer as da
 from pipeline.stages.distill.windows import windows
@@ -228,7 +228,7 @@ def _distill_extractive(
         if loaded is None:
             continue
         transcript, interview = loaded
-        for d in extractive.drafts(transcript, interview, settings, reporter):
+        for d in shape.drafts(transcript, interview, settings, reporter):
             if d.title.lower() in titles:
                 d.title = f"{d.title} ({interview.title if interview else i})"
             titles.add(d.title.lower())

@@ -36,6 +36,7 @@ class Piece:
     body: str = ""
     sources: list[DocumentSource] = field(default_factory=list)
     summary: str = ""
+    needs: list[str] = field(default_factory=list)
 
 
 @dataclass

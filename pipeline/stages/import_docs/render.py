@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.models import DocumentSource
+from pipeline.models import TYPE_SECTIONS, DocumentSource
 from pipeline.stages.import_docs.kinds import CONFIG_LANGS, piece_blocks, question_units
 from pipeline.stages.import_docs.pieces import Piece
 from pipeline.stages.import_docs.tree import Node
@@ -20,6 +20,12 @@ SYNONYMS: dict[str, dict[str, str]] = {
         "how to fix": "How to resolve",
         "how to resolve": "How to resolve",
         "how do i fix the issue?": "How to resolve",
+        "symptom": "What it means",
+        "symptoms": "What it means",
+        "problem": "What it means",
+        "description": "What it means",
+        "issue": "What it means",
+        "error": "What it means",
         "cause": "Common causes",
         "causes": "Common causes",
         "root cause": "Common causes",
@@ -50,8 +56,19 @@ SYNONYMS: dict[str, dict[str, str]] = {
         "accepted values": "Accepted values",
         "effect": "Effect",
         "faq": "FAQ",
+        "description": "What it is",
+        "what it is": "What it is",
+        "usage": "Example",
+        "possible values": "Accepted values",
     },
-    "pitfall": {"why": "Why", "instead": "What to do instead", "faq": "FAQ"},
+    "pitfall": {
+        "why": "Why",
+        "instead": "What to do instead",
+        "what to do instead": "What to do instead",
+        "what not to do": "What not to do",
+        "avoid": "What not to do",
+        "faq": "FAQ",
+    },
     "config-template": {"template": "Template", "example": "Template", "faq": "FAQ"},
     "faq": {},
 }
@@ -122,6 +139,7 @@ def render(piece: Piece) -> None:
                 parts += _section(node, 2, None)
                 sources += [n for n in node.walk() if n is node or n.has_content()]
         parts = _structure(parts, piece.type)
+        parts, piece.needs = complete_sections(parts, piece.type)
     seen: set[int] = set()
     piece.sources = []
     for node in sources:
@@ -153,6 +171,57 @@ def _structure(parts: list[str], piece_type: str) -> list[str]:
                     i -= 1  # the sentence introducing the block goes with it
                 return parts[:i] + ["## Template"] + parts[i:]
     return parts
+
+
+#: The section a document's untitled text belongs to, per type.
+MAIN_SECTION = {
+    "error": "What it means",
+    "procedure": "Steps",
+    "playbook": "Symptoms",
+    "interface-input": "What it is",
+    "troubleshooting-tip": "Tip",
+    "config-template": "Template",
+    "pitfall": "What not to do",
+}
+NOT_IN_SOURCE = "_Not in the source document._"
+NO_FAQ = "_No questions in the source document yet._"
+
+
+def complete_sections(parts: list[str], piece_type: str) -> tuple[list[str], list[str]]:
+    """Every section the type asks for: the document's text goes under the main one, the document's
+    other headings below it, and what the document does not say is a marked placeholder and a need."""
+    required = [h for h in TYPE_SECTIONS.get(piece_type, ()) if h != "FAQ"]
+    if piece_type == "faq":
+        return parts, []
+    wanted = {h.lower() for h in required} | {"faq"}
+
+    def level2(p: str) -> str | None:
+        m = re.match(r"^## (?!#)(.+)$", p.strip())
+        return m.group(1).strip().lower() if m else None
+
+    have = {level2(p) for p in parts if level2(p)}
+    out = list(parts)
+    main = MAIN_SECTION.get(piece_type)
+    if main and main.lower() not in have:
+        first = next((i for i, p in enumerate(out) if p.startswith("#")), len(out))
+        at = 1 if first >= 2 else 0
+        out.insert(at, f"## {main}")
+        have.add(main.lower())
+    out = [
+        ("#" + p) if p.startswith("#") and level2(p) not in wanted and not p.startswith("######") else p for p in out
+    ]
+    needs: list[str] = []
+    for i, heading in enumerate(required):
+        if heading.lower() not in have:
+            later = {h.lower() for h in required[i + 1 :]}
+            at = next((k for k, p in enumerate(out) if level2(p) in later), len(out))
+            out[at:at] = [f"## {heading}", NOT_IN_SOURCE]
+            have.add(heading.lower())
+            needs.append(f"{heading}: not in the source document; write it or change the type")
+    if "faq" not in have:
+        out += ["## FAQ", NO_FAQ]
+        needs.append("FAQ: add the questions a reader would ask, with their answers")
+    return out, needs
 
 
 def _summary(piece: Piece) -> str:

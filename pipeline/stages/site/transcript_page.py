@@ -8,7 +8,8 @@ from collections import defaultdict
 from pipeline.models import Atom, InterviewSource, Transcript
 from pipeline.stages.site.markup import UrlFn, atom_src, esc, front_matter, interview_src, md, one_line
 from pipeline.stages.site.model import InterviewData, SiteModel
-from pipeline.transcripts.markdown import stamp
+from pipeline.textio import clock as stamp
+from pipeline.textio import exact_seconds
 
 
 def _citing(model: SiteModel, iid: str, transcript: Transcript) -> dict[int, list[Atom]]:
@@ -107,7 +108,7 @@ def _turns_html(model: SiteModel, data: InterviewData, t: Transcript, url: UrlFn
             aside = f'<aside class="kb-cited">Cited by: {links}</aside>'
         out.append(
             f'<div class="kb-turn kb-role--{esc(role)}" data-start="{first.start:g}" data-end="{turn[-1].end:g}">'
-            f'<div class="kb-turn-head"><a class="kb-time" href="#t={int(first.start)}" data-t="{first.start:g}">'
+            f'<div class="kb-turn-head"><a class="kb-time" href="#t={exact_seconds(first.start)}" data-t="{first.start:g}">'
             f'{stamp(first.start)}</a> <span class="kb-speaker">{one_line(name)}</span> '
             f'<span class="kb-role">{esc(role)}</span></div>'
             f'<p class="kb-turn-text">{" ".join(segs_html)}</p>{aside}</div>'

@@ -31,9 +31,12 @@ class TranscribeReport:
     fresh: list[str] = field(default_factory=list)
     merged: dict[str, int] = field(default_factory=dict)
     unmapped: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # interview -> why (``keep_going``: kb run goes on)
 
     def __str__(self) -> str:
         parts = [f"{len(self.transcribed)} transcribed", f"{len(self.fresh)} fresh"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed ({', '.join(sorted(self.failed))})")
         if self.merged:
             parts.append(f"{sum(self.merged.values())} correction(s) merged from transcript.md")
         if self.unmapped:
@@ -256,7 +259,10 @@ def run(
     ids: list[str] | None = None,
     *,
     force: bool = False,
+    keep_going: bool = False,
 ) -> TranscribeReport:
+    """Transcribe ``ids`` (default: all). A failing interview never holds back the others; with
+    ``keep_going`` the failures are in the report (``failed``) instead of raised at the end."""
     known = workspace.interview_ids()
     if ids:
         for i in ids:
@@ -287,6 +293,11 @@ def run(
                 report.unmapped[interview_id] = unmapped
     finally:
         speech.close()
+    if keep_going:
+        for iid, exc in failed:
+            report.failed[iid] = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            reporter.warn(f"transcribe {iid} failed: {exc.message}")
+        return report
     if len(failed) == 1 and len(todo) == 1:
         raise failed[0][1]
     if failed:
@@ -300,5 +311,5 @@ def run(
 
 
 def run_all(settings: Settings, workspace: Workspace, reporter: Reporter, force: bool = False) -> TranscribeReport:
-    """The `kb run` step: every interview of the workspace."""
-    return run(settings, workspace, reporter, None, force=force)
+    """The `kb run` step: every interview of the workspace; failures are reported, the run goes on."""
+    return run(settings, workspace, reporter, None, force=force, keep_going=True)
