@@ -276,7 +276,7 @@ def fill_sections(
         cue = SECTION_CUES.get(atom_type, {}).get(heading)
         if cue is None:
             continue
-        picked = []
+        picked: list[str] = []
         for s in pool:
             if len(picked) < per_section and s not in used and cue.search(s) and len(s.split()) <= budget:
                 picked.append(s)

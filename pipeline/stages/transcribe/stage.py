@@ -294,9 +294,9 @@ def run(
     finally:
         speech.close()
     if keep_going:
-        for iid, exc in failed:
-            report.failed[iid] = exc.message + (f" ({exc.hint})" if exc.hint else "")
-            reporter.warn(f"transcribe {iid} failed: {exc.message}")
+        for iid, err in failed:
+            report.failed[iid] = err.message + (f" ({err.hint})" if err.hint else "")
+            reporter.warn(f"transcribe {iid} failed: {err.message}")
         return report
     if len(failed) == 1 and len(todo) == 1:
         raise failed[0][1]

@@ -223,7 +223,7 @@ def test_long_section_without_headings_is_cut_between_paragraphs(ws, tmp_path):
 
 def _doc_text(body: str) -> str:
     """The document's own text in an imported body: without the type's headings and kb's placeholders."""
-    from pipeline.stages.import_docs.cut import NO_FAQ, NOT_IN_SOURCE
+    from pipeline.stages.import_docs.render import NO_FAQ, NOT_IN_SOURCE
 
     kept = [p for p in body.strip().split("\n\n") if not re.match(r"^## (?!#)", p) and p not in (NOT_IN_SOURCE, NO_FAQ)]
     return "\n\n".join(kept)
