@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from pipeline.errors import ConfigError
+from pipeline import safeload
+from pipeline.errors import ConfigError, InputError, InputLimitError
 from pipeline.textio import read_utf8
 
 
@@ -197,12 +197,14 @@ SECRET_KEYS = ("api_key", "token", "password", "secret")
 def read_kb_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    text = read_utf8(path, "Re-save kb.yaml as UTF-8.")
     try:
-        data = yaml.safe_load(read_utf8(path, "Re-save kb.yaml as UTF-8.")) or {}
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        data = safeload.load_yaml(text) or {}
+    except InputLimitError as exc:
+        raise InputLimitError(exc.message, exc.hint, path=path, line=exc.line) from None
+    except InputError as exc:
         raise ConfigError(
-            f"{path}:{line}: kb.yaml is not valid YAML ({exc.problem}).",
+            f"{path}:{exc.line}: kb.yaml is not valid YAML ({exc.message.removeprefix('not valid YAML: ')}).",
             "Fix the YAML syntax at that line.",
         ) from None
     if not isinstance(data, dict):

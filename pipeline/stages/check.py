@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from rapidfuzz import fuzz, process, utils
 
 from pipeline import atoms
 from pipeline.config import Settings
-from pipeline.errors import InputError, NotFoundError
+from pipeline.errors import InputError, InputLimitError, NotFoundError
 from pipeline.models import ATOM_TYPES, STATUSES, TYPE_SECTIONS
 from pipeline.reporting import Reporter
 from pipeline.stages.check_body import norm_heading, scan
@@ -298,8 +297,6 @@ def _in_root(workspace: Workspace, path: Path) -> Path:
         return path.absolute()
 
 
-MAX_ALIASES = 20
-_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s\[\]{},]+")
 
 
 def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
@@ -324,13 +321,11 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
         add("no-front-matter", 1, "the file has no YAML front matter",
             "Start the file with '---', the atom's fields, then '---' (see 'kb new').")
         return
-    aliases = _ALIAS.findall(raw.front_matter) if "*" in raw.front_matter else []
-    if len(aliases) > MAX_ALIASES:  # nested aliases expand exponentially ("billion laughs")
-        add("yaml-syntax", raw.fm_line, f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
-            "Write the values out instead of repeating them with &anchors and *aliases.")
-        return
     try:
-        atoms.load_yaml(raw)
+        atoms.load_yaml(raw)  # safeload's limits: aliases, expansion, depth, size (one message everywhere)
+    except InputLimitError as exc:
+        add("yaml-syntax", exc.line, f"the front matter is refused: {exc.message}", exc.hint)
+        return
     except InputError as exc:
         add("yaml-syntax", exc.line, exc.message.replace("front matter is not valid YAML: ", "invalid YAML: "),
             exc.hint, column=exc.column)
@@ -392,7 +387,7 @@ def _light(path: Path, info: _Info) -> None:
     """Id, title and related of an atom outside the checked set (no findings reported for it)."""
     try:
         raw = atoms.split(path.read_bytes().decode("utf-8"))
-        if raw.front_matter is None or len(_ALIAS.findall(raw.front_matter)) > MAX_ALIASES:
+        if raw.front_matter is None:
             return
         atoms.load_yaml(raw)
     except (OSError, UnicodeDecodeError, InputError):

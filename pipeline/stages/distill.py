@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
+from pipeline import safeload
 from pipeline.backends.llm import RequestRecord, Usage, configured, make_client
 from pipeline.config import Settings
-from pipeline.errors import BackendError, BudgetExceededError, NotFoundError
+from pipeline.errors import BackendError, BudgetExceededError, KbError, NotFoundError
 from pipeline.index.runlog import RunLog, append_atoms
 from pipeline.models import Interview, Transcript
 from pipeline.reporting import Reporter
@@ -97,8 +97,8 @@ def load_interview(ws: Workspace, interview_id: str) -> tuple[Transcript, Interv
     meta = folder / "interview.yaml"
     if meta.is_file():
         try:
-            interview = Interview.model_validate(yaml.safe_load(meta.read_text(encoding="utf-8")) or {})
-        except (ValidationError, yaml.YAMLError):
+            interview = Interview.model_validate(safeload.read_yaml(meta, dates=False) or {})
+        except (ValidationError, KbError):
             interview = None  # titles fall back to the id; `kb check` reports a bad interview.yaml
     return transcript, interview
 

@@ -14,13 +14,13 @@ name the type expects when it means the same (``Solution`` -> ``How to resolve``
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 import yaml
 
-from pipeline import atoms
+from pipeline import atoms, safeload
+from pipeline.errors import KbError
 from pipeline.models import DocumentSource
 from pipeline.stages.import_docs_tree import Block, Doc, Node, is_part_heading
 
@@ -315,12 +315,12 @@ def config_blocks_parse(blocks: list[Block]) -> bool:
             continue
         try:
             if block.lang == "json":
-                json.loads(block.content)
+                safeload.load_json(block.content)
             else:
-                docs = [d for d in yaml.safe_load_all(block.content) if d is not None]
+                docs = [d for d in safeload.load_yaml_all(block.content) if d is not None]
                 if not docs or not all(isinstance(d, (dict, list)) for d in docs):
                     return False
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, yaml.YAMLError, KbError):
             return False
     return True
 

@@ -151,9 +151,14 @@ def site_dir_of(workspace: Workspace) -> Path:
     """Where the site is built: mkdocs.yml's ``site_dir`` (default ``build/site``)."""
     import yaml
 
+    from pipeline import safeload
+    from pipeline.errors import KbError
+
     try:
-        data = yaml.load(workspace.mkdocs_yml.read_text(encoding="utf-8"), Loader=_lenient_loader()) or {}
-    except (OSError, yaml.YAMLError):
+        text = workspace.mkdocs_yml.read_text(encoding="utf-8")
+        safeload.compose_yaml_all(text)  # limits first: aliases, expansion, depth, size
+        data = yaml.load(text, Loader=_lenient_loader()) or {}
+    except (OSError, ValueError, yaml.YAMLError, KbError):
         data = {}
     site_dir = data.get("site_dir")
     return (workspace.root / str(site_dir) if site_dir else workspace.build_dir / "site").resolve()

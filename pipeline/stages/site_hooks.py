@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from pipeline import atoms as atom_files
+from pipeline import safeload
 from pipeline.config import Settings
 from pipeline.errors import InputError
 from pipeline.models import ATOM_TYPES, STATUSES, Atom, DocumentSource, Interview, InterviewSource, Transcript
@@ -156,11 +157,10 @@ class SiteModel:
         yaml_path = folder / "interview.yaml"
         rel = self.workspace.relative(yaml_path)
         try:
-            data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+            data = safeload.read_yaml(yaml_path, dates=False)
             interview = Interview.model_validate(data)
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else None
-            self.problems.append(Problem(rel, line, f"not valid YAML ({exc.problem})"))
+        except InputError as exc:
+            self.problems.append(Problem(rel, exc.line, exc.message.split(": ", 1)[-1] if exc.path else exc.message))
         except (OSError, ValueError) as exc:
             self.problems.append(Problem(rel, None, _first_error(exc)))
         transcript: Transcript | None = None

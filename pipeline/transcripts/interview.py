@@ -8,20 +8,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from pipeline import safeload
 from pipeline.errors import InputError, NotFoundError
 from pipeline.models import Interview
 from pipeline.textio import read_utf8
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-# Dates stay strings while loading; pydantic parses them and reports an impossible date by field.
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def _lines(node: yaml.Node, prefix: tuple, out: dict[tuple, int]) -> None:
@@ -39,8 +29,8 @@ def key_lines(text: str) -> dict[tuple, int]:
     """Key path (e.g. ('people', 0, 'name')) -> line, for messages about interview.yaml."""
     out: dict[tuple, int] = {}
     try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
+        node = safeload.compose_yaml(text, dates=False)
+    except InputError:
         return out
     if node is not None:
         _lines(node, (), out)
@@ -62,11 +52,7 @@ def load(path: Path) -> Interview:
     if not path.is_file():
         raise NotFoundError(f"{path} does not exist.", "Create the interview with 'kb add RECORDING_OR_TRANSCRIPT'.")
     text = read_utf8(path, "Re-save interview.yaml as UTF-8.")
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(f"not valid YAML ({exc.problem})", "Fix the YAML syntax at that line.", path=path, line=line) from None
+    data = safeload.load_yaml(text, path=path, dates=False, hint="Fix the YAML syntax at that line.")
     if not isinstance(data, dict):
         raise InputError("interview.yaml must be a mapping", "See README: Interviews.", path=path, line=1)
     try:
