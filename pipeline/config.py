@@ -9,10 +9,11 @@ Secrets (API keys, hub tokens) come from the environment only: kb.yaml names the
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline import safeload
@@ -126,6 +127,45 @@ class SiteSettings(_Section):
         "copy", description="Recordings in the site: copy them, symlink them (big files), or leave them out."
     )
 
+    @field_validator("repo_url", "edit_uri")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        """Only http(s) or relative URLs: a ``javascript:`` or ``data:`` link would run in readers' browsers."""
+        if value is None:
+            return value
+        if any(ord(c) < 32 or c in '<>"\\' for c in value):
+            raise ValueError("must be a plain URL (no control characters, quotes or angle brackets)")
+        scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*):", value)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            raise ValueError(f"only http(s) or relative URLs are allowed, not '{scheme.group(1)}:'")
+        if value.strip().startswith("//"):
+            raise ValueError("write the scheme (https://...), not a protocol-relative '//' URL")
+        return value
+
+
+class LimitsSettings(_Section):
+    """Input budgets: what kb reads from files it did not write (hostile or broken input stays bounded)."""
+
+    max_atom_bytes: int = Field(
+        1_000_000, ge=1, description="Largest atom file; check flags it, export and site refuse it."
+    )
+    max_transcript_bytes: int = Field(
+        32 * 1024 * 1024, ge=1, description="Largest transcript file kb add/transcribe import."
+    )
+    max_cues: int = Field(100_000, ge=1, description="Most cues in one VTT/SRT file (or turns in a text transcript).")
+    max_segments: int = Field(100_000, ge=1, description="Most segments in one whisper/whisperX JSON transcript.")
+    max_words: int = Field(1_000_000, ge=1, description="Most timed words in one JSON transcript.")
+
+
+def over_budget(what: str, value: int, setting: str, limit: int, *, path: Any = None) -> InputLimitError:
+    """The one message for an input over a budget: it names the setting that allows more."""
+    return InputLimitError(
+        f"{what} ({value:,}) is over the limit {setting} = {limit:,}",
+        f"Split the input, or raise '{setting}' in kb.yaml (or KB_{setting.replace('.', '_').upper()}) "
+        "if you trust it.",
+        path=path,
+    )
+
 
 class Settings(BaseSettings):
     """All of kb's settings. ``Settings.load(workspace, **flags)`` is the way to build one."""
@@ -146,6 +186,11 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     serve: ServeSettings = ServeSettings()
     site: SiteSettings = SiteSettings()
+    limits: LimitsSettings = LimitsSettings()
+    allowed_roots: list[str] = Field(
+        default_factory=list,
+        description="Folders outside the workspace that workspace files may point to (transcripts, recordings).",
+    )
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

@@ -269,7 +269,9 @@ def read_yaml(path: str | Path, *, hint: str = SYNTAX_HINT, **kwargs: Any) -> An
     return load_yaml(read_utf8(path), path=path, hint=hint, **kwargs)
 
 
-def load_yaml_roundtrip(text: str, *, path: str | Path | None = None, hint: str = SYNTAX_HINT, limits: Limits = DEFAULT):
+def load_yaml_roundtrip(
+    text: str, *, path: str | Path | None = None, hint: str = SYNTAX_HINT, limits: Limits = DEFAULT
+):
     """A user's config file with ruamel.yaml's round-trip loader (comments, order, quotes kept).
 
     The same limits are checked first on PyYAML's event stream, so ruamel never expands a bomb.
@@ -378,7 +380,9 @@ def _check_tree(data: Any, limits: Limits, where: str | None, *, surrogates: boo
                 _check_text(value, where)
             continue
         if depth > limits.max_depth:
-            raise InputLimitError(f"the JSON is nested more than {limits.max_depth} levels deep", LIMIT_HINT, path=where)
+            raise InputLimitError(
+                f"the JSON is nested more than {limits.max_depth} levels deep", LIMIT_HINT, path=where
+            )
         stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list) or (surrogates and isinstance(v, str)))
 
 

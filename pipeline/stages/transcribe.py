@@ -158,7 +158,9 @@ def transcribe_one(
             )
             notes: list[str] = []
         else:
-            imported = importers.import_file(src, interview_id, sha256=sha, file_label=media.file)
+            imported = importers.import_file(
+                src, interview_id, sha256=sha, file_label=media.file, limits=settings.limits
+            )
             raw, notes = imported.transcript, imported.notes
             if iv.language and raw.source.language is None:
                 raw.source.language = iv.language
