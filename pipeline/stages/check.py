@@ -28,7 +28,7 @@ from pipeline.stages.check_config import check_configs
 from pipeline.stages.check_fields import check_fields
 from pipeline.stages.check_quotes import check_quotes
 from pipeline.textio import decode_utf8
-from pipeline.workspace import Workspace, atomic_write_json, sha256_bytes, sha256_file, sha256_json
+from pipeline.workspace import Workspace, atomic_write_json, confine, sha256_bytes, sha256_file, sha256_json
 
 ERROR = "error"
 WARNING = "warning"
@@ -60,6 +60,8 @@ RULES: dict[str, tuple[str, str, str]] = {
     "validated-unreviewed": (ERROR, "`status: validated` with an empty `reviewed_by`", "name the reviewers, or keep the status `in-review`"),
     "too-short": (WARNING, "the body has fewer than `check.min_words` words (400)", "add what a reader needs, or merge into a related atom"),
     "too-long": (WARNING, "the body has more than `check.max_words` words (800)", "split it into atoms of one screen each"),
+    "outside-workspace": (ERROR, "the atom is a symlink to a file outside the workspace", "copy the file into atoms/ instead of linking it"),
+    "too-large": (ERROR, "the atom file is larger than `limits.max_atom_bytes`", "split it into several atoms"),
     "over-cap": (ERROR, "the body has more than `check.hard_cap_words` words (1500)", "split it into several atoms"),
     "related-unresolved": (ERROR, "a `related` title matches no atom's title (or id)", "use one of the suggested titles"),
     "near-duplicate": (WARNING, "another atom has nearly the same title and summary", "merge the two, or make their titles say how they differ"),
@@ -307,6 +309,16 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
         sev = severity or RULES[rule][0]
         out.append(Finding(rel, line, column, sev, rule, message, hint))
 
+    try:
+        confine(ctx.workspace, path, allowed_roots=ctx.settings.allowed_roots, what="atom")
+    except InputError as exc:
+        add("outside-workspace", 1, exc.message, exc.hint)
+        return
+    size, cap = path.stat().st_size, ctx.settings.limits.max_atom_bytes
+    if size > cap:  # refused before reading it all; export and site refuse it too
+        add("too-large", 1, f"the file is {size:,} bytes, over limits.max_atom_bytes = {cap:,}",
+            "Split it into atoms of one screen each (or raise limits.max_atom_bytes in kb.yaml).")
+        return
     try:
         data_bytes = path.read_bytes()
     except OSError as exc:

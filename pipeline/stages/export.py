@@ -170,6 +170,13 @@ def _read_atoms(workspace: Workspace, statuses: tuple[str, ...], settings: Setti
                 exc.message, "Fix the atom (run 'kb check' for every problem), then export again."
             ) from None
         rel = workspace.relative(path)
+        words = atom_files.word_count(atom.body)
+        if words > settings.check.hard_cap_words:  # what `kb check` flags as over-cap (an error)
+            raise InputError(
+                f"the body has {words:,} words, above the hard cap check.hard_cap_words = {settings.check.hard_cap_words:,}",
+                "Split it into atoms of one screen each (run 'kb check' for every problem), then export again.",
+                path=rel,
+            )
         if atom.meta.id in seen:
             raise InputError(
                 f"atom id '{atom.meta.id}' is used twice (also in {seen[atom.meta.id]})",

@@ -33,11 +33,12 @@ import yaml
 
 from pipeline import atoms as atom_files
 from pipeline import safeload
-from pipeline.config import Settings
+from pipeline.config import Settings, over_budget
 from pipeline.errors import InputError
 from pipeline.models import ATOM_TYPES, STATUSES, Atom, DocumentSource, Interview, InterviewSource, Transcript
+from pipeline.transcripts.interview import media_path
 from pipeline.transcripts.markdown import stamp
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, confine
 
 log = logging.getLogger("mkdocs.plugins.kb")
 
@@ -123,14 +124,22 @@ class SiteModel:
     rel_paths: dict[str, str] = field(default_factory=dict)  # atom id -> path relative to workspace
     interviews: dict[str, InterviewData] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    allowed_roots: list[str] = field(default_factory=list)
+    max_atom_bytes: int | None = None
 
     @classmethod
-    def load(cls, workspace: Workspace) -> SiteModel:
+    def load(cls, workspace: Workspace, settings: Settings | None = None) -> SiteModel:
         model = cls(workspace)
+        if settings is not None:
+            model.allowed_roots, model.max_atom_bytes = list(settings.allowed_roots), settings.limits.max_atom_bytes
         seen: dict[str, str] = {}
         for path in workspace.atom_files():
             rel = workspace.relative(path)
             try:
+                confine(workspace, path, allowed_roots=model.allowed_roots, what="atom")
+                if model.max_atom_bytes is not None and path.stat().st_size > model.max_atom_bytes:
+                    raise over_budget("the atom's size in bytes", path.stat().st_size, "limits.max_atom_bytes",
+                                      model.max_atom_bytes)  # fmt: skip
                 text = atom_files.read_bytes(path)
                 atom = atom_files.parse(text, rel)
             except InputError as exc:
@@ -176,7 +185,14 @@ class SiteModel:
                 if media.kind != "recording":
                     continue
                 candidate = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
-                if candidate.is_file() and candidate.suffix.lower() in AUDIO_SUFFIXES:
+                if not candidate.is_file():
+                    continue
+                try:  # never publish a file from outside the workspace that no person registered
+                    candidate = media_path(self.workspace, yaml_path, media, self.allowed_roots)
+                except InputError as exc:
+                    self.problems.append(Problem(rel, None, exc.message))
+                    continue
+                if candidate.suffix.lower() in AUDIO_SUFFIXES:
                     recording = candidate
                     break
         return InterviewData(iid, interview, transcript, recording, folder)
@@ -901,7 +917,7 @@ class SiteHooks:
         from mkdocs.structure.files import File
 
         assert self.workspace is not None and self.settings is not None
-        model = self.model = SiteModel.load(self.workspace)
+        model = self.model = SiteModel.load(self.workspace, self.settings)
         for problem in model.problems:
             if self.strict:
                 raise InputError(

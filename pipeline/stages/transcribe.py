@@ -20,7 +20,14 @@ from pipeline.models import Interview, MediaRef, Transcript
 from pipeline.reporting import Reporter
 from pipeline.transcripts import audio, corrections, importers, markdown, speakers, store, vtt
 from pipeline.transcripts import interview as interview_file
-from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, sha256_file, sha256_json
+from pipeline.workspace import (
+    Workspace,
+    atomic_write_json,
+    atomic_write_text,
+    clean_leftovers,
+    sha256_file,
+    sha256_json,
+)
 
 STAGE = "transcribe"
 
@@ -108,7 +115,10 @@ def transcribe_one(
     iv_path = folder / "interview.yaml"
     iv = interview_file.load(iv_path)
     media = choose_media(iv, iv_path)
+    clean_leftovers(workspace, reporter)
     src = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
+    if src.is_file() or src.is_symlink():
+        src = interview_file.media_path(workspace, iv_path, media, settings.allowed_roots)
     if not src.is_file():
         raise NotFoundError(
             f"{workspace.relative(iv_path)}: registered {media.kind} '{media.file}' is missing.",

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 
 from pipeline import safeload
 from pipeline.errors import InputError, NotFoundError
-from pipeline.models import Interview
+from pipeline.models import Interview, MediaRef
 from pipeline.textio import read_utf8
+from pipeline.workspace import Workspace, confine, sha256_file
 
 
 def _lines(node: yaml.Node, prefix: tuple, out: dict[tuple, int]) -> None:
@@ -85,3 +86,20 @@ def dump(interview: Interview) -> str:
         "# Schema: schemas/interview.json\n"
     )
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def media_path(workspace: Workspace, iv_path: Path, media: MediaRef, allowed_roots: list[str] | tuple[str, ...] = ()) -> Path:
+    """Where a registered recording/transcript is, confined to the workspace (symlinks followed).
+
+    Outside the workspace a file is read only when its folder is in ``allowed_roots`` or it is
+    the very file a person registered with ``kb add --reference`` (its sha256 matches): a hand
+    edit naming ``../../outside/secret.md`` is refused with the path, not imported and published.
+    """
+    folder = Path(iv_path).parent
+    src = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
+    try:
+        return confine(workspace, src, allowed_roots=allowed_roots, named_in=iv_path, what=f"{media.kind}")
+    except InputError:
+        if not media.copied and media.sha256 and src.is_file() and sha256_file(src) == media.sha256:
+            return src.resolve()
+        raise
