@@ -97,7 +97,7 @@ def import_file(
     timing = "measured"
     language = None
     if fmt == "vtt":
-        turns = vtt.read(path)
+        turns = vtt.read(path, notes)
     elif fmt == "srt":
         turns = subrip.read(path)
     elif fmt == "whisper-json":
