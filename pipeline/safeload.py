@@ -149,6 +149,13 @@ def _compose_document(loader: Any, text_len: int, limits: Limits, where: str | N
                 "found duplicate anchor", anchors[anchor].start_mark, "second occurrence", mark
             )
         if isinstance(event, ev.ScalarEvent):
+            if event.style == '"' and _SURROGATE.search(event.value):  # only "\ud800" escapes make them
+                raise InputError(
+                    "a YAML string holds a lone UTF-16 surrogate, which is not text",
+                    "Write the character itself, or a \\U0001xxxx escape, instead of a \\ud800-\\udfff escape.",
+                    path=where,
+                    line=line_offset + mark.line + 1,
+                )
             tag = event.tag
             if tag is None or tag == "!":
                 tag = loader.resolve(ScalarNode, event.value, event.implicit)
@@ -311,6 +318,7 @@ def _ruamel() -> Any:
 # ---------------------------------------------------------------------------------------------
 # JSON
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 

@@ -27,7 +27,7 @@ from pipeline.stages import distill_llm as dl
 from pipeline.stages import extractive
 from pipeline.stages.distill_windows import windows
 from pipeline.transcripts import store
-from pipeline.workspace import Workspace, atomic_write_json, sha256_file
+from pipeline.workspace import Workspace, atomic_write_json, clean_leftovers, sha256_file
 
 RUNLOG = "runs.duckdb"
 
@@ -135,6 +135,7 @@ def run(
 ) -> DistillReport:
     """Distill ``ids`` (default: every interview with a transcript). See the module docstring."""
     ws = workspace
+    clean_leftovers(ws, reporter)
     chosen = choose_backend(settings, backend)
     report = DistillReport(backend=chosen, diff=diff)
     known = [i for i in ws.interview_ids() if (ws.interview_dir(i) / "transcript.json").is_file()]
