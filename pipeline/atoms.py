@@ -106,7 +106,7 @@ def load_yaml(raw: RawAtom) -> None:
             line=exc.line if exc.line is not None else raw.fm_line,
             column=exc.column,
         ) from None
-    except yaml.YAMLError as exc:  # a constructor error (e.g. an unknown tag)
+    except (yaml.YAMLError, ValueError) as exc:  # a constructor error (e.g. an unknown tag)
         mark = getattr(exc, "problem_mark", None)
         raise InputError(
             f"front matter is not valid YAML: {getattr(exc, 'problem', None) or exc}",

@@ -159,6 +159,8 @@ def _compose_document(loader: Any, text_len: int, limits: Limits, where: str | N
             tag = event.tag
             if tag is None or tag == "!":
                 tag = loader.resolve(ScalarNode, event.value, event.implicit)
+            if tag in _NUMBER_TAGS and len(event.value) > limits.max_number_chars:
+                fail(f"the YAML holds a number with {len(event.value):,} characters (limit {limits.max_number_chars})", mark)
             node: Node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
             size = 1 + len(event.value)
             if anchor is not None:
@@ -183,6 +185,9 @@ def _compose_document(loader: Any, text_len: int, limits: Limits, where: str | N
             open_ids.discard(id(frame.node))
             sizes[id(frame.node)] = frame.size
             attach(frame.node, frame.size, mark)
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 def _syntax_error(exc: yaml.YAMLError, where: str | None, line_offset: int, hint: str) -> InputError:
@@ -259,7 +264,7 @@ def load_yaml(text: str, **kwargs: Any) -> Any:
     node = compose_yaml(text, **kwargs)
     try:
         return construct(node, dates=kwargs.get("dates", True))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
         raise _syntax_error(exc, _where(kwargs.get("path")), kwargs.get("line_offset", 0), SYNTAX_HINT) from None
 
 
