@@ -87,8 +87,11 @@ def gen(name: str, dest: Path, out: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_case(case, root: Path) -> dict:
+def run_case(case, root: Path, tmp: Path) -> dict:
+    """One case; ``tmp`` is this worker's own TMPDIR (under ``root``), emptied after the case."""
     from pipeline.cli import main
+
+    assert tmp.is_relative_to(root) and Path(tempfile.gettempdir()) == tmp, "TMPDIR must be the worker's own folder"
 
     base = root / case.name
     ws, out, typed = base / "ws", base / "outside", base / "typed"
@@ -129,7 +132,7 @@ def run_case(case, root: Path) -> dict:
         for p in ws.rglob("*")
         if p.is_file() and not p.is_symlink() and p.stat().st_size < 5_000_000 and SECRET.encode() in p.read_bytes()
     ]
-    tmp_left = sorted(os.listdir(tempfile.gettempdir()))
+    tmp_left = sorted(os.listdir(tmp))
     result = {
         "name": case.name,
         "runs": results,
@@ -141,8 +144,8 @@ def run_case(case, root: Path) -> dict:
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }
     shutil.rmtree(base, ignore_errors=True)
-    for left in tmp_left:
-        shutil.rmtree(os.path.join(tempfile.gettempdir(), left), ignore_errors=True)
+    for left in tmp_left:  # only inside the worker's own TMPDIR (asserted above)
+        shutil.rmtree(tmp / left, ignore_errors=True)
     return result
 
 
@@ -157,12 +160,12 @@ def _commands(argv: tuple[str, ...]) -> list[list[str]]:
 
 
 def main() -> None:
-    root = Path(sys.argv[1])
+    root = Path(sys.argv[1]).resolve()
     names = set(sys.argv[2:])
     sys.path.insert(0, str(HERE))
     from cases import CASES
 
-    tmp = root / "system-tmp"
+    tmp = (root / "system-tmp").resolve()
     tmp.mkdir(parents=True, exist_ok=True)
     os.environ["TMPDIR"] = str(tmp)
     tempfile.tempdir = str(tmp)
@@ -171,7 +174,7 @@ def main() -> None:
     for case in CASES:
         if names and case.name not in names:
             continue
-        print(json.dumps(run_case(case, root)), flush=True)
+        print(json.dumps(run_case(case, root, tmp)), flush=True)
 
 
 if __name__ == "__main__":
