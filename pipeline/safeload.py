@@ -160,7 +160,10 @@ def _compose_document(loader: Any, text_len: int, limits: Limits, where: str | N
             if tag is None or tag == "!":
                 tag = loader.resolve(ScalarNode, event.value, event.implicit)
             if tag in _NUMBER_TAGS and len(event.value) > limits.max_number_chars:
-                fail(f"the YAML holds a number with {len(event.value):,} characters (limit {limits.max_number_chars})", mark)
+                fail(
+                    f"the YAML holds a number with {len(event.value):,} characters (limit {limits.max_number_chars})",
+                    mark,
+                )
             node: Node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
             size = 1 + len(event.value)
             if anchor is not None:

@@ -45,7 +45,7 @@ def parse_person(spec: str, role: str) -> Person:
     if not name.strip():
         raise InputError(
             f"--{role} {spec!r} has no name",
-            f"Write --{role} \"Full Name\" or --{role} \"Full Name:job title\".",
+            f'Write --{role} "Full Name" or --{role} "Full Name:job title".',
         )
     return Person(name=" ".join(name.split()), role=role, title=title.strip() or None)  # type: ignore[arg-type]
 
@@ -105,7 +105,9 @@ def run(
         audio.check(source)
         kind = "recording"
     else:
-        imported = importers.import_file(source, iv_id, limits=settings.limits)  # fails here, before anything is written
+        imported = importers.import_file(
+            source, iv_id, limits=settings.limits
+        )  # fails here, before anything is written
         speakers_found = [sp.name for sp in imported.transcript.speakers]
         kind = "transcript"
 

@@ -24,8 +24,13 @@ def check_configs(ctx: Any, raw: atoms.RawAtom, data: dict, code: list, review_s
     """config-no-block, config-parse and config-schema for a config-template atom."""
     blocks = [b for b in code if b.lang in _CONFIG_LANGS]
     if not blocks:
-        add("config-no-block", raw.body_line, "a config-template without a fenced yaml or json block",
-            "Put the template in a fenced block: ```yaml ... ```.", severity=review_sev)
+        add(
+            "config-no-block",
+            raw.body_line,
+            "a config-template without a fenced yaml or json block",
+            "Put the template in a fenced block: ```yaml ... ```.",
+            severity=review_sev,
+        )
         return
     parsed: list[tuple[Any, Any, Any]] = []  # (block, value, yaml node for line lookup)
     file_lines = raw.text.split("\n")
@@ -44,9 +49,12 @@ def check_configs(ctx: Any, raw: atoms.RawAtom, data: dict, code: list, review_s
     for block, value, node in in_template or parsed:
         for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
             where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-            add("config-schema", _node_line(node, list(error.absolute_path), block.line),
+            add(
+                "config-schema",
+                _node_line(node, list(error.absolute_path), block.line),
                 f"config does not match schema '{name}' at {where}: {error.message}",
-                f"Fix the value to match schemas/configs/{name}.json.")
+                f"Fix the value to match schemas/configs/{name}.json.",
+            )
 
 
 def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
@@ -60,9 +68,13 @@ def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
             add("config-parse", block.line, f"the json block is refused: {exc.message}", exc.hint)
             return None, None
         except InputError as exc:
-            add("config-parse", where + (exc.line or 1), f"the json block does not parse: "
-                f"{exc.message.replace('not valid JSON: ', '')}", "Fix the JSON syntax at that line.",
-                column=exc.column + indent if exc.column else None)
+            add(
+                "config-parse",
+                where + (exc.line or 1),
+                f"the json block does not parse: {exc.message.replace('not valid JSON: ', '')}",
+                "Fix the JSON syntax at that line.",
+                column=exc.column + indent if exc.column else None,
+            )
             return None, None
         try:
             node = safeload.compose_yaml(block.content, dates=False)
@@ -76,10 +88,13 @@ def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
         add("config-parse", exc.line, f"the yaml block is refused: {exc.message}", exc.hint)
         return None, None
     except InputError as exc:
-        add("config-parse", exc.line or block.line,
+        add(
+            "config-parse",
+            exc.line or block.line,
             f"the yaml block does not parse: {exc.message.replace('not valid YAML: ', '')}",
             "Fix the YAML syntax at that line (indentation, quoting).",
-            column=exc.column + indent if exc.column else None)
+            column=exc.column + indent if exc.column else None,
+        )
         return None, None
     except yaml.YAMLError as exc:
         add("config-parse", block.line, f"the yaml block does not parse: {exc}", "Fix the YAML syntax.")
@@ -118,8 +133,10 @@ def _validator(ctx: Any, name: str, line: int | None, add: Any) -> Any:
         validator, problem = None, None
         path = ctx.workspace.schemas_dir / "configs" / f"{name}.json"
         if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not path.is_file():
-            problem = (f"schema '{name}' not found (looked for {ctx.workspace.relative(path)})",
-                       "Add the JSON Schema file there, or fix config_schema.")
+            problem = (
+                f"schema '{name}' not found (looked for {ctx.workspace.relative(path)})",
+                "Add the JSON Schema file there, or fix config_schema.",
+            )
         else:
             import jsonschema
 
@@ -131,8 +148,10 @@ def _validator(ctx: Any, name: str, line: int | None, add: Any) -> Any:
             except (OSError, ValueError) as exc:
                 problem = (f"schema '{name}' cannot be read: {exc}", f"Fix {ctx.workspace.relative(path)}.")
             except jsonschema.SchemaError as exc:
-                problem = (f"schema '{name}' is not a valid JSON Schema: {exc.message}",
-                           f"Fix {ctx.workspace.relative(path)}.")
+                problem = (
+                    f"schema '{name}' is not a valid JSON Schema: {exc.message}",
+                    f"Fix {ctx.workspace.relative(path)}.",
+                )
         ctx.validators[name] = (validator, problem)
     if problem:
         add("config-schema", line, *problem)

@@ -88,7 +88,9 @@ def dump(interview: Interview) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-def media_path(workspace: Workspace, iv_path: Path, media: MediaRef, allowed_roots: list[str] | tuple[str, ...] = ()) -> Path:
+def media_path(
+    workspace: Workspace, iv_path: Path, media: MediaRef, allowed_roots: list[str] | tuple[str, ...] = ()
+) -> Path:
     """Where a registered recording/transcript is, confined to the workspace (symlinks followed).
 
     Outside the workspace a file is read only when its folder is in ``allowed_roots`` or it is

@@ -195,7 +195,9 @@ def disk_full(root: Path, mode: str) -> dict:
     dist = ws.root / "dist"
     dist.mkdir()
     if mode == "tmpfs":
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(dist)], capture_output=True).returncode:
+        if subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(dist)], capture_output=True
+        ).returncode:
             return {"skipped": "mount -t tmpfs is not allowed here"}
         (dist / "filler").write_bytes(b"\0" * (3 * 1024 * 1024 - 64 * 1024))
     out = root / "child.json"

@@ -47,15 +47,20 @@ SEG = {"start": 0.0, "end": 1.0, "text": "hello there"}
 
 def files() -> dict[str, str | bytes]:
     deep_yaml = "deep: " + "[" * 5000 + "]" * 5000 + "\n"
-    merge_bomb = "base: &b {" + ", ".join(f"k{i}: v" for i in range(50)) + "}\n" + "".join(
-        f"m{i}: {{<<: *b}}\n" for i in range(30)
+    merge_bomb = (
+        "base: &b {"
+        + ", ".join(f"k{i}: v" for i in range(50))
+        + "}\n"
+        + "".join(f"m{i}: {{<<: *b}}\n" for i in range(30))
     )
     f: dict[str, str | bytes] = {
         # atoms: YAML in front matter
         "atom-billion-laughs.md": atom("atom-billion-laughs", laughs(9, 9)),
         "atom-recursive-alias.md": atom("atom-recursive-alias", "loop: &a [*a]\n"),
         "atom-deep-flow.md": atom("atom-deep-flow", deep_yaml),
-        "atom-deep-block.md": atom("atom-deep-block", "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "x: 1\n"),
+        "atom-deep-block.md": atom(
+            "atom-deep-block", "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "x: 1\n"
+        ),
         "atom-merge-bomb.md": atom("atom-merge-bomb", merge_bomb),
         "atom-many-aliases.md": atom("atom-many-aliases", "a: &a x\nrefs: [" + ", ".join(["*a"] * 500) + "]\n"),
         "atom-undefined-alias.md": atom("atom-undefined-alias", "tags: [*nothing]\n"),
@@ -84,7 +89,9 @@ def files() -> dict[str, str | bytes]:
         "interview-bomb.yaml": "id: hostile\ntitle: Bomb\ndate: 2026-03-04\n" + laughs(9, 9, "i"),
         "interview-outside-transcript.yaml": (
             "id: hostile\ntitle: Outside\ndate: 2026-03-04\nmedia:\n  - kind: transcript\n"
-            "    file: ../../../outside/secret.md\n    sha256: '" + "0" * 64 + "'\n    bytes: 10\n    format: markdown\n"
+            "    file: ../../../outside/secret.md\n    sha256: '"
+            + "0" * 64
+            + "'\n    bytes: 10\n    format: markdown\n"
         ),
         "interview-absolute-transcript.yaml": (
             "id: hostile\ntitle: Absolute\ndate: 2026-03-04\nmedia:\n  - kind: transcript\n"
@@ -103,7 +110,9 @@ def files() -> dict[str, str | bytes]:
         "whisper-null-segments.json": '{"segments": null}',
         "whisper-binary.json": b"\x00\x01\x02\xff" * 64,
         "vtt-no-header.vtt": "00:00:01.000 --> 00:00:02.000\nhello\n",
-        "vtt-broken-timing.vtt": vtt([("00:00:01.000 --> 00:00:02.000", "ok"), ("00:00:0x.000 --> 00:00:03.000", "lost")]),
+        "vtt-broken-timing.vtt": vtt(
+            [("00:00:01.000 --> 00:00:02.000", "ok"), ("00:00:0x.000 --> 00:00:03.000", "lost")]
+        ),
         "vtt-end-before-start.vtt": vtt([("00:00:05.000 --> 00:00:01.000", "backwards")]),
         "vtt-not-utf8.vtt": b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\ncaf\xe9\n",
         "vtt-only-tags.vtt": vtt([("00:00:01.000 --> 00:00:02.000", "<c.x><b></b></c>")]),

@@ -36,7 +36,10 @@ def results(tmp_path_factory) -> dict[str, dict]:
         procs.append(
             subprocess.Popen(
                 [sys.executable, str(HERE / "worker.py"), str(root / f"w{w}"), *names[w::WORKERS]],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
             )  # fmt: skip
         )
     out: dict[str, dict] = {}

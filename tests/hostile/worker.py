@@ -49,7 +49,11 @@ def _vtt(n: int) -> str:
     for i in range(n):
         a, b = i * 2.0, i * 2.0 + 1.5
         stamp = lambda s: f"{int(s // 3600):02d}:{int(s // 60) % 60:02d}:{s % 60:06.3f}"  # noqa: E731
-        lines += [f"{stamp(a)} --> {stamp(b)}", f"<v Alice Moreau>line {i}: the repo server ran out of memory again", ""]
+        lines += [
+            f"{stamp(a)} --> {stamp(b)}",
+            f"<v Alice Moreau>line {i}: the repo server ran out of memory again",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -120,12 +124,18 @@ def run_case(case, root: Path, tmp: Path) -> dict:
             except BaseException:  # a traceback is a bug: reported, not raised
                 code, tb = -1, traceback.format_exc()
         opens = list(_opens)
-        results.append({"argv": argv, "code": code, "output": (stdout.getvalue() + stderr.getvalue())[-4000:], "traceback": tb})
+        results.append(
+            {"argv": argv, "code": code, "output": (stdout.getvalue() + stderr.getvalue())[-4000:], "traceback": tb}
+        )
     os.chdir(root)
     allowed_reads = [str(ws), str(typed)]
     outside_reads = sorted({p for p, _ in opens if p.startswith(str(out))})
     outside_writes = sorted(
-        {p for p, m in opens if m == "w" and not any(p.startswith(a) for a in allowed_reads) and not p.startswith("/dev/")}
+        {
+            p
+            for p, m in opens
+            if m == "w" and not any(p.startswith(a) for a in allowed_reads) and not p.startswith("/dev/")
+        }
     )
     leaked = [
         str(p.relative_to(ws))
