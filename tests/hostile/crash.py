@@ -48,7 +48,7 @@ def setup(stage: str, root: Path):
     (docs / "troubleshooting.md").write_text("".join(lines[:166]), encoding="utf-8")  # its first 5 entries
     if stage in ("export", "disk-full"):
         (ws.atoms_dir / "faq").mkdir(exist_ok=True)
-        for atom in sorted(SERVICE_FAQ.glob("*.md"))[:4]:
+        for atom in sorted(SERVICE_FAQ.glob("*.md"))[:2]:
             shutil.copy(atom, ws.atoms_dir / "faq" / atom.name)
     if stage == "transcribe":
         add.run(_settings(ws), ws, Reporter(), VTT, interview_id="crash-vtt")
