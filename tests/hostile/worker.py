@@ -151,12 +151,21 @@ def run_case(case, root: Path, tmp: Path) -> dict:
         "secret_in_workspace": leaked,
         "outside_changed": sorted(p.name for p in out.iterdir()) != before_out,
         "system_temp_left": tmp_left,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "max_rss_mb": _peak_rss_mb(),
     }
     shutil.rmtree(base, ignore_errors=True)
     for left in tmp_left:  # only inside the worker's own TMPDIR (asserted above)
         shutil.rmtree(tmp / left, ignore_errors=True)
     return result
+
+
+def _peak_rss_mb() -> int:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry over the parent's across exec)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 def _commands(argv: tuple[str, ...]) -> list[list[str]]:
