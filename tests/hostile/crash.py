@@ -206,14 +206,15 @@ def disk_full(root: Path, mode: str) -> dict:
         result: dict = {}
         try:
             if mode == "ulimit":
-                resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+                resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
             run()
             result = {"code": 0}
         except KbError as exc:
             result = {"code": 1, "type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
         except BaseException as exc:
             result = {"code": -1, "type": type(exc).__name__, "message": str(exc)[:500]}
-        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # only the soft limit was lowered
         out.write_text(json.dumps(result))
         os._exit(0)
     os.waitpid(pid, 0)
