@@ -23,7 +23,8 @@ import yaml
 from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
-from pipeline.errors import InputError
+from pipeline import safeload
+from pipeline.errors import InputError, InputLimitError
 from pipeline.models import FAQ, TYPE_SECTIONS, Atom, AtomMeta, Section
 from pipeline.textio import read_utf8
 from pipeline.workspace import atomic_write_text, sha256_text
@@ -45,6 +46,8 @@ YamlLoader.yaml_implicit_resolvers = {
 }
 
 _HANDLER = frontmatter.YAMLHandler()
+#: Front matter is a few dozen short fields: anchors are never needed, so at most a few aliases.
+FRONT_MATTER_LIMITS = safeload.Limits(max_bytes=256 * 1024, max_aliases=20, max_depth=32)
 _FENCE_START = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n")
 
 
@@ -82,24 +85,35 @@ def split(text: str) -> RawAtom:
 
 
 def load_yaml(raw: RawAtom) -> None:
-    """Parse ``raw.front_matter`` into ``raw.data`` and ``raw.lines``; raise InputError with a line."""
+    """Parse ``raw.front_matter`` into ``raw.data`` and ``raw.lines``; raise InputError with a line.
+
+    Through ``pipeline.safeload`` (alias, expansion, depth and size limits): a YAML bomb in the
+    front matter is the same error here, in ``kb check``, ``kb export`` and ``kb site``.
+    """
     assert raw.front_matter is not None
-    loader = YamlLoader(raw.front_matter)
+    hint = "Fix the YAML syntax (quote values holding ': ' or '#', indent lists consistently)."
     try:
-        node = loader.get_single_node()
-        raw.data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = raw.fm_line + mark.line if mark else raw.fm_line
-        col = mark.column + 1 if mark else None
+        node = safeload.compose_yaml(
+            raw.front_matter, line_offset=raw.fm_line - 1, dates=False, hint=hint, limits=FRONT_MATTER_LIMITS
+        )
+        raw.data = safeload.construct(node, dates=False)
+    except InputLimitError:
+        raise
+    except InputError as exc:
         raise InputError(
-            f"front matter is not valid YAML: {exc.problem or exc.context}",
-            "Fix the YAML syntax (quote values holding ': ' or '#', indent lists consistently).",
-            line=line,
-            column=col,
+            exc.message.replace("not valid YAML: ", "front matter is not valid YAML: ", 1),
+            hint,
+            line=exc.line if exc.line is not None else raw.fm_line,
+            column=exc.column,
         ) from None
-    finally:
-        loader.dispose()
+    except (yaml.YAMLError, ValueError) as exc:  # a constructor error (e.g. an unknown tag)
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(
+            f"front matter is not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            hint,
+            line=raw.fm_line + mark.line if mark else raw.fm_line,
+            column=mark.column + 1 if mark else None,
+        ) from None
     if node is not None:
         _index_lines(node, (), raw)
 

@@ -9,14 +9,15 @@ Secrets (API keys, hub tokens) come from the environment only: kb.yaml names the
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from pipeline.errors import ConfigError
+from pipeline import safeload
+from pipeline.errors import ConfigError, InputError, InputLimitError
 from pipeline.textio import read_utf8
 
 
@@ -126,6 +127,45 @@ class SiteSettings(_Section):
         "copy", description="Recordings in the site: copy them, symlink them (big files), or leave them out."
     )
 
+    @field_validator("repo_url", "edit_uri")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        """Only http(s) or relative URLs: a ``javascript:`` or ``data:`` link would run in readers' browsers."""
+        if value is None:
+            return value
+        if any(ord(c) < 32 or c in '<>"\\' for c in value):
+            raise ValueError("must be a plain URL (no control characters, quotes or angle brackets)")
+        scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*):", value)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            raise ValueError(f"only http(s) or relative URLs are allowed, not '{scheme.group(1)}:'")
+        if value.strip().startswith("//"):
+            raise ValueError("write the scheme (https://...), not a protocol-relative '//' URL")
+        return value
+
+
+class LimitsSettings(_Section):
+    """Input budgets: what kb reads from files it did not write (hostile or broken input stays bounded)."""
+
+    max_atom_bytes: int = Field(
+        1_000_000, ge=1, description="Largest atom file; check flags it, export and site refuse it."
+    )
+    max_transcript_bytes: int = Field(
+        32 * 1024 * 1024, ge=1, description="Largest transcript file kb add/transcribe import."
+    )
+    max_cues: int = Field(100_000, ge=1, description="Most cues in one VTT/SRT file (or turns in a text transcript).")
+    max_segments: int = Field(100_000, ge=1, description="Most segments in one whisper/whisperX JSON transcript.")
+    max_words: int = Field(1_000_000, ge=1, description="Most timed words in one JSON transcript.")
+
+
+def over_budget(what: str, value: int, setting: str, limit: int, *, path: Any = None) -> InputLimitError:
+    """The one message for an input over a budget: it names the setting that allows more."""
+    return InputLimitError(
+        f"{what} ({value:,}) is over the limit {setting} = {limit:,}",
+        f"Split the input, or raise '{setting}' in kb.yaml (or KB_{setting.replace('.', '_').upper()}) "
+        "if you trust it.",
+        path=path,
+    )
+
 
 class GapsSettings(_Section):
     record: bool = Field(True, description="kb serve records questions it answered uncertain (no user identity).")
@@ -153,6 +193,11 @@ class Settings(BaseSettings):
     serve: ServeSettings = ServeSettings()
     site: SiteSettings = SiteSettings()
     gaps: GapsSettings = GapsSettings()
+    limits: LimitsSettings = LimitsSettings()
+    allowed_roots: list[str] = Field(
+        default_factory=list,
+        description="Folders outside the workspace that workspace files may point to (transcripts, recordings).",
+    )
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 
@@ -204,12 +249,14 @@ SECRET_KEYS = ("api_key", "token", "password", "secret")
 def read_kb_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    text = read_utf8(path, "Re-save kb.yaml as UTF-8.")
     try:
-        data = yaml.safe_load(read_utf8(path, "Re-save kb.yaml as UTF-8.")) or {}
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        data = safeload.load_yaml(text) or {}
+    except InputLimitError as exc:
+        raise InputLimitError(exc.message, exc.hint, path=path, line=exc.line) from None
+    except InputError as exc:
         raise ConfigError(
-            f"{path}:{line}: kb.yaml is not valid YAML ({exc.problem}).",
+            f"{path}:{exc.line}: kb.yaml is not valid YAML ({exc.message.removeprefix('not valid YAML: ')}).",
             "Fix the YAML syntax at that line.",
         ) from None
     if not isinstance(data, dict):

@@ -88,3 +88,11 @@ class BudgetExceededError(KbError):
 
 class BundleError(KbError):
     """A bundle file is missing, tampered with, or built for another schema or model."""
+
+
+class InputLimitError(InputError):
+    """A file or request exceeds a safety limit or an input budget (size, depth, aliases, count)."""
+
+
+class DiskFullError(KbError):
+    """A write failed because the disk (or a file-size limit) is full; names the destination and free space."""

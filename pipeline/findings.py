@@ -122,6 +122,12 @@ RULES: dict[str, tuple[str, str, str]] = {
         "the body has more than `check.max_words` words (800)",
         "split it into atoms of one screen each",
     ),
+    "outside-workspace": (
+        ERROR,
+        "the atom is a symlink to a file outside the workspace",
+        "copy the file into atoms/ instead of linking it",
+    ),
+    "too-large": (ERROR, "the atom file is larger than `limits.max_atom_bytes`", "split it into several atoms"),
     "over-cap": (ERROR, "the body has more than `check.hard_cap_words` words (1500)", "split it into several atoms"),
     "related-unresolved": (
         ERROR,

@@ -7,9 +7,13 @@ of its inputs and settings in a sidecar under ``.kb/state/``; an unchanged input
 
 from __future__ import annotations
 
+import errno
+import glob
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import KbError, NotFoundError
+from pipeline.errors import DiskFullError, InputError, KbError, NotFoundError
 
 MARKERS = ("kb.yaml", "mkdocs.yml")
 
@@ -169,27 +173,45 @@ class Workspace:
 # atomic writes and hashes
 
 
+#: Every temp file or folder kb creates starts with this, then the writer's pid: ``.kb-tmp-<pid>-``.
+#: The next run removes those whose writer is gone (``clean_leftovers``) and says so.
+TEMP_PREFIX = ".kb-tmp-"
+_TEMP_RE = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-")
+
+
+def temp_prefix() -> str:
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
+def temp_dir(beside: Path) -> tempfile.TemporaryDirectory:
+    """A scratch folder in ``beside`` (inside the workspace, never the system temp folder)."""
+    beside = Path(beside)
+    beside.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=beside)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
+    with disk_guard(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=f".{path.name}.tmp", dir=path.parent)
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if path.exists():
+                os.chmod(tmp, path.stat().st_mode & 0o777)
+            else:
+                os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -217,25 +239,156 @@ def write_new_text(path: Path, text: str) -> None:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; rename it into place only if the block succeeds.
 
-    For libraries that insist on writing a file themselves (DuckDB, mkdocs).
+    For libraries that insist on writing a file themselves (DuckDB, mkdocs). The temp name has
+    kb's prefix and this pid, so files a library adds beside it (DuckDB's ``.wal``) carry both.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            if tmp_path.is_dir():
-                import shutil
+    with disk_guard(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=f".{path.name}.tmp", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, path)
+        finally:
+            for leftover in (tmp_path, *tmp_path.parent.glob(glob.escape(tmp_path.name) + ".*")):
+                _remove(leftover)
 
-                shutil.rmtree(tmp_path, ignore_errors=True)
-            else:
-                tmp_path.unlink()
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# crash leftovers and a full disk
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped) writes nothing more
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def leftovers(folders: list[Path], depth: int = 3) -> list[Path]:
+    """kb temp files/folders in ``folders`` (``depth`` levels down) whose writer process is gone."""
+    found: list[Path] = []
+    todo = [(Path(f), 0) for f in folders]
+    while todo:
+        folder, level = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            m = _TEMP_RE.match(entry.name)
+            if m:
+                if not _pid_alive(int(m.group(1))):
+                    found.append(Path(entry.path))
+            elif level < depth and entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".git"):
+                todo.append((Path(entry.path), level + 1))
+    return sorted(found)
+
+
+def clean_leftovers(workspace: Workspace, reporter: Any = None) -> list[Path]:
+    """Remove temp files of crashed kb runs (writer pid gone) anywhere kb writes; report them.
+
+    A concurrent run's temp files (its pid alive) are left alone.
+    """
+    root = workspace.root
+    folders = [root / "dist", root / "build", workspace.state_dir, workspace.atoms_dir, workspace.interviews_dir]
+    found = sorted(leftovers([f for f in folders if f.is_dir()], depth=3) + leftovers([root], depth=0))
+    for path in found:
+        _remove(path)
+    if found and reporter is not None:
+        pids = sorted({_TEMP_RE.match(p.name).group(1) for p in found})  # type: ignore[union-attr]
+        names = ", ".join(workspace.relative(p) for p in found[:5]) + (" ..." if len(found) > 5 else "")
+        reporter.info(
+            f"removed {len(found)} leftover temp file(s) of interrupted kb run(s) (pid {', '.join(pids)}): {names}"
+        )
+    return found
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_DISK_FULL_TEXT = ("No space left on device", "File too large", "Disk quota exceeded", "disk is full")
+
+
+def disk_full_error(exc: BaseException, dest: Path) -> DiskFullError | None:
+    """A DiskFullError naming ``dest`` and the free space when ``exc`` is a full disk (or ulimit -f)."""
+    text = str(exc)
+    if not ((isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS) or any(t in text for t in _DISK_FULL_TEXT)):
+        return None
+    where = Path(dest)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = f"{shutil.disk_usage(where).free / 1e6:,.1f} MB free on {where}"
+    except OSError:
+        free = "free space unknown"
+    too_large = (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or "File too large" in text
+    why = "the file-size limit (ulimit -f) was reached" if too_large else "the disk is full"
+    return DiskFullError(
+        f"could not write {dest}: {why} ({free}).",
+        "Free some space (or raise the limit, or write elsewhere, e.g. --out), then run the command again: "
+        "kb removes its partial files itself.",
+    )
+
+
+@contextmanager
+def disk_guard(dest: Path) -> Iterator[None]:
+    """Turn a full disk (OSError or a library's message) while writing ``dest`` into DiskFullError."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except KbError:
+        raise
+    except Exception as exc:
+        full = disk_full_error(exc, dest)
+        if full is None:
+            raise
+        raise full from None
+
+
+def confine(
+    workspace: Workspace,
+    path: Path,
+    *,
+    allowed_roots: list[str] | tuple[str, ...] = (),
+    named_in: str | Path | None = None,
+    what: str = "file",
+) -> Path:
+    """``path`` resolved (symlinks followed); InputError unless inside the workspace or an allowed root.
+
+    Paths read from workspace files (interview.yaml, adapters, kb.yaml) go through here, so a
+    file naming ``../../outside/secret.md`` (or a symlink leaving the workspace) is refused.
+    """
+    resolved = Path(path).resolve()
+    roots = [workspace.root] + [(workspace.root / Path(r).expanduser()).resolve() for r in allowed_roots]
+    if any(resolved == r or r in resolved.parents for r in roots):
+        return resolved
+    raise InputError(
+        f"{what} '{path}' resolves to {resolved}, outside the workspace {workspace.root}",
+        "Move the file into the workspace, or allow its folder in kb.yaml: allowed_roots: ['<folder>'].",
+        path=workspace.relative(Path(named_in)) if named_in else None,
+    )
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -290,6 +443,12 @@ class Freshness:
 
 __all__ = [
     "KbError",
+    "TEMP_PREFIX",
+    "temp_dir",
+    "clean_leftovers",
+    "disk_guard",
+    "disk_full_error",
+    "confine",
     "Workspace",
     "Freshness",
     "atomic_write_bytes",

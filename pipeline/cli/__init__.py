@@ -40,6 +40,13 @@ def print_error(exc: KbError) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kb`` script; returns the exit code."""
     command = typer.main.get_command(app)
+    for n, arg in enumerate(sys.argv[1:] if argv is None else argv, start=1):
+        try:  # bytes that are not UTF-8 arrive as lone surrogates (PEP 383)
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            print_error(KbError(f"command-line argument {n} is not valid UTF-8 text: {arg.encode('utf-8', 'replace')!r}",
+                                "Pass UTF-8 text (check the terminal's locale, e.g. LANG=C.UTF-8).",))  # fmt: skip
+            return 1
     try:
         # standalone mode: click prints usage errors (exit 2) and turns Exit into SystemExit.
         command.main(args=argv, prog_name="kb", standalone_mode=True)

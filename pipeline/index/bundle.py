@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from pipeline.errors import BundleError
 from pipeline.index.lexical import TOKENIZER, Lexical
 from pipeline.index.search import Hit, SearchCore
 from pipeline.models import EmbeddingInfo, Manifest
+from pipeline.workspace import temp_dir
 
 BUNDLE_SCHEMA_VERSION = 1
 TABLES = ("atoms", "faq", "sources", "passages")
@@ -129,7 +129,7 @@ def write_bundle(path: Path, content: BundleContent, manifest: Manifest) -> None
             extra = f", embedding FLOAT[{dim}]" if name == "passages" else ""
             con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in cols)}{extra})")
         con.execute("CREATE TABLE manifest (json VARCHAR)")
-        with tempfile.TemporaryDirectory(prefix="kb-bundle-") as tmp:
+        with temp_dir(path.parent) as tmp:  # beside the bundle: no atom text in the system temp folder
             for name in ("atoms", "faq", "sources"):
                 _insert_json(con, name, name, _COLUMNS[name], getattr(content, name), Path(tmp))
             _insert_json(con, "passages_rows", None, _COLUMNS["passages"], content.passages, Path(tmp))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import ConflictError
 from pipeline.index import duck
 from pipeline.index.bundle import vectors_table
+from pipeline.workspace import disk_full_error, disk_guard, temp_dir
 
 
 def cache_key(model_id: str, text: str) -> str:
@@ -22,24 +23,50 @@ def cache_key(model_id: str, text: str) -> str:
 
 
 class EmbeddingCache:
-    """Vectors of one model (``dim`` floats each), stored at ``path``. Use as a context manager."""
+    """Vectors of one model (``dim`` floats each), stored at ``path``. Use as a context manager.
+
+    The cache only holds what can be computed again, so a file that DuckDB cannot open (a crash
+    or a full disk during its first write) is deleted and rebuilt; ``rebuilt`` says why. Only a
+    lock held by another process is a ConflictError.
+    """
 
     def __init__(self, path: Path, dim: int):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dim = dim
-        self._con = duck.connect(
+        self.rebuilt: str | None = None
+        with disk_guard(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._con = self._open()
+            except ConflictError:
+                raise
+            except Exception as exc:  # duckdb.Error of a corrupt or partial file
+                if disk_full_error(exc, self.path) is not None:
+                    raise
+                self.rebuilt = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                for stale in (self.path, self.path.with_name(self.path.name + ".wal")):
+                    stale.unlink(missing_ok=True)
+                self._con = self._open()
+
+    def _open(self):
+        con = duck.connect(
             self.path,
             in_use=f"The embedding cache {self.path} is in use",
             hint="Another 'kb export' is running in this workspace: wait for it to finish, then export again.",
         )
-        self._con.execute("SET threads=1")
-        self._con.execute(f"CREATE TABLE IF NOT EXISTS vectors (key VARCHAR PRIMARY KEY, e FLOAT[{dim}])")
+        try:
+            con.execute("SET threads=1")
+            con.execute(f"CREATE TABLE IF NOT EXISTS vectors (key VARCHAR PRIMARY KEY, e FLOAT[{self.dim}])")
+            con.execute("SELECT count(*) FROM vectors").fetchone()
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     def get(self, keys: list[str]) -> dict[str, np.ndarray]:
         if not keys:
             return {}
-        with tempfile.TemporaryDirectory(prefix="kb-cache-") as tmp:
+        with temp_dir(self.path.parent) as tmp, disk_guard(self.path):
             f = Path(tmp) / "keys.json"
             f.write_text(json.dumps([{"key": k} for k in set(keys)]), encoding="utf-8")
             found = self._con.execute(
@@ -52,7 +79,7 @@ class EmbeddingCache:
         if not keys:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        with tempfile.TemporaryDirectory(prefix="kb-cache-") as tmp:
+        with temp_dir(self.path.parent) as tmp, disk_guard(self.path):
             f = Path(tmp) / "keys.jsonl"
             f.write_text("".join(json.dumps({"i": i, "key": k}) + "\n" for i, k in enumerate(keys)), encoding="utf-8")
             vectors_table(self._con, "new_vectors", vectors)

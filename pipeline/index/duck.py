@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConflictError
+from pipeline.errors import ConflictError, InputError
 
 
 def connect(path: Path, *, in_use: str, hint: str, read_only: bool = False) -> Any:
@@ -15,4 +15,10 @@ def connect(path: Path, *, in_use: str, hint: str, read_only: bool = False) -> A
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
-        raise ConflictError(f"{in_use} ({str(exc).splitlines()[0]}).", hint) from None
+        first = str(exc).splitlines()[0]
+        if "lock" in first.lower():
+            raise ConflictError(f"{in_use} ({first}).", hint) from None
+        raise InputError(  # a corrupt or partial file (crash, full disk); caches catch this and rebuild
+            f"{path} is not a readable DuckDB file ({first})",
+            "It was left by an interrupted run or a full disk: move it aside (or delete it), then run again.",
+        ) from None

@@ -30,6 +30,31 @@ async def send_error(send: Any, status: int, message: str, type_: str, headers: 
     await send({"type": "http.response.body", "body": body})
 
 
+def body_problem(body: bytes, content_type: bytes) -> tuple[str, str] | None:
+    """(error type, message) for a JSON body no route should see: not UTF-8, lone surrogates, NUL,
+    a bomb (depth, number length); None when it is fine or not JSON (the route validates)."""
+    if not body or (b"json" not in content_type.lower() and body.lstrip()[:1] not in (b"{", b"[")):
+        return None
+    from pipeline import safeload
+    from pipeline.errors import InputError, InputLimitError
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return "invalid_encoding", f"The request body is not UTF-8 (byte {exc.start})."
+    if "\x00" in text or "\\u0000" in text:
+        return "invalid_text", "The request body holds a NUL character, which no field accepts."
+    try:
+        safeload.load_json(text)
+    except InputLimitError as exc:
+        return "invalid_json", f"The request body is refused: {exc.message}."
+    except InputError as exc:  # plain syntax errors are the route's (its message names the field)
+        return (
+            ("invalid_unicode", f"The request body is refused: {exc.message}.") if "surrogate" in exc.message else None
+        )
+    return None
+
+
 class Guard:
     """Bearer key (when one is configured) and the request body size limit."""
 
@@ -57,6 +82,11 @@ class Guard:
                 )
                 return
         length = headers.get(b"content-length")
+        if length is not None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            await send_error(
+                send, 400, "Send Content-Length or Transfer-Encoding: chunked, not both.", "conflicting_framing"
+            )
+            return
         if length is not None:
             try:
                 declared = int(length)
@@ -85,6 +115,10 @@ class Guard:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
+        problem = body_problem(body, headers.get(b"content-type", b""))
+        if problem is not None:
+            await send_error(send, 400, problem[1], problem[0])
+            return
         sent = False
 
         async def replay() -> dict:

@@ -91,7 +91,16 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            self.metrics.requests.labels(route=_route(scope), method=scope["method"], status=str(status["code"])).inc()
+            self.metrics.requests.labels(route=_route(scope), method=_method(scope), status=str(status["code"])).inc()
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method(scope: dict) -> str:
+    """The method as a label value; any other token a client sends is 'other' (labels stay bounded)."""
+    method = scope.get("method", "")
+    return method if method in _METHODS else "other"
 
 
 def _route(scope: dict) -> str:

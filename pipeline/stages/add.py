@@ -114,7 +114,9 @@ def run(
         audio.check(source)
         kind = "recording"
     else:
-        imported = importers.import_file(source, iv_id)  # fails here, before anything is written
+        imported = importers.import_file(
+            source, iv_id, limits=settings.limits
+        )  # fails here, before anything is written
         speakers_found = [sp.name for sp in imported.transcript.speakers]
         kind = "transcript"
 

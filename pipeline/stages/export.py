@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline import atoms as atom_files
-from pipeline.config import Settings
+from pipeline.config import Settings, over_budget
 from pipeline.errors import ConfigError, InputError
 from pipeline.index.bundle import BUNDLE_SCHEMA_VERSION, BundleContent, manifest_for, write_bundle
 from pipeline.index.cache import EmbeddingCache, cache_key
@@ -28,7 +28,7 @@ from pipeline.index.lexical import tokenize
 from pipeline.index.passages import Passage, atom_passages
 from pipeline.models import STATUSES, Atom, EmbeddingInfo, Manifest
 from pipeline.reporting import Reporter
-from pipeline.workspace import Workspace, atomic_path, atomic_write_json, sha256_bytes
+from pipeline.workspace import Workspace, atomic_path, atomic_write_json, clean_leftovers, confine, sha256_bytes
 
 EXPORTABLE = tuple(s for s in STATUSES if s != "archived")
 
@@ -82,6 +82,7 @@ def run(
 ) -> ExportReport:
     """Export the workspace's atoms with ``statuses`` to ``out`` (default dist/kb-<version>.duckdb)."""
     started = time.perf_counter()
+    clean_leftovers(workspace, reporter)
     chosen = parse_statuses(list(statuses) if statuses else None)
     fresh = workspace.freshness("export")
     inputs = _inputs(settings, workspace, chosen, out)
@@ -93,7 +94,7 @@ def run(
             path=path, skipped=True, atoms=previous.get("atoms", 0), passages=previous.get("passages", 0)
         )
 
-    atoms, archived, excluded = _read_atoms(workspace, chosen)
+    atoms, archived, excluded = _read_atoms(workspace, chosen, settings)
     if archived:
         reporter.info(f"export: {archived} archived atom(s) left out")
     if excluded:
@@ -117,7 +118,7 @@ def run(
     path = Path(out) if out else workspace.dist_dir / name
     if out and (path.is_dir() or str(out).endswith(("/", "\\"))):
         path = path / name  # --out FOLDER: the versioned name inside it
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # disk_guard inside: a full disk is Error/Hint naming the path and free space
         write_bundle(tmp, content, manifest)
     atomic_write_json(sidecar(path), json.loads(manifest.model_dump_json()))
     report = ExportReport(
@@ -160,11 +161,12 @@ def _inputs(settings: Settings, workspace: Workspace, statuses: tuple[str, ...],
     }
 
 
-def _read_atoms(workspace: Workspace, statuses: tuple[str, ...]) -> tuple[list[Atom], int, int]:
+def _read_atoms(workspace: Workspace, statuses: tuple[str, ...], settings: Settings) -> tuple[list[Atom], int, int]:
     atoms: list[Atom] = []
     seen: dict[str, str] = {}
     archived = excluded = 0
     for path in workspace.atom_files():
+        check_atom_file(workspace, path, settings)
         try:
             atom = atom_files.read(path)
         except InputError as exc:
@@ -172,6 +174,13 @@ def _read_atoms(workspace: Workspace, statuses: tuple[str, ...]) -> tuple[list[A
                 exc.message, "Fix the atom (run 'kb check' for every problem), then export again."
             ) from None
         rel = workspace.relative(path)
+        words = atom_files.word_count(atom.body)
+        if words > settings.check.hard_cap_words:  # what `kb check` flags as over-cap (an error)
+            raise InputError(
+                f"the body has {words:,} words, above the hard cap check.hard_cap_words = {settings.check.hard_cap_words:,}",
+                "Split it into atoms of one screen each (run 'kb check' for every problem), then export again.",
+                path=rel,
+            )
         if atom.meta.id in seen:
             raise InputError(
                 f"atom id '{atom.meta.id}' is used twice (also in {seen[atom.meta.id]})",
@@ -187,6 +196,17 @@ def _read_atoms(workspace: Workspace, statuses: tuple[str, ...]) -> tuple[list[A
         else:
             atoms.append(atom)
     return atoms, archived, excluded
+
+
+def check_atom_file(workspace: Workspace, path: Path, settings: Settings) -> None:
+    """Refuse what ``kb check`` flags before reading it: a symlink leaving the workspace, an oversized file."""
+    confine(workspace, path, allowed_roots=settings.allowed_roots, what="atom")
+    size = path.stat().st_size
+    if size > settings.limits.max_atom_bytes:
+        raise over_budget(
+            "the atom's size in bytes", size, "limits.max_atom_bytes", settings.limits.max_atom_bytes,
+            path=workspace.relative(path),
+        )  # fmt: skip
 
 
 def build_content(workspace: Workspace, atoms: list[Atom], embedder: Any) -> tuple[BundleContent, list[Passage]]:
@@ -234,6 +254,9 @@ def embed_passages(
     vectors = np.zeros((len(texts), dim), dtype=np.float32)
     cache_path = workspace.embedding_cache_dir / f"{_slug(embedder.model_id)}-{dim}.duckdb"
     with EmbeddingCache(cache_path, dim) as cache:
+        if cache.rebuilt:
+            reporter.warn(f"export: the embedding cache {workspace.relative(cache_path)} was unreadable "
+                          f"({cache.rebuilt}); rebuilt it")  # fmt: skip
         found = cache.get(keys)
         todo: dict[str, int] = {}
         for i, key in enumerate(keys):

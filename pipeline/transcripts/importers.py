@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.config import LimitsSettings, over_budget
 from pipeline.errors import InputError
 from pipeline.models import Transcript, TranscriptSource
 from pipeline.transcripts.builder import assemble
@@ -54,11 +55,36 @@ class Imported:
     notes: list[str] = field(default_factory=list)
 
 
-def import_file(path: Path, interview_id: str, *, sha256: str | None = None, file_label: str | None = None) -> Imported:
-    """Read an existing transcript into the canonical shape (speakers keep their raw labels)."""
+def check_budget(path: Path, fmt: str, limits: LimitsSettings) -> None:
+    """Refuse a transcript over ``limits`` before any parser sees it (size, then cue/turn count)."""
+    size = path.stat().st_size
+    if size > limits.max_transcript_bytes:
+        raise over_budget("the transcript's size in bytes", size, "limits.max_transcript_bytes",
+                          limits.max_transcript_bytes, path=path)  # fmt: skip
+    if fmt in ("vtt", "srt", "markdown", "text"):
+        data = path.read_bytes()
+        count = data.count(b"-->") if fmt in ("vtt", "srt") else data.count(b"\n")
+        what = "the number of cues" if fmt in ("vtt", "srt") else "the number of lines"
+        if count > limits.max_cues:
+            raise over_budget(what, count, "limits.max_cues", limits.max_cues, path=path)
+
+
+def import_file(
+    path: Path,
+    interview_id: str,
+    *,
+    sha256: str | None = None,
+    file_label: str | None = None,
+    limits: LimitsSettings | None = None,
+) -> Imported:
+    """Read an existing transcript into the canonical shape (speakers keep their raw labels).
+
+    ``limits`` (default: the defaults of ``limits.*``) bounds size, cues, segments and words.
+    """
     from pipeline.transcripts import subrip, text, vtt, whisper_json
 
     path = Path(path)
+    limits = limits or LimitsSettings()
     fmt = detect_format(path)
     if fmt == "audio":
         raise InputError("this is a recording, not a transcript", "Recordings go through ASR.", path=path)
@@ -66,15 +92,16 @@ def import_file(path: Path, interview_id: str, *, sha256: str | None = None, fil
         raise InputError("file not found", "Register the file again with 'kb add'.", path=path)
     if path.stat().st_size == 0:
         raise InputError("the file is empty", "Export the transcript again.", path=path)
+    check_budget(path, fmt, limits)
     notes: list[str] = []
     timing = "measured"
     language = None
     if fmt == "vtt":
-        turns = vtt.read(path)
+        turns = vtt.read(path, notes)
     elif fmt == "srt":
         turns = subrip.read(path)
     elif fmt == "whisper-json":
-        turns, language, fmt = whisper_json.read_doc(path)
+        turns, language, fmt = whisper_json.read_doc(path, limits)
     else:
         turns, timing, notes = text.read(path, markdown=fmt == "markdown")
     if not any(t.text.strip() for t in turns):

@@ -8,20 +8,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from pipeline import safeload
 from pipeline.errors import InputError, NotFoundError
-from pipeline.models import Interview
+from pipeline.models import Interview, MediaRef
 from pipeline.textio import read_utf8
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-# Dates stay strings while loading; pydantic parses them and reports an impossible date by field.
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+from pipeline.workspace import Workspace, confine, sha256_file
 
 
 def _lines(node: yaml.Node, prefix: tuple, out: dict[tuple, int]) -> None:
@@ -39,8 +30,8 @@ def key_lines(text: str) -> dict[tuple, int]:
     """Key path (e.g. ('people', 0, 'name')) -> line, for messages about interview.yaml."""
     out: dict[tuple, int] = {}
     try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
+        node = safeload.compose_yaml(text, dates=False)
+    except InputError:
         return out
     if node is not None:
         _lines(node, (), out)
@@ -62,13 +53,7 @@ def load(path: Path, *, check_id: bool = True) -> Interview:
     if not path.is_file():
         raise NotFoundError(f"{path} does not exist.", "Create the interview with 'kb add RECORDING_OR_TRANSCRIPT'.")
     text = read_utf8(path, "Re-save interview.yaml as UTF-8.")
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(
-            f"not valid YAML ({exc.problem})", "Fix the YAML syntax at that line.", path=path, line=line
-        ) from None
+    data = safeload.load_yaml(text, path=path, dates=False, hint="Fix the YAML syntax at that line.")
     if not isinstance(data, dict):
         raise InputError("interview.yaml must be a mapping", "See README: Interviews.", path=path, line=1)
     try:
@@ -101,3 +86,22 @@ def dump(interview: Interview) -> str:
         "# Schema: schemas/interview.json\n"
     )
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def media_path(
+    workspace: Workspace, iv_path: Path, media: MediaRef, allowed_roots: list[str] | tuple[str, ...] = ()
+) -> Path:
+    """Where a registered recording/transcript is, confined to the workspace (symlinks followed).
+
+    Outside the workspace a file is read only when its folder is in ``allowed_roots`` or it is
+    the very file a person registered with ``kb add --reference`` (its sha256 matches): a hand
+    edit naming ``../../outside/secret.md`` is refused with the path, not imported and published.
+    """
+    folder = Path(iv_path).parent
+    src = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
+    try:
+        return confine(workspace, src, allowed_roots=allowed_roots, named_in=iv_path, what=f"{media.kind}")
+    except InputError:
+        if not media.copied and media.sha256 and src.is_file() and sha256_file(src) == media.sha256:
+            return src.resolve()
+        raise

@@ -8,13 +8,14 @@ them; each whisper segment stays one segment.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.errors import InputError
+from pipeline import safeload
+from pipeline.config import LimitsSettings, over_budget
+from pipeline.errors import InputError, InputLimitError
 from pipeline.models import Word
 from pipeline.transcripts.builder import Turn
 from pipeline.transcripts.vtt import read_text
@@ -64,21 +65,41 @@ def _line_of_segment(text: str, index: int) -> int | None:
     return None
 
 
-def read_doc(path: Path) -> tuple[list[Turn], str | None, str]:
-    """(turns, language, flavour) where flavour is 'whisperx' when speakers are present."""
+def read_doc(path: Path, limits: LimitsSettings | None = None) -> tuple[list[Turn], str | None, str]:
+    """(turns, language, flavour) where flavour is 'whisperx' when speakers are present.
+
+    Read through ``safeload`` (depth, number length, surrogates) and ``limits`` (segments, words)
+    before pydantic builds a model per segment and word.
+    """
+    limits = limits or LimitsSettings()
     text = read_text(path)
+    bounds = safeload.Limits(max_bytes=max(limits.max_transcript_bytes, len(text)))
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = safeload.load_json(text, limits=bounds)
+    except InputLimitError as exc:
+        raise InputLimitError(exc.message, exc.hint, path=path, line=exc.line) from None
+    except InputError as exc:
+        message = exc.message
+        if message.startswith("not valid JSON: "):
+            message = f"not valid JSON ({message.removeprefix('not valid JSON: ')})"
         raise InputError(
-            f"not valid JSON ({exc.msg})",
+            message,
             "The file is truncated or not JSON; export it again from the ASR tool.",
             path=path,
-            line=exc.lineno,
-            column=exc.colno,
+            line=exc.line,
+            column=exc.column,
         ) from None
     if isinstance(data, list):  # some tools write the segment list alone
         data = {"segments": data}
+    segments = data.get("segments") if isinstance(data, dict) else None
+    if isinstance(segments, list):
+        if len(segments) > limits.max_segments:
+            raise over_budget(
+                "the number of segments", len(segments), "limits.max_segments", limits.max_segments, path=path
+            )
+        words = sum(len(s["words"]) for s in segments if isinstance(s, dict) and isinstance(s.get("words"), list))
+        if words > limits.max_words:
+            raise over_budget("the number of words", words, "limits.max_words", limits.max_words, path=path)
     try:
         doc = _WDoc.model_validate(data)
     except ValidationError as exc:
@@ -109,7 +130,7 @@ def read_doc(path: Path) -> tuple[list[Turn], str | None, str]:
                 path=path,
                 line=_line_of_segment(text, k),
             )
-        words = [
+        seg_words = [
             Word(
                 start=w.start,
                 end=w.end,
@@ -122,9 +143,11 @@ def read_doc(path: Path) -> tuple[list[Turn], str | None, str]:
         ]
         speaker = seg.speaker
         if speaker is None:
-            votes = Counter(w.speaker for w in words if w.speaker)
+            votes = Counter(w.speaker for w in seg_words if w.speaker)
             speaker = votes.most_common(1)[0][0] if votes else None
         speaker = names.get(speaker, speaker) if speaker else speaker
         has_speakers = has_speakers or speaker is not None
-        turns.append(Turn(label=speaker, start=seg.start, end=seg.end, text=" ".join(seg.text.split()), words=words))
+        turns.append(
+            Turn(label=speaker, start=seg.start, end=seg.end, text=" ".join(seg.text.split()), words=seg_words)
+        )
     return turns, doc.language, ("whisperx" if has_speakers else "whisper")

@@ -541,3 +541,39 @@ def test_citation_sources_the_answer_rests_on_come_first():
     ranked = rank_sources(sources, "I forgot the admin password, how do I reset it? For Argo CD v1.9 ...")
     assert [s["line"] for s in ranked] == [48, 3]
     assert rank_sources(sources, "") == sources
+
+
+HOSTILE_BODIES = [
+    (b'{"query": "\\ud800"}', "invalid_unicode"),
+    (b'{"query": "a\\udfff b"}', "invalid_unicode"),
+    (b'{"query": "nul \\u0000 here"}', "invalid_text"),
+    (b'{"query": "nul \x00 raw"}', "invalid_text"),
+    (b'{"query": "caf\xe9"}', "invalid_encoding"),
+    (b'{"query": "x", "k": ' + b"9" * 5000 + b"}", "invalid_json"),
+    (b'{"query": ' + b"[" * 5000 + b"]" * 5000 + b"}", "invalid_json"),
+]
+
+
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/ask", "/v1/chat/completions"])
+@pytest.mark.parametrize(("body", "kind"), HOSTILE_BODIES, ids=[k + str(i) for i, (_, k) in enumerate(HOSTILE_BODIES)])
+def test_hostile_json_bodies_are_specific_400s_never_500(client, path, body, kind):
+    if path.endswith("completions"):
+        body = body.replace(b'"query"', b'"messages": [{"role": "user", "content": "hi"}], "model": "kb", "x"', 1)
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["error"]["type"] == kind
+
+
+def test_metric_labels_stay_bounded_under_random_methods(client):
+    import random
+
+    rng = random.Random(17)
+    for i in range(200):
+        method = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(3, 12)))
+        r = client.request(method, f"/random/{i}/{rng.random()}")
+        assert r.status_code < 500
+    text = client.get("/metrics").text
+    assert 'method="other"' in text
+    assert not any(f"/random/{i}/" in text for i in range(200))
+    assert len(text) < 200_000

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from pipeline import atoms
+from pipeline import atoms, safeload
+from pipeline.errors import InputError, InputLimitError
 from pipeline.stages.check.scan import norm_heading
 
 _CONFIG_LANGS = {"yaml": "yaml", "yml": "yaml", "json": "json"}
@@ -57,49 +58,47 @@ def check_configs(ctx: Any, raw: atoms.RawAtom, data: dict, code: list, review_s
 
 
 def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
-    """Parse a config block; a syntax error is a finding at its line and column in the file."""
+    """Parse a config block; a syntax error (or a YAML/JSON bomb) is a finding at its line in the file."""
     lang = _CONFIG_LANGS[block.lang]
+    where = block.line - 1
     if lang == "json":
         try:
-            value = json.loads(block.content)
-        except json.JSONDecodeError as exc:
+            value = safeload.load_json(block.content)
+        except InputLimitError as exc:
+            add("config-parse", block.line, f"the json block is refused: {exc.message}", exc.hint)
+            return None, None
+        except InputError as exc:
             add(
                 "config-parse",
-                block.line + exc.lineno - 1,
-                f"the json block does not parse: {exc.msg}",
+                where + (exc.line or 1),
+                f"the json block does not parse: {exc.message.replace('not valid JSON: ', '')}",
                 "Fix the JSON syntax at that line.",
-                column=exc.colno + indent,
+                column=exc.column + indent if exc.column else None,
             )
             return None, None
         try:
-            node = yaml.compose(block.content, Loader=atoms.YamlLoader)
-        except yaml.YAMLError:
+            node = safeload.compose_yaml(block.content, dates=False)
+        except InputError:
             node = None
         return value, node
-    nodes: list[Any] = []
-    values: list[Any] = []
-    loader = atoms.YamlLoader(block.content)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            nodes.append(node)
-            values.append(loader.construct_document(node))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = block.line + mark.line if mark else block.line
+        nodes = [n for n in safeload.compose_yaml_all(block.content, line_offset=where, dates=False) if n is not None]
+        values = [safeload.construct(n, dates=False) for n in nodes]
+    except InputLimitError as exc:
+        add("config-parse", exc.line, f"the yaml block is refused: {exc.message}", exc.hint)
+        return None, None
+    except InputError as exc:
         add(
             "config-parse",
-            line,
-            f"the yaml block does not parse: {exc.problem or exc.context}",
+            exc.line or block.line,
+            f"the yaml block does not parse: {exc.message.replace('not valid YAML: ', '')}",
             "Fix the YAML syntax at that line (indentation, quoting).",
-            column=mark.column + 1 + indent if mark else None,
+            column=exc.column + indent if exc.column else None,
         )
         return None, None
     except yaml.YAMLError as exc:
         add("config-parse", block.line, f"the yaml block does not parse: {exc}", "Fix the YAML syntax.")
         return None, None
-    finally:
-        loader.dispose()
     if len(values) == 1:
         return values[0], nodes[0]
     return (values[0], nodes[0]) if values else (None, None)

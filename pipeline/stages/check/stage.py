@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from pipeline import atoms
 from pipeline.config import Settings
-from pipeline.errors import InputError, NotFoundError
+from pipeline.errors import InputError, InputLimitError, NotFoundError
 from pipeline.findings import ERROR, RULES, WARNING, CheckReport, Finding
 from pipeline.models import ATOM_TYPES, STATUSES
 from pipeline.reporting import Reporter
@@ -28,7 +27,7 @@ from pipeline.stages.check.fields import check_fields
 from pipeline.stages.check.quotes import check_quotes
 from pipeline.stages.check.related import unresolved_related
 from pipeline.textio import decode_utf8
-from pipeline.workspace import Workspace, atomic_write_json, sha256_bytes, sha256_file, sha256_json
+from pipeline.workspace import Workspace, atomic_write_json, confine, sha256_bytes, sha256_file, sha256_json
 
 # ---------------------------------------------------------------------------------------------
 # entry points
@@ -151,10 +150,6 @@ def _in_root(workspace: Workspace, path: Path) -> Path:
         return path.absolute()
 
 
-MAX_ALIASES = 20
-_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s\[\]{},]+")
-
-
 def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding]) -> None:
     rel = info.rel
 
@@ -170,7 +165,7 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
         sev = severity or RULES[rule][0]
         out.append(Finding(rel, line, column, sev, rule, message, hint))
 
-    parsed = _parse(path, rel, add)
+    parsed = _parse(ctx, path, rel, add)
     if parsed is None:
         return
     raw, data = parsed
@@ -188,8 +183,22 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
         check_quotes(ctx, raw, sources, add)
 
 
-def _parse(path: Path, rel: str, add: AddFinding) -> tuple[atoms.RawAtom, dict[str, Any]] | None:
+def _parse(ctx: CheckContext, path: Path, rel: str, add: AddFinding) -> tuple[atoms.RawAtom, dict[str, Any]] | None:
     """Read, decode and split the file and load its YAML; None (with the finding added) when that fails."""
+    try:
+        confine(ctx.workspace, path, allowed_roots=ctx.settings.allowed_roots, what="atom")
+    except InputError as exc:
+        add("outside-workspace", 1, exc.message, exc.hint)
+        return None
+    size, cap = path.stat().st_size, ctx.settings.limits.max_atom_bytes
+    if size > cap:  # refused before reading it all; export and site refuse it too
+        add(
+            "too-large",
+            1,
+            f"the file is {size:,} bytes, over limits.max_atom_bytes = {cap:,}",
+            "Split it into atoms of one screen each (or raise limits.max_atom_bytes in kb.yaml).",
+        )
+        return None
     try:
         data_bytes = path.read_bytes()
     except OSError as exc:
@@ -208,17 +217,11 @@ def _parse(path: Path, rel: str, add: AddFinding) -> tuple[atoms.RawAtom, dict[s
             "Start the file with '---', the atom's fields, then '---' (see 'kb new').",
         )
         return None
-    aliases = _ALIAS.findall(raw.front_matter) if "*" in raw.front_matter else []
-    if len(aliases) > MAX_ALIASES:  # nested aliases expand exponentially ("billion laughs")
-        add(
-            "yaml-syntax",
-            raw.fm_line,
-            f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
-            "Write the values out instead of repeating them with &anchors and *aliases.",
-        )
-        return None
     try:
-        atoms.load_yaml(raw)
+        atoms.load_yaml(raw)  # safeload's limits: aliases, expansion, depth, size (one message everywhere)
+    except InputLimitError as exc:
+        add("yaml-syntax", exc.line, f"the front matter is refused: {exc.message}", exc.hint)
+        return None
     except InputError as exc:
         add(
             "yaml-syntax",
@@ -318,7 +321,7 @@ def _light(path: Path, info: AtomInfo) -> None:
     """Id, title and related of an atom outside the checked set (no findings reported for it)."""
     try:
         raw = atoms.split(path.read_bytes().decode("utf-8"))
-        if raw.front_matter is None or len(_ALIAS.findall(raw.front_matter)) > MAX_ALIASES:
+        if raw.front_matter is None:
             return
         atoms.load_yaml(raw)
     except (OSError, UnicodeDecodeError, InputError):

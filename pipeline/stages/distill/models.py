@@ -9,13 +9,14 @@ that never validated can be salvaged item by item (ungrounded items are dropped 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
+from pipeline import safeload
+from pipeline.errors import KbError
 from pipeline.models import TYPE_SECTIONS, AtomType
 from pipeline.transcripts.grounding import verify_quote
 
@@ -120,8 +121,8 @@ def _config_problem(text: str) -> str | None:
         return "needs the configuration as a fenced ```yaml or ```json block"
     for lang, body in blocks:
         try:
-            json.loads(body) if lang.lower() == "json" else yaml.safe_load(body)
-        except (ValueError, yaml.YAMLError) as exc:
+            safeload.load_json(body) if lang.lower() == "json" else safeload.load_yaml_all(body)
+        except (ValueError, yaml.YAMLError, KbError) as exc:
             return f"has a {lang} block that does not parse ({str(exc).splitlines()[0]})"
     return None
 

@@ -26,7 +26,7 @@ from pipeline.stages.distill import writer as da
 from pipeline.stages.distill.windows import windows
 from pipeline.transcripts import interview as interview_file
 from pipeline.transcripts import store
-from pipeline.workspace import RUN_LOG, Workspace, atomic_write_json, sha256_file
+from pipeline.workspace import RUN_LOG, Workspace, atomic_write_json, clean_leftovers, sha256_file
 
 RUNLOG = RUN_LOG  # kept for callers that spell the run log as ws.state_dir / RUNLOG
 
@@ -133,6 +133,7 @@ def run(
 ) -> DistillReport:
     """Distill ``ids`` (default: every interview with a transcript). See the module docstring."""
     ws = workspace
+    clean_leftovers(ws, reporter)
     chosen = choose_backend(settings, backend)
     report = DistillReport(backend=chosen, diff=diff)
     known = [i for i in ws.interview_ids() if ws.transcript_json(i).is_file()]

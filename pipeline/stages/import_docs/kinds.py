@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import yaml
 
-from pipeline import atoms
+from pipeline import atoms, safeload
+from pipeline.errors import KbError
 from pipeline.stages.import_docs.pieces import Piece
 from pipeline.stages.import_docs.tree import Block, Doc, Node, is_part_heading
 
@@ -95,12 +95,12 @@ def config_blocks_parse(blocks: list[Block]) -> bool:
             continue
         try:
             if block.lang == "json":
-                json.loads(block.content)
+                safeload.load_json(block.content)
             else:
-                docs = [d for d in yaml.safe_load_all(block.content) if d is not None]
+                docs = [d for d in safeload.load_yaml_all(block.content) if d is not None]
                 if not docs or not all(isinstance(d, (dict, list)) for d in docs):
                     return False
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, yaml.YAMLError, KbError):
             return False
     return True
 

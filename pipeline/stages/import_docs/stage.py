@@ -29,7 +29,7 @@ from pipeline.stages.import_docs.cut import cut
 from pipeline.stages.import_docs.pieces import Limits, Piece
 from pipeline.stages.import_docs.titles import assign_titles
 from pipeline.stages.import_docs.tree import Doc, read_doc
-from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, sha256_text
+from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, clean_leftovers, sha256_text
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 PROMPT = "import-docs-v1"
@@ -106,6 +106,8 @@ def run(
     """Import the Markdown files under ``docs_dir`` as draft atoms of ``workspace``."""
     today = today or dt.date.today()
     report = ImportReport(dry_run=dry_run)
+    if not dry_run:
+        clean_leftovers(workspace, reporter)
     files, report.skipped = _collect(Path(docs_dir))
     for rel in report.skipped:
         reporter.info(f"skipped {rel}: not a Markdown file")

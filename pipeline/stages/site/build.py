@@ -25,7 +25,7 @@ from pipeline.config import Settings
 from pipeline.errors import ConfigError, KbError, MissingDependencyError, NotFoundError
 from pipeline.findings import Finding
 from pipeline.reporting import Reporter
-from pipeline.workspace import Workspace, sha256_file, sha256_json
+from pipeline.workspace import Workspace, clean_leftovers, disk_guard, sha256_file, sha256_json, temp_prefix
 
 FRESHNESS_KEY = "site"
 #: Files bigger than this are fingerprinted by size and mtime instead of content (recordings).
@@ -153,9 +153,14 @@ def site_dir_of(workspace: Workspace) -> Path:
     """Where the site is built: mkdocs.yml's ``site_dir`` (default ``build/site``)."""
     import yaml
 
+    from pipeline import safeload
+    from pipeline.errors import KbError
+
     try:
-        data = yaml.load(workspace.mkdocs_yml.read_text(encoding="utf-8"), Loader=_lenient_loader()) or {}
-    except (OSError, yaml.YAMLError):
+        text = workspace.mkdocs_yml.read_text(encoding="utf-8")
+        safeload.compose_yaml_all(text)  # limits first: aliases, expansion, depth, size
+        data = yaml.load(text, Loader=_lenient_loader()) or {}
+    except (OSError, ValueError, yaml.YAMLError, KbError):
         data = {}
     site_dir = data.get("site_dir")
     return (workspace.root / str(site_dir) if site_dir else workspace.build_dir / "site").resolve()
@@ -218,6 +223,7 @@ def run(
     from mkdocs.commands.build import build
     from mkdocs.exceptions import Abort
 
+    clean_leftovers(workspace, reporter)
     inputs = _inputs(settings, workspace, findings, strict)
     warnings: list[str] = []
     started = time.monotonic()
@@ -225,11 +231,12 @@ def run(
         config, hooks = load_config(settings, workspace, strict=strict, findings=findings)
         final = Path(config.site_dir)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{temp_prefix()}{final.name}-", dir=final.parent))
         config.site_dir = str(tmp)
         try:
             try:
-                build(config)
+                with disk_guard(final):
+                    build(config)
             except Abort as exc:
                 raise _strict_error(exc, warnings) from None
             _swap(tmp, final)
@@ -267,7 +274,7 @@ def _swap(new: Path, final: Path) -> None:
     """Put the new build in place; the old one is removed only once the new one is there."""
     old = None
     if final.exists():
-        old = final.with_name(f".{final.name}-old-{os.getpid()}")
+        old = final.with_name(f"{temp_prefix()}{final.name}-old")
         if old.exists():
             shutil.rmtree(old)
         os.replace(final, old)

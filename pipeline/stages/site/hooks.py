@@ -98,7 +98,7 @@ class SiteHooks:
         from mkdocs.structure.files import File
 
         assert self.workspace is not None and self.settings is not None
-        model = self.model = SiteModel.load(self.workspace)
+        model = self.model = SiteModel.load(self.workspace, self.settings)
         for problem in model.problems:
             if self.strict:
                 raise InputError(

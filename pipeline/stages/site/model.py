@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import atoms as atom_files
+from pipeline.config import Settings, over_budget
 from pipeline.errors import InputError
 from pipeline.models import ATOM_TYPES, Atom, Interview, InterviewSource, Transcript
 from pipeline.stages.site.markup import norm_title
 from pipeline.transcripts import interview as interview_file
 from pipeline.transcripts import store as transcript_store
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, confine
 
 #: Index pages (src_uri -> nav title), in nav order after the home page.
 QUEUE_PAGE = "review-queue.md"
@@ -66,14 +67,22 @@ class SiteModel:
     rel_paths: dict[str, str] = field(default_factory=dict)  # atom id -> path relative to workspace
     interviews: dict[str, InterviewData] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    allowed_roots: list[str] = field(default_factory=list)
+    max_atom_bytes: int | None = None
 
     @classmethod
-    def load(cls, workspace: Workspace) -> SiteModel:
+    def load(cls, workspace: Workspace, settings: Settings | None = None) -> SiteModel:
         model = cls(workspace)
+        if settings is not None:
+            model.allowed_roots, model.max_atom_bytes = list(settings.allowed_roots), settings.limits.max_atom_bytes
         seen: dict[str, str] = {}
         for path in workspace.atom_files():
             rel = workspace.relative(path)
             try:
+                confine(workspace, path, allowed_roots=model.allowed_roots, what="atom")
+                size = path.stat().st_size
+                if model.max_atom_bytes is not None and size > model.max_atom_bytes:
+                    raise over_budget("the atom's size in bytes", size, "limits.max_atom_bytes", model.max_atom_bytes)
                 text = atom_files.read_bytes(path)
                 atom = atom_files.parse(text, rel)
             except InputError as exc:
@@ -115,7 +124,14 @@ class SiteModel:
                 if media.kind != "recording":
                     continue
                 candidate = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
-                if candidate.is_file() and candidate.suffix.lower() in AUDIO_SUFFIXES:
+                if not candidate.is_file():
+                    continue
+                try:  # never publish a file from outside the workspace that no person registered
+                    candidate = interview_file.media_path(self.workspace, yaml_path, media, self.allowed_roots)
+                except InputError as exc:
+                    self.problems.append(Problem(self.workspace.relative(yaml_path), None, exc.message))
+                    continue
+                if candidate.suffix.lower() in AUDIO_SUFFIXES:
                     recording = candidate
                     break
         return InterviewData(iid, interview, transcript, recording, folder)

@@ -20,7 +20,14 @@ from pipeline.models import Interview, MediaRef, Transcript
 from pipeline.reporting import Reporter
 from pipeline.transcripts import audio, corrections, importers, markdown, speakers, store, vtt
 from pipeline.transcripts import interview as interview_file
-from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, sha256_file, sha256_json
+from pipeline.workspace import (
+    Workspace,
+    atomic_write_json,
+    atomic_write_text,
+    clean_leftovers,
+    sha256_file,
+    sha256_json,
+)
 
 STAGE = "transcribe"
 
@@ -129,6 +136,7 @@ def _build(
     sha: str,
     is_audio: bool,
     old: Transcript | None,
+    limits: Any = None,
 ) -> tuple[Transcript, list[str]]:
     """A new transcript from the source (ASR or an importer), speakers mapped and earlier corrections
     re-applied: (transcript, unmapped speaker labels)."""
@@ -143,7 +151,7 @@ def _build(
         )
         notes: list[str] = []
     else:
-        imported = importers.import_file(src, interview_id, sha256=sha, file_label=media.file)
+        imported = importers.import_file(src, interview_id, sha256=sha, file_label=media.file, limits=limits)
         raw, notes = imported.transcript, imported.notes
         if iv.language and raw.source.language is None:
             raw.source.language = iv.language
@@ -205,7 +213,10 @@ def transcribe_one(
     iv_path = workspace.interview_yaml(interview_id)
     iv = interview_file.load(iv_path)
     media = choose_media(iv, iv_path)
+    clean_leftovers(workspace, reporter)
     src = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
+    if src.is_file() or src.is_symlink():
+        src = interview_file.media_path(workspace, iv_path, media, settings.allowed_roots)
     if not src.is_file():
         raise NotFoundError(
             f"{workspace.relative(iv_path)}: registered {media.kind} '{media.file}' is missing.",
@@ -237,7 +248,9 @@ def transcribe_one(
         assert old is not None
         new = old
     else:
-        new, unmapped = _build(reporter, interview_id, speech, iv, iv_path, media, src, sha, is_audio, old)
+        new, unmapped = _build(
+            reporter, interview_id, speech, iv, iv_path, media, src, sha, is_audio, old, settings.limits
+        )
         if md_text is not None and old is None:
             found, warns = corrections.find(md_text, md_path, new)
             for w in warns:

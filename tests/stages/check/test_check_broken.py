@@ -24,7 +24,7 @@ CASES = [
     ("no-front-matter.md", "atoms/error/no-front-matter.md", "no-front-matter", 1, "error", 3),
     ("empty-front-matter.md", "atoms/error/empty-front-matter.md", "empty-front-matter", 1, "error", 3),
     ("yaml-syntax.md", "atoms/error/yaml-syntax.md", "yaml-syntax", 3, "error", 3),
-    ("yaml-aliases.md", "atoms/error/yaml-aliases.md", "yaml-syntax", 2, "error", 3),
+    ("yaml-aliases.md", "atoms/error/yaml-aliases.md", "yaml-syntax", 10, "error", 3),
     ("duplicate-key.md", "atoms/error/duplicate-key.md", "duplicate-key", 9, "error", 3),
     ("missing-field.md", "atoms/error/missing-field.md", "missing-field", 1, "error", 3),
     ("missing-field-source.md", "atoms/error/missing-field-source.md", "missing-field", 10, "error", 3),

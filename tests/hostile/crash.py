@@ -1,0 +1,254 @@
+"""kill -9 at random points of a stage, then check what is on disk; and a full disk during export.
+
+usage: python crash.py STAGE WORKDIR RUNS SEED        STAGE: export | distill | import-docs | transcribe
+       python crash.py disk-full WORKDIR MODE          MODE: ulimit | tmpfs
+
+The stage's code is imported once; each run is a forked child (a real process writing real
+files) killed with SIGKILL after a seeded random delay within the time a clean run takes. After
+every kill: no bundle in dist/ fails validation, every atom and transcript on disk parses. Then a
+normal run must clean the leftovers (and say so) and finish. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+DATA = HERE.parent / "data"
+CONTEXT = DATA / "broken" / "_context"
+PODMAN = DATA / "docs" / "podman" / "troubleshooting.md"
+SERVICE_FAQ = DATA / "service" / "workspace" / "atoms" / "faq"
+VTT = DATA / "transcripts" / "vtt" / "sample.vtt"
+
+
+def _settings(ws):
+    from pipeline.config import Settings
+
+    return Settings.load(ws.root)
+
+
+def setup(stage: str, root: Path):
+    from pipeline.reporting import Reporter
+    from pipeline.stages import add
+    from pipeline.workspace import Workspace
+
+    shutil.copytree(CONTEXT, root / "ws")
+    ws = Workspace.at(root / "ws")
+    docs = root / "docs"
+    docs.mkdir()
+    lines = PODMAN.read_text(encoding="utf-8").splitlines(keepends=True)
+    (docs / "troubleshooting.md").write_text("".join(lines[:166]), encoding="utf-8")  # its first 5 entries
+    if stage in ("export", "disk-full"):
+        (ws.atoms_dir / "faq").mkdir(exist_ok=True)
+        for atom in sorted(SERVICE_FAQ.glob("*.md"))[:2]:
+            shutil.copy(atom, ws.atoms_dir / "faq" / atom.name)
+    if stage == "transcribe":
+        add.run(_settings(ws), ws, Reporter(), VTT, interview_id="crash-vtt")
+    return ws
+
+
+def operation(stage: str, ws, embedder):
+    from pipeline.reporting import Reporter
+
+    settings = _settings(ws)
+    if stage == "export":
+        from pipeline.stages import export
+
+        return lambda r=None: export.run(settings, ws, r or Reporter(), embedder=embedder, force=True)
+    if stage == "distill":
+        from pipeline.stages import distill
+
+        return lambda r=None: distill.run(settings, ws, r or Reporter(), backend="extractive", force=True)
+    if stage == "import-docs":
+        from pipeline.stages import import_docs
+
+        return lambda r=None: import_docs.run(settings, ws, r or Reporter(), ws.root.parent / "docs")
+    if stage == "transcribe":
+        from pipeline.stages import transcribe
+
+        return lambda r=None: transcribe.run(settings, ws, r or Reporter(), ["crash-vtt"], force=True)
+    raise ValueError(stage)
+
+
+def before_run(stage: str, ws, rng: random.Random) -> None:
+    """Make each run do real writes: a fresh import, sometimes a cold embedding cache."""
+    if stage == "import-docs":
+        shutil.rmtree(ws.atoms_dir / "error", ignore_errors=True)
+        shutil.rmtree(ws.atoms_dir / "troubleshooting-tip", ignore_errors=True)
+        shutil.rmtree(ws.state_dir / "state", ignore_errors=True)
+        shutil.copytree(CONTEXT / "atoms", ws.atoms_dir, dirs_exist_ok=True)
+    if stage == "export" and rng.random() < 0.2:
+        shutil.rmtree(ws.state_dir / "embeddings", ignore_errors=True)
+
+
+def problems(ws, embedder) -> list[str]:
+    """What on disk would hurt a user: a bundle that fails validation, a half atom or transcript."""
+    from pipeline import atoms
+    from pipeline.errors import KbError
+    from pipeline.index.bundle import Bundle
+    from pipeline.models import Transcript
+
+    found = []
+    for path in sorted((ws.root / "dist").glob("kb-*.duckdb")):
+        try:
+            Bundle.load(path, embedder)
+        except KbError as exc:
+            found.append(f"{path.name}: {exc}")
+    for path in ws.atom_files():
+        if path.name.startswith("."):
+            continue
+        try:
+            atoms.read(path)
+        except KbError as exc:
+            found.append(f"{path.name}: {exc}")
+    for path in ws.interviews_dir.glob("*/transcript.json"):
+        try:
+            Transcript.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            found.append(f"{path}: {str(exc)[:200]}")
+    return found
+
+
+def _fork(run) -> int:
+    pid = os.fork()
+    if pid == 0:  # the child: run, exit without cleanup handlers
+        code = 0
+        try:
+            run()
+        except BaseException:
+            code = 1
+        os._exit(code)
+    return pid
+
+
+def crash(stage: str, root: Path, runs: int, seed: int) -> dict:
+    from pipeline.reporting import Reporter
+    from pipeline.workspace import leftovers
+
+    embedder = _embedder() if stage == "export" else None
+    ws = setup(stage, root)
+    run = operation(stage, ws, embedder)
+    rng = random.Random(seed)
+    before_run(stage, ws, rng)
+    started = time.monotonic()
+    pid = _fork(run)
+    _, status = os.waitpid(pid, 0)
+    clean = time.monotonic() - started
+    assert os.waitstatus_to_exitcode(status) == 0, "a clean run fails"
+    killed_running, bad, left_seen = 0, [], 0
+    for _ in range(runs):
+        before_run(stage, ws, rng)
+        pid = _fork(run)
+        time.sleep(rng.uniform(0, clean * 1.1))
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        killed_running += os.WIFSIGNALED(status)
+        bad += problems(ws, embedder)
+        left_seen += bool(leftovers([ws.root], depth=4))
+    left = leftovers([ws.root], depth=4)
+    reporter = Reporter()
+    before_run(stage, ws, rng)
+    error = None
+    try:
+        run(reporter)
+    except Exception as exc:  # reported as data, asserted by the test
+        error = f"{type(exc).__name__}: {exc}"
+    return {
+        "stage": stage,
+        "runs": runs,
+        "clean_run_s": round(clean, 3),
+        "killed_while_running": killed_running,
+        "runs_with_leftovers": left_seen,
+        "leftovers_before_final": [str(p.relative_to(ws.root)) for p in left],
+        "cleanup_reported": any("leftover temp file" in m for _, m in reporter.lines),
+        "final_error": error,
+        "leftovers_after_final": [str(p.relative_to(ws.root)) for p in leftovers([ws.root], depth=4)],
+        "problems": bad + problems(ws, embedder),
+    }
+
+
+def _embedder():
+    from pipeline.backends.embed import load_embedder
+    from pipeline.config import Settings
+
+    return load_embedder(Settings.load(None))
+
+
+def disk_full(root: Path, mode: str) -> dict:
+    """Export onto a full disk (a 3 MB tmpfs with a filler file) or under ``ulimit -f``."""
+    import resource
+
+    from pipeline.errors import KbError
+    from pipeline.workspace import leftovers
+
+    embedder = _embedder()
+    ws = setup("disk-full", root)
+    run = operation("export", ws, embedder)
+    dist = ws.root / "dist"
+    dist.mkdir()
+    if mode == "tmpfs":
+        if subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(dist)], capture_output=True
+        ).returncode:
+            return {"skipped": "mount -t tmpfs is not allowed here"}
+        (dist / "filler").write_bytes(b"\0" * (3 * 1024 * 1024 - 64 * 1024))
+    out = root / "child.json"
+    pid = os.fork()
+    if pid == 0:
+        result: dict = {}
+        try:
+            if mode == "ulimit":
+                resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+            run()
+            result = {"code": 0}
+        except KbError as exc:
+            result = {"code": 1, "type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        except BaseException as exc:
+            result = {"code": -1, "type": type(exc).__name__, "message": str(exc)[:500]}
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # only the soft limit was lowered
+        out.write_text(json.dumps(result))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    failed = json.loads(out.read_text())
+    after_fail = sorted(p.name for p in dist.iterdir() if p.name != "filler")
+    if mode == "tmpfs":
+        (dist / "filler").unlink()  # free the space
+    error = None
+    try:
+        report = run()
+    except Exception as exc:
+        error, report = f"{type(exc).__name__}: {exc}", None
+    result = {
+        "mode": mode,
+        "failed_run": failed,
+        "dist_after_failure": after_fail,
+        "next_run_error": error,
+        "bundle": report.path.name if report else None,
+        "problems": problems(ws, embedder),
+        "leftovers": [str(p) for p in leftovers([ws.root], depth=4)],
+    }
+    if mode == "tmpfs":
+        subprocess.run(["umount", str(dist)], capture_output=True)
+    return result
+
+
+def main() -> None:
+    stage, root = sys.argv[1], Path(sys.argv[2])
+    root.mkdir(parents=True, exist_ok=True)
+    if stage == "disk-full":
+        print(json.dumps(disk_full(root, sys.argv[3])))
+    else:
+        print(json.dumps(crash(stage, root, int(sys.argv[3]), int(sys.argv[4]))))
+
+
+if __name__ == "__main__":
+    main()
