@@ -9,7 +9,7 @@ Negatives: questions the docs cannot answer (tests/data/service/offtopic.txt: ev
 adjacent IT topics the docs do not cover).
 
 This is the offline, fuller version of what the service does per bundle at load time
-(``pipeline/service/calibration.py``) and gives the per-model fallback. The evidence of a question is what the service uses: the cosine similarity of the question and
+(cosine only; ``pipeline/answer/calibrate.py`` now calibrates several signals on in-domain negatives). The evidence of a question is what the service uses: the cosine similarity of the question and
 its best passage (``answering.evidence_of``). The threshold printed is the middle of the range
 that maximises accuracy; put it in ``answering.UNCERTAIN_BELOW`` for the embedding model.
 
@@ -84,10 +84,12 @@ def main() -> None:
         if not folder.is_dir():
             raise SystemExit(f"no docs folder {folder}; pass --docs DIR")
 
+    from pipeline.answer.calibrate import best_threshold
     from pipeline.backends.embed import embedder_for_manifest
     from pipeline.index.bundle import Bundle
-    from pipeline.service.answering import UNCERTAIN_BELOW, evidence_of
-    from pipeline.service.calibration import best_threshold
+
+    def evidence_of(hits, *_):
+        return max((h.dense_score for h in hits), default=0.0)
 
     negatives = [line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")]
     with tempfile.TemporaryDirectory(prefix="kb-calibrate-") as tmp:
@@ -113,10 +115,10 @@ def main() -> None:
     print("accuracy by threshold: " + "  ".join(
         f"{t:.2f}:{(sum(p >= t for p in pos) + sum(n < t for n in neg)) / (len(pos) + len(neg)):.3f}"
         for t in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)))
-    current = UNCERTAIN_BELOW.get(model.rstrip("/").rsplit("/", 1)[-1])
-    if current is not None:
-        cur_acc = (sum(p >= current for p in pos) + sum(n < current for n in neg)) / (len(pos) + len(neg))
-        print(f"shipped default for {model}: {current} -> accuracy {cur_acc:.3f} on this data")
+    print(
+        "(cosine alone; the service decides from more signals: see pipeline/answer/answerability.py"
+        " and bench/answer_bench.py / kb eval --questions tests/data/eval/report.jsonl)"
+    )
 
 
 if __name__ == "__main__":

@@ -145,21 +145,21 @@ def test_healthz_describes_the_bundle(client, built):
         b.close()
     assert body["llm"] is False
     cal = body["bundle"]["uncertain_below"]  # calibrated on this bundle's own held-out FAQ questions
-    assert cal["source"] == "bundle" and cal["positives"] == 21 and cal["negatives"] == 40
-    assert cal["accuracy"] >= 0.9 and 0.1 < cal["threshold"] < 0.9
+    # measured on this bundle's own FAQ questions (answerable with the pair held out, unanswerable
+    # with the whole atom held out); too few usable pairs here, so the dev-measured default
+    assert cal["source"] in ("bundle", "default") and 0.3 < cal["threshold"] < 1.2
 
 
 def test_uncertain_threshold_setting_wins(built):
-    from pipeline.service.calibration import calibrate
+    from pipeline.answer.calibrate import calibrate
 
     ws, bundle, embedder = built
     from pipeline.index.bundle import Bundle
 
     b = Bundle.load(bundle, embedder=embedder)
-    assert calibrate(b, settings_for(ws, **{"serve.uncertain_below": 0.99})).to_dict() == {
-        "threshold": 0.99, "source": "setting", "accuracy": None, "positives": 0, "negatives": 0
-    }
-    with Server(make_app(built, **{"serve.uncertain_below": 0.99})) as srv, httpx.Client(base_url=srv.url) as c:
+    cal = calibrate(b, settings_for(ws, **{"serve.uncertain_below": 1.5})).to_dict()
+    assert cal["threshold"] == 1.5 and cal["source"] == "setting"
+    with Server(make_app(built, **{"serve.uncertain_below": 1.5})) as srv, httpx.Client(base_url=srv.url) as c:
         body = c.post("/v1/ask", json={"question": REAL_QUESTION}).json()
     assert body["uncertain"] is True  # nothing is that close: every answer is flagged
 
@@ -521,7 +521,7 @@ def test_llm_failure_is_a_clear_502(llm_server):
 
 
 def test_citation_sources_the_answer_rests_on_come_first():
-    from pipeline.service.answering import rank_sources
+    from pipeline.answer.citations import rank_sources
 
     sources = [
         {"document": "faq.md", "heading": "I've deleted/corrupted my repo and can't delete my app.", "line": 3},

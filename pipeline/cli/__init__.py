@@ -22,7 +22,7 @@ from pipeline.errors import KbError
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
     "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
-    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "export", "eval", "ask", "chat", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
 )
 
 
@@ -31,7 +31,6 @@ class _OrderedGroup(typer.core.TyperGroup):
         names = super().list_commands(ctx)
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
-
 
 app = typer.Typer(
     name="kb",
@@ -71,6 +70,7 @@ def _root(
 from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, ask, eval
+    chat_cmd,  # noqa: E402,F401  chat
     distill_cmd,  # noqa: E402,F401  distill, cost
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation

@@ -105,27 +105,24 @@ def ask(
     bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Atoms to retrieve."),
     fmt: str = typer.Option("text", "--format", help="text or json."),
+    follow_up: bool = typer.Option(
+        False, "--follow-up", "-f", help="Continue the last exchange (kept under .kb/chat/): a follow-up question."
+    ),
 ) -> None:
     """Answer one question from the bundle, with the atoms and the expert's words it rests on."""
     if fmt not in ("text", "json"):
         raise typer.BadParameter("--format must be 'text' or 'json'")
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
-    from pipeline.index.bundle import Bundle
-    from pipeline.service.answering import answer
-    from pipeline.service.calibration import calibrate
+    from pipeline.cli.chat_cmd import Asker, history_file, load_history, save_history
 
     settings, path, _ = _settings_and_bundle(ctx, bundle)
-    from functools import partial
-
-    from pipeline.backends.embed import embedder_for_manifest
-
-    loaded = Bundle.load(path, partial(embedder_for_manifest, settings=settings))
-    try:
-        calibration = calibrate(loaded, settings)
-        result = answer(loaded, question, settings, k=k, threshold=calibration.threshold)
-    finally:
-        loaded.close()
+    store = history_file(ctx)
+    history = load_history(store) if follow_up else []
+    with Asker(settings, path) as asker:
+        result = asker.ask(question, history, k=k)
+        calibration = asker.calibration
+    save_history(store, history + turn_pair(question, result))
     if fmt == "json":
         data = result.to_dict() | {
             "evidence": round(result.evidence, 4),
@@ -133,22 +130,36 @@ def ask(
             "threshold_source": calibration.source,
             "mode": result.mode,
             "reason": result.reason,
+            "signals": result.signals,
         }
         console.print_json(json.dumps(data, default=str))
         return
     console.print(render_answer(result), markup=False)
 
 
-def render_answer(result: Any) -> str:
-    """The human view: the answer, the uncertain flag, then atom -> who said it, where and when."""
-    from pipeline.service.answering import describe_source
+def turn_pair(question: str, result: Any) -> list[dict[str, Any]]:
+    """The exchange as history turns (the assistant's citations kept, for elliptic follow-ups)."""
+    return [
+        {"role": "user", "content": question},
+        {
+            "role": "assistant",
+            "content": result.answer,
+            "citations": [{"atom_id": c["atom_id"]} for c in result.citations],
+        },
+    ]
 
-    lines = [result.answer.strip(), ""]
+
+def render_answer(result: Any) -> str:
+    """The human view: which question, the answer, the uncertain flag, then atom -> who said it,
+    where and when; an uncertain answer lists the closest atoms apart, never as citations."""
+    from pipeline.answer.citations import describe_source
+
+    lines = [f"Answering: {result.answered_question}", "", result.answer.strip(), ""]
     flag = "YES" if result.uncertain else "no"
     lines.append(f"Uncertain: {flag}  (evidence {result.evidence:.2f}, threshold {result.threshold:.2f}; {result.mode})")
     if result.reason and result.uncertain:
         lines.append(f"  why: {result.reason}")
-    if result.citations:
+    if result.citations and not result.uncertain:
         lines += ["", "Citations:"]
         for i, c in enumerate(result.citations, 1):
             lines.append(f"  {i}. {c['title']}  [{c['atom_id']}]")
@@ -159,4 +170,7 @@ def render_answer(result: Any) -> str:
                 lines.append(f"     - (+{len(sources) - 3} more sources: --format json lists them all)")
             if not c.get("sources"):
                 lines.append("     - (no sources recorded)")
+    if result.suggestions:
+        lines += ["", "Closest atoms (suggestions, not an answer):"]
+        lines += [f"  - {s['title']}  [{s['atom_id']}]" for s in result.suggestions]
     return "\n".join(lines)

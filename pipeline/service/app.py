@@ -17,9 +17,10 @@ from typing import Any
 from fastapi import Request  # this module is imported only to serve (kb serve, tests), never by kb --help
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.answer import answer, llm_configured
+from pipeline.answer.citations import hit_dict, site_links
 from pipeline.config import Settings, secret
 from pipeline.errors import BackendError, ConfigError, KbError, MissingDependencyError, MissingModelError
-from pipeline.service.answering import answer, hit_dict, llm_configured
 from pipeline.service.guards import error_body
 from pipeline.service.metrics import Metrics
 from pipeline.service.reload import BundleHolder, Live, Watcher
@@ -40,10 +41,19 @@ class SearchRequest(BaseModel):
     filters: dict[str, Any] | None = None
 
 
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. an assistant turn's "citations"
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str
     k: int = Field(5, ge=1, le=50)
+    history: list[HistoryTurn] = Field(
+        default_factory=list, max_length=50, description="Earlier turns: [{role, content}], oldest first."
+    )
 
 
 class ReloadRequest(BaseModel):
@@ -83,14 +93,32 @@ class Service:
             raise ApiError(422, f"'{field}' is empty.", "invalid_request_error")
         return text
 
-    def ask(self, question: str, k: int = 5) -> Any:
+    def ask(self, question: str, k: int = 5, history: list[Any] | None = None) -> Any:
         self.check_text(question, "question")
+        turns = [t.model_dump() if hasattr(t, "model_dump") else t for t in history or []]
+        for turn in turns:
+            if isinstance(turn.get("content"), str) and len(turn["content"]) > 4 * self.settings.serve.max_query_chars:
+                raise ApiError(422, "A history turn is too long (4 x serve.max_query_chars).", "query_too_long")
         with self.holder.lease() as live:
             try:
                 threshold = live.extra["calibration"].threshold if "calibration" in live.extra else None
-                result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold)
+                result = answer(
+                    _Gated(live.bundle, self.gate),
+                    question,
+                    self.settings,
+                    llm=self.llm,
+                    k=k,
+                    threshold=threshold,
+                    history=turns,
+                    stats=live.extra.get("stats"),
+                )
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
+            if self.settings.serve.site_url:
+                for c in result.citations:
+                    c.update(
+                        site_links(c, (live.bundle.atom(c["atom_id"]) or {}).get("path"), self.settings.serve.site_url)
+                    )
         self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
         return result
 
@@ -208,6 +236,7 @@ def create_app(
     from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from pipeline.service.chat_page import add_chat_page_routes
     from pipeline.service.guards import Guard
     from pipeline.service.metrics import MetricsMiddleware
     from pipeline.service.openai_compat import add_chat_routes
@@ -219,9 +248,11 @@ def create_app(
         return load_bundle(path, getattr(previous, "embedder", None) or embedder, settings)
 
     def _prepare(bundle: Any) -> dict[str, Any]:
-        from pipeline.service.calibration import calibrate
+        from pipeline.answer.calibrate import calibrate
+        from pipeline.answer.index import TermStats
 
-        return {"calibration": calibrate(bundle, settings)}
+        stats = TermStats.of(bundle)
+        return {"calibration": calibrate(bundle, settings, stats), "stats": stats}
 
     holder = BundleHolder(bundle_path, _load, _prepare)
     if llm is not None:
@@ -326,7 +357,7 @@ def create_app(
 
     @app.post("/v1/ask")
     def ask(req: AskRequest) -> dict[str, Any]:
-        return jsonable(service.ask(req.question, k=req.k).to_dict())
+        return jsonable(service.ask(req.question, k=req.k, history=req.history).to_dict())
 
     @app.get("/metrics")
     def prometheus() -> Any:
@@ -351,6 +382,7 @@ def create_app(
         return {"status": "reloaded", "bundle": bundle_info(live)}
 
     add_chat_routes(app, service)
+    add_chat_page_routes(app, service)
 
     app.add_middleware(Guard, api_key=secret(settings.serve.api_key_env), max_body_bytes=settings.serve.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401/413 too

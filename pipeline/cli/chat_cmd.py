@@ -1,0 +1,121 @@
+"""``kb chat``: a small REPL over the bundle that keeps the conversation in memory.
+
+Each question is answered with the earlier turns as history (``pipeline.answer``), so "and how
+do I fix that?" follows the conversation. ``kb ask --follow-up`` does the same across runs with
+the last exchange kept in ``.kb/chat/last.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pipeline.cli import app
+from pipeline.cli._common import console, err_console
+from pipeline.config import Settings
+from pipeline.errors import KbError
+
+MAX_TURNS = 20  # kept history: the last ten exchanges
+
+
+class Asker:
+    """A loaded bundle with its calibration and term statistics, answering with history."""
+
+    def __init__(self, settings: Settings, path: Path) -> None:
+        from functools import partial
+
+        from pipeline.backends.embed import embedder_for_manifest
+        from pipeline.index.bundle import Bundle
+
+        self.settings = settings
+        self.bundle = Bundle.load(path, partial(embedder_for_manifest, settings=settings))
+        self._calibration = None
+        self._stats = None
+
+    @property
+    def calibration(self) -> Any:
+        if self._calibration is None:
+            from pipeline.answer.calibrate import calibrate
+            from pipeline.answer.index import TermStats
+
+            self._stats = TermStats.of(self.bundle)
+            self._calibration = calibrate(self.bundle, self.settings, self._stats)
+        return self._calibration
+
+    def ask(self, question: str, history: list[dict[str, Any]], k: int = 5) -> Any:
+        from pipeline.answer import answer
+
+        threshold = self.calibration.threshold
+        return answer(
+            self.bundle, question, self.settings, k=k, history=history, threshold=threshold, stats=self._stats
+        )
+
+    def __enter__(self) -> Asker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bundle.close()
+
+
+def history_file(ctx: typer.Context) -> Path:
+    from pipeline.cli._common import state
+
+    try:
+        root = state(ctx).workspace.state_dir
+    except KbError:
+        root = Path.cwd() / ".kb"
+    return root / "chat" / "last.json"
+
+
+def load_history(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise KbError(
+            f"No earlier exchange to follow up on ({path} does not exist).",
+            "Ask a first question with 'kb ask \"...\"'.",
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise KbError(f"{path} is not a readable conversation ({exc}).", "Delete it and ask a new question.") from None
+    turns = data.get("turns") if isinstance(data, dict) else None
+    return list(turns) if isinstance(turns, list) else []
+
+
+def save_history(path: Path, turns: list[dict[str, Any]]) -> None:
+    from pipeline.workspace import atomic_write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"turns": turns[-MAX_TURNS:]})
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."
+    ),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="Atoms to retrieve."),
+) -> None:
+    """Chat with the bundle in the terminal: follow-ups use the conversation. Empty line or Ctrl-D ends."""
+    from pipeline.cli.serve_cmd import _settings_and_bundle, render_answer, turn_pair
+
+    settings, path, _ = _settings_and_bundle(ctx, bundle)
+    history: list[dict[str, Any]] = []
+    with Asker(settings, path) as asker:
+        err_console.print(f"kb chat over {path.name}: ask a question (empty line to stop).", markup=False)
+        while True:
+            try:
+                question = input("you> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not question or question in ("/quit", "/exit"):
+                break
+            if question == "/new":
+                history = []
+                continue
+            result = asker.ask(question, history, k=k)
+            console.print(render_answer(result) + "\n", markup=False)
+            history = (history + turn_pair(question, result))[-MAX_TURNS:]
