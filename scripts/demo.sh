@@ -35,6 +35,12 @@ if [ -n "$bundle" ]; then
   "$PY" scripts/demo_ask.py --bundle "$bundle" --workspace "$WS"
 fi
 
+if [ -n "$bundle" ]; then
+  step "kb ask, then a follow-up that needs it (the exchange is kept in .kb/chat/)"
+  "$KB" -w "$WS" ask "What does context deadline exceeded mean during a sync?" --bundle "$bundle" | head -n 8
+  "$KB" -w "$WS" ask --follow-up "how do I fix it?" --bundle "$bundle" | head -n 8
+fi
+
 step "done"
 echo "workspace: $WS"
 [ -d "$WS/build/site" ] && echo "review site: $WS/build/site/index.html"

@@ -199,8 +199,8 @@ def test_ask_real_question_is_cited_and_certain(client):
     r = client.post("/v1/ask", json={"question": REAL_QUESTION})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"answer", "uncertain", "citations"}
-    assert body["uncertain"] is False
+    assert set(body) == {"answer", "uncertain", "answered_question", "citations", "suggestions"}
+    assert body["uncertain"] is False and body["answered_question"] == REAL_QUESTION and body["suggestions"] == []
     assert "argocd-initial-admin-secret" in body["answer"]  # the FAQ's own answer, verbatim
     assert body["citations"][0]["atom_id"] == REAL_ATOM
     assert body["citations"][0]["sources"][0]["heading"] == "I forgot the admin password, how do I reset it?"
@@ -210,8 +210,8 @@ def test_ask_off_topic_is_uncertain(client):
     r = client.post("/v1/ask", json={"question": OFF_TOPIC})
     assert r.status_code == 200
     body = r.json()
-    assert body["uncertain"] is True
-    assert body["answer"].startswith("I'm not sure")
+    assert body["uncertain"] is True and body["citations"] == []  # never an unrelated atom's text
+    assert body["answer"].startswith("I don't know")
 
 
 def test_ask_two_hop_citation_reaches_the_interview_moment(client):

@@ -10,12 +10,14 @@ the same product. Three signals, each cheap (no model call beyond the search's o
   missing from the atom it lands on;
 * ``missing``: salient words of the question that the whole knowledge base never mentions (a
   word rare in general English, per ``wordfreq`` when installed, whose stem occurs in no
-  passage): a topic the knowledge base does not have (Velero, Terraform, SBOM).
+  passage): a topic the knowledge base does not have (Velero, Terraform, SBOM); or that only
+  ``RARE_DF`` passages mention, none of them in the atoms the question found (the knowledge
+  base names the thing in passing elsewhere, but has nothing about it here).
 
 A question is answerable when no salient word is missing and ``evidence + COVERAGE_WEIGHT *
-coverage`` reaches the bundle's calibrated threshold (``calibrate.py``). Optional, when
-configured: a local cross-encoder's score (``answer.reranker_model``), and with an LLM the model
-itself judges support (an answer citing no given atom is refused).
+coverage`` reaches the bundle's calibrated threshold (``calibrate.py``). With an LLM configured
+the model judges support too (an answer citing no given atom is refused, ``core.py``). A local
+cross-encoder score would be one more ``Signals`` field; none is shipped (no weights offline).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ STOPWORDS = frozenset(
     is are was were be been being am have has had get gets got also just only very really please
     any some all each every other another one ones thing things way ways""".split()
 )
+#: "Mentioned in passing": a salient word in at most this many passages, none of the top atoms'.
+RARE_DF = 3
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
@@ -81,7 +85,6 @@ class Signals:
     evidence: float = 0.0
     coverage: float = 0.0
     missing: list[str] = field(default_factory=list)
-    rerank: float | None = None
 
     def score(self) -> float:
         return self.evidence + COVERAGE_WEIGHT * self.coverage
@@ -101,6 +104,8 @@ def signals(question: str, hits: list[Any], index: Any, stats: TermStats, exclud
     total = sum(weights.values())
     coverage = sum(v for s, v in weights.items() if s in top_terms) / total if total else 1.0
     missing = [w for w, s in words if stats.df.get(s, 0) == 0 and is_rare_word(w)]
+    near = frozenset().union(*(stats.terms_of(h.atom_id, exclude) for h in hits[:3]))
+    missing += [w for w, s in words if 0 < stats.df.get(s, 0) <= RARE_DF and s not in near and is_rare_word(w)]
     if exclude:  # a term only the held-out passages had is missing too
         missing += [
             w
@@ -121,9 +126,8 @@ class Verdict:
     signals: Signals
 
 
-def judge(sig: Signals, threshold: float, rerank_below: float | None = None) -> Verdict:
-    """Uncertain when a salient word is missing, the combined score is under ``threshold``, or
-    (with a cross-encoder configured) its score is under ``rerank_below``."""
+def judge(sig: Signals, threshold: float) -> Verdict:
+    """Uncertain when a salient word is missing or the combined score is under ``threshold``."""
     if sig.missing:
         words = ", ".join(f"'{w}'" for w in sig.missing[:3])
         return Verdict(True, f"the knowledge base never mentions {words}", sig)
@@ -133,6 +137,4 @@ def judge(sig: Signals, threshold: float, rerank_below: float | None = None) -> 
             f"weak evidence (cosine {sig.evidence:.2f} + coverage {sig.coverage:.2f} -> {sig.score():.2f} < {threshold:.2f})",
             sig,
         )
-    if rerank_below is not None and sig.rerank is not None and sig.rerank < rerank_below:
-        return Verdict(True, f"the reranker scores the best passage {sig.rerank:.2f} < {rerank_below:.2f}", sig)
     return Verdict(False, "", sig)
