@@ -48,7 +48,9 @@ def export_bundle(ws_root: Path, out: Path, embedder=None) -> Path:
     from pipeline.workspace import Workspace
 
     settings = Settings.load(ws_root)
-    export.run(settings, Workspace.at(ws_root, discover=False), Reporter(), out=out, embedder=embedder or _EMBEDDER.get("x"))
+    export.run(
+        settings, Workspace.at(ws_root, discover=False), Reporter(), out=out, embedder=embedder or _EMBEDDER.get("x")
+    )
     return out
 
 
@@ -215,7 +217,9 @@ def test_ask_off_topic_is_uncertain(client):
 
 
 def test_ask_two_hop_citation_reaches_the_interview_moment(client):
-    r = client.post("/v1/ask", json={"question": "Can chaos experiments run automatically after Argo CD upgrades an app?"})
+    r = client.post(
+        "/v1/ask", json={"question": "Can chaos experiments run automatically after Argo CD upgrades an app?"}
+    )
     body = r.json()
     assert body["citations"][0]["atom_id"] == "run-chaos-checks-after-an-argo-cd-sync"
     src = body["citations"][0]["sources"][0]
@@ -406,7 +410,9 @@ def test_reload_swaps_without_dropping_requests(built, tmp_path):
         def hammer() -> None:
             with httpx.Client(base_url=srv.url, timeout=30) as hc:
                 while not stop.is_set():
-                    statuses.append(hc.post("/v1/search", json={"query": "podman permission denied", "k": 3}).status_code)
+                    statuses.append(
+                        hc.post("/v1/search", json={"query": "podman permission denied", "k": 3}).status_code
+                    )
 
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(hammer) for _ in range(4)]

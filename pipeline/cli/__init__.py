@@ -21,8 +21,24 @@ from pipeline.errors import KbError
 
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
-    "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
-    "export", "eval", "ask", "chat", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "init",
+    "add",
+    "transcribe",
+    "import-docs",
+    "distill",
+    "new",
+    "check",
+    "site",
+    "export",
+    "eval",
+    "ask",
+    "chat",
+    "serve",
+    "run",
+    "cost",
+    "config",
+    "schemas",
+    "eval-diarisation",
 )
 
 
@@ -31,6 +47,7 @@ class _OrderedGroup(typer.core.TyperGroup):
         names = super().list_commands(ctx)
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
+
 
 app = typer.Typer(
     name="kb",
@@ -113,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print_error(KbError(message, "Check that path: a folder where one is needed, permissions, free space."))
         return 1
     return 0
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -232,7 +232,9 @@ def run(
         for q in golden if questions else ():
             for aid in sorted(q.atoms):
                 if bundle.atom(aid) is None:  # a typo here would silently count as a miss
-                    reporter.warn(f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss")
+                    reporter.warn(
+                        f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss"
+                    )
         stats = TermStats.of(bundle)
         threshold = calibrate(bundle, settings, stats).threshold
         depth = max(k, *CUTOFFS)

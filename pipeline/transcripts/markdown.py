@@ -16,7 +16,9 @@ from pipeline.errors import InputError
 from pipeline.models import Transcript
 from pipeline.textio import clock
 
-TURN = re.compile(r"^\*\*\[(?P<stamp>\d{2,}:\d{2}:\d{2})\] (?P<name>.+) \((?P<role>[^()]*)\):\*\*(?:[ \t]+(?P<text>.*))?$")
+TURN = re.compile(
+    r"^\*\*\[(?P<stamp>\d{2,}:\d{2}:\d{2})\] (?P<name>.+) \((?P<role>[^()]*)\):\*\*(?:[ \t]+(?P<text>.*))?$"
+)
 
 
 def stamp(seconds: float) -> str:
