@@ -9,9 +9,9 @@ Negatives: questions the docs cannot answer (tests/data/service/offtopic.txt: ev
 adjacent IT topics the docs do not cover).
 
 This is the offline, fuller version of what the service does per bundle at load time
-(cosine only; ``pipeline/answer/calibrate.py`` now calibrates several signals on in-domain negatives). The evidence of a question is what the service uses: the cosine similarity of the question and
-its best passage (``answering.evidence_of``). The threshold printed is the middle of the range
-that maximises accuracy; put it in ``answering.UNCERTAIN_BELOW`` for the embedding model.
+(cosine only; ``pipeline/answer/calibrate.py`` calibrates several signals on in-domain negatives). The evidence of a question is what the service uses: the cosine similarity of the question and
+its best passage. The threshold printed is the middle of the range
+that maximises accuracy (a reference figure: the service calibrates per bundle).
 
     .venv/bin/python bench/calibrate_uncertain.py [--docs DIR ...] [--negatives FILE]
 """
@@ -85,11 +85,12 @@ def main() -> None:
             raise SystemExit(f"no docs folder {folder}; pass --docs DIR")
 
     from pipeline.answer.calibrate import best_threshold
-    from pipeline.backends.embed import embedder_for_manifest
-    from pipeline.index.bundle import Bundle
 
     def evidence_of(hits, *_):
         return max((h.dense_score for h in hits), default=0.0)
+
+    from pipeline.backends.embed import embedder_for_manifest
+    from pipeline.index.bundle import Bundle
 
     negatives = [
         line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")
@@ -130,10 +131,7 @@ def main() -> None:
             for t in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
         )
     )
-    print(
-        "(cosine alone; the service decides from more signals: see pipeline/answer/answerability.py"
-        " and bench/answer_bench.py / kb eval --questions tests/data/eval/report.jsonl)"
-    )
+    print("(cosine alone; the service decides from more signals: pipeline/answer/answerability.py)")
 
 
 if __name__ == "__main__":

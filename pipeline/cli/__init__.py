@@ -86,8 +86,8 @@ def _root(
 # Command groups register themselves on `app` when imported.
 from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
-    bundle_cmd,  # noqa: E402,F401  export, ask, eval
-    chat_cmd,  # noqa: E402,F401  chat
+    bundle_cmd,  # noqa: E402,F401  export, eval
+    chat_cmd,  # noqa: E402,F401  ask, chat
     distill_cmd,  # noqa: E402,F401  distill, cost
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation

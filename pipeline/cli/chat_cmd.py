@@ -1,4 +1,4 @@
-"""``kb chat``: a small REPL over the bundle that keeps the conversation in memory.
+"""``kb ask`` (one cited answer, ``--follow-up`` continues the last exchange) and ``kb chat``: a small REPL over the bundle that keeps the conversation in memory.
 
 Each question is answered with the earlier turns as history (``pipeline.answer``), so "and how
 do I fix that?" follows the conversation. ``kb ask --follow-up`` does the same across runs with
@@ -25,13 +25,10 @@ class Asker:
     """A loaded bundle with its calibration and term statistics, answering with history."""
 
     def __init__(self, settings: Settings, path: Path) -> None:
-        from functools import partial
-
-        from pipeline.backends.embed import embedder_for_manifest
-        from pipeline.index.bundle import Bundle
+        from pipeline.answer.bundle import open_bundle
 
         self.settings = settings
-        self.bundle = Bundle.load(path, partial(embedder_for_manifest, settings=settings))
+        self.bundle = open_bundle(path, settings)
         self._calibration = None
         self._stats = None
 
@@ -100,7 +97,7 @@ def chat(
     k: int = typer.Option(5, "--k", min=1, max=50, help="Atoms to retrieve."),
 ) -> None:
     """Chat with the bundle in the terminal: follow-ups use the conversation. Empty line or Ctrl-D ends."""
-    from pipeline.cli.serve_cmd import _settings_and_bundle, render_answer, turn_pair
+    from pipeline.cli.serve_cmd import _settings_and_bundle
 
     settings, path, _ = _settings_and_bundle(ctx, bundle)
     history: list[dict[str, Any]] = []
@@ -119,3 +116,85 @@ def chat(
             result = asker.ask(question, history, k=k)
             console.print(render_answer(result) + "\n", markup=False)
             history = (history + turn_pair(question, result))[-MAX_TURNS:]
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="The question, in quotes."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."
+    ),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="Atoms to retrieve."),
+    fmt: str = typer.Option("text", "--format", help="text or json."),
+    follow_up: bool = typer.Option(
+        False, "--follow-up", "-f", help="Continue the last exchange (kept under .kb/chat/): a follow-up question."
+    ),
+) -> None:
+    """Answer one question from the bundle, with the atoms and the expert's words it rests on."""
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("--format must be 'text' or 'json'")
+    if not question.strip():
+        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    from pipeline.cli.serve_cmd import _settings_and_bundle
+
+    settings, path, _ = _settings_and_bundle(ctx, bundle)
+    store = history_file(ctx)
+    history = load_history(store) if follow_up else []
+    with Asker(settings, path) as asker:
+        result = asker.ask(question, history, k=k)
+        calibration = asker.calibration
+    save_history(store, history + turn_pair(question, result))
+    if fmt == "json":
+        data = result.to_dict() | {
+            "evidence": round(result.evidence, 4),
+            "threshold": result.threshold,
+            "threshold_source": calibration.source,
+            "mode": result.mode,
+            "reason": result.reason,
+            "signals": result.signals,
+        }
+        console.print_json(json.dumps(data, default=str))
+        return
+    console.print(render_answer(result), markup=False)
+
+
+def turn_pair(question: str, result: Any) -> list[dict[str, Any]]:
+    """The exchange as history turns (the assistant's citations kept, for elliptic follow-ups)."""
+    return [
+        {"role": "user", "content": question},
+        {
+            "role": "assistant",
+            "content": result.answer,
+            "citations": [{"atom_id": c["atom_id"]} for c in result.citations],
+        },
+    ]
+
+
+def render_answer(result: Any) -> str:
+    """The human view: which question, the answer, the uncertain flag, then atom -> who said it,
+    where and when; an uncertain answer lists the closest atoms apart, never as citations."""
+    from pipeline.answer.citations import describe_source
+
+    lines = [f"Answering: {result.answered_question}", "", result.answer.strip(), ""]
+    flag = "YES" if result.uncertain else "no"
+    lines.append(
+        f"Uncertain: {flag}  (evidence {result.evidence:.2f}, threshold {result.threshold:.2f}; {result.mode})"
+    )
+    if result.reason and result.uncertain:
+        lines.append(f"  why: {result.reason}")
+    if result.citations and not result.uncertain:
+        lines += ["", "Citations:"]
+        for i, c in enumerate(result.citations, 1):
+            lines.append(f"  {i}. {c['title']}  [{c['atom_id']}]")
+            sources = c.get("sources", [])
+            for src in sources[:3]:  # the ones the answer rests on come first
+                lines.append(f"     - {describe_source(src)}")
+            if len(sources) > 3:
+                lines.append(f"     - (+{len(sources) - 3} more sources: --format json lists them all)")
+            if not c.get("sources"):
+                lines.append("     - (no sources recorded)")
+    if result.suggestions:
+        lines += ["", "Closest atoms (suggestions, not an answer):"]
+        lines += [f"  - {s['title']}  [{s['atom_id']}]" for s in result.suggestions]
+    return "\n".join(lines)

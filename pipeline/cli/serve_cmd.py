@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from pipeline.cli import app
-from pipeline.cli._common import console, err_console, limit_native_threads, state
+from pipeline.cli._common import err_console, limit_native_threads, state
 from pipeline.config import Settings
 from pipeline.errors import BundleError, KbError
 
@@ -55,6 +54,7 @@ def serve(
     import signal
 
     from pipeline.service.app import create_app, reload_in_background
+    from pipeline.service.server import require_uvicorn, run_server
 
     settings, _, source = _settings_and_bundle(ctx, bundle, **{"serve.host": host, "serve.port": port})
     if not 1 <= settings.serve.port <= 65535:
@@ -63,12 +63,7 @@ def serve(
         raise ConfigError(
             f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535."
         )
-    try:
-        import uvicorn
-    except ImportError:
-        from pipeline.errors import MissingDependencyError
-
-        raise MissingDependencyError("uvicorn", "serve", "kb serve") from None
+    require_uvicorn()
     web = create_app(source, settings, watch=watch)
     live = web.state.service.holder.current
     m = live.manifest
@@ -83,104 +78,10 @@ def serve(
     )
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
-    config = uvicorn.Config(
-        web, host=settings.serve.host, port=settings.serve.port, log_level=log_level, access_log=False
-    )
-    server = uvicorn.Server(config)
-    try:
-        server.run()
-    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (e.g. the port is taken)
-        if exc.code in (0, None):
-            return
-        raise KbError(
-            f"Could not serve on {settings.serve.host}:{settings.serve.port} (uvicorn: startup failed, see above).",
-            "Is another server on that port, or the host not an address of this machine? Pass --port/--host or set serve.port/serve.host.",
-        ) from None
+    run_server(web, settings.serve.host, settings.serve.port, log_level)
 
 
 def _has_key(settings: Settings) -> bool:
     from pipeline.config import secret
 
     return secret(settings.serve.api_key_env) is not None
-
-
-@app.command()
-def ask(
-    ctx: typer.Context,
-    question: str = typer.Argument(..., help="The question, in quotes."),
-    bundle: Path | None = typer.Option(
-        None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."
-    ),
-    k: int = typer.Option(5, "--k", min=1, max=50, help="Atoms to retrieve."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
-    follow_up: bool = typer.Option(
-        False, "--follow-up", "-f", help="Continue the last exchange (kept under .kb/chat/): a follow-up question."
-    ),
-) -> None:
-    """Answer one question from the bundle, with the atoms and the expert's words it rests on."""
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("--format must be 'text' or 'json'")
-    if not question.strip():
-        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
-    from pipeline.cli.chat_cmd import Asker, history_file, load_history, save_history
-
-    settings, path, _ = _settings_and_bundle(ctx, bundle)
-    store = history_file(ctx)
-    history = load_history(store) if follow_up else []
-    with Asker(settings, path) as asker:
-        result = asker.ask(question, history, k=k)
-        calibration = asker.calibration
-    save_history(store, history + turn_pair(question, result))
-    if fmt == "json":
-        data = result.to_dict() | {
-            "evidence": round(result.evidence, 4),
-            "threshold": result.threshold,
-            "threshold_source": calibration.source,
-            "mode": result.mode,
-            "reason": result.reason,
-            "signals": result.signals,
-        }
-        console.print_json(json.dumps(data, default=str))
-        return
-    console.print(render_answer(result), markup=False)
-
-
-def turn_pair(question: str, result: Any) -> list[dict[str, Any]]:
-    """The exchange as history turns (the assistant's citations kept, for elliptic follow-ups)."""
-    return [
-        {"role": "user", "content": question},
-        {
-            "role": "assistant",
-            "content": result.answer,
-            "citations": [{"atom_id": c["atom_id"]} for c in result.citations],
-        },
-    ]
-
-
-def render_answer(result: Any) -> str:
-    """The human view: which question, the answer, the uncertain flag, then atom -> who said it,
-    where and when; an uncertain answer lists the closest atoms apart, never as citations."""
-    from pipeline.answer.citations import describe_source
-
-    lines = [f"Answering: {result.answered_question}", "", result.answer.strip(), ""]
-    flag = "YES" if result.uncertain else "no"
-    lines.append(
-        f"Uncertain: {flag}  (evidence {result.evidence:.2f}, threshold {result.threshold:.2f}; {result.mode})"
-    )
-    if result.reason and result.uncertain:
-        lines.append(f"  why: {result.reason}")
-    if result.citations and not result.uncertain:
-        lines += ["", "Citations:"]
-        for i, c in enumerate(result.citations, 1):
-            lines.append(f"  {i}. {c['title']}  [{c['atom_id']}]")
-            sources = c.get("sources", [])
-            for src in sources[:3]:  # the ones the answer rests on come first
-                lines.append(f"     - {describe_source(src)}")
-            if len(sources) > 3:
-                lines.append(f"     - (+{len(sources) - 3} more sources: --format json lists them all)")
-            if not c.get("sources"):
-                lines.append("     - (no sources recorded)")
-    if result.suggestions:
-        lines += ["", "Closest atoms (suggestions, not an answer):"]
-        lines += [f"  - {s['title']}  [{s['atom_id']}]" for s in result.suggestions]
-    return "\n".join(lines)
