@@ -58,9 +58,13 @@ def real(tmp_path_factory):
 
 def ask(real, question, history=None, llm=None):
     from pipeline.answer import answer
+    from pipeline.answer.calibrate import DEFAULT_THRESHOLD
 
-    ws, bundle, cal, stats = real
-    return answer(bundle, question, Settings.load(ws.root), llm, history=history, threshold=cal.threshold, stats=stats)
+    # the mechanism at the dev-measured threshold (the full docs calibrate to 0.757; this subset differs)
+    ws, bundle, _, stats = real
+    return answer(
+        bundle, question, Settings.load(ws.root), llm, history=history, threshold=DEFAULT_THRESHOLD, stats=stats
+    )
 
 
 def test_calibration_uses_in_domain_negatives_of_the_bundle(real):
@@ -95,7 +99,7 @@ def test_weak_evidence_without_a_missing_word_is_uncertain_too(real):
     "question, atom",
     [
         ("ping does not work from inside a rootless container", "rootless-containers-cannot-ping-hosts"),
-        ("make argo cd clone a huge git repo shallowly", "shallow-clone"),
+        ("rootless podman says newuidmap is missing", "newuidmap-missing-when-running-rootless-podman-commands"),
         (
             "lost the argo cd admin password, how do I recover access",
             "faq-i-ve-deleted-corrupted-my-repo-and-can-t-delete-my-app-and-3-more",
