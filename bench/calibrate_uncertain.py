@@ -9,9 +9,9 @@ Negatives: questions the docs cannot answer (tests/data/service/offtopic.txt: ev
 adjacent IT topics the docs do not cover).
 
 This is the offline, fuller version of what the service does per bundle at load time
-(``pipeline/answer/uncertain.py``) and gives the per-model fallback. The evidence of a question is what the service uses: the cosine similarity of the question and
-its best passage (``pipeline.answer.evidence.evidence_of``). The threshold printed is the middle of the range
-that maximises accuracy; put it in ``pipeline.answer.evidence.UNCERTAIN_BELOW`` for the embedding model.
+(cosine only; ``pipeline/answer/calibrate.py`` calibrates several signals on in-domain negatives). The evidence of a question is what the service uses: the cosine similarity of the question and
+its best passage. The threshold printed is the middle of the range
+that maximises accuracy (a reference figure: the service calibrates per bundle).
 
     .venv/bin/python bench/calibrate_uncertain.py [--docs DIR ...] [--negatives FILE]
 """
@@ -84,8 +84,11 @@ def main() -> None:
         if not folder.is_dir():
             raise SystemExit(f"no docs folder {folder}; pass --docs DIR")
 
-    from pipeline.answer import UNCERTAIN_BELOW, evidence_of
-    from pipeline.answer.uncertain import best_threshold
+    from pipeline.answer.calibrate import best_threshold
+
+    def evidence_of(hits, *_):
+        return max((h.dense_score for h in hits), default=0.0)
+
     from pipeline.backends.embed import embedder_for_manifest
     from pipeline.index.bundle import Bundle
 
@@ -128,10 +131,7 @@ def main() -> None:
             for t in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
         )
     )
-    current = UNCERTAIN_BELOW.get(model.rstrip("/").rsplit("/", 1)[-1])
-    if current is not None:
-        cur_acc = (sum(p >= current for p in pos) + sum(n < current for n in neg)) / (len(pos) + len(neg))
-        print(f"shipped default for {model}: {current} -> accuracy {cur_acc:.3f} on this data")
+    print("(cosine alone; the service decides from more signals: pipeline/answer/answerability.py)")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,10 @@ class ServeSettings(_Section):
     )
     max_body_bytes: int = 65_536
     max_query_chars: int = 2_000
-    uncertain_below: float | None = Field(None, description="Override the calibrated threshold.")
+    uncertain_below: float | None = Field(None, description="Override the calibrated answerability threshold.")
+    site_url: str | None = Field(
+        None, description="URL of the review site (kb site): citations link to the atom page and the transcript moment."
+    )
 
 
 class SiteSettings(_Section):

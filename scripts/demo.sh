@@ -41,6 +41,11 @@ head -n 12 "$WS/review-queue.txt"
 
 step "kb gaps guide: the next interview's questions"
 "$KB" -w "$WS" gaps guide --interview next-interview || true
+if [ -n "$bundle" ]; then
+  step "kb ask, then a follow-up that needs it (the exchange is kept in .kb/chat/)"
+  "$KB" -w "$WS" ask "What does context deadline exceeded mean during a sync?" --bundle "$bundle" | head -n 8
+  "$KB" -w "$WS" ask --follow-up "how do I fix it?" --bundle "$bundle" | head -n 8
+fi
 
 step "done"
 echo "workspace: $WS"

@@ -1,19 +1,9 @@
-"""Answering over an index: evidence and uncertainty, citations, extractive and LLM-grounded answers."""
+"""Answering over an index: evidence, answerability ("I don't know"), citations, conversation history.
+
+``answer(index, question, settings, history=...)`` -> ``Answer`` is the one entry point.
+"""
 
 from pipeline.answer.citations import citations_text, describe_source, hit_dict, rank_sources
-from pipeline.answer.core import answer, llm_configured
-from pipeline.answer.evidence import UNCERTAIN_BELOW, evidence_of, threshold_for
-from pipeline.answer.model import Answer
+from pipeline.answer.core import IDK, Answer, answer, llm_configured
 
-__all__ = [
-    "UNCERTAIN_BELOW",
-    "Answer",
-    "answer",
-    "citations_text",
-    "describe_source",
-    "evidence_of",
-    "hit_dict",
-    "llm_configured",
-    "rank_sources",
-    "threshold_for",
-]
+__all__ = ["IDK", "Answer", "answer", "citations_text", "describe_source", "hit_dict", "llm_configured", "rank_sources"]

@@ -1,28 +1,63 @@
-"""Answer a question from a loaded bundle, with citations a person can check.
+"""``answer(index, question, settings, history=...)``: one cited answer, or an honest "I don't know".
 
-Two ways to answer, one rule: never more than the knowledge base says.
+The one function every transport calls (HTTP ``/v1/ask``, the OpenAI-compatible chat, ``kb ask``
+and ``kb chat``, the MCP/tool registry). Steps: the follow-up becomes a standalone question
+(``conversation.py``); the index is searched; ``answerability.py`` decides from several signals
+whether the knowledge base answers it; then the answer is the best passage verbatim (extractive)
+or an LLM's text over the retrieved atoms, which must cite them.
 
-* With an LLM configured (``llm.base_url`` or the key in ``llm.api_key_env``): the retrieved
-  atoms' text goes to the model, which must cite atoms by id as ``[atom-id]``. An answer that
-  cites no retrieved atom is refused (``uncertain: true``, no citations); one that also cites ids
-  it was never shown stays, flagged uncertain.
-* Without: extractive. The best FAQ pair (or section) of the best atom is the answer, verbatim.
-
-``uncertain`` is also true when the retrieval evidence is weak: the cosine similarity between the
-question and the best matching passage is below a threshold calibrated on real data (see
-``UNCERTAIN_BELOW`` and ``bench/calibrate_uncertain.py``). Overridable with
-``serve.uncertain_below``.
+An uncertain answer carries no citations and no atom text: the closest atoms are listed apart,
+under ``suggestions``, never as the answer.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.answer.evidence import evidence_of, threshold_for
-from pipeline.answer.extractive import extractive_answer
-from pipeline.answer.llm import llm_answer
-from pipeline.answer.model import IDK, Answer, BundleLike
+from pipeline.answer.answerability import judge, signals
+from pipeline.answer.calibrate import DEFAULT_THRESHOLD
+from pipeline.answer.citations import citation, hit_dict
+from pipeline.answer.conversation import Standalone, parse_history, standalone
+from pipeline.answer.index import AnswerIndex, TermStats
 from pipeline.config import Settings, secret
+
+CITATION_RE = re.compile(r"\[([a-z0-9][a-z0-9-]{0,119})\]")
+MAX_ANSWER_CHARS = 1500
+LLM_CONTEXT_ATOMS = 4
+LLM_ATOM_CHARS = 2500
+SUGGESTIONS = 3
+
+IDK = "I don't know: the knowledge base has no answer to this question."
+
+
+@dataclass
+class Answer:
+    """The typed result of ``answer``; ``to_dict`` is the public JSON of ``POST /v1/ask``."""
+
+    answer: str
+    uncertain: bool
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: list[dict[str, str]] = field(default_factory=list)
+    answered_question: str = ""
+    evidence: float = 0.0  # cosine of the (standalone) question and the best passage
+    threshold: float = DEFAULT_THRESHOLD
+    mode: str = "extractive"  # extractive | llm
+    reason: str = ""  # why uncertain, for logs and --format json
+    signals: dict[str, Any] = field(default_factory=dict)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    llm_requests: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "uncertain": self.uncertain,
+            "answered_question": self.answered_question,
+            "citations": self.citations,
+            "suggestions": self.suggestions,
+        }
 
 
 def llm_configured(settings: Settings) -> bool:
@@ -31,46 +66,198 @@ def llm_configured(settings: Settings) -> bool:
 
 
 def answer(
-    bundle: BundleLike,
+    index: AnswerIndex,
     question: str,
     settings: Settings,
     llm: Any | None = None,
     *,
+    history: list[Any] | None = None,
     k: int = 5,
-    model_id: str | None = None,
     threshold: float | None = None,
+    stats: TermStats | None = None,
 ) -> Answer:
-    """Answer ``question`` from ``bundle``: LLM-grounded when ``llm`` is given or configured.
+    """Answer ``question`` (after the earlier turns ``history``) from ``index``.
 
-    ``threshold``: the evidence under which the answer is uncertain (``calibration.calibrate``
-    measures it per bundle); default: the setting or the embedding model's calibrated figure.
+    ``threshold``: the answerability threshold (``calibrate.calibrate`` measures it per index;
+    default: the setting or ``DEFAULT_THRESHOLD``); ``stats``: the index's term statistics
+    (computed once per loaded index by the caller; built here when missing).
     """
     question = question.strip()
-    hits = bundle.search(question, k=k) if question else []
-    evidence = evidence_of(hits, bundle, question)
-    if model_id is None:
-        model_id = _bundle_model(bundle)
     if threshold is None:
-        threshold = threshold_for(model_id, settings)
-    weak = evidence < threshold
+        threshold = settings.serve.uncertain_below if settings.serve.uncertain_below is not None else DEFAULT_THRESHOLD
     if llm is None and llm_configured(settings):
         from pipeline.backends.llm import make_client
 
         llm = make_client(settings)
-    if not hits:
-        return Answer(IDK, True, [], evidence, threshold, "llm" if llm else "extractive", "no atom matched")
+    stats = stats or TermStats.of(index)
+    turns = parse_history(history)
+    asked = standalone(question, turns, index, llm) if question else Standalone("", "")
+    hits = retrieve(index, asked, k)
+    sig = signals(asked.search, hits, index, stats)
+    verdict = judge(sig, threshold)
+    mode = "llm" if llm is not None else "extractive"
+    base = {
+        "answered_question": asked.answered,
+        "evidence": sig.evidence,
+        "threshold": threshold,
+        "signals": sig.to_dict(),
+        "tokens_in": asked.tokens_in,
+        "tokens_out": asked.tokens_out,
+        "llm_requests": asked.requests,
+    }
+    if not hits or verdict.uncertain:
+        return _unsure(hits, mode, verdict.reason if hits else "no atom matched", base)
     if llm is not None:
-        result = llm_answer(bundle, question, hits, llm)
-    else:
-        result = extractive_answer(bundle, hits, weak)
-    result.evidence, result.threshold = evidence, threshold
-    if weak:
-        result.uncertain = True
-        result.reason = result.reason or f"weak retrieval evidence ({evidence:.2f} < {threshold:.2f})"
-    return result
+        result = _llm_answer(index, asked.search, hits, llm, base)
+        if result.uncertain:  # no grounded citation, or citations of atoms it was never given
+            return _unsure(hits, mode, result.reason, base | _tokens(result))
+        return result
+    return _extractive_answer(index, asked.search, hits, base)
 
 
-def _bundle_model(bundle: Any) -> str | None:
-    manifest = getattr(bundle, "manifest", None)
-    embedding = getattr(manifest, "embedding", None)
-    return getattr(embedding, "model", None)
+def retrieve(index: Any, asked: Standalone, k: int) -> list[Any]:
+    """The hits for a standalone question: atoms cited earlier first when the follow-up is elliptic."""
+    if not asked.search:
+        return []
+    if not asked.prefer:
+        return index.search(asked.search, k=k)
+    hits = index.search(asked.search, k=max(k, 10))
+    first = [h for aid in asked.prefer for h in hits if h.atom_id == aid]
+    rest = [h for h in hits if h not in first]
+    return (first + rest)[:k]
+
+
+def _tokens(result: Answer) -> dict[str, int]:
+    return {"tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "llm_requests": result.llm_requests}
+
+
+def _unsure(hits: list[Any], mode: str, reason: str, base: dict[str, Any]) -> Answer:
+    suggestions = [{"atom_id": h.atom_id, "title": h.title} for h in hits[:SUGGESTIONS]]
+    text = IDK
+    if suggestions:
+        text += " Closest topics it has (not an answer): " + "; ".join(s["title"] for s in suggestions) + "."
+    return Answer(text, True, [], suggestions, mode=mode, reason=reason, **base)
+
+
+# --------------------------------------------------------------------------------------------
+# extractive
+
+
+def _extractive_answer(index: Any, question: str, hits: list[Any], base: dict[str, Any]) -> Answer:
+    best = hits[0]
+    h = hit_dict(best)
+    text, used_heading = _passage_answer(index, h)
+    focus = " ".join([question, h["passage"].get("heading") or "", text])[:4000]
+    text = f"{_clip(text, MAX_ANSWER_CHARS)} [{h['atom_id']}]"
+    return Answer(text, False, [citation(best, focus, used_heading)], mode="extractive", **base)
+
+
+#: The section of each type that says what to do: added to an answer cut from another section.
+RESOLUTION_SECTIONS = ("How to resolve", "Steps", "Actions", "Tip", "What to do instead", "Template", "Effect")
+
+
+def _passage_answer(index: Any, h: dict[str, Any]) -> tuple[str, str]:
+    """(text to show for the best hit, heading of the passage it comes from)."""
+    passage = h.get("passage") or {}
+    kind = passage.get("kind", "")
+    heading = passage.get("heading") or ""
+    ptext = (passage.get("text") or "").strip()
+    atom = index.atom(h["atom_id"]) or {}
+    faqs = [_pair(p) for p in atom.get("faq") or []]
+    if kind == "faq":
+        for q, a in faqs:
+            if q and _norm(q) in _norm(ptext):
+                return a.strip(), q
+        m = re.search(r"\bA:\**\s*(.*)", ptext, re.S)
+        if m:
+            return m.group(1).strip(), heading
+    sections = _sections(atom)
+    todo = next(((name, sections[name]) for name in RESOLUTION_SECTIONS if sections.get(name)), None)
+    if kind == "section" and ptext:
+        if todo and todo[0] != heading and todo[1] not in ptext:
+            return f"{ptext}\n\n{todo[0]}: {todo[1]}", heading
+        return ptext, heading
+    summary = str(atom.get("summary") or (atom.get("meta") or {}).get("summary") or "").strip()
+    if faqs:
+        return faqs[0][1].strip(), faqs[0][0]
+    if todo:
+        return f"{summary}\n\n{todo[0]}: {todo[1]}".strip(), todo[0]
+    return summary or ptext or h["title"], heading
+
+
+def _sections(atom: dict[str, Any]) -> dict[str, str]:
+    body = atom.get("body")
+    if not body:
+        return {}
+    from pipeline.atoms import parse_body
+
+    sections, _, _ = parse_body(str(body))
+    return {s.heading: s.text for s in sections if s.level == 2 and s.heading != "FAQ"}
+
+
+def _pair(pair: Any) -> tuple[str, str]:
+    if isinstance(pair, dict):
+        return str(pair.get("question", "")), str(pair.get("answer", ""))
+    return str(getattr(pair, "question", "")), str(getattr(pair, "answer", ""))
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n\n", 0, limit)
+    if cut < limit // 2:
+        cut = text.rfind(" ", 0, limit)
+    return text[: max(cut, 1)].rstrip() + " …"
+
+
+# --------------------------------------------------------------------------------------------
+# LLM-grounded
+
+SYSTEM_PROMPT = """You answer questions for engineers using ONLY the knowledge atoms below.
+Each atom starts with its id in square brackets. Rules:
+- Use only facts stated in the atoms. Do not add anything from your own knowledge.
+- Cite every sentence with the id of the atom it comes from, in square brackets, e.g. [some-atom-id].
+- If the atoms do not answer the question, say "I don't know" and cite nothing.
+- Be brief: a few sentences or a short list of steps."""
+
+
+def build_messages(index: Any, question: str, hits: list[Any]) -> list[dict[str, str]]:
+    blocks = []
+    for hit in hits[:LLM_CONTEXT_ATOMS]:
+        h = hit_dict(hit)
+        atom = index.atom(h["atom_id"]) or {}
+        body = str(atom.get("body") or (h.get("passage") or {}).get("text") or "")
+        summary = str(atom.get("summary") or (atom.get("meta") or {}).get("summary") or "")
+        text = f"[{h['atom_id']}] {h['title']} ({h['type']})\n{summary}\n\n{_clip(body.strip(), LLM_ATOM_CHARS)}"
+        blocks.append(text.strip())
+    context = "\n\n---\n\n".join(blocks)
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": f"Knowledge atoms:\n\n{context}\n\n---\n\nQuestion: {question}"},
+    ]
+
+
+def _llm_answer(index: Any, question: str, hits: list[Any], llm: Any, base: dict[str, Any]) -> Answer:
+    shown = {hit_dict(h)["atom_id"]: h for h in hits[:LLM_CONTEXT_ATOMS]}
+    result = llm.chat(build_messages(index, question, hits))
+    text = (result.text or "").strip()
+    cited = list(dict.fromkeys(CITATION_RE.findall(text)))
+    grounded = [c for c in cited if c in shown]
+    invented = [c for c in cited if c not in shown]
+    base = base | {
+        "tokens_in": base["tokens_in"] + int(result.tokens_in or 0),
+        "tokens_out": base["tokens_out"] + int(result.tokens_out or 0),
+        "llm_requests": base["llm_requests"] + 1,
+    }
+    if not grounded:
+        return Answer(IDK, True, [], mode="llm", reason="the model's answer cites no retrieved atom", **base)
+    reason = f"the model cited atoms it was not given: {', '.join(invented)}" if invented else ""
+    focus = question + " " + text
+    # the atom cited first is the one the text rests on most: it comes first
+    return Answer(
+        text, bool(invented), [citation(shown[c], focus) for c in grounded], mode="llm", reason=reason, **base
+    )

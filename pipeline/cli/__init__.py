@@ -16,7 +16,8 @@ import typer
 # Command groups register themselves on `app` (pipeline.cli.root) when imported.
 from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
-    bundle_cmd,  # noqa: E402,F401  export, ask, eval
+    bundle_cmd,  # noqa: E402,F401  export, eval
+    chat_cmd,  # noqa: E402,F401  ask, chat
     distill_cmd,  # noqa: E402,F401  distill, cost
     gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs

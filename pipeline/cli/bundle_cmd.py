@@ -51,6 +51,9 @@ def evaluate(
     min_recall: float | None = typer.Option(
         None, "--min-recall", min=0.0, max=1.0, help="Exit 3 when recall@k is below this (a CI quality gate)."
     ),
+    conversations: Path | None = typer.Option(
+        None, "--conversations", help='JSONL: {"turns": [...], "expected": [...]} per line: recall of the last turn.'
+    ),
     holdout: bool = typer.Option(
         False,
         "--holdout",
@@ -68,7 +71,14 @@ def evaluate(
 
     st = state(ctx)
     report = eval_stage.run(
-        st.settings(), st.workspace, reporter(ctx), bundle_path=bundle, questions=questions, k=k, holdout=holdout
+        st.settings(),
+        st.workspace,
+        reporter(ctx),
+        bundle_path=bundle,
+        questions=questions,
+        k=k,
+        holdout=holdout,
+        conversations=conversations,
     )
     if fmt == "json":
         data = report.to_json() | {"min_recall": min_recall}
@@ -82,8 +92,16 @@ def evaluate(
         for cut, value in report.recall.items():
             table.add_row(f"recall@{cut}", f"{value:.3f}")
         table.add_row(f"MRR@{report.k}", f"{report.mrr:.3f}")
+        if report.answerable_flagged is not None:
+            table.add_row("answerable wrongly flagged uncertain", f"{report.answerable_flagged:.3f}")
+        if report.unanswerable_flagged is not None:
+            table.add_row(
+                f"unanswerable flagged uncertain ({report.unanswerable})", f"{report.unanswerable_flagged:.3f}"
+            )
+        for cut, value in report.conversation_recall.items():
+            table.add_row(f"conversations ({report.conversations}): last-turn recall@{cut}", f"{value:.3f}")
         console.print(table)
-        misses = [r.question for r in report.results if r.rank is None]
+        misses = [r.question for r in report.results if r.rank is None and not r.unanswerable]
         if misses:
             console.print(f"{len(misses)} question(s) not found in the top {report.k}, e.g.:", markup=False)
             for q in misses[:5]:

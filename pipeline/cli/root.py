@@ -28,6 +28,7 @@ COMMAND_ORDER = (
     "export",
     "eval",
     "ask",
+    "chat",
     "serve",
     "gaps",
     "run",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from pipeline.cli._common import console, err_console, limit_native_threads, state
+from pipeline.cli._common import err_console, limit_native_threads, state
 from pipeline.cli.root import app
 from pipeline.config import Settings
 from pipeline.errors import BundleError, KbError
@@ -99,67 +98,3 @@ def _has_key(settings: Settings) -> bool:
     from pipeline.config import secret
 
     return secret(settings.serve.api_key_env) is not None
-
-
-@app.command()
-def ask(
-    ctx: typer.Context,
-    question: str = typer.Argument(..., help="The question, in quotes."),
-    bundle: Path | None = typer.Option(
-        None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."
-    ),
-    k: int = typer.Option(5, "--k", min=1, max=50, help="Atoms to retrieve."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
-) -> None:
-    """Answer one question from the bundle, with the atoms and the expert's words it rests on."""
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("--format must be 'text' or 'json'")
-    if not question.strip():
-        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
-    from pipeline.answer import answer
-    from pipeline.answer.bundle import open_bundle
-    from pipeline.answer.uncertain import calibrate
-
-    settings, path, _ = _settings_and_bundle(ctx, bundle)
-    loaded = open_bundle(path, settings)
-    try:
-        calibration = calibrate(loaded, settings)
-        result = answer(loaded, question, settings, k=k, threshold=calibration.threshold)
-    finally:
-        loaded.close()
-    if fmt == "json":
-        data = result.to_dict() | {
-            "evidence": round(result.evidence, 4),
-            "threshold": result.threshold,
-            "threshold_source": calibration.source,
-            "mode": result.mode,
-            "reason": result.reason,
-        }
-        console.print_json(json.dumps(data, default=str))
-        return
-    console.print(render_answer(result), markup=False)
-
-
-def render_answer(result: Any) -> str:
-    """The human view: the answer, the uncertain flag, then atom -> who said it, where and when."""
-    from pipeline.answer import describe_source
-
-    lines = [result.answer.strip(), ""]
-    flag = "YES" if result.uncertain else "no"
-    lines.append(
-        f"Uncertain: {flag}  (evidence {result.evidence:.2f}, threshold {result.threshold:.2f}; {result.mode})"
-    )
-    if result.reason and result.uncertain:
-        lines.append(f"  why: {result.reason}")
-    if result.citations:
-        lines += ["", "Citations:"]
-        for i, c in enumerate(result.citations, 1):
-            lines.append(f"  {i}. {c['title']}  [{c['atom_id']}]")
-            sources = c.get("sources", [])
-            for src in sources[:3]:  # the ones the answer rests on come first
-                lines.append(f"     - {describe_source(src)}")
-            if len(sources) > 3:
-                lines.append(f"     - (+{len(sources) - 3} more sources: --format json lists them all)")
-            if not c.get("sources"):
-                lines.append("     - (no sources recorded)")
-    return "\n".join(lines)

@@ -281,7 +281,8 @@ class Bundle:
             {"atom_id": r[1], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]} for r in content.passages
         ]
         atom_of = np.array([index[r[1]] for r in content.passages], dtype=np.int64)
-        lexical = Lexical([list(r[8] or []) for r in content.passages])
+        self._tokens = [list(r[8] or []) for r in content.passages]
+        lexical = Lexical(self._tokens)
         self._core = SearchCore(
             content.vectors,
             atom_of,
@@ -381,6 +382,21 @@ class Bundle:
 
     def sources(self, atom_id: str) -> list[dict[str, Any]]:
         return [dict(s) for s in self._sources.get(atom_id, [])]
+
+    def passage_tokens(self) -> list[tuple[str, list[str]]]:
+        """(atom id, stemmed BM25 tokens) of every passage, in passage-id order: the term statistics
+        answering uses to see whether a question's rare terms are covered (``pipeline.answer``)."""
+        return [(p["atom_id"], list(t)) for p, t in zip(self._passages, self._tokens, strict=True)]
+
+    def passage_vectors(self) -> np.ndarray:
+        """The (passages x dim) unit vectors, passage-id order (read-only)."""
+        return self._core.vectors
+
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        """Each text as the index tokenises passages (lowercased, stemmed, stopwords dropped)."""
+        from pipeline.index.lexical import tokenize
+
+        return tokenize(list(texts)) if texts else []
 
     def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
         """Passages (with their ``id``), all or one atom's."""

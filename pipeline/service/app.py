@@ -12,9 +12,11 @@ from typing import Any
 
 from pipeline.answer import llm_configured
 from pipeline.answer.bundle import open_bundle
-from pipeline.answer.uncertain import calibrate
+from pipeline.answer.calibrate import calibrate
+from pipeline.answer.index import TermStats
 from pipeline.config import Settings, secret
 from pipeline.service.admin import add_admin_routes, reload_in_background
+from pipeline.service.chat_page import add_chat_page_routes
 from pipeline.service.core import PerThreadLlm, SerialLlm, Service
 from pipeline.service.errors import add_error_handlers
 from pipeline.service.metrics import Metrics
@@ -55,7 +57,8 @@ def create_app(
         return open_bundle(path, settings, getattr(previous, "embedder", None) or embedder)
 
     def _prepare(bundle: Any) -> dict[str, Any]:
-        return {"calibration": calibrate(bundle, settings)}
+        stats = TermStats.of(bundle)  # once per loaded bundle: answerability's term statistics
+        return {"calibration": calibrate(bundle, settings, stats), "stats": stats}
 
     holder = BundleHolder(bundle_path, _load, _prepare)
     if llm is not None:
@@ -100,6 +103,7 @@ def create_app(
     add_core_routes(app, service)
     add_admin_routes(app, service)
     add_chat_routes(app, service)
+    add_chat_page_routes(app, service)
 
     app.add_middleware(Guard, api_key=secret(settings.serve.api_key_env), max_body_bytes=settings.serve.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401/413 too

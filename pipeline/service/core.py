@@ -61,18 +61,37 @@ class Service:
             raise ApiError(422, f"'{field}' is empty.", "invalid_request_error")
         return text
 
-    def ask(self, question: str, k: int = 5) -> Any:
+    def ask(self, question: str, k: int = 5, history: list[Any] | None = None) -> Any:
+        """One answer, with the earlier turns ``history`` (``[{role, content}]``) as context."""
         self.check_text(question, "question")
+        turns = [t.model_dump() if hasattr(t, "model_dump") else t for t in history or []]
+        for turn in turns:
+            if isinstance(turn.get("content"), str) and len(turn["content"]) > 4 * self.settings.serve.max_query_chars:
+                raise ApiError(422, "A history turn is too long (4 x serve.max_query_chars).", "query_too_long")
         with self.holder.lease() as live:
             try:
                 threshold = live.extra["calibration"].threshold if "calibration" in live.extra else None
                 result = answer(
-                    _Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold
+                    _Gated(live.bundle, self.gate),
+                    question,
+                    self.settings,
+                    llm=self.llm,
+                    k=k,
+                    threshold=threshold,
+                    history=turns,
+                    stats=live.extra.get("stats"),
                 )
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
             if self.gaps is not None:
                 self.gaps.note(question, result, lambda a: (live.bundle.atom(a) or {}).get("status"))
+            if self.settings.serve.site_url:
+                from pipeline.answer.citations import site_links
+
+                for c in result.citations:
+                    c.update(
+                        site_links(c, (live.bundle.atom(c["atom_id"]) or {}).get("path"), self.settings.serve.site_url)
+                    )
         self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
         return result
 
@@ -105,9 +124,19 @@ class _Gated:
     def __init__(self, bundle: Any, gate: Any) -> None:
         self._bundle, self._gate = bundle, gate
 
-    def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[Any]:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: dict | None = None,
+        *,
+        query_vector: Any | None = None,
+        exclude_passages: list[int] | None = None,
+    ) -> list[Any]:
         with self._gate:
-            return self._bundle.search(query, k=k, filters=filters)
+            return self._bundle.search(
+                query, k=k, filters=filters, query_vector=query_vector, exclude_passages=exclude_passages
+            )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bundle, name)

@@ -10,7 +10,7 @@ import hmac
 import json
 from typing import Any
 
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/", "/chat.js", "/chat.css"})  # the chat page asks for the key itself
 
 
 def error_body(status: int, message: str, type_: str, code: str | None = None) -> bytes:

@@ -1,9 +1,11 @@
 """``POST /v1/chat/completions`` in the OpenAI API's shape (plain and streaming SSE).
 
-Any OpenAI client can talk to kb: the last user message is the question; the reply's content is
-the cited answer followed by its sources, and the response carries two extra fields,
-``citations`` (atom -> sources, as in ``/v1/ask``) and ``uncertain``. Streaming sends the same
-text in chunks; the last content chunk carries the extra fields. The answer is computed (and its
+Any OpenAI client can talk to kb: the last user message is the question and the messages before
+it are the conversation (follow-ups are answered in its context, see ``pipeline.answer``). The
+reply's content starts with "Answering: <the question answered>", then the cited answer and its
+sources; the response carries extra fields as ``/v1/ask`` has them: ``citations``, ``uncertain``,
+``suggestions`` (closest atoms of an uncertain answer, never cited) and ``answered_question``.
+Streaming sends the same text in chunks; the last content chunk carries the extra fields. The answer is computed (and its
 citations checked) before the first byte is streamed: nothing unchecked reaches the client.
 """
 
@@ -46,10 +48,8 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
 
 
 def reply_text(result: Any) -> str:
-    text = result.answer
-    if result.uncertain and not text.startswith(("I don't know", "I'm not sure")):
-        text = "(Uncertain: the knowledge base gives weak evidence for this answer.)\n\n" + text
-    if result.citations:
+    text = f"Answering: {result.answered_question}\n\n{result.answer}" if result.answered_question else result.answer
+    if result.citations and not result.uncertain:
         text += "\n\nSources:\n" + citations_text(result.citations)
     return text
 
@@ -72,13 +72,19 @@ def add_chat_routes(app: Any, service: Any) -> None:
     def chat_completions(req: ChatRequest) -> Any:
         if req.n != 1:
             raise ApiError(400, "Only n=1 is supported.", "invalid_request_error")
-        questions = [_text(m.content) for m in req.messages if m.role == "user"]
-        if not questions or not questions[-1].strip():
+        last = max((i for i, m in enumerate(req.messages) if m.role == "user"), default=None)
+        if last is None or not _text(req.messages[last].content).strip():
             raise ApiError(422, "'messages' needs a user message with the question.", "invalid_request_error")
-        question = questions[-1]
-        result = service.ask(question)
+        question = _text(req.messages[last].content)
+        history = [m.model_dump() for m in req.messages[:last] if m.role in ("user", "assistant")]
+        result = service.ask(question, history=history)
         text = reply_text(result)
-        extra = {"citations": jsonable(result.citations), "uncertain": result.uncertain}
+        extra = {
+            "citations": jsonable(result.citations),
+            "uncertain": result.uncertain,
+            "suggestions": jsonable(result.suggestions),
+            "answered_question": result.answered_question,
+        }
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         usage = _usage(question, text, result)

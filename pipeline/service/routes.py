@@ -17,10 +17,19 @@ class SearchRequest(BaseModel):
     filters: dict[str, Any] | None = None
 
 
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. an assistant turn's "citations"
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str
     k: int = Field(5, ge=1, le=50)
+    history: list[HistoryTurn] = Field(
+        default_factory=list, max_length=50, description="Earlier turns: [{role, content}], oldest first."
+    )
 
 
 def add_core_routes(app: Any, service: Service) -> None:
@@ -51,7 +60,7 @@ def add_core_routes(app: Any, service: Service) -> None:
 
     @app.post("/v1/ask")
     def ask(req: AskRequest) -> dict[str, Any]:
-        return jsonable(service.ask(req.question, k=req.k).to_dict())
+        return jsonable(service.ask(req.question, k=req.k, history=req.history).to_dict())
 
     @app.get("/metrics")
     def prometheus() -> Any:

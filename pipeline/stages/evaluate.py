@@ -6,6 +6,11 @@ passage is hidden from the search, so the atom must be found through its other p
 ``{"question": "...", "expected_atoms": ["atom-id", ...]}`` and/or
 ``"expected_sources": ["docs/path.md", "interview-id", ...]`` (a hit counts when one of its
 sources names that document, or a path ending in it, or that interview). ``"expected"`` is accepted for ``expected_atoms``.
+``"expected": []`` marks a question the knowledge base cannot answer: it does not count in recall;
+the report gives the share of those flagged uncertain and the share of answerable ones wrongly
+flagged (the answerability check of ``pipeline.answer``, calibrated on the bundle as ``kb serve`` does).
+``conversations``: a JSONL file of ``{"turns": [user turns...], "expected": [...]}``; every turn but
+the last is answered with the earlier ones as history, and the last turn's recall is reported.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ class Question:
     sources: set[str] = field(default_factory=set)
     line: int | None = None
     exclude: list[int] = field(default_factory=list)  # passage ids hidden from the search
+    unanswerable: bool = False  # "expected": [] -- the knowledge base has no answer
+
+
+@dataclass
+class Conversation:
+    turns: list[str]
+    atoms: set[str]
+    line: int | None = None
 
 
 @dataclass
@@ -42,6 +55,9 @@ class QuestionResult:
     question: str
     rank: int | None  # 1-based rank of the first relevant atom within k, else None
     top: list[str]
+    unanswerable: bool = False
+    flagged: bool = False  # the answer would be uncertain
+    reason: str = ""
 
 
 @dataclass
@@ -54,10 +70,23 @@ class EvalReport:
     mrr: float
     seconds: float
     results: list[QuestionResult] = field(default_factory=list)
+    unanswerable: int = 0
+    unanswerable_flagged: float | None = None  # share of unanswerable questions flagged uncertain
+    answerable_flagged: float | None = None  # share of answerable questions wrongly flagged
+    threshold: float | None = None
+    conversations: int = 0
+    conversation_recall: dict[int, float] = field(default_factory=dict)  # of the last turn
 
     def __str__(self) -> str:
         parts = ", ".join(f"recall@{c} {v:.3f}" for c, v in self.recall.items())
-        return f"{self.questions} questions: {parts}, MRR {self.mrr:.3f}"
+        out = f"{self.questions} questions: {parts}, MRR {self.mrr:.3f}"
+        if self.answerable_flagged is not None:
+            out += f"; answerable wrongly flagged {self.answerable_flagged:.3f}"
+        if self.unanswerable_flagged is not None:
+            out += f"; {self.unanswerable} unanswerable, flagged {self.unanswerable_flagged:.3f}"
+        if self.conversations:
+            out += f"; {self.conversations} conversations, last-turn recall@5 {self.conversation_recall.get(5, 0):.3f}"
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,8 +97,20 @@ class EvalReport:
             "recall": {f"@{c}": round(v, 4) for c, v in self.recall.items()},
             "mrr": round(self.mrr, 4),
             "seconds": round(self.seconds, 3),
-            "misses": [r.question for r in self.results if r.rank is None],
+            "misses": [r.question for r in self.results if r.rank is None and not r.unanswerable],
+            "unanswerable": self.unanswerable,
+            "unanswerable_flagged": _round(self.unanswerable_flagged),
+            "answerable_flagged": _round(self.answerable_flagged),
+            "threshold": self.threshold,
+            "not_flagged": [r.question for r in self.results if r.unanswerable and not r.flagged],
+            "wrongly_flagged": [r.question for r in self.results if not r.unanswerable and r.flagged],
+            "conversations": self.conversations,
+            "conversation_recall": {f"@{c}": round(v, 4) for c, v in self.conversation_recall.items()},
         }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def newest_bundle(workspace: Workspace) -> Path:
@@ -99,9 +140,11 @@ def read_questions(path: Path) -> list[Question]:
             raise InputError("the line has no 'question'", hint, path=path, line=n)
         atoms = _as_set(data.get("expected_atoms", data.get("expected", data.get("expected_atom"))))
         sources = _as_set(data.get("expected_sources"))
-        if not atoms and not sources:
+        unanswerable = data.get("expected", data.get("expected_atoms")) == [] and not sources
+        if not atoms and not sources and not unanswerable:
+            hint += ' An unanswerable question says "expected": [].'
             raise InputError("the question names no expected atoms or sources", hint, path=path, line=n)
-        out.append(Question(str(data["question"]).strip(), atoms, sources, n))
+        out.append(Question(str(data["question"]).strip(), atoms, sources, n, unanswerable=unanswerable))
     if not out:
         raise InputError("the questions file holds no questions", "Add one JSON object per line.", path=path)
     return out
@@ -131,6 +174,33 @@ def _relevant(hit: Any, q: Question) -> bool:
     return False
 
 
+def read_conversations(path: Path) -> list[Conversation]:
+    """Conversations from a JSONL file: ``{"turns": ["...", "..."], "expected": ["atom-id"]}``."""
+    if not path.is_file():
+        raise NotFoundError(
+            f"Conversations file {path} does not exist.", "Pass a JSONL file with one conversation per line."
+        )
+    hint = 'Each line is {"turns": ["first question", "follow-up"], "expected": ["atom-id"]}.'
+    out = []
+    for n, line in enumerate(read_utf8(path, "Save the file as UTF-8.", bom=True).splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg})", hint, path=path, line=n, column=exc.colno) from None
+        turns = data.get("turns") if isinstance(data, dict) else None
+        if not isinstance(turns, list) or len(turns) < 2 or not all(isinstance(t, str) and t.strip() for t in turns):
+            raise InputError("'turns' must list at least two user turns", hint, path=path, line=n)
+        atoms = _as_set(data.get("expected"))
+        if not atoms:
+            raise InputError("the conversation names no expected atoms", hint, path=path, line=n)
+        out.append(Conversation([t.strip() for t in turns], atoms, n))
+    if not out:
+        raise InputError("the file holds no conversations", "Add one JSON object per line.", path=path)
+    return out
+
+
 def run(
     settings: Settings,
     workspace: Workspace,
@@ -138,16 +208,22 @@ def run(
     *,
     bundle_path: Path | None = None,
     questions: Path | None = None,
+    conversations: Path | None = None,
     k: int = 10,
     holdout: bool = False,
     embedder: Any | None = None,
 ) -> EvalReport:
+    from pipeline.answer.answerability import judge, signals
+    from pipeline.answer.calibrate import calibrate
+    from pipeline.answer.index import TermStats
+
     started = time.perf_counter()
     path = Path(bundle_path) if bundle_path else newest_bundle(workspace)
     bundle = open_bundle(path, settings, embedder)
     try:
-        golden = read_questions(questions) if questions else faq_questions(bundle, holdout)
-        if not golden:
+        golden = read_questions(questions) if questions else ([] if conversations else faq_questions(bundle, holdout))
+        talks = read_conversations(conversations) if conversations else []
+        if not golden and not talks:
             raise InputError(
                 f"The bundle {path} has no FAQ questions to evaluate with.",
                 "Add FAQ pairs to the atoms, or pass --questions FILE.jsonl.",
@@ -158,25 +234,64 @@ def run(
                     reporter.warn(
                         f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss"
                     )
+        stats = TermStats.of(bundle)
+        threshold = calibrate(bundle, settings, stats).threshold
         depth = max(k, *CUTOFFS)
         results: list[QuestionResult] = []
         for q in reporter.progress(golden, "Evaluating", total=len(golden)):
             hits = bundle.search(q.question, k=depth, exclude_passages=q.exclude)
-            rank = next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
-            results.append(QuestionResult(q.question, rank, [h.atom_id for h in hits[:k]]))
+            rank = None if q.unanswerable else next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
+            verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude)), threshold)
+            results.append(
+                QuestionResult(
+                    q.question, rank, [h.atom_id for h in hits[:k]], q.unanswerable, verdict.uncertain, verdict.reason
+                )
+            )
+        talk_ranks = [_conversation_rank(bundle, c, settings, threshold, stats, depth) for c in talks]
     finally:
         bundle.close()
-    n = len(results)
+    answerable = [r for r in results if not r.unanswerable]
+    unanswerable = [r for r in results if r.unanswerable]
+    n = len(answerable) or 1
     cutoffs = sorted({*CUTOFFS, k})
-    recall = {c: sum(1 for r in results if r.rank is not None and r.rank <= c) / n for c in cutoffs}
-    mrr = sum(1.0 / r.rank for r in results if r.rank is not None and r.rank <= k) / n
+    recall = {c: sum(1 for r in answerable if r.rank is not None and r.rank <= c) / n for c in cutoffs}
+    mrr = sum(1.0 / r.rank for r in answerable if r.rank is not None and r.rank <= k) / n
     return EvalReport(
         bundle=path,
-        golden=str(questions) if questions else ("FAQ questions, own pair held out" if holdout else "FAQ questions"),
+        golden=str(questions or conversations)
+        if (questions or conversations)
+        else ("FAQ questions, own pair held out" if holdout else "FAQ questions"),
         k=k,
-        questions=n,
+        questions=len(answerable),
         recall=recall,
         mrr=mrr,
         seconds=time.perf_counter() - started,
         results=results,
+        unanswerable=len(unanswerable),
+        unanswerable_flagged=sum(r.flagged for r in unanswerable) / len(unanswerable) if unanswerable else None,
+        answerable_flagged=sum(r.flagged for r in answerable) / len(answerable) if answerable else None,
+        threshold=threshold,
+        conversations=len(talks),
+        conversation_recall={c: sum(1 for r in talk_ranks if r is not None and r <= c) / len(talks) for c in cutoffs}
+        if talks
+        else {},
     )
+
+
+def _conversation_rank(
+    bundle: Any, talk: Conversation, settings: Settings, threshold: float, stats: Any, depth: int
+) -> int | None:
+    """Answer every turn but the last with the earlier ones as history; the last turn's rank."""
+    from pipeline.answer.conversation import parse_history, standalone
+    from pipeline.answer.core import answer, retrieve
+
+    history: list[dict[str, Any]] = []
+    for turn in talk.turns[:-1]:
+        result = answer(bundle, turn, settings, history=history, threshold=threshold, stats=stats)
+        history += [
+            {"role": "user", "content": turn},
+            {"role": "assistant", "content": result.answer, "citations": result.citations},
+        ]
+    asked = standalone(talk.turns[-1], parse_history(history), bundle)
+    hits = retrieve(bundle, asked, depth)
+    return next((i for i, h in enumerate(hits, 1) if h.atom_id in talk.atoms), None)

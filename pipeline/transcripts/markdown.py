@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.models import Transcript
+from pipeline.textio import clock
 
 TURN = re.compile(
     r"^\*\*\[(?P<stamp>\d{2,}:\d{2}:\d{2})\] (?P<name>.+) \((?P<role>[^()]*)\):\*\*(?:[ \t]+(?P<text>.*))?$"
@@ -21,8 +22,8 @@ TURN = re.compile(
 
 
 def stamp(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    """``hh:mm:ss`` floored: the one display formatter (``pipeline.textio.clock``)."""
+    return clock(seconds)
 
 
 def normalise(text: str) -> str:

@@ -55,7 +55,7 @@ def test_ask_off_topic_says_uncertain(kb, built):  # noqa: F811
     ws, bundle, _ = built
     r = kb("--workspace", ws, "ask", "Who won the football world cup in 2014?", "--bundle", bundle)
     assert r.exit_code == 0
-    assert "Uncertain: YES" in r.stdout and "why: weak retrieval evidence" in r.stdout
+    assert "Uncertain: YES" in r.stdout and "why: " in r.stdout and "Citations:" not in r.stdout
 
 
 def test_ask_default_bundle_is_newest_in_dist(kb, built, tmp_path):  # noqa: F811

@@ -148,25 +148,21 @@ def test_healthz_describes_the_bundle(client, built):
         b.close()
     assert body["llm"] is False
     cal = body["bundle"]["uncertain_below"]  # calibrated on this bundle's own held-out FAQ questions
-    assert cal["source"] == "bundle" and cal["positives"] == 21 and cal["negatives"] == 40
-    assert cal["accuracy"] >= 0.9 and 0.1 < cal["threshold"] < 0.9
+    # measured on this bundle's own FAQ questions (answerable with the pair held out, unanswerable
+    # with the whole atom held out); too few usable pairs here, so the dev-measured default
+    assert cal["source"] in ("bundle", "default") and 0.3 < cal["threshold"] < 1.2
 
 
 def test_uncertain_threshold_setting_wins(built):
-    from pipeline.answer.uncertain import calibrate
+    from pipeline.answer.calibrate import calibrate
 
     ws, bundle, embedder = built
     from pipeline.index.bundle import Bundle
 
     b = Bundle.load(bundle, embedder=embedder)
-    assert calibrate(b, settings_for(ws, **{"serve.uncertain_below": 0.99})).to_dict() == {
-        "threshold": 0.99,
-        "source": "setting",
-        "accuracy": None,
-        "positives": 0,
-        "negatives": 0,
-    }
-    with Server(make_app(built, **{"serve.uncertain_below": 0.99})) as srv, httpx.Client(base_url=srv.url) as c:
+    cal = calibrate(b, settings_for(ws, **{"serve.uncertain_below": 1.5})).to_dict()
+    assert cal["threshold"] == 1.5 and cal["source"] == "setting"
+    with Server(make_app(built, **{"serve.uncertain_below": 1.5})) as srv, httpx.Client(base_url=srv.url) as c:
         body = c.post("/v1/ask", json={"question": REAL_QUESTION}).json()
     assert body["uncertain"] is True  # nothing is that close: every answer is flagged
 
@@ -206,8 +202,8 @@ def test_ask_real_question_is_cited_and_certain(client):
     r = client.post("/v1/ask", json={"question": REAL_QUESTION})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"answer", "uncertain", "citations"}
-    assert body["uncertain"] is False
+    assert set(body) == {"answer", "uncertain", "answered_question", "citations", "suggestions"}
+    assert body["uncertain"] is False and body["answered_question"] == REAL_QUESTION and body["suggestions"] == []
     assert "argocd-initial-admin-secret" in body["answer"]  # the FAQ's own answer, verbatim
     assert body["citations"][0]["atom_id"] == REAL_ATOM
     assert body["citations"][0]["sources"][0]["heading"] == "I forgot the admin password, how do I reset it?"
@@ -217,8 +213,8 @@ def test_ask_off_topic_is_uncertain(client):
     r = client.post("/v1/ask", json={"question": OFF_TOPIC})
     assert r.status_code == 200
     body = r.json()
-    assert body["uncertain"] is True
-    assert body["answer"].startswith("I'm not sure")
+    assert body["uncertain"] is True and body["citations"] == []  # never an unrelated atom's text
+    assert body["answer"].startswith("I don't know")
 
 
 def test_ask_two_hop_citation_reaches_the_interview_moment(client):
@@ -532,7 +528,7 @@ def test_llm_failure_is_a_clear_502(llm_server):
 
 
 def test_citation_sources_the_answer_rests_on_come_first():
-    from pipeline.answer import rank_sources
+    from pipeline.answer.citations import rank_sources
 
     sources = [
         {"document": "faq.md", "heading": "I've deleted/corrupted my repo and can't delete my app.", "line": 3},

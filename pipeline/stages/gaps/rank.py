@@ -199,7 +199,7 @@ def close_with_newest_bundle(ws: Workspace, settings: Settings) -> list[str]:
     ``kb serve`` uses (same calibration); close those it now answers certain."""
     from pipeline.answer import answer
     from pipeline.answer.bundle import open_bundle
-    from pipeline.answer.uncertain import calibrate
+    from pipeline.answer.calibrate import calibrate
     from pipeline.index.bundle import newest_bundle
 
     if not any(g.kind == "question" for g in gap_log(ws, settings).all("open")):

@@ -1,0 +1,140 @@
+"""Can the knowledge base answer this question? Signals beyond "the nearest passage is near".
+
+Cosine similarity alone cannot tell an in-domain question the knowledge base does not cover
+("How do I back up Argo CD with Velero?") from one it does: both sit close to some passage about
+the same product. Three signals, each cheap (no model call beyond the search's own):
+
+* ``evidence``: the cosine of the question and the best passage (the search computes it);
+* ``coverage``: the share of the question's content terms, weighted by their rarity in the
+  corpus (idf), that the best atom contains: an unanswerable question's topic words are
+  missing from the atom it lands on;
+* ``missing``: salient words of the question that the whole knowledge base never mentions (a
+  word rare in general English, per ``wordfreq`` when installed, whose stem occurs in no
+  passage): a topic the knowledge base does not have (Velero, Terraform, SBOM); or that only
+  ``RARE_DF`` passages mention, none of them in the atoms the question found (the knowledge
+  base names the thing in passing elsewhere, but has nothing about it here).
+
+A question is answerable when no salient word is missing and ``evidence + COVERAGE_WEIGHT *
+coverage`` reaches the bundle's calibrated threshold (``calibrate.py``). With an LLM configured
+the model judges support too (an answer citing no given atom is refused, ``core.py``). A local
+cross-encoder score would be one more ``Signals`` field; none is shipped (no weights offline).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pipeline.answer.index import TermStats
+
+#: Weight of term coverage next to the cosine. Chosen on tests/data/eval/dev.jsonl (never on
+#: report.jsonl): 0.3 separated dev's answerable from its unanswerable questions best.
+COVERAGE_WEIGHT = 0.3
+#: A word rarer than this in general English (wordfreq's Zipf scale: 3 = once per million words)
+#: is salient: when no passage has it, the question is about something the knowledge base lacks.
+SALIENT_ZIPF = 4.0
+#: Question words and fillers that carry no topic.
+STOPWORDS = frozenset(
+    """a an the and or but not no nor of in on at to for from by with without into onto over under
+    about after before between through during via per as than then so if when where which who whom
+    whose what why how whether do does did done doing can could would should shall will may might
+    must i me my mine we our us you your it its they them their this that these those there here
+    is are was were be been being am have has had get gets got also just only very really please
+    any some all each every other another one ones thing things way ways""".split()
+)
+#: "Mentioned in passing": a salient word in at most this many passages, none of the top atoms'.
+RARE_DF = 3
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+@functools.cache
+def _zipf():
+    """wordfreq's English Zipf frequency, or None when the package is missing (then every word
+    the corpus lacks counts as salient only when it looks like a name: digits, capitals inside)."""
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:
+        return None
+    return functools.lru_cache(maxsize=65536)(lambda w: zipf_frequency(w, "en"))
+
+
+def is_rare_word(word: str) -> bool:
+    zipf = _zipf()
+    if zipf is None:
+        return bool(re.search(r"\d|[a-z][A-Z]|^[A-Z]{2,}$", word))
+    return zipf(word.lower()) < SALIENT_ZIPF
+
+
+def content_words(text: str, index: Any) -> list[tuple[str, str]]:
+    """(word, stem) of the text's content words, in order, once each (hyphens split words)."""
+    words = [w for w in _WORD.findall(text.replace("-", " ")) if w.lower() not in STOPWORDS]
+    if not words:
+        return []
+    stems = index.tokenize(words)
+    out: dict[str, str] = {}
+    for w, s in zip(words, stems, strict=True):
+        if s and s[0] not in out.values():
+            out[w] = s[0]
+    return list(out.items())
+
+
+@dataclass
+class Signals:
+    evidence: float = 0.0
+    coverage: float = 0.0
+    missing: list[str] = field(default_factory=list)
+
+    def score(self) -> float:
+        return self.evidence + COVERAGE_WEIGHT * self.coverage
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"score": round(self.score(), 4)}
+
+
+def signals(question: str, hits: list[Any], index: Any, stats: TermStats, exclude: set[int] | None = None) -> Signals:
+    """The signals of ``question`` given its search ``hits`` (best first)."""
+    if not hits:
+        return Signals()
+    evidence = max(float(getattr(h, "dense_score", 0.0) or 0.0) for h in hits)
+    words = content_words(question, index)
+    top_terms = stats.terms_of(hits[0].atom_id, exclude)
+    weights = {s: stats.idf(s) for _, s in words}
+    total = sum(weights.values())
+    coverage = sum(v for s, v in weights.items() if s in top_terms) / total if total else 1.0
+    missing = [w for w, s in words if stats.df.get(s, 0) == 0 and is_rare_word(w)]
+    near = frozenset().union(*(stats.terms_of(h.atom_id, exclude) for h in hits[:3]))
+    missing += [w for w, s in words if 0 < stats.df.get(s, 0) <= RARE_DF and s not in near and is_rare_word(w)]
+    if exclude:  # a term only the held-out passages had is missing too
+        missing += [
+            w
+            for w, s in words
+            if w not in missing and stats.df.get(s, 0) and is_rare_word(w) and _only_in(stats, s, exclude)
+        ]
+    return Signals(round(evidence, 4), round(coverage, 4), missing)
+
+
+def _only_in(stats: TermStats, stem: str, exclude: set[int]) -> bool:
+    return all(i in exclude for i, terms in enumerate(stats.passage_terms) if stem in terms)
+
+
+@dataclass
+class Verdict:
+    uncertain: bool
+    reason: str
+    signals: Signals
+
+
+def judge(sig: Signals, threshold: float) -> Verdict:
+    """Uncertain when a salient word is missing or the combined score is under ``threshold``."""
+    if sig.missing:
+        words = ", ".join(f"'{w}'" for w in sig.missing[:3])
+        return Verdict(True, f"the knowledge base never mentions {words}", sig)
+    if sig.score() < threshold:
+        return Verdict(
+            True,
+            f"weak evidence (cosine {sig.evidence:.2f} + coverage {sig.coverage:.2f} -> {sig.score():.2f} < {threshold:.2f})",
+            sig,
+        )
+    return Verdict(False, "", sig)

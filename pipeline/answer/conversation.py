@@ -1,0 +1,136 @@
+"""Follow-up questions: turn "and how do I fix that?" into something retrieval can answer.
+
+History is the earlier turns in the OpenAI shape, ``[{"role": "user"|"assistant", "content":
+...}]`` (an assistant turn may carry ``citations``: ``[{"atom_id": ...}]`` or ids). With an LLM,
+the follow-up is rewritten into a standalone question by one small request (counted). Without
+one, a follow-up (a pronoun, "and ...", or almost no topic words of its own) is searched together
+with the earlier user turns, and when it is elliptic (no topic word at all: "how do I fix it?")
+the atoms the conversation already cited come first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.answer.answerability import content_words
+
+#: Words that ask about something without naming it.
+ANAPHORA = frozenset("it its that this these those them they there one same such".split())
+OPENERS = ("and ", "and,", "what about", "how about", "also", "but ", "so ", "then ", "or ")
+#: Words of a follow-up that name no topic ("how do I fix it", "what causes that", "an example").
+GENERIC = frozenset(
+    """fix fixes fixed fixing solve solved solution solutions workaround workarounds cause causes caused
+    happen happens happening reason why mean means meaning explain detail details example examples
+    work works working keep running run instead else more again right wrong help give show tell
+    make sure step steps way ways need want try tried case use using better best faster slower""".split()
+)
+MAX_EARLIER = 2  # user turns combined with an offline follow-up
+CITED = re.compile(r"\[([a-z0-9][a-z0-9-]{0,119})\]")
+
+REWRITE_PROMPT = """Rewrite the user's last message as one standalone question that can be understood
+without the conversation. Keep the user's words and product names; add only what the earlier turns
+say the message refers to. Reply with the question only."""
+
+
+@dataclass
+class Turn:
+    role: str
+    content: str
+    citations: list[str] = field(default_factory=list)
+
+
+def parse_history(history: list[Any] | None) -> list[Turn]:
+    """Turns from ``[{"role", "content", "citations"?}]`` (dicts or objects); others are skipped."""
+    turns = []
+    for item in history or []:
+        get = item.get if isinstance(item, dict) else lambda k, d=None, i=item: getattr(i, k, d)
+        role = str(get("role", "") or "")
+        content = get("content", "")
+        if isinstance(content, list):  # OpenAI content parts
+            content = "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        if role not in ("user", "assistant") or not str(content or "").strip():
+            continue
+        cited = []
+        for c in get("citations", None) or []:
+            cited.append(str(c.get("atom_id") if isinstance(c, dict) else c))
+        turns.append(Turn(role, str(content).strip(), [c for c in cited if c]))
+    return turns
+
+
+def cited_atoms(turns: list[Turn]) -> list[str]:
+    """Atom ids the assistant cited, most recent turn first (``citations`` and ``[atom-id]`` markers)."""
+    out: list[str] = []
+    for turn in reversed(turns):
+        if turn.role != "assistant":
+            continue
+        for atom_id in turn.citations + CITED.findall(turn.content):
+            if atom_id not in out:
+                out.append(atom_id)
+    return out
+
+
+def topic_words(question: str, index: Any) -> list[str]:
+    return [w for w, _ in content_words(question, index) if w.lower() not in GENERIC]
+
+
+def is_elliptic(question: str, index: Any) -> bool:
+    """No topic word of its own: it can only mean what the conversation was about."""
+    return not topic_words(question, index)
+
+
+def is_follow_up(question: str, index: Any) -> bool:
+    q = question.strip().lower()
+    words = set(re.findall(r"[a-z']+", q))
+    return bool(words & ANAPHORA) or q.startswith(OPENERS) or len(topic_words(question, index)) <= 2
+
+
+@dataclass
+class Standalone:
+    """What to search for and which question the answer says it answers."""
+
+    search: str
+    answered: str
+    elliptic: bool = False
+    prefer: list[str] = field(default_factory=list)  # atoms cited earlier, to put first
+    tokens_in: int = 0
+    tokens_out: int = 0
+    requests: int = 0
+
+
+def standalone(question: str, turns: list[Turn], index: Any, llm: Any | None = None) -> Standalone:
+    """The question to answer given the earlier ``turns`` (see the module doc)."""
+    users = [t.content for t in turns if t.role == "user"]
+    if not users:
+        return Standalone(question, question)
+    if llm is not None:
+        return _rewrite(question, turns, llm)
+    if not is_follow_up(question, index):
+        return Standalone(question, question)
+    earlier = [u for u in reversed(users) if not is_elliptic(u, index)][:MAX_EARLIER]
+    earlier = earlier or users[-1:]
+    topic = earlier[-1] if len(earlier) > 1 and is_follow_up(earlier[0], index) else earlier[0]
+    search = " ".join([question, *earlier])
+    elliptic = is_elliptic(question, index)
+    answered = f"{question.rstrip()} (about: {topic.rstrip()})"
+    return Standalone(search, answered, elliptic, cited_atoms(turns) if elliptic else [])
+
+
+def _rewrite(question: str, turns: list[Turn], llm: Any) -> Standalone:
+    lines = [f"{t.role}: {_clip(t.content)}" for t in turns[-6:]]
+    messages = [
+        {"role": "system", "content": REWRITE_PROMPT},
+        {"role": "user", "content": "Conversation:\n" + "\n".join(lines) + f"\n\nLast message: {question}"},
+    ]
+    result = llm.chat(messages)
+    text = " ".join(str(result.text or "").split()).strip().strip('"')
+    tin, tout = int(result.tokens_in or 0), int(result.tokens_out or 0)
+    if not text:
+        return Standalone(question, question, tokens_in=tin, tokens_out=tout, requests=1)
+    return Standalone(text, text, tokens_in=tin, tokens_out=tout, requests=1)
+
+
+def _clip(text: str, limit: int = 600) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + " …"

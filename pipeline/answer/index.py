@@ -1,0 +1,96 @@
+"""What answering needs from an index, as a small Protocol (the DuckDB bundle implements it).
+
+A second index (Postgres + pgvector, ``pipeline/index/postgres.py``) answers questions as soon as
+it offers these members:
+
+* ``search(query, k, filters, *, query_vector=None, exclude_passages=None)``: hits best first,
+  each with ``atom_id``, ``title``, ``type``, ``status``, ``score``, ``passage`` (``kind``,
+  ``heading``, ``text``), ``sources`` and ``dense_score`` (the cosine of the query and the atom's
+  best passage). ``exclude_passages`` (passage ids) is how calibration holds an FAQ pair or a
+  whole atom out, so it must be honoured exactly.
+* ``atom(atom_id)``: the atom as a dict (front matter fields, ``body``, ``faq``, ``sources``, ``path``).
+* ``faq_questions()``: ``(atom_id, question, [own passage ids])`` for every FAQ pair.
+* ``passage_tokens()``: ``(atom_id, stemmed tokens)`` per passage in passage-id order, and
+  ``tokenize(texts)``: the same tokenizer for a question's words (one list per text). From them answering builds its term
+  statistics (document frequency, each atom's terms) once per loaded index.
+* ``passage_vectors()``: the (passages x dim) unit vectors, for finding near-duplicate atoms
+  when calibrating (only at load time).
+* ``embedder`` (``encode(texts)``) and ``manifest.embedding.model``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class AnswerIndex(Protocol):
+    embedder: Any
+    manifest: Any
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: dict | None = None,
+        *,
+        query_vector: Any | None = None,
+        exclude_passages: list[int] | None = None,
+    ) -> list[Any]: ...
+
+    def atom(self, atom_id: str) -> dict | None: ...
+
+    def faq_questions(self) -> list[tuple[str, str, list[int]]]: ...
+
+    def passage_tokens(self) -> list[tuple[str, list[str]]]: ...
+
+    def tokenize(self, texts: list[str]) -> list[list[str]]: ...
+
+    def passage_vectors(self) -> Any: ...
+
+
+@dataclass
+class TermStats:
+    """Document frequency of each stemmed term over passages, and each atom's passages' terms."""
+
+    passages: int
+    df: dict[str, int]
+    atom_terms: dict[str, frozenset[str]]
+    passage_atom: list[str] = field(default_factory=list)
+    passage_terms: list[frozenset[str]] = field(default_factory=list)
+    _passages_of: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, index: Any) -> TermStats:
+        rows = index.passage_tokens()
+        df: dict[str, int] = {}
+        terms: dict[str, set[str]] = {}
+        passage_terms = []
+        for atom_id, tokens in rows:
+            unique = frozenset(tokens)
+            passage_terms.append(unique)
+            for t in unique:
+                df[t] = df.get(t, 0) + 1
+            terms.setdefault(atom_id, set()).update(unique)
+        stats = cls(len(rows), df, {a: frozenset(t) for a, t in terms.items()}, [a for a, _ in rows], passage_terms)
+        for i, (atom_id, _) in enumerate(rows):
+            stats._passages_of.setdefault(atom_id, []).append(i)
+        return stats
+
+    def idf(self, term: str) -> float:
+        n = self.df.get(term, 0)
+        return math.log(1.0 + (self.passages - n + 0.5) / (n + 0.5))
+
+    def terms_of(self, atom_id: str, exclude: set[int] | None = None) -> frozenset[str]:
+        """The atom's terms, without those only in ``exclude``d passages (calibration hold-outs)."""
+        if not exclude:
+            return self.atom_terms.get(atom_id, frozenset())
+        out: set[str] = set()
+        for i in self._passages_of.get(atom_id, []):
+            if i not in exclude:
+                out |= self.passage_terms[i]
+        return frozenset(out)
+
+    def atom_passages(self, atom_id: str) -> list[int]:
+        return list(self._passages_of.get(atom_id, []))

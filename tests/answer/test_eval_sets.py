@@ -1,0 +1,44 @@
+"""The hand-written evaluation sets are what they claim to be (no bundle needed: fast)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.paths import TESTS_DATA
+
+DATA = TESTS_DATA
+SETS = DATA / "eval"
+
+
+def _rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (SETS / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def docs_text() -> list[str]:
+    pages = [p for p in (DATA / "docs").rglob("*") if p.suffix in (".md", ".yaml") and "golden" not in p.parts]
+    assert len(pages) > 30
+    return [p.read_text(encoding="utf-8").lower() for p in pages]
+
+
+@pytest.mark.parametrize("name", ["dev.jsonl", "report.jsonl"])
+def test_unanswerable_questions_are_really_not_in_the_docs(name, docs_text):
+    rows = [r for r in _rows(name) if r["expected"] == []]
+    for row in rows:
+        assert row["absent"], row
+        for term in row["absent"]:
+            assert not any(term.lower() in page for page in docs_text), (term, row["question"])
+
+
+def test_sizes_and_splits_are_disjoint():
+    dev, report = _rows("dev.jsonl"), _rows("report.jsonl")
+    unanswerable = [r for r in dev + report if r["expected"] == []]
+    answerable = [r for r in dev + report if r["expected"]]
+    conversations = _rows("conversations-dev.jsonl") + _rows("conversations-report.jsonl")
+    assert len(unanswerable) >= 30 and len(answerable) >= 60 and len(conversations) >= 20
+    assert sum(1 for r in report if r["expected"] == []) >= 30
+    assert all(2 <= len(c["turns"]) <= 3 and c["expected"] for c in conversations)
+    questions = [r["question"] for r in dev + report] + [c["turns"][-1] + c["turns"][0] for c in conversations]
+    assert len(set(questions)) == len(questions)
