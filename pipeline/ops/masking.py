@@ -36,6 +36,16 @@ _DISPLAY = [
 ]
 
 
+_VALUES = [_DISPLAY[0], _DISPLAY[3], _DISPLAY[5], _DISPLAY[6]]
+
+
+def mask_values(text: str) -> str:
+    """Only the values (ids, IPs, hashes, numbers): URLs and paths keep their words, for matching."""
+    for pattern, repl in _VALUES:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def mask(text: str) -> str:
     """The text with its values replaced by ``<*>``, words and punctuation kept (for matching)."""
     for pattern, repl in _DISPLAY:

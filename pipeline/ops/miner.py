@@ -77,7 +77,9 @@ def _cluster_len(forms: list[tuple[str, ...]], counts: Counter | None) -> list[t
     return result
 
 
-def _split(key: tuple, members: list[tuple[str, ...]], length: int, counts: Counter | None) -> list[tuple[tuple[str, ...], list]]:
+def _split(
+    key: tuple, members: list[tuple[str, ...]], length: int, counts: Counter | None
+) -> list[tuple[tuple[str, ...], list]]:
     fixed = {i for i, _ in key}
     base = [WILDCARD] * length
     for i, t in key:
