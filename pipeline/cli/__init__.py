@@ -22,7 +22,7 @@ from pipeline.errors import KbError
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
     "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
-    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "export", "eval", "ask", "triage", "ops", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
 )
 
 
@@ -74,6 +74,7 @@ from pipeline.cli import (  # noqa: E402
     distill_cmd,  # noqa: E402,F401  distill, cost
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    ops_cmd,  # noqa: E402,F401  triage, ops
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
