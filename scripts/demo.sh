@@ -35,6 +35,12 @@ if [ -n "$bundle" ]; then
   "$PY" scripts/demo_ask.py --bundle "$bundle" --workspace "$WS"
 fi
 
+step "kb ops scan: triage of a demo Argo CD system's logs against the imported atoms"
+mkdir -p "$WS/systems" "$WS/logs/argocd"
+cp samples/systems/argocd-demo.yaml "$WS/systems/"
+cp samples/systems/argocd-demo/logs/*.log "$WS/logs/argocd/"
+"$KB" -w "$WS" ops scan --system argocd-demo --since all --max-groups 4
+
 step "done"
 echo "workspace: $WS"
 [ -d "$WS/build/site" ] && echo "review site: $WS/build/site/index.html"

@@ -14,7 +14,9 @@ import typer
 from pipeline.cli import app
 from pipeline.cli._common import console, err_console, state
 
-ops_app = typer.Typer(help="Troubleshoot the system the knowledge is about: scan its logs, ask why it failed.", no_args_is_help=True)
+ops_app = typer.Typer(
+    help="Troubleshoot the system the knowledge is about: scan its logs, ask why it failed.", no_args_is_help=True
+)
 app.add_typer(ops_app, name="ops")
 
 #: Files at least this big get a progress bar (on a terminal, unless --quiet).
@@ -76,8 +78,12 @@ def triage(
     output_format: OutFormat = typer.Option(OutFormat.human, "--format", "-f", help="human or json."),
     since: str | None = typer.Option(None, "--since", help="Only lines newer than this: 24h, 30m, 7d or an ISO time."),
     exit_code: bool = typer.Option(False, "--exit-code", help="Exit 3 when an error group is covered by no atom."),
-    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Link to a bundle's atoms (default: the workspace's atoms/)."),
-    max_groups: int | None = typer.Option(None, "--max-groups", min=1, help="Groups to show (default: ops.max_groups)."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Link to a bundle's atoms (default: the workspace's atoms/)."
+    ),
+    max_groups: int | None = typer.Option(
+        None, "--max-groups", min=1, help="Groups to show (default: ops.max_groups)."
+    ),
     progress: bool = typer.Option(False, "--progress", help="Show a progress bar even for small files."),
 ) -> None:
     """Group a log's errors by template and link each group to the atoms that say how to fix it."""
@@ -105,11 +111,15 @@ def triage(
 def scan(
     ctx: typer.Context,
     system: str = typer.Option(..., "--system", "-s", help="A systems/<name>.yaml (or 'kb': kb itself)."),
-    since: str | None = typer.Option("24h", "--since", help="Only lines newer than this (24h, 7d, an ISO time; '' for all)."),
+    since: str | None = typer.Option(
+        "24h", "--since", help="Only lines newer than this (24h, 7d, an ISO time; '' for all)."
+    ),
     output_format: OutFormat = typer.Option(OutFormat.human, "--format", "-f", help="human or json."),
     exit_code: bool = typer.Option(False, "--exit-code", help="Exit 3 when an error group is covered by no atom."),
     bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Link to a bundle's atoms (default: atoms/)."),
-    max_groups: int | None = typer.Option(None, "--max-groups", min=1, help="Groups to show (default: ops.max_groups)."),
+    max_groups: int | None = typer.Option(
+        None, "--max-groups", min=1, help="Groups to show (default: ops.max_groups)."
+    ),
 ) -> None:
     """Triage a system's declared logs: error groups, the atoms that cover them, and what is uncovered."""
     from pipeline.ops import parse_since, scan_system
@@ -125,7 +135,7 @@ def scan(
 @ops_app.command("ask")
 def ask(
     ctx: typer.Context,
-    question: str = typer.Argument(..., help="e.g. \"why did last night's sync fail?\""),
+    question: str = typer.Argument(..., help='e.g. "why did last night\'s sync fail?"'),
     system: str = typer.Option("kb", "--system", "-s", help="The system to look at (default: kb itself)."),
     since: str | None = typer.Option("24h", "--since", help="How far back to look."),
     output_format: OutFormat = typer.Option(OutFormat.human, "--format", "-f", help="human or json."),
@@ -159,5 +169,9 @@ def systems(ctx: typer.Context) -> None:
     names = [p.stem for p in manifest_paths(st.workspace.root)]
     for name in names + ([] if "kb" in names else ["kb"]):
         m = load_system(st.workspace.root, name)
-        kinds = [k for k, v in (("logs", m.logs), ("metrics", m.metrics), ("records", m.records), ("configs", m.configs)) if v]
+        kinds = [
+            k
+            for k, v in (("logs", m.logs), ("metrics", m.metrics), ("records", m.records), ("configs", m.configs))
+            if v
+        ]
         console.print(f"{name:20} {', '.join(kinds) or 'no sources':32} {m.description}", markup=False)

@@ -220,7 +220,7 @@ def _section(body: str, heading: re.Pattern[str]) -> str:
 
 def _steps(text: str) -> list[str]:
     items = re.findall(r"^\s*(?:[-*+]|\d+[.)])\s+(.+)$", text, flags=re.M)
-    if len(items) >= 2:
+    if len(items) >= 2 and sum(map(len, items)) / len(items) >= 40:  # steps, not a list of message parts
         steps = items
     else:
         steps = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]

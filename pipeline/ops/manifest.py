@@ -109,7 +109,7 @@ def read_manifest(path: Path, max_bytes: int = 262_144) -> SystemManifest:
         e = exc.errors()[0]
         where = ".".join(str(p) for p in e["loc"]) or "(top)"
         raise InputError(
-            f"{path}: {where}: {e['msg']}", "see schemas/system.schema.json for the manifest's fields"
+            f"{path}: {where}: {e['msg']}", "see schemas/system.json for the manifest's fields"
         ) from None
     if m.name != path.stem:
         raise InputError(f"{path}: name {m.name!r} differs from the file name", f"set name: {path.stem}")
@@ -157,8 +157,25 @@ def log_files(workspace_root: Path, manifest: SystemManifest, source: LogSource)
     return sorted(out)
 
 
-def json_schema() -> dict:
-    schema = SystemManifest.model_json_schema()
-    schema["$id"] = "system.schema.json"
-    schema["title"] = "kb system manifest (systems/<name>.yaml)"
-    return schema
+SCHEMA_FILE = "system.json"
+
+
+def json_schema_text() -> str:
+    """The manifest's JSON Schema, as ``kb schemas`` writes it to ``schemas/system.json``."""
+    import json
+
+    schema = SystemManifest.model_json_schema(mode="validation")
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"kb/{SCHEMA_FILE}", **schema}
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schema(folder: Path) -> Path | None:
+    """Write ``system.json`` into ``folder``; returns it when it changed."""
+    from pipeline.workspace import atomic_write_text
+
+    path = Path(folder) / SCHEMA_FILE
+    text = json_schema_text()
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return None
+    atomic_write_text(path, text)
+    return path

@@ -247,7 +247,9 @@ def build(scanner: Scanner, catalog: Catalog | None) -> TriageResult:
                 seq=first.seq,
             )
         )
-    groups.sort(key=lambda g: (RANK.get(g.level, 9), g.seq, -g.count))
+    # by time when every group has one (files of several services interleave), else by position
+    timed = all(time_key(g.first_seen) for g in groups)
+    groups.sort(key=lambda g: (RANK.get(g.level, 9), time_key(g.first_seen) if timed else 0, g.seq, -g.count))
     if catalog is not None and len(catalog):
         for g in groups:
             g.links = catalog.link(g.message)
@@ -266,7 +268,7 @@ def triage_text(text: str, catalog: Catalog | None, *, name: str = "-") -> Triag
 
 def parse_since(text: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
     """``24h``, ``30m``, ``7d``, ``90s`` or an ISO time -> an aware datetime (None: no limit)."""
-    if not text:
+    if not text or text.strip().lower() in ("all", "0", "none"):
         return None
     from pipeline.errors import InputError
 

@@ -351,8 +351,16 @@ def create_app(
         return {"status": "reloaded", "bundle": bundle_info(live)}
 
     add_chat_routes(app, service)
+    from pipeline.service.triage import TRIAGE_PATH, add_triage_routes
 
-    app.add_middleware(Guard, api_key=secret(settings.serve.api_key_env), max_body_bytes=settings.serve.max_body_bytes)
+    add_triage_routes(app, service)
+
+    app.add_middleware(
+        Guard,
+        api_key=secret(settings.serve.api_key_env),
+        max_body_bytes=settings.serve.max_body_bytes,
+        path_limits={TRIAGE_PATH: (settings.ops.max_triage_bytes, "ops.max_triage_bytes")},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401/413 too
     return app
 
