@@ -108,9 +108,7 @@ def read_manifest(path: Path, max_bytes: int = 262_144) -> SystemManifest:
     except ValidationError as exc:
         e = exc.errors()[0]
         where = ".".join(str(p) for p in e["loc"]) or "(top)"
-        raise InputError(
-            f"{path}: {where}: {e['msg']}", "see schemas/system.json for the manifest's fields"
-        ) from None
+        raise InputError(f"{path}: {where}: {e['msg']}", "see schemas/system.json for the manifest's fields") from None
     if m.name != path.stem:
         raise InputError(f"{path}: name {m.name!r} differs from the file name", f"set name: {path.stem}")
     return m

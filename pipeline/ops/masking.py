@@ -64,9 +64,9 @@ def tokens(text: str) -> list[str]:
     toks = _VALUE_TOKEN.sub(WILDCARD, text).split()
     if _DATE_HINT.search(text):
         n = len(toks)
-        for i, tok in enumerate(toks):
-            if tok.rstrip(",.") in _DATE_WORDS and (
-                (i + 1 < n and toks[i + 1] == WILDCARD) or (i > 0 and toks[i - 1] == WILDCARD and toks[i - 1] != tok)
+        for i in range(n - 1, -1, -1):  # right to left: "Fri Jul 1" masks Jul, then Fri
+            if toks[i].rstrip(",.") in _DATE_WORDS and (
+                (i + 1 < n and toks[i + 1] == WILDCARD) or (i > 0 and toks[i - 1] == WILDCARD)
             ):
                 toks[i] = WILDCARD
     return toks
