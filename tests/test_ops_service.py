@@ -50,7 +50,9 @@ def test_post_triage_has_its_own_size_limit(triage_server):
         assert c.post("/v1/triage", json={"text": "x"}).status_code == 422
 
 
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus (scripts/setup.sh installs it)")
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None, reason="needs Debian's prometheus (scripts/setup.sh installs it)"
+)
 def test_query_metric_against_a_real_prometheus_scraping_kb_serve(triage_server, tmp_path: Path):
     from pipeline.ops.manifest import SystemManifest
     from pipeline.ops.sources import query_metric

@@ -37,7 +37,10 @@ def shop(workspace: Path) -> Path:
     db = workspace / "runs.sqlite"
     with sqlite3.connect(db) as con:
         con.execute("create table runs (id integer, status text, started text)")
-        con.executemany("insert into runs values (?, ?, ?)", [(i, "failed" if i % 3 == 0 else "ok", f"2026-11-{i:02d}") for i in range(1, 29)])
+        con.executemany(
+            "insert into runs values (?, ?, ?)",
+            [(i, "failed" if i % 3 == 0 else "ok", f"2026-11-{i:02d}") for i in range(1, 29)],
+        )
     _system(
         workspace,
         """\
@@ -72,7 +75,9 @@ def test_search_logs_then_log_context_by_handle(shop):
     out = registry.call("search_logs", ctx, {"system": "shop", "query": "deadline", "level": "error"})
     assert [h["line_number"] for h in out["hits"]] == [2, 4] and not out["truncated"]
     assert out["hits"][0]["level"] == "error" and out["hits"][0]["time"].startswith("2026-11-30T22:00:01")
-    around = registry.call("log_context", ctx, {"system": "shop", "handle": out["hits"][1]["handle"], "before": 1, "after": 1})
+    around = registry.call(
+        "log_context", ctx, {"system": "shop", "handle": out["hits"][1]["handle"], "before": 1, "after": 1}
+    )
     assert [ln["line_number"] for ln in around["lines"]] == [3, 4, 5]
     # limit and budget: a cut is said
     cut = registry.call("search_logs", ctx, {"system": "shop", "limit": 2})
@@ -95,8 +100,20 @@ def test_read_config_budget_and_offset(shop):
 
 def test_query_records_named_and_parameterised(shop):
     ctx = _ctx(shop)
-    out = registry.call("query_records", ctx, {"system": "shop", "name": "runs_by_status", "params": {"status": "failed"}})
-    assert out["columns"] == ["id", "status", "started"] and [r["id"] for r in out["rows"]] == [3, 6, 9, 12, 15, 18, 21, 24, 27]
+    out = registry.call(
+        "query_records", ctx, {"system": "shop", "name": "runs_by_status", "params": {"status": "failed"}}
+    )
+    assert out["columns"] == ["id", "status", "started"] and [r["id"] for r in out["rows"]] == [
+        3,
+        6,
+        9,
+        12,
+        15,
+        18,
+        21,
+        24,
+        27,
+    ]
     with pytest.raises(registry.ToolError, match="missing"):
         registry.call("query_records", ctx, {"system": "shop", "name": "runs_by_status"})
     with pytest.raises(registry.ToolError, match="no records query named"):
@@ -110,16 +127,24 @@ def test_query_records_duckdb_read_only(workspace):
     con = duckdb.connect(str(db))
     con.execute("create table runs as select range as id, 'ok' as status from range(5)")
     con.close()
-    _system(workspace, "name: d\nrecords:\n  url: duckdb:///runs.duckdb\n  queries:\n    top: {sql: 'SELECT id FROM runs WHERE id < :n ORDER BY id', params: [n]}\n", "d")
+    _system(
+        workspace,
+        "name: d\nrecords:\n  url: duckdb:///runs.duckdb\n  queries:\n    top: {sql: 'SELECT id FROM runs WHERE id < :n ORDER BY id', params: [n]}\n",
+        "d",
+    )
     out = registry.call("query_records", _ctx(workspace), {"system": "d", "name": "top", "params": {"n": 2}})
     assert out["rows"] == [{"id": 0}, {"id": 1}]
 
 
 def test_manifest_refuses_writes_and_paths_outside_the_roots(workspace, tmp_path):
     with pytest.raises(ValueError, match="single SELECT"):
-        SystemManifest.model_validate({"name": "x", "records": {"url": "sqlite:///a", "queries": {"q": {"sql": "DELETE FROM runs"}}}})
+        SystemManifest.model_validate(
+            {"name": "x", "records": {"url": "sqlite:///a", "queries": {"q": {"sql": "DELETE FROM runs"}}}}
+        )
     with pytest.raises(ValueError, match="single SELECT"):
-        SystemManifest.model_validate({"name": "x", "records": {"url": "sqlite:///a", "queries": {"q": {"sql": "SELECT 1; DROP TABLE t"}}}})
+        SystemManifest.model_validate(
+            {"name": "x", "records": {"url": "sqlite:///a", "queries": {"q": {"sql": "SELECT 1; DROP TABLE t"}}}}
+        )
     outside = tmp_path / "var-log"
     outside.mkdir()
     m = SystemManifest(name="x")

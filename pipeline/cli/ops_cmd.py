@@ -49,6 +49,20 @@ def _progress(ctx: typer.Context, total: int, force: bool = False):
     if state(ctx).quiet or (total < PROGRESS_FROM_BYTES and not force):
         yield None
         return
+    if not err_console.is_terminal:  # a CI log: one line per tenth instead of a live bar
+        done, shown = [0], [-1]
+
+        def step(n: int) -> None:
+            done[0] += n
+            tenth = min(10, done[0] * 10 // max(1, total))
+            if tenth > shown[0]:
+                shown[0] = tenth
+                err_console.print(
+                    f"scanning: {tenth * 10}% ({done[0] / 1e6:.1f} of {total / 1e6:.1f} MB)", markup=False
+                )
+
+        yield step
+        return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
     with Progress(

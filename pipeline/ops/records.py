@@ -41,6 +41,7 @@ _ERRORISH = re.compile(
     r"not permitted|not found|no such|exit status [1-9]|traceback)\b",
     re.I,
 )
+_JSON_LEVEL_QUICK = re.compile(r'"(?:level|severity|lvl)"\s*:\s*"(\w+)"')
 _JSON_LEVEL = ("level", "severity", "lvl", "log.level", "levelname")
 _JSON_MSG = ("msg", "message", "error", "err", "event")
 _JSON_TIME = ("time", "ts", "timestamp", "@timestamp", "asctime", "t")
@@ -54,11 +55,20 @@ class Record:
 
 
 def level_of(word: str | None) -> str | None:
-    return LEVELS.get(str(word).strip().lower()) if word else None
+    if not word:
+        return None
+    return LEVELS.get(word) or LEVELS.get(str(word).strip().lower())
 
 
-def parse_line(line: str, pattern: re.Pattern[str] | None = None, fmt: str = "auto") -> Record:
-    """Read one line (without its newline)."""
+def parse_line(
+    line: str, pattern: re.Pattern[str] | None = None, fmt: str = "auto", keep: frozenset[str] | None = None
+) -> Record:
+    """Read one line (without its newline).
+
+    ``keep``: the levels the caller wants; a line whose explicit level is not among them comes
+    back early with an empty message and no time (most lines of a big log are info: this is the
+    fast path of a scan).
+    """
     if pattern is not None:
         m = pattern.search(line)
         if m:
@@ -67,6 +77,11 @@ def parse_line(line: str, pattern: re.Pattern[str] | None = None, fmt: str = "au
             return Record(level_of(g.get("level")) or _guess(msg), msg, _iso(g.get("time")))
     s = line.lstrip()
     if s.startswith("{") and fmt in ("auto", "json"):
+        if keep is not None:
+            quick = _JSON_LEVEL_QUICK.search(s)
+            lvl = level_of(quick.group(1)) if quick else None
+            if lvl is not None and lvl not in keep:
+                return Record(lvl, "", None)
         try:
             obj = json.loads(s)
         except ValueError:
@@ -76,18 +91,30 @@ def parse_line(line: str, pattern: re.Pattern[str] | None = None, fmt: str = "au
             lvl = next((level_of(obj[k]) for k in _JSON_LEVEL if k in obj), None)
             t = next((obj[k] for k in _JSON_TIME if k in obj), None)
             return Record(lvl or _guess(msg), msg, _iso(str(t)) if t is not None else None)
-    tm = _TIME.search(line, 0, 80)
-    time = _iso(tm.group(1)) if tm else None
-    kv = _LEVEL_KV.search(line)
+    kv = _LEVEL_KV.search(line) if "level=" in line else None
     if kv:
+        lvl = level_of(kv.group(1))
+        if keep is not None and lvl is not None and lvl not in keep:
+            return Record(lvl, "", None)
         msg_m = _MSG_KV.search(line)
         msg = _unquote(msg_m.group(1)) if msg_m else line
-        return Record(level_of(kv.group(1)) or _guess(msg), msg, time)
+        return Record(lvl or _guess(msg), msg, _time(line))
     lw = _LEVEL_WORD.search(line, 0, 120)
     if lw and level_of(lw.group(1)):
+        lvl = level_of(lw.group(1))
+        if keep is not None and lvl not in keep:
+            return Record(lvl, "", None)
         msg = _AFTER_LEVEL.sub("", line[lw.end() :]) or line
-        return Record(level_of(lw.group(1)), msg, time)
-    return Record(_guess(line), line, time)
+        return Record(lvl, msg, _time(line))
+    lvl = _guess(line)
+    if keep is not None and lvl not in keep:
+        return Record(lvl, "", None)
+    return Record(lvl, line, _time(line))
+
+
+def _time(line: str) -> str | None:
+    tm = _TIME.search(line, 0, 80)
+    return _iso(tm.group(1)) if tm else None
 
 
 def _guess(msg: str) -> str | None:

@@ -147,7 +147,7 @@ class Scanner:
         self.since = since
         self.pattern = pattern
         self.fmt = fmt
-        self.levels = set(levels)
+        self.levels = frozenset(levels)
         self.max_forms = max_forms
         self.forms: dict[tuple[str, ...], _Form] = {}
         self.lines = 0
@@ -164,7 +164,7 @@ class Scanner:
                 continue  # blank, or a continuation (stack frame) of the record above
             if len(line) > MAX_LINE_CHARS:
                 line = line[:MAX_LINE_CHARS]
-            rec = parse_line(line, self.pattern, self.fmt)
+            rec = parse_line(line, self.pattern, self.fmt, self.levels)
             if rec.level not in self.levels or not self._recent(rec):
                 continue
             self._add(rec, line, file, number)
