@@ -35,7 +35,7 @@ def test_big_log_is_scanned_in_bounded_memory_with_a_progress_bar(workspace, tmp
     assert code == 0
     code, out, err, rss_big = _kb("-w", str(workspace), "triage", str(big), "--format", "json", "--progress")
     assert code == 0, err
-    assert '"lines": %d' % lines in out
+    assert f'"lines": {lines}' in out
     assert "scanning: 50%" in err and "scanning: 100%" in err  # the progress (on stderr; a live bar on a terminal)
     # 10x the input, same peak memory (give or take allocator noise): nothing grows with the file
     assert rss_big - rss_small < 6 * 1024, (rss_small, rss_big)
