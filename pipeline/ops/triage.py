@@ -193,10 +193,72 @@ class Scanner:
 
     def scan_file(self, path: Path, name: str | None = None, progress: Progress | None = None) -> None:
         with path.open("rb") as fh:
-            self.feed(iter_lines(fh, progress), name or str(path))
+            if self.pattern is None and self.levels <= _PREFILTERED:
+                self._scan_fast(fh, name or str(path), progress)
+            else:
+                self.feed(iter_lines(fh, progress), name or str(path))
+
+    def _scan_fast(self, fh: BinaryIO, file: str, progress: Progress | None) -> None:
+        """Like ``feed``, but only lines that hold an error or warning word reach the parser:
+        one C-level search over each lowercased chunk skips the (many) other lines."""
+        self.files.append(file)
+        line_no = 0  # lines before the current chunk
+        rest = b""
+        while True:
+            data = fh.read(_CHUNK)
+            if progress and data:
+                progress(len(data))
+            buf = rest + data
+            if data:
+                cut = buf.rfind(b"\n")
+                if cut < 0:
+                    rest = buf
+                    continue
+                buf, rest = buf[: cut + 1], buf[cut + 1 :]
+            else:
+                rest = b""
+            if buf:
+                text = buf.decode("utf-8", "replace")
+                low = text.lower()
+                pos = counted = 0
+                seen = line_no
+                while True:
+                    m = _CANDIDATE.search(low, pos)
+                    if m is None:
+                        break
+                    start = low.rfind("\n", 0, m.start()) + 1
+                    end = low.find("\n", m.end())
+                    end = len(low) if end < 0 else end
+                    seen += low.count("\n", counted, start)
+                    counted = start
+                    self._line(text[start:end], file, seen + 1)
+                    pos = end + 1
+                line_no += low.count("\n") + (0 if low.endswith("\n") else 1)
+            if not data:
+                break
+        self.lines += line_no
+
+    def _line(self, raw: str, file: str, number: int) -> None:
+        line = raw.rstrip("\r")
+        if not line.strip() or line[:1] in (" ", "\t"):
+            return
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS]
+        rec = parse_line(line, self.pattern, self.fmt, self.levels)
+        if rec.level in self.levels and self._recent(rec):
+            self._add(rec, line, file, number)
 
     def result(self, catalog: Catalog | None) -> TriageResult:
         return build(self, catalog)
+
+
+#: Every line whose level is one of these, or that parse_line would call an error, holds one of
+#: these (lowercased) words; the fast scan looks only at such lines.
+_PREFILTERED = frozenset({"fatal", "error", "warning"})
+_CANDIDATE = re.compile(
+    r"erro|err\b|warn|fatal|panic|crit|severe|emerg|alert|fail|denied|refused|cannot|can't|unable|exception|"
+    r"not permitted|not found|no such|exit status|traceback"
+)
 
 
 def iter_lines(fh: BinaryIO, progress: Progress | None = None) -> Iterator[str]:
