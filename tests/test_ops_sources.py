@@ -179,6 +179,22 @@ def test_kb_system_is_built_in(workspace, kb):
     r = kb("-w", workspace, "ops", "scan", "--system", "kb", "--since", "all", "--format", "json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["groups"][0]["line"].endswith("export failed: disk full")
+    # the last check report's errors are part of kb's own triage
+    report = {"findings": [{"path": "atoms/error/x.md", "line": 3, "column": None, "severity": "error",
+                            "rule": "missing-section", "message": "no 'How to resolve' section", "hint": None}]}  # fmt: skip
+    (workspace / ".kb" / "state").mkdir(parents=True, exist_ok=True)
+    (workspace / ".kb" / "state" / "check-report.json").write_text(json.dumps(report), encoding="utf-8")
+    r = kb("-w", workspace, "ops", "scan", "--system", "kb", "--since", "all", "--format", "json")
+    lines = [g["line"] for g in json.loads(r.stdout)["groups"]]
+    assert any("missing-section" in ln and "atoms/error/x.md" in ln for ln in lines)
+    # the run log is the kb system's records
+    from pipeline.index.runlog import RunLog
+
+    with RunLog(workspace / ".kb" / "runs.duckdb", backend="extractive", model=None, prompt=None) as log:
+        log.finish("failed")
+    ctx = _ctx(workspace)
+    out = registry.call("query_records", ctx, {"system": "kb", "name": "last_runs", "params": {"limit": 5}})
+    assert out["rows"][0]["status"] == "failed"
     r = kb("-w", workspace, "ops", "systems")
     assert r.stdout.startswith("kb ") or "\nkb " in r.stdout
 

@@ -195,3 +195,14 @@ def test_pasted_text_and_empty_catalog():
     result = triage_text("ERROR: disk quota exceeded\nINFO fine\n", Catalog([]))
     [g] = result.groups
     assert g.uncovered and g.line_number == 1 and g.first_seen is None
+
+
+def test_fast_scan_finds_what_the_line_by_line_scan_finds(catalog):
+    for path in sorted(LOGS.glob("*.log")):
+        fast, slow = Scanner(), Scanner()
+        fast.scan_file(path, path.name)
+        with path.open(encoding="utf-8") as fh:
+            slow.feed(fh, path.name)
+        shape = [(g.fingerprint, g.line_number, g.count, g.first_seen) for g in fast.result(None).groups]
+        assert shape == [(g.fingerprint, g.line_number, g.count, g.first_seen) for g in slow.result(None).groups], path
+        assert fast.lines == slow.lines

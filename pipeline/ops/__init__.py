@@ -26,6 +26,7 @@ __all__ = [
     "answer_offline",
     "catalog_for",
     "check_manifests",
+    "gap_questions",
     "parse_since",
     "scan_system",
     "triage_files",
@@ -128,6 +129,26 @@ def answer_offline(
         result = scan_system(root, system, catalog, since=parse_since(since) if since else None,
                              max_manifest_bytes=settings.ops.max_manifest_bytes)  # fmt: skip
     return render_answer(question, system, result, max_groups=settings.ops.max_groups)
+
+
+def gap_questions(result: TriageResult) -> list[dict[str, Any]]:
+    """The uncovered error groups as questions for the next interview (the gap loop's input).
+
+    TODO(gaps): hand these to ``pipeline.index.gaps.record_gaps`` (the review issue adds it) from
+    ``kb triage``/``kb ops scan``/``POST /v1/triage`` once it is on main; not called yet.
+    """
+    return [
+        {
+            "kind": "uncovered-error",
+            "question": f"What does this error mean and how is it fixed: {g.message[:300]}",
+            "template": g.template,
+            "fingerprint": g.fingerprint,
+            "count": g.count,
+            "where": f"{g.file}:{g.line_number}",
+            "first_seen": g.first_seen,
+        }  # fmt: skip
+        for g in result.uncovered_errors
+    ]
 
 
 def check_manifests(workspace_root: Path) -> list[tuple[str, int, str, str]]:
