@@ -34,7 +34,12 @@ class Guard:
     """Bearer key (when one is configured) and the request body size limit."""
 
     def __init__(
-        self, app: Any, *, api_key: str | None, max_body_bytes: int, path_limits: dict[str, tuple[int, str]] | None = None
+        self,
+        app: Any,
+        *,
+        api_key: str | None,
+        max_body_bytes: int,
+        path_limits: dict[str, tuple[int, str]] | None = None,
     ) -> None:
         self.app = app
         self.api_key = api_key.encode() if api_key else None
@@ -102,7 +107,12 @@ class Guard:
         await self.app(scope, replay, send)
 
     async def _too_large(
-        self, send: Any, size: int, at_least: bool = False, limit: int | None = None, setting: str = "serve.max_body_bytes"
+        self,
+        send: Any,
+        size: int,
+        at_least: bool = False,
+        limit: int | None = None,
+        setting: str = "serve.max_body_bytes",
     ) -> None:
         what = f"at least {size}" if at_least else str(size)
         await send_error(
