@@ -206,3 +206,18 @@ def test_fast_scan_finds_what_the_line_by_line_scan_finds(catalog):
         shape = [(g.fingerprint, g.line_number, g.count, g.first_seen) for g in fast.result(None).groups]
         assert shape == [(g.fingerprint, g.line_number, g.count, g.first_seen) for g in slow.result(None).groups], path
         assert fast.lines == slow.lines
+
+
+@pytest.mark.parametrize("name", ["limits.log", "uncovered-jvm.log"])
+def test_human_report_golden(catalog, name):
+    """The text ``kb triage`` prints (rewrite with KB_UPDATE_GOLDEN=1 after an intended change)."""
+    import os
+
+    from pipeline.ops.render import render_report
+
+    text = "\n".join(render_report(_scan(name, catalog))) + "\n"
+    golden = CASES / "golden" / (name.removesuffix(".log") + ".txt")
+    if os.environ.get("KB_UPDATE_GOLDEN") == "1" or not golden.exists():
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")

@@ -117,8 +117,11 @@ def _time(line: str) -> str | None:
     return _iso(tm.group(1)) if tm else None
 
 
+_EXCEPTION = re.compile(r"\b[\w.$]+(?:Error|Exception)\b")  # java.lang.OutOfMemoryError, ValueError
+
+
 def _guess(msg: str) -> str | None:
-    return "error" if _ERRORISH.search(msg) else None
+    return "error" if _ERRORISH.search(msg) or _EXCEPTION.search(msg) else None
 
 
 def _unquote(s: str) -> str:
