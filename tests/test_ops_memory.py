@@ -11,11 +11,12 @@ from pathlib import Path
 from bench.bench_triage_scan import generate
 
 ROOT = Path(__file__).resolve().parents[1]
+# ru_maxrss survives fork+exec on Linux (a child starts with its parent's high-water mark), so the
+# scan runs as a grandchild of a small launcher and the launcher reports its child's ru_maxrss.
 RUN = """
-import resource, sys
-from pipeline.cli import main
-code = main(sys.argv[1:])
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+import resource, subprocess, sys
+code = subprocess.run([sys.executable, "-m", "pipeline", *sys.argv[1:]]).returncode
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
 sys.exit(code)
 """
 
