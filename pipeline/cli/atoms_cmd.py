@@ -96,8 +96,8 @@ def check(
 
 
 def _add_manifest_findings(report, root: Path) -> None:  # noqa: ANN001 - CheckReport, imported lazily
+    from pipeline.findings import ERROR, Finding
     from pipeline.ops import check_manifests
-    from pipeline.stages.check import ERROR, Finding
 
     for path, line, message, hint in check_manifests(root):
         report.findings.append(Finding(path, line, None, ERROR, "system-manifest", message, hint or None))

@@ -8,6 +8,7 @@ manifest's ``allowed_roots``. Nothing here runs a shell or writes anything.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -116,8 +117,6 @@ def read_manifest(path: Path, max_bytes: int = 262_144) -> SystemManifest:
 
 def load_system(workspace_root: Path, name: str, max_bytes: int = 262_144) -> SystemManifest:
     if name == BUILTIN_SYSTEM and not (systems_dir(workspace_root) / f"{name}.yaml").is_file():
-        from pipeline.ops.selfsystem import kb_manifest
-
         return kb_manifest(workspace_root)
     path = systems_dir(workspace_root) / f"{name}.yaml"
     if not path.is_file():
@@ -177,3 +176,38 @@ def write_schema(folder: Path) -> Path | None:
         return None
     atomic_write_text(path, text)
     return path
+
+
+# kb as a system of its own (see pipeline/ops/selfsystem.py for what it reads) ------------------
+
+_QUERIES = {
+    "last_runs": RecordQuery(
+        sql="SELECT run_id, started, finished, status, backend, model, atoms_written, requests, cost_usd "
+        "FROM runs ORDER BY started DESC LIMIT :limit",
+        params=["limit"],
+    ),
+    "failed_requests": RecordQuery(
+        sql="SELECT run_id, requested_at, interview, window_index, status, retries FROM requests "
+        "WHERE status <> 'ok' ORDER BY requested_at DESC LIMIT :limit",
+        params=["limit"],
+    ),
+}
+
+
+def kb_manifest(workspace_root: Path) -> SystemManifest:
+    root = Path(workspace_root)
+    runs = root / ".kb" / "runs.duckdb"
+    return SystemManifest(
+        name="kb",
+        description="kb itself: its logs, run log, last check report and /metrics",
+        logs=[LogSource(name="kb", paths=[".kb/logs/*.log", ".kb/logs/**/*.log"], format="auto")],
+        records=RecordsSource(url=f"duckdb:///{runs}", queries=_QUERIES) if runs.is_file() else None,
+        metrics=MetricsSource(
+            base_url=os.environ.get("KB_OPS_KB_PROMETHEUS", "http://127.0.0.1:9090"),
+            queries={
+                "request_rate": "sum by (route, status) (rate(kb_requests_total[5m]))",
+                "uncertain_answers": 'sum(rate(kb_answers_total{uncertain="true"}[1h]))',
+            },
+        ),
+        configs=[ConfigSource(name="state", path=".kb/state")],
+    )

@@ -11,50 +11,8 @@ the logs under ``.kb/logs/`` (send ``kb serve``'s log there: ``kb serve 2>> .kb/
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
-
-from pipeline.ops.manifest import (
-    ConfigSource,
-    LogSource,
-    MetricsSource,
-    RecordQuery,
-    RecordsSource,
-    SystemManifest,
-)
-
-_QUERIES = {
-    "last_runs": RecordQuery(
-        sql="SELECT run_id, started, finished, status, backend, model, atoms_written, requests, cost_usd "
-        "FROM runs ORDER BY started DESC LIMIT :limit",
-        params=["limit"],
-    ),
-    "failed_requests": RecordQuery(
-        sql="SELECT run_id, requested_at, interview, window_index, status, retries FROM requests "
-        "WHERE status <> 'ok' ORDER BY requested_at DESC LIMIT :limit",
-        params=["limit"],
-    ),
-}
-
-
-def kb_manifest(workspace_root: Path) -> SystemManifest:
-    root = Path(workspace_root)
-    runs = root / ".kb" / "runs.duckdb"
-    return SystemManifest(
-        name="kb",
-        description="kb itself: its logs, run log, last check report and /metrics",
-        logs=[LogSource(name="kb", paths=[".kb/logs/*.log", ".kb/logs/**/*.log"], format="auto")],
-        records=RecordsSource(url=f"duckdb:///{runs}", queries=_QUERIES) if runs.is_file() else None,
-        metrics=MetricsSource(
-            base_url=os.environ.get("KB_OPS_KB_PROMETHEUS", "http://127.0.0.1:9090"),
-            queries={
-                "request_rate": "sum by (route, status) (rate(kb_requests_total[5m]))",
-                "uncertain_answers": 'sum(rate(kb_answers_total{uncertain="true"}[1h]))',
-            },
-        ),
-        configs=[ConfigSource(name="state", path=".kb/state")],
-    )
 
 
 def check_findings(workspace_root: Path) -> list[dict[str, Any]]:

@@ -121,15 +121,9 @@ def link_dict(link: Link, focus: str) -> dict[str, Any]:
 
 def citation(atom: Any, focus: str) -> dict[str, Any]:
     """The ``/v1/ask`` citation shape: the atom and its sources, the ones ``focus`` rests on first."""
-    # TODO(regroup): import pipeline.answer's citation() once answering leaves pipeline/service.
-    from rapidfuzz import fuzz
+    from pipeline.answer.citations import rank_sources
 
-    sources = list(atom.sources)
-    if len(sources) > 1 and focus:
-        f = focus.lower()
-        scores = [fuzz.partial_ratio(str(s.get("quote") or s.get("heading") or "").lower(), f) for s in sources]
-        sources = [sources[i] for i in sorted(range(len(sources)), key=lambda i: -scores[i])]
-    return {"atom_id": atom.atom_id, "title": atom.title, "sources": sources}
+    return {"atom_id": atom.atom_id, "title": atom.title, "sources": rank_sources(list(atom.sources), focus)}
 
 
 class Scanner:

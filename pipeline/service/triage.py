@@ -53,7 +53,7 @@ def add_triage_routes(app: Any, service: Any) -> None:
 
     @app.post(TRIAGE_PATH)
     def triage(req: TriageRequest) -> dict[str, Any]:
-        from pipeline.service.app import ApiError
+        from pipeline.service.core import ApiError
 
         if not req.log.strip():
             raise ApiError(422, "'log' is empty.", "invalid_request_error")
