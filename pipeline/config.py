@@ -176,6 +176,14 @@ class GapsSettings(_Section):
     repeat_threshold: float = Field(80.0, description="rapidfuzz score at which two users' questions count as one.")
 
 
+class OpsSettings(_Section):
+    max_triage_bytes: int = Field(5_000_000, description="POST /v1/triage: largest log accepted (bytes).")
+    max_groups: int = Field(50, description="Triage: groups shown (the rest are counted and said).")
+    tool_output_chars: int = Field(8_000, description="System tools: output budget per call (truncation is said).")
+    max_manifest_bytes: int = Field(262_144, description="Largest systems/<name>.yaml read.")
+    http_timeout: float = Field(10.0, description="Seconds to wait for a metrics server.")
+
+
 class Settings(BaseSettings):
     """All of kb's settings. ``Settings.load(workspace, **flags)`` is the way to build one."""
 
@@ -201,6 +209,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Folders outside the workspace that workspace files may point to (transcripts, recordings).",
     )
+    ops: OpsSettings = OpsSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

@@ -46,6 +46,11 @@ if [ -n "$bundle" ]; then
   "$KB" -w "$WS" ask "What does context deadline exceeded mean during a sync?" --bundle "$bundle" | head -n 8
   "$KB" -w "$WS" ask --follow-up "how do I fix it?" --bundle "$bundle" | head -n 8
 fi
+step "kb ops scan: triage of a demo Argo CD system's logs against the imported atoms"
+mkdir -p "$WS/systems" "$WS/logs/argocd"
+cp samples/systems/argocd-demo.yaml "$WS/systems/"
+cp samples/systems/argocd-demo/logs/*.log "$WS/logs/argocd/"
+"$KB" -w "$WS" ops scan --system argocd-demo --since all --max-groups 4
 
 step "done"
 echo "workspace: $WS"

@@ -22,6 +22,7 @@ from pipeline.cli import (  # noqa: E402
     gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    ops_cmd,  # noqa: E402,F401  triage, ops
     review_cmd,  # noqa: E402,F401  review
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site

@@ -81,6 +81,8 @@ def check(
     report = check_stage.run(
         st.settings(), st.workspace, reporter(ctx), paths=list(paths or []) or None, duplicates=not no_duplicates
     )
+    if not paths:  # the whole workspace: its systems/*.yaml manifests too
+        _add_manifest_findings(report, st.workspace.root)
     if output_format == Format.json:
         typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     elif output_format == Format.github:
@@ -91,6 +93,15 @@ def check(
         _print_human(report)
     if report.errors:
         raise typer.Exit(3)
+
+
+def _add_manifest_findings(report, root: Path) -> None:  # noqa: ANN001 - CheckReport, imported lazily
+    from pipeline.findings import ERROR, Finding
+    from pipeline.ops import check_manifests
+
+    for path, line, message, hint in check_manifests(root):
+        report.findings.append(Finding(path, line, None, ERROR, "system-manifest", message, hint or None))
+    report.findings.sort(key=Finding.sort_key)
 
 
 def _print_human(report) -> None:  # noqa: ANN001 - CheckReport, imported lazily

@@ -31,6 +31,8 @@ COMMAND_ORDER = (
     "chat",
     "serve",
     "gaps",
+    "triage",
+    "ops",
     "run",
     "cost",
     "config",

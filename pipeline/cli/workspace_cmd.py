@@ -36,11 +36,14 @@ def schemas(
     ctx: typer.Context,
     out: Path | None = typer.Option(None, help="Folder to write to (default: the workspace's schemas/)."),
 ) -> None:
-    """Write JSON Schemas of the atom front matter, interview, transcript and bundle manifest."""
+    """Write JSON Schemas of the atom front matter, interview, transcript, bundle manifest and system manifest."""
     from pipeline.stages import schemas as schemas_stage
 
     folder = out or state(ctx).workspace.schemas_dir
     changed = schemas_stage.run(folder)
+    from pipeline.ops.manifest import write_schema
+
+    changed += [p for p in [write_schema(folder)] if p]
     console.print(f"{len(changed)} schema file(s) updated in {folder}" if changed else f"schemas in {folder} are fresh")
 
 

@@ -22,3 +22,13 @@ def connect(path: Path, *, in_use: str, hint: str, read_only: bool = False) -> A
             f"{path} is not a readable DuckDB file ({first})",
             "It was left by an interrupted run or a full disk: move it aside (or delete it), then run again.",
         ) from None
+
+
+def read_query(path: Path, sql: str, params: dict[str, Any], limit: int) -> tuple[list[str], list[tuple]]:
+    """One parameterised query over a DuckDB file opened read-only (ops' run records)."""
+    con = connect(path, in_use=f"{path} is in use by a writer", hint="retry when it is done", read_only=True)
+    try:
+        cur = con.execute(sql, params)
+        return [d[0] for d in cur.description or []], cur.fetchmany(limit)
+    finally:
+        con.close()

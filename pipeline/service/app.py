@@ -104,7 +104,15 @@ def create_app(
     add_admin_routes(app, service)
     add_chat_routes(app, service)
     add_chat_page_routes(app, service)
+    from pipeline.service.triage import TRIAGE_PATH, add_triage_routes
 
-    app.add_middleware(Guard, api_key=secret(settings.serve.api_key_env), max_body_bytes=settings.serve.max_body_bytes)
+    add_triage_routes(app, service)
+
+    app.add_middleware(
+        Guard,
+        api_key=secret(settings.serve.api_key_env),
+        max_body_bytes=settings.serve.max_body_bytes,
+        path_limits={TRIAGE_PATH: (settings.ops.max_triage_bytes, "ops.max_triage_bytes")},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401/413 too
     return app

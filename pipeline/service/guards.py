@@ -58,10 +58,19 @@ def body_problem(body: bytes, content_type: bytes) -> tuple[str, str] | None:
 class Guard:
     """Bearer key (when one is configured) and the request body size limit."""
 
-    def __init__(self, app: Any, *, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        api_key: str | None,
+        max_body_bytes: int,
+        path_limits: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.app = app
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
+        # a route with its own size limit (POST /v1/triage takes whole logs): path -> (bytes, setting name)
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -81,6 +90,7 @@ class Guard:
                     [(b"www-authenticate", b"Bearer")],
                 )
                 return
+        limit, setting = self.path_limits.get(scope["path"], (self.max_body_bytes, "serve.max_body_bytes"))
         length = headers.get(b"content-length")
         if length is not None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             await send_error(
@@ -93,8 +103,8 @@ class Guard:
             except ValueError:
                 await send_error(send, 400, "Invalid Content-Length header.", "invalid_request_error")
                 return
-            if declared > self.max_body_bytes:
-                await self._too_large(send, declared)
+            if declared > limit:
+                await self._too_large(send, declared, limit=limit, setting=setting)
                 return
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
@@ -108,8 +118,8 @@ class Guard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(send, size, at_least=True)
+            if size > limit:
+                await self._too_large(send, size, at_least=True, limit=limit, setting=setting)
                 return
             chunks.append(chunk)
             if not message.get("more_body"):
@@ -130,11 +140,18 @@ class Guard:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Any, size: int, at_least: bool = False) -> None:
+    async def _too_large(
+        self,
+        send: Any,
+        size: int,
+        at_least: bool = False,
+        limit: int | None = None,
+        setting: str = "serve.max_body_bytes",
+    ) -> None:
         what = f"at least {size}" if at_least else str(size)
         await send_error(
             send,
             413,
-            f"Request body is {what} bytes; the limit is {self.max_body_bytes} (serve.max_body_bytes).",
+            f"Request body is {what} bytes; the limit is {limit or self.max_body_bytes} ({setting}).",
             "request_too_large",
         )
