@@ -74,8 +74,10 @@ from pipeline.cli import (  # noqa: E402
     distill_cmd,  # noqa: E402,F401  distill, cost
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    mcp_cmd,  # noqa: E402,F401  mcp
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site
+    tools_cmd,  # noqa: E402,F401  tools
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
 )
 

@@ -45,6 +45,7 @@ def serve(
     port: int | None = typer.Option(None, min=1, max=65535, help="Port (serve.port, default 8000)."),
     watch: bool = typer.Option(False, "--watch", help="Reload when the bundle file (or the folder's newest) changes."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    mcp: bool = typer.Option(False, "--mcp", help="Also serve MCP (stateless streamable HTTP) at /mcp, behind the same auth."),
 ) -> None:
     """Serve the bundle over HTTP: search, cited answers, OpenAI-compatible chat, metrics.
 
@@ -65,13 +66,18 @@ def serve(
         from pipeline.errors import MissingDependencyError
 
         raise MissingDependencyError("uvicorn", "serve", "kb serve") from None
-    web = create_app(source, settings, watch=watch)
+    try:
+        ws = state(ctx).workspace
+    except KbError:
+        ws = None
+    web = create_app(source, settings, watch=watch, mcp=mcp, workspace=ws)
     live = web.state.service.holder.current
     m = live.manifest
     url = f"http://{settings.serve.host}:{settings.serve.port}"
     err_console.print(
         f"Serving {live.path} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
-        f"  POST {url}/v1/ask {{\"question\": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics\n"
+        f"  POST {url}/v1/ask {{\"question\": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics"
+        f"{' · MCP ' + url + '/mcp' if mcp else ''}\n"
         f"  uncertain below {live.extra['calibration'].threshold:.3f} ({live.extra['calibration'].source})\n"
         f"  answers: {'LLM-grounded (' + settings.llm.model + ')' if web.state.service.llm else 'extractive (no LLM configured)'}"
         f" · auth: {'bearer key from $' + settings.serve.api_key_env if _has_key(settings) else 'open'}",

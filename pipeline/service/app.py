@@ -60,6 +60,7 @@ class Service:
     metrics: Metrics
     llm: Any | None
     watcher: Watcher | None = None
+    workspace: Any = None  # pipeline.workspace.Workspace, when serving from one (tools that need it)
     gate: Any = None  # bounds concurrent retrievals (embedding is CPU-bound): FIFO queue, not thrash
 
     def __post_init__(self) -> None:
@@ -197,11 +198,14 @@ def create_app(
     watch_interval: float = 1.0,
     loader: Any | None = None,
     embedder: Any | None = None,
+    mcp: bool = False,
+    workspace: Any | None = None,
 ) -> Any:
     """Build the app serving ``bundle_path`` (a bundle file, or a folder: its newest kb-*.duckdb).
 
     ``llm``: a client with ``.chat(messages)`` (default: one from ``settings.llm`` when configured);
-    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks).
+    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks);
+    ``mcp``: also serve MCP (stateless streamable HTTP) at ``/mcp``; ``workspace``: for tools that need it.
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -229,17 +233,25 @@ def create_app(
     elif llm_configured(settings):
         llm = PerThreadLlm(settings)
     service = Service(holder=holder, settings=settings, metrics=metrics, llm=llm)
+    service.workspace = workspace
     service._describe(holder.current)
+    mcp_mount = None
+    if mcp:
+        from pipeline.service.mcp_server import HttpMount, service_contexts
+
+        mcp_mount = HttpMount(service_contexts(service), host=settings.serve.host, observe=metrics.observe_tool_for("mcp"))
     if watch:
         service.watcher = Watcher(holder, service.on_reload, interval=watch_interval)
 
+    import contextlib
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def lifespan(app: Any):
         if service.watcher is not None:
             service.watcher.start()
-        yield
+        async with mcp_mount.run() if mcp_mount is not None else contextlib.nullcontext():
+            yield
         if service.watcher is not None:
             service.watcher.stop()
         holder.close()
@@ -351,6 +363,10 @@ def create_app(
         return {"status": "reloaded", "bundle": bundle_info(live)}
 
     add_chat_routes(app, service)
+    if mcp_mount is not None:
+        from starlette.routing import Route
+
+        app.router.routes.append(Route("/mcp", endpoint=mcp_mount.asgi, methods=["GET", "POST", "DELETE"]))
 
     app.add_middleware(Guard, api_key=secret(settings.serve.api_key_env), max_body_bytes=settings.serve.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401/413 too
