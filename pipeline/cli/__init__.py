@@ -69,6 +69,7 @@ def _root(
 
 # Command groups register themselves on `app` when imported.
 from pipeline.cli import (  # noqa: E402
+    agent_cmd,  # noqa: E402,F401  agent
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, ask, eval
     distill_cmd,  # noqa: E402,F401  distill, cost

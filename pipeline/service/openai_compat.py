@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.service.answering import citations_text
 
 MODEL_ID = "kb"
+AGENT_MODELS = ("kb-ops", "kb-agent")  # bounded tool loops (pipeline.agent); see service/agent_chat.py
 
 
 class ChatMessage(BaseModel):
@@ -67,7 +68,8 @@ def add_chat_routes(app: Any, service: Any) -> None:
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kb"}]}
+        ids = (MODEL_ID, *AGENT_MODELS)
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "kb"} for i in ids]}
 
     @app.post("/v1/chat/completions")
     def chat_completions(req: ChatRequest) -> Any:
@@ -77,9 +79,15 @@ def add_chat_routes(app: Any, service: Any) -> None:
         if not questions or not questions[-1].strip():
             raise ApiError(422, "'messages' needs a user message with the question.", "invalid_request_error")
         question = questions[-1]
-        result = service.ask(question)
+        agent_extra: dict[str, Any] = {}
+        if req.model in AGENT_MODELS:
+            from pipeline.service.agent_chat import agent_reply
+
+            result, agent_extra = agent_reply(service, req.model, question, req.model_extra or {})
+        else:
+            result = service.ask(question)
         text = reply_text(result)
-        extra = {"citations": jsonable(result.citations), "uncertain": result.uncertain}
+        extra = {"citations": jsonable(result.citations), "uncertain": result.uncertain, **agent_extra}
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         usage = _usage(question, text, result)
