@@ -35,6 +35,13 @@ if [ -n "$bundle" ]; then
   "$PY" scripts/demo_ask.py --bundle "$bundle" --workspace "$WS"
 fi
 
+if [ -n "$bundle" ]; then
+  step "kb tools + kb mcp: the tool registry MCP clients and the agents share"
+  "$KB" -w "$WS" tools list
+  "$KB" -w "$WS" tools call find_error --json '{"message": "Error: x509: certificate signed by unknown authority", "limit": 1}' | head -n 12
+  "$KB" -w "$WS" mcp config --client claude
+fi
+
 step "done"
 echo "workspace: $WS"
 [ -d "$WS/build/site" ] && echo "review site: $WS/build/site/index.html"

@@ -32,7 +32,9 @@ def calls(*pairs: tuple[str, dict]) -> Answer:
         {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
         for i, (n, a) in enumerate(pairs)
     ]
-    return Answer(body=_completion({"role": "assistant", "content": None, "tool_calls": tool_calls}, "tool_calls", None))
+    return Answer(
+        body=_completion({"role": "assistant", "content": None, "tool_calls": tool_calls}, "tool_calls", None)
+    )
 
 
 @pytest.fixture

@@ -219,3 +219,20 @@ def test_http_mcp_ask_has_the_same_citations_as_v1_ask(http_server):
     assert result.structured_content["answer"] == r.json()["answer"]
     metrics = httpx.get(f"{http_server.url}/metrics", headers={"authorization": "Bearer s3cret-key"}).text
     assert 'kb_tool_calls_total{result="ok",tool="ask",transport="mcp"} 1.0' in metrics
+
+
+def test_kb_tools_list_and_call(kb):
+    ws, _ = built_once()
+    listed = kb("tools", "list")
+    assert listed.exit_code == 0
+    names = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    assert set(CASES) <= set(names)
+    spec = json.loads(kb("tools", "list", "--format", "openai").stdout)
+    assert {s["function"]["name"] for s in spec} >= set(CASES)
+    called = kb("--workspace", ws, "tools", "call", "get_source", "--json", json.dumps({"atom_id": RESTORE}))
+    assert called.exit_code == 0, called.stderr
+    assert json.loads(called.stdout)["speaker"] == "Ben Johnson"
+    bad = kb("--workspace", ws, "tools", "call", "search", "--json", '{"query": "x", "status": ["validatd"]}')
+    assert bad.exit_code == 1 and "unknown status 'validatd'" in bad.stderr and "'draft'" in bad.stderr
+    assert kb("tools", "call", "serch").exit_code == 1
+    assert kb("--workspace", ws, "tools", "call", "search", "--json", "{oops").exit_code == 1

@@ -23,12 +23,16 @@ class AgentAnswer(BaseModel):
     answer: str
     uncertain: bool
     reason: str = ""
-    citations: list[dict[str, Any]] = Field(default_factory=list, description="Atoms with their sources (/v1/ask's shape).")
+    citations: list[dict[str, Any]] = Field(
+        default_factory=list, description="Atoms with their sources (/v1/ask's shape)."
+    )
     log_citations: list[str] = Field(default_factory=list, description="Log lines the answer rests on, as file:line.")
     drafts: list[str] = Field(default_factory=list, description="Cited atoms not reviewed yet.")
     intent: str | None = None
     ask_back: list[str] = Field(default_factory=list, description="Information the request lacks (the router asks).")
-    artifact: dict[str, Any] | None = Field(None, description="The proposal or plan a specialist wrote (never applied).")
+    artifact: dict[str, Any] | None = Field(
+        None, description="The proposal or plan a specialist wrote (never applied)."
+    )
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     stopped: str | None = None
@@ -138,7 +142,9 @@ def atom_citations(index: Any, atom_ids: list[str]) -> tuple[list[dict[str, Any]
         atom = index.atom(atom_id) if index is not None else None
         if atom is None:
             continue
-        citations.append({"atom_id": atom_id, "title": atom.get("title", ""), "sources": list(atom.get("sources") or [])})
+        citations.append(
+            {"atom_id": atom_id, "title": atom.get("title", ""), "sources": list(atom.get("sources") or [])}
+        )
         if atom.get("status") == "draft":
             drafts.append(atom_id)
     return citations, drafts

@@ -131,7 +131,9 @@ def run_loop(
                 result.outputs.append({"tool": name, "output": content[1]})
                 if record.effect == "proposal" and result.artifact is None:
                     result.artifact = {"tool": name, **content[1]}
-            convo.append({"role": "tool", "tool_call_id": call.get("id"), "content": content[0] if content else record.error})
+            convo.append(
+                {"role": "tool", "tool_call_id": call.get("id"), "content": content[0] if content else record.error}
+            )
         if stop_at_artifact and result.artifact is not None:
             result.stopped = "artifact"
             result.text = str(message.get("content") or "").strip()

@@ -61,8 +61,12 @@ class Redactor:
             try:
                 rules.append(("custom", re.compile(p)))
             except re.error as exc:
-                raise ConfigError(f"agent.redact_patterns: {p!r} is not a valid regex ({exc})", "Fix the pattern in kb.yaml.")
-        literals = [v for v in (secret(settings.llm.api_key_env), secret(settings.serve.api_key_env)) if v and len(v) >= 4]
+                raise ConfigError(
+                    f"agent.redact_patterns: {p!r} is not a valid regex ({exc})", "Fix the pattern in kb.yaml."
+                )
+        literals = [
+            v for v in (secret(settings.llm.api_key_env), secret(settings.serve.api_key_env)) if v and len(v) >= 4
+        ]
         return cls(rules, literals)
 
     def text(self, value: str) -> str:

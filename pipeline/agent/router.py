@@ -39,9 +39,22 @@ class Route(BaseModel):
 
 
 _KEYWORDS: list[tuple[Intent, re.Pattern[str]]] = [
-    ("migrate", re.compile(r"\b(all|every|each|\d+)\b.*\b(change|rename|update|bump|replace|add|remove|set)\b|\bmigrat", re.I)),
-    ("setup", re.compile(r"\b(set ?up|install|bootstrap|initial config|get started|new (cluster|instance|deployment))\b", re.I)),
-    ("troubleshoot", re.compile(r"\b(fail\w*|error\w*|crash\w*|broke\w*|down|timeout|timed out|exceeded|why did|not working)\b", re.I)),
+    (
+        "migrate",
+        re.compile(r"\b(all|every|each|\d+)\b.*\b(change|rename|update|bump|replace|add|remove|set)\b|\bmigrat", re.I),
+    ),
+    (
+        "setup",
+        re.compile(
+            r"\b(set ?up|install|bootstrap|initial config|get started|new (cluster|instance|deployment))\b", re.I
+        ),
+    ),
+    (
+        "troubleshoot",
+        re.compile(
+            r"\b(fail\w*|error\w*|crash\w*|broke\w*|down|timeout|timed out|exceeded|why did|not working)\b", re.I
+        ),
+    ),
 ]
 
 
@@ -62,7 +75,9 @@ def route(client: Any, request: str, ctx: ToolContext) -> tuple[Route, Usage, li
     redactor = Redactor.from_settings(ctx.settings)
     messages = redactor.messages([{"role": "system", "content": ROUTER_PROMPT}, {"role": "user", "content": request}])
     decision, usage = client.extract(Route, messages)
-    used = Usage(requests=usage.requests, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out, cost_usd=usage.cost_usd)
+    used = Usage(
+        requests=usage.requests, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out, cost_usd=usage.cost_usd
+    )
     return decision, used, messages
 
 

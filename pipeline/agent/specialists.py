@@ -23,21 +23,30 @@ RULES = """Rules:
 - When an atom you rely on has status draft, say it is a draft.
 - Be brief."""
 
-OPS_PROMPT = """You are kb-ops, the troubleshooting assistant for the system '{system}'. You can read its logs, metrics,
+OPS_PROMPT = (
+    """You are kb-ops, the troubleshooting assistant for the system '{system}'. You can read its logs, metrics,
 run records and config folders (read-only) and search the knowledge base of expert atoms.
 Find what failed with the system tools (triage first, then search_logs and log_context), then the error atom that
 says how to fix it (find_error, search, get_atom). Say what failed, how often and when, and what the expert says to do.
-""" + RULES
+"""
+    + RULES
+)
 
-SETUP_PROMPT = """You are the setup specialist. Turn the administrator's description into a setup proposal: find the
+SETUP_PROMPT = (
+    """You are the setup specialist. Turn the administrator's description into a setup proposal: find the
 config-template, interface-input and procedure atoms (search, get_atom), then call the setup tool once with what you
 found. The proposal is written under proposals/ for a person to review and apply; you never apply anything.
-""" + RULES
+"""
+    + RULES
+)
 
-CHANGE_PROMPT = """You are the migration specialist. Turn the administrator's request into one change plan: find what the
+CHANGE_PROMPT = (
+    """You are the migration specialist. Turn the administrator's request into one change plan: find what the
 knowledge base says about the change (search, get_atom), then call the change-plan tool once. The plan is written under
 plans/ with a diff for a person to review and apply; you never apply anything.
-""" + RULES
+"""
+    + RULES
+)
 
 ASK_GROUP = "knowledge"
 
@@ -118,7 +127,9 @@ def artifact_loop(ctx: ToolContext, request: str, *, group: str, intent: str, cl
         )
     prompt = SETUP_PROMPT if group == "setup" else CHANGE_PROMPT
     messages = [{"role": "system", "content": prompt}, {"role": "user", "content": request}]
-    result = run_loop(client, ctx, own + knowledge_tools(), messages, stop_at_artifact=True, observe=ctx.extras.get("observe"))
+    result = run_loop(
+        client, ctx, own + knowledge_tools(), messages, stop_at_artifact=True, observe=ctx.extras.get("observe")
+    )
     answer = grounded(result, ctx.index, intent=intent)
     if result.artifact is not None:
         where = result.artifact.get("path") or result.artifact.get("id") or result.artifact.get("tool")

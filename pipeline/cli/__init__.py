@@ -22,7 +22,7 @@ from pipeline.errors import KbError
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
     "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
-    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "export", "eval", "ask", "serve", "mcp", "tools", "agent", "run", "cost", "config", "schemas", "eval-diarisation",
 )
 
 

@@ -16,9 +16,15 @@ from pipeline.cli._common import console, err_console
 def agent_command(
     ctx: typer.Context,
     request: str = typer.Argument(..., help='e.g. "why did last night\'s export fail?" or "set 30 apps to auto-sync"'),
-    system: str | None = typer.Option(None, "--system", "-s", help="The system a troubleshooting request is about (default: kb)."),
-    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."),
-    show_context: bool = typer.Option(False, "--show-context", help="Print exactly what the model saw (after redaction)."),
+    system: str | None = typer.Option(
+        None, "--system", "-s", help="The system a troubleshooting request is about (default: kb)."
+    ),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."
+    ),
+    show_context: bool = typer.Option(
+        False, "--show-context", help="Print exactly what the model saw (after redaction)."
+    ),
     fmt: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """One bounded agent: a router picks troubleshoot / setup / migrate / ask (or asks back for what is
@@ -54,7 +60,9 @@ def render(result: Any) -> str:
     from pipeline.service.answering import describe_source
 
     lines = [result.answer.strip(), ""]
-    lines.append(f"Uncertain: {'YES' if result.uncertain else 'no'}" + (f"  ({result.reason})" if result.reason else ""))
+    lines.append(
+        f"Uncertain: {'YES' if result.uncertain else 'no'}" + (f"  ({result.reason})" if result.reason else "")
+    )
     if result.intent:
         lines.append(f"Intent: {result.intent}  ({result.mode})")
     if result.citations:

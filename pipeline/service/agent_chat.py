@@ -33,5 +33,8 @@ def agent_reply(service: Any, model: str, request: str, extra: dict[str, Any]) -
         except (BackendError, ConfigError, MissingDependencyError) as exc:
             raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
     data = result.model_dump(mode="json")
-    out = {k: data[k] for k in ("log_citations", "drafts", "intent", "ask_back", "artifact", "tool_calls", "stopped", "reason")}
+    out = {
+        k: data[k]
+        for k in ("log_citations", "drafts", "intent", "ask_back", "artifact", "tool_calls", "stopped", "reason")
+    }
     return result, out
