@@ -72,7 +72,12 @@ def close_matches(value: str, choices: list[str], limit: int = 3) -> list[str]:
 
 def unknown(what: str, value: str, choices: list[str], listing: str) -> ToolError:
     near = close_matches(value, choices)
-    hint = f"did you mean {', '.join(repr(c) for c in near)}?" if near else f"see {listing} for the values that exist"
+    if near:
+        hint = f"did you mean {', '.join(repr(c) for c in near)}?"
+    elif len(choices) <= 12:
+        hint = f"the values here are: {', '.join(repr(c) for c in choices) or '(none)'}"
+    else:
+        hint = f"see {listing} for the values that exist"
     return ToolError(f"unknown {what} {value!r}", hint=hint)
 
 
