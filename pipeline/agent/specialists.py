@@ -9,6 +9,7 @@ tool wrote under ``proposals/`` or ``plans/``; a person applies it (``kb setup a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pipeline.agent.answer import AgentAnswer, atom_citations, grounded
@@ -132,19 +133,21 @@ def artifact_loop(ctx: ToolContext, request: str, *, group: str, intent: str, cl
     )
     answer = grounded(result, ctx.index, intent=intent)
     if result.artifact is not None:
-        where = result.artifact.get("path") or result.artifact.get("id") or result.artifact.get("tool")
+        art = result.artifact
+        where = art.get("folder") or art.get("path") or art.get("id") or art.get("tool")
         answer.answer = (answer.answer + "\n\n" if result.text else "") + (
             f"Wrote {where} for review; nothing was applied. Apply it yourself after reading it "
             f"({'kb setup apply' if group == 'setup' else 'kb change apply'})."
         )
         if not answer.citations and not answer.log_citations:
-            answer.citations, answer.drafts = atom_citations(ctx.index, _artifact_atoms(result.artifact))
+            answer.citations, answer.drafts = atom_citations(ctx.index, _artifact_atoms(result.artifact, ctx.index))
         answer.uncertain = not answer.citations or answer.stopped in ("tool budget", "request budget")
         answer.reason = "" if not answer.uncertain else (answer.reason or "the artifact cites no atom")
     return answer
 
 
-def _artifact_atoms(artifact: dict[str, Any]) -> list[str]:
+def _artifact_atoms(artifact: dict[str, Any], index: Any) -> list[str]:
+    """Atoms the artifact cites: ``atom_id``/``atom`` fields, or known atom ids in its text (EXPLAIN.md)."""
     from pipeline.agent.answer import _walk
 
     ids = []
@@ -152,6 +155,8 @@ def _artifact_atoms(artifact: dict[str, Any]) -> list[str]:
         for key in ("atom_id", "atom"):
             if isinstance(d.get(key), str):
                 ids.append(d[key])
+    text = json.dumps(artifact, ensure_ascii=False)
+    ids += [a for a in (getattr(index, "atom_ids", None) or []) if a in text]
     return list(dict.fromkeys(ids))
 
 
