@@ -30,7 +30,7 @@ def test_round_trip(ws):
     # archived atoms are never exported
     assert sorted(b.atom_ids) == ["argocd-sync-context-deadline-exceeded", "never-force-push-to-main", "rotate-the-postgres-password"]
     m = b.manifest
-    assert m.counts == {"atoms": 3, "faq": 4, "sources": 2, "passages": report.passages}
+    assert m.counts == {"atoms": 3, "faq": 4, "sources": 2, "passages": report.passages, "segments": 0}
     assert m.embedding.model == "all-MiniLM-L6-v2" and m.embedding.dim == 384 and m.embedding.normalized
     assert m.statuses == ["draft", "in-review", "validated"] and m.bundle_schema_version == 2
     assert path.name == f"kb-{m.created:%Y%m%d}-{m.checksum[:8]}.duckdb"
@@ -317,7 +317,7 @@ def test_an_empty_workspace_exports_an_empty_bundle(tmp_path):
     ws = make_workspace(tmp_path / "empty", atoms={})
     report = export(ws)
     b = Bundle.load(report.path, embedder=embedder())
-    assert b.manifest.counts == {"atoms": 0, "faq": 0, "sources": 0, "passages": 0}
+    assert b.manifest.counts == {"atoms": 0, "faq": 0, "sources": 0, "passages": 0, "segments": 0}
     assert b.search("anything", k=5) == [] and b.atom_ids == []
 
 
