@@ -34,7 +34,9 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0),
             registry=r,
         )
-        self.answers = Counter("kb_answers_total", "Answers given, by mode and uncertainty.", ["mode", "uncertain"], registry=r)
+        self.answers = Counter(
+            "kb_answers_total", "Answers given, by mode and uncertainty.", ["mode", "uncertain"], registry=r
+        )
         self.uncertain_rate = Gauge("kb_uncertain_ratio", "Share of answers flagged uncertain since start.", registry=r)
         self.reloads = Counter("kb_bundle_reloads_total", "Bundle reload attempts by result.", ["result"], registry=r)
         self.bundle_info = Gauge(
@@ -42,7 +44,9 @@ class Metrics:
         )
         self.llm_tokens = Counter("kb_llm_tokens_total", "LLM tokens used for answers.", ["direction"], registry=r)
         self.tool_calls = Counter(
-            "kb_tool_calls_total", "Tool calls by tool, transport (mcp, agent) and result.", ["tool", "transport", "result"],
+            "kb_tool_calls_total",
+            "Tool calls by tool, transport (mcp, agent) and result.",
+            ["tool", "transport", "result"],
             registry=r,
         )
         self.tool_latency = Histogram(
@@ -55,7 +59,9 @@ class Metrics:
         self._answered = 0
         self._uncertain = 0
 
-    def observe_answer(self, mode: str, uncertain: bool, evidence: float, tokens_in: int = 0, tokens_out: int = 0) -> None:
+    def observe_answer(
+        self, mode: str, uncertain: bool, evidence: float, tokens_in: int = 0, tokens_out: int = 0
+    ) -> None:
         self.answers.labels(mode=mode, uncertain=str(uncertain).lower()).inc()
         self.retrieval_score.observe(evidence)
         self._answered += 1
