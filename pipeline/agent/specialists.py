@@ -62,7 +62,7 @@ def group_tools(group: str) -> list[Tool]:
 
 def llm_client(ctx: ToolContext) -> Any | None:
     """An LLM client for a loop (budget: ``agent.max_cost_usd``), or None without an LLM configured."""
-    from pipeline.service.answering import llm_configured  # moves to pipeline.answer with the regroup
+    from pipeline.answer import llm_configured
 
     given = ctx.extras.get("agent_llm")
     if given is not None:

@@ -57,7 +57,7 @@ def emit(result: Any, fmt: str, show_context: bool) -> None:
 
 
 def render(result: Any) -> str:
-    from pipeline.service.answering import describe_source
+    from pipeline.answer import describe_source
 
     lines = [result.answer.strip(), ""]
     lines.append(

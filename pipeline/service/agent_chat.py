@@ -14,7 +14,7 @@ from typing import Any
 def agent_reply(service: Any, model: str, request: str, extra: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     from pipeline.agent import agent, ops_ask
     from pipeline.errors import BackendError, BudgetExceededError, ConfigError, MissingDependencyError
-    from pipeline.service.app import ApiError
+    from pipeline.service.core import ApiError
     from pipeline.service.mcp_server import service_contexts
 
     service.check_text(request, "messages")

@@ -152,7 +152,7 @@ def _add_resources(server: Any, contexts: Contexts) -> None:
 
 
 def transcript_markdown(interview_id: str, segments: list[dict[str, Any]]) -> str:
-    from pipeline.service.answering import timestamp
+    from pipeline.answer.citations import timestamp
 
     lines = [
         f"# {interview_id}",
@@ -186,7 +186,7 @@ def fixed_contexts(ctx: ToolContext) -> Contexts:
 def service_contexts(service: Any) -> Contexts:
     """Per call: a lease on the bundle being served (reloads swap it between calls), the service's
     LLM and calibrated threshold, so ``ask`` over MCP answers exactly as ``/v1/ask`` does."""
-    from pipeline.service.app import _Gated
+    from pipeline.service.core import _Gated
 
     @contextlib.contextmanager
     def contexts() -> Iterator[ToolContext]:

@@ -4,7 +4,6 @@ ask`` and ``kb agent`` need them."""
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,13 @@ def open_context(
     index = None
     extras: dict[str, Any] = {}
     if bundle_path is not None:
-        from pipeline.backends.embed import embedder_for_manifest
-        from pipeline.index.bundle import Bundle
-        from pipeline.service.calibration import calibrate  # moves to pipeline.answer with the regroup
+        from pipeline.answer.bundle import open_bundle
+        from pipeline.answer.uncertain import calibrate
 
-        index = Bundle.load(bundle_path, partial(embedder_for_manifest, settings=settings))
+        index = open_bundle(bundle_path, settings)
         extras["threshold"] = calibrate(index, settings).threshold
     if llm:
-        from pipeline.service.answering import llm_configured
+        from pipeline.answer import llm_configured
 
         if llm_configured(settings):
             from pipeline.backends.llm import make_client

@@ -98,9 +98,13 @@ def need_atom(bundle: Any, atom_id: str) -> dict[str, Any]:
 
 
 def _answering() -> Any:
-    from pipeline.service import answering  # moves to pipeline.answer with the regroup
+    """Answering's functions, imported on first use (pipeline.answer)."""
+    from types import SimpleNamespace
 
-    return answering
+    from pipeline.answer import answer, describe_source, hit_dict
+    from pipeline.answer.citations import timestamp
+
+    return SimpleNamespace(answer=answer, describe_source=describe_source, hit_dict=hit_dict, timestamp=timestamp)
 
 
 RESOLUTION_SECTIONS = ("How to resolve", "Steps", "Actions", "Tip", "What to do instead", "Resolution")
