@@ -89,6 +89,21 @@ class LlmSettings(_Section):
     )
 
 
+class AgentSettings(_Section):
+    """The bounded tool loops (kb ops ask, kb agent, chat models kb-ops / kb-agent)."""
+
+    max_tool_calls: int = Field(8, ge=0, le=50, description="Tool calls per request; then the model must answer.")
+    max_requests: int = Field(10, ge=1, le=50, description="LLM requests per loop (tool rounds + the answer).")
+    tool_output_tokens: int = Field(1500, ge=50, description="Budget per tool output sent to the model (cut, said).")
+    max_cost_usd: float | None = Field(0.25, description="Stop before one request's loop could exceed this.")
+    redact: bool = Field(True, description="Redact secrets, tokens, emails and IPs before anything reaches the LLM.")
+    redact_emails: bool = True
+    redact_ips: bool = True
+    redact_patterns: list[str] = Field(
+        default_factory=list, description="Extra regexes to redact (a named group 'keep' is kept, e.g. a key name)."
+    )
+
+
 class DistillSettings(_Section):
     backend: Literal["auto", "llm", "extractive"] = "auto"
     quote_threshold: float = Field(90.0, description="rapidfuzz partial_ratio a quote must reach.")
@@ -199,6 +214,7 @@ class Settings(BaseSettings):
     asr: AsrSettings = AsrSettings()
     diarise: DiariseSettings = DiariseSettings()
     llm: LlmSettings = LlmSettings()
+    agent: AgentSettings = AgentSettings()
     distill: DistillSettings = DistillSettings()
     embed: EmbedSettings = EmbedSettings()
     serve: ServeSettings = ServeSettings()

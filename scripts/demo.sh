@@ -51,6 +51,12 @@ mkdir -p "$WS/systems" "$WS/logs/argocd"
 cp samples/systems/argocd-demo.yaml "$WS/systems/"
 cp samples/systems/argocd-demo/logs/*.log "$WS/logs/argocd/"
 "$KB" -w "$WS" ops scan --system argocd-demo --since all --max-groups 4
+if [ -n "$bundle" ]; then
+  step "kb tools + kb mcp: the tool registry MCP clients and the agents share"
+  "$KB" -w "$WS" tools list
+  "$KB" -w "$WS" tools call find_error --json '{"message": "Error: x509: certificate signed by unknown authority", "limit": 1}' | head -n 12
+  "$KB" -w "$WS" mcp config --client claude
+fi
 
 step "done"
 echo "workspace: $WS"

@@ -15,6 +15,7 @@ import typer
 
 # Command groups register themselves on `app` (pipeline.cli.root) when imported.
 from pipeline.cli import (  # noqa: E402
+    agent_cmd,  # noqa: E402,F401  agent
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, eval
     chat_cmd,  # noqa: E402,F401  ask, chat
@@ -22,10 +23,12 @@ from pipeline.cli import (  # noqa: E402
     gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    mcp_cmd,  # noqa: E402,F401  mcp
     ops_cmd,  # noqa: E402,F401  triage, ops
     review_cmd,  # noqa: E402,F401  review
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site
+    tools_cmd,  # noqa: E402,F401  tools
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
 )
 from pipeline.cli._common import err_console

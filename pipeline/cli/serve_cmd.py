@@ -46,6 +46,9 @@ def serve(
     port: int | None = typer.Option(None, min=1, max=65535, help="Port (serve.port, default 8000)."),
     watch: bool = typer.Option(False, "--watch", help="Reload when the bundle file (or the folder's newest) changes."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    mcp: bool = typer.Option(
+        False, "--mcp", help="Also serve MCP (stateless streamable HTTP) at /mcp, behind the same auth."
+    ),
 ) -> None:
     """Serve the bundle over HTTP: search, cited answers, OpenAI-compatible chat, metrics.
 
@@ -64,13 +67,18 @@ def serve(
             f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535."
         )
     require_uvicorn()
-    web = create_app(source, settings, watch=watch, gap_log=_gap_log(ctx, settings))
+    try:
+        ws = state(ctx).workspace
+    except KbError:
+        ws = None
+    web = create_app(source, settings, watch=watch, gap_log=_gap_log(ctx, settings), mcp=mcp, workspace=ws)
     live = web.state.service.holder.current
     m = live.manifest
     url = f"http://{settings.serve.host}:{settings.serve.port}"
     err_console.print(
         f"Serving {live.path} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
-        f'  POST {url}/v1/ask {{"question": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics\n'
+        f'  POST {url}/v1/ask {{"question": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics'
+        f"{' · MCP ' + url + '/mcp' if mcp else ''}\n"
         f"  uncertain below {live.extra['calibration'].threshold:.3f} ({live.extra['calibration'].source})\n"
         f"  answers: {'LLM-grounded (' + settings.llm.model + ')' if web.state.service.llm else 'extractive (no LLM configured)'}"
         f" · auth: {'bearer key from $' + settings.serve.api_key_env if _has_key(settings) else 'open'}",

@@ -1,6 +1,6 @@
 """The bundle: one DuckDB file with atoms, FAQ pairs, sources, passages, vectors and a manifest.
 
-Tables (schema version 1; any SQL client can read them):
+Tables (schema version 2; any SQL client can read them):
 
 - ``manifest(json)``: one row, the ``Manifest`` (also written beside the file as JSON);
 - ``atoms(id, type, status, title, summary, tags, meta, body, path)``: ``meta`` is the front
@@ -9,7 +9,10 @@ Tables (schema version 1; any SQL client can read them):
   front matter);
 - ``passages(id, atom_id, ord, kind, heading, part, text, search_text, tokens, embedding)``:
   ``embedding`` is ``FLOAT[dim]`` (unit length: ``array_inner_product`` is the cosine),
-  ``tokens`` the stemmed BM25 tokens of ``search_text``.
+  ``tokens`` the stemmed BM25 tokens of ``search_text``;
+- ``segments(interview, id, start_s, end_s, speaker, speaker_name, role, text)`` (schema 2): the
+  transcript segments that interview citations point to (plus one segment of context on either
+  side), so a citation's excerpt can be shown from the bundle alone (``get_source``).
 
 ``Bundle.load`` reads everything into memory once and closes the file, so searches are pure
 numpy (thread-safe, no file handle per thread) and the file can be replaced while serving.
@@ -34,8 +37,8 @@ from pipeline.index.search import Hit, SearchCore
 from pipeline.models import EmbeddingInfo, Manifest
 from pipeline.workspace import temp_dir
 
-BUNDLE_SCHEMA_VERSION = 1
-TABLES = ("atoms", "faq", "sources", "passages")
+BUNDLE_SCHEMA_VERSION = 2
+TABLES = ("atoms", "faq", "sources", "passages", "segments")
 
 _COLUMNS: dict[str, list[tuple[str, str]]] = {
     "atoms": [
@@ -62,8 +65,24 @@ _COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("search_text", "VARCHAR"),
         ("tokens", "VARCHAR[]"),
     ],
+    "segments": [
+        ("interview", "VARCHAR"),
+        ("id", "INTEGER"),
+        ("start_s", "DOUBLE"),
+        ("end_s", "DOUBLE"),
+        ("speaker", "VARCHAR"),
+        ("speaker_name", "VARCHAR"),
+        ("role", "VARCHAR"),
+        ("text", "VARCHAR"),
+    ],
 }
-_ORDER = {"atoms": "id", "faq": "atom_id, ord", "sources": "atom_id, ord", "passages": "id"}
+_ORDER = {
+    "atoms": "id",
+    "faq": "atom_id, ord",
+    "sources": "atom_id, ord",
+    "passages": "id",
+    "segments": "interview, id",
+}
 
 
 @dataclass
@@ -74,20 +93,18 @@ class BundleContent:
     faq: list[tuple] = field(default_factory=list)
     sources: list[tuple] = field(default_factory=list)
     passages: list[tuple] = field(default_factory=list)
+    segments: list[tuple] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
     def sort(self) -> None:
         self.atoms.sort(key=lambda r: r[0])
         self.faq.sort(key=lambda r: (r[0], r[1]))
         self.sources.sort(key=lambda r: (r[0], r[1]))
+        self.segments.sort(key=lambda r: (r[0], r[1]))
 
     def counts(self) -> dict[str, int]:
-        return {
-            "atoms": len(self.atoms),
-            "faq": len(self.faq),
-            "sources": len(self.sources),
-            "passages": len(self.passages),
-        }
+        names = ("atoms", "faq", "sources", "passages", "segments")
+        return {name: len(getattr(self, name)) for name in names}
 
 
 def checksum(content: BundleContent, embedding: EmbeddingInfo, schema_version: int = BUNDLE_SCHEMA_VERSION) -> str:
@@ -130,7 +147,7 @@ def write_bundle(path: Path, content: BundleContent, manifest: Manifest) -> None
             con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in cols)}{extra})")
         con.execute("CREATE TABLE manifest (json VARCHAR)")
         with temp_dir(path.parent) as tmp:  # beside the bundle: no atom text in the system temp folder
-            for name in ("atoms", "faq", "sources"):
+            for name in ("atoms", "faq", "sources", "segments"):
                 _insert_json(con, name, name, _COLUMNS[name], getattr(content, name), Path(tmp))
             _insert_json(con, "passages_rows", None, _COLUMNS["passages"], content.passages, Path(tmp))
         vectors_table(con, "passage_vectors", vectors)
@@ -276,6 +293,19 @@ class Bundle:
                 "body": body,
                 "path": apath,
             }
+        self._segments: dict[str, list[dict[str, Any]]] = {}
+        for interview, sid, start, end, speaker, name, role, text in content.segments:
+            self._segments.setdefault(interview, []).append(
+                {
+                    "id": sid,
+                    "start": start,
+                    "end": end,
+                    "speaker": speaker,
+                    "speaker_name": name,
+                    "role": role,
+                    "text": text,
+                }
+            )
         index = {a: i for i, a in enumerate(self._order)}
         self._passages = [
             {"atom_id": r[1], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]} for r in content.passages
@@ -397,6 +427,17 @@ class Bundle:
         from pipeline.index.lexical import tokenize
 
         return tokenize(list(texts)) if texts else []
+
+    def interviews(self) -> list[str]:
+        """Interviews with segments in the bundle (those that citations point to)."""
+        return sorted(self._segments)
+
+    def segments(self, interview: str, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+        """The interview's segments kept in the bundle, those overlapping ``[start, end]`` when given."""
+        rows = self._segments.get(interview, [])
+        lo = float("-inf") if start is None else float(start)
+        hi = float("inf") if end is None else float(end)
+        return [dict(r) for r in rows if r["end"] >= lo and r["start"] <= hi]
 
     def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
         """Passages (with their ``id``), all or one atom's."""

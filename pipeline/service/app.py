@@ -37,12 +37,15 @@ def create_app(
     loader: Any | None = None,
     embedder: Any | None = None,
     gap_log: Any | None = None,
+    mcp: bool = False,
+    workspace: Any | None = None,
 ) -> Any:
     """Build the app serving ``bundle_path`` (a bundle file, or a folder: its newest kb-*.duckdb).
 
     ``llm``: a client with ``.chat(messages)`` (default: one from ``settings.llm`` when configured);
     ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks);
     ``gap_log``: a ``pipeline.index.gaps.GapLog`` to record uncertain questions in (``kb gaps``).
+    ``mcp``: also serve MCP (stateless streamable HTTP) at ``/mcp``; ``workspace``: for tools that need it.
     """
     from fastapi import FastAPI
 
@@ -74,17 +77,26 @@ def create_app(
         llm=llm,
         gaps=GapRecorder(gap_log) if gap_log is not None else None,
     )
+    service.workspace = workspace
     service._describe(holder.current)
+    mcp_mount = None
+    if mcp:
+        from pipeline.service.mcp_server import HttpMount, service_contexts
+
+        observe = metrics.observe_tool_for("mcp")
+        mcp_mount = HttpMount(service_contexts(service), host=settings.serve.host, observe=observe)
     if watch:
         service.watcher = Watcher(holder, service.on_reload, interval=watch_interval)
 
+    import contextlib
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def lifespan(app: Any):
         if service.watcher is not None:
             service.watcher.start()
-        yield
+        async with mcp_mount.run() if mcp_mount is not None else contextlib.nullcontext():
+            yield
         if service.watcher is not None:
             service.watcher.stop()
         holder.close()
@@ -105,6 +117,11 @@ def create_app(
     add_chat_routes(app, service)
     add_chat_page_routes(app, service)
     from pipeline.service.triage import TRIAGE_PATH, add_triage_routes
+
+    if mcp_mount is not None:
+        from starlette.routing import Route
+
+        app.router.routes.append(Route("/mcp", endpoint=mcp_mount.asgi, methods=["GET", "POST", "DELETE"]))
 
     add_triage_routes(app, service)
 

@@ -36,6 +36,7 @@ class Service:
     llm: Any | None
     watcher: Watcher | None = None
     gaps: Any = None  # GapRecorder: uncertain questions and drafts asked about go to the gap log
+    workspace: Any = None  # pipeline.workspace.Workspace, when serving from one (tools that need it)
     gate: Any = None  # bounds concurrent retrievals (embedding is CPU-bound): FIFO queue, not thrash
 
     def __post_init__(self) -> None:

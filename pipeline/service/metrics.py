@@ -43,6 +43,19 @@ class Metrics:
             "kb_bundle_info", "The bundle being served (value 1).", ["path", "checksum", "model"], registry=r
         )
         self.llm_tokens = Counter("kb_llm_tokens_total", "LLM tokens used for answers.", ["direction"], registry=r)
+        self.tool_calls = Counter(
+            "kb_tool_calls_total",
+            "Tool calls by tool, transport (mcp, agent) and result.",
+            ["tool", "transport", "result"],
+            registry=r,
+        )
+        self.tool_latency = Histogram(
+            "kb_tool_latency_seconds",
+            "Tool call latency by tool.",
+            ["tool"],
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+            registry=r,
+        )
         self._answered = 0
         self._uncertain = 0
 
@@ -57,6 +70,15 @@ class Metrics:
         if tokens_in or tokens_out:
             self.llm_tokens.labels(direction="in").inc(tokens_in)
             self.llm_tokens.labels(direction="out").inc(tokens_out)
+
+    def observe_tool_for(self, transport: str) -> Any:
+        """A callback ``(tool, result, seconds)`` counting one transport's tool calls."""
+
+        def observe(tool: str, result: str, seconds: float) -> None:
+            self.tool_calls.labels(tool=tool, transport=transport, result=result).inc()
+            self.tool_latency.labels(tool=tool).observe(seconds)
+
+        return observe
 
     def set_bundle(self, path: str, checksum: str, model: str) -> None:
         self.bundle_info.clear()

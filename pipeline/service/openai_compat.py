@@ -22,6 +22,7 @@ from pipeline.answer import citations_text
 from pipeline.service.core import ApiError, jsonable
 
 MODEL_ID = "kb"
+AGENT_MODELS = ("kb-ops", "kb-agent")  # bounded tool loops (pipeline.agent); see service/agent_chat.py
 
 
 class ChatMessage(BaseModel):
@@ -66,7 +67,8 @@ def add_chat_routes(app: Any, service: Any) -> None:
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kb"}]}
+        ids = (MODEL_ID, *AGENT_MODELS)
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "kb"} for i in ids]}
 
     @app.post("/v1/chat/completions")
     def chat_completions(req: ChatRequest) -> Any:
@@ -77,13 +79,20 @@ def add_chat_routes(app: Any, service: Any) -> None:
             raise ApiError(422, "'messages' needs a user message with the question.", "invalid_request_error")
         question = _text(req.messages[last].content)
         history = [m.model_dump() for m in req.messages[:last] if m.role in ("user", "assistant")]
-        result = service.ask(question, history=history)
+        agent_extra: dict[str, Any] = {}
+        if req.model in AGENT_MODELS:
+            from pipeline.service.agent_chat import agent_reply
+
+            result, agent_extra = agent_reply(service, req.model, question, req.model_extra or {})
+        else:
+            result = service.ask(question, history=history)
         text = reply_text(result)
         extra = {
             "citations": jsonable(result.citations),
             "uncertain": result.uncertain,
-            "suggestions": jsonable(result.suggestions),
-            "answered_question": result.answered_question,
+            "suggestions": jsonable(getattr(result, "suggestions", [])),
+            "answered_question": getattr(result, "answered_question", question),
+            **agent_extra,
         }
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())

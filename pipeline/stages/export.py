@@ -153,6 +153,11 @@ def sidecar(path: Path) -> Path:
 def _inputs(settings: Settings, workspace: Workspace, statuses: tuple[str, ...], out: Path | None) -> dict[str, Any]:
     return {
         "atoms": {workspace.relative(p): sha256_bytes(p.read_bytes()) for p in workspace.atom_files()},
+        "transcripts": {
+            i: sha256_bytes(t.read_bytes())
+            for i in workspace.interview_ids()
+            if (t := workspace.interview_dir(i) / "transcript.json").is_file()
+        },
         "statuses": list(statuses),
         "embed": settings.embed.model_dump(mode="json"),
         "schema": BUNDLE_SCHEMA_VERSION,
@@ -235,6 +240,7 @@ def build_content(workspace: Workspace, atoms: list[Atom], embedder: Any) -> tup
         content.faq += [(meta.id, n, p.question, p.answer) for n, p in enumerate(atom.faq)]
         content.sources += [(meta.id, n, json.dumps(s, ensure_ascii=False)) for n, s in enumerate(sources)]
         passages += atom_passages(atom, count, max_tokens)
+    content.segments = cited_segments(workspace, content.sources)
     tokens = tokenize([p.search_text for p in passages])
     per_atom: dict[str, int] = {}
     for pid, (p, toks) in enumerate(zip(passages, tokens, strict=True)):
@@ -242,6 +248,52 @@ def build_content(workspace: Workspace, atoms: list[Atom], embedder: Any) -> tup
         per_atom[p.atom_id] = ordinal + 1
         content.passages.append((pid, p.atom_id, ordinal, p.kind, p.heading, p.part, p.text, p.search_text, list(toks)))
     return content, passages
+
+
+#: Transcript segments kept on either side of a cited range, so an excerpt reads in context.
+CONTEXT_SEGMENTS = 1
+
+
+def cited_segments(workspace: Workspace, sources: list[tuple]) -> list[tuple]:
+    """Rows of the ``segments`` table: every transcript segment an interview citation overlaps,
+    plus ``CONTEXT_SEGMENTS`` on either side. Interviews without a transcript.json are skipped
+    (their citations still carry the quote)."""
+    from pipeline.transcripts import store
+
+    ranges: dict[str, list[tuple[float, float]]] = {}
+    for _, _, raw in sources:
+        src = json.loads(raw)
+        if src.get("interview") and src.get("start") is not None:
+            start = float(src["start"])
+            ranges.setdefault(str(src["interview"]), []).append((start, float(src.get("end") or start)))
+    rows: list[tuple] = []
+    for interview, spans in sorted(ranges.items()):
+        path = workspace.interview_dir(interview) / "transcript.json"
+        if not path.is_file():
+            continue
+        transcript = store.read(path, workspace.relative(path))
+        speakers = {s.id: s for s in transcript.speakers}
+        segs = transcript.segments
+        keep: set[int] = set()
+        for i, seg in enumerate(segs):
+            if any(seg.end > lo and seg.start < hi or seg.start == lo for lo, hi in spans):
+                keep.update(range(max(0, i - CONTEXT_SEGMENTS), min(len(segs), i + CONTEXT_SEGMENTS + 1)))
+        for i in sorted(keep):
+            seg = segs[i]
+            who = speakers.get(seg.speaker)
+            rows.append(
+                (
+                    interview,
+                    seg.id,
+                    float(seg.start),
+                    float(seg.end),
+                    seg.speaker,
+                    who.name if who else seg.speaker,
+                    who.role if who else "unknown",
+                    seg.text,
+                )
+            )
+    return rows
 
 
 def embed_passages(

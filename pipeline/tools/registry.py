@@ -25,7 +25,7 @@ from pipeline.errors import KbError
 Effect = Literal["read", "proposal"]
 
 #: Modules that define built-in tools; each registers with ``@tool`` at import.
-BUILTIN_MODULES: tuple[str, ...] = ("pipeline.tools.ops",)
+BUILTIN_MODULES: tuple[str, ...] = ("pipeline.tools.knowledge", "pipeline.tools.ops")
 
 
 class ToolError(KbError):

@@ -316,7 +316,7 @@ def test_openai_client_chat_completion(server):
     assert extra["uncertain"] is False
     assert extra["citations"][0]["atom_id"] == REAL_ATOM
     assert done.usage.total_tokens > 0
-    assert [m.id for m in oc.models.list()] == ["kb"]
+    assert [m.id for m in oc.models.list()] == ["kb", "kb-ops", "kb-agent"]
 
     stream = oc.chat.completions.create(
         model="kb",

@@ -35,9 +35,9 @@ def test_round_trip(ws):
         "rotate-the-postgres-password",
     ]
     m = b.manifest
-    assert m.counts == {"atoms": 3, "faq": 4, "sources": 2, "passages": report.passages}
+    assert m.counts == {"atoms": 3, "faq": 4, "sources": 2, "passages": report.passages, "segments": 0}
     assert m.embedding.model == "all-MiniLM-L6-v2" and m.embedding.dim == 384 and m.embedding.normalized
-    assert m.statuses == ["draft", "in-review", "validated"] and m.bundle_schema_version == 1
+    assert m.statuses == ["draft", "in-review", "validated"] and m.bundle_schema_version == 2
     assert path.name == f"kb-{m.created:%Y%m%d}-{m.checksum[:8]}.duckdb"
     # the sidecar is the same manifest
     assert json.loads(sidecar(path).read_text()) == json.loads(m.model_dump_json())
@@ -135,7 +135,7 @@ def test_schema_version_and_broken_files_are_refused(ws, tmp_path):
     m = read_manifest(good)
     newer = m.model_copy(update={"bundle_schema_version": 99}).model_dump_json().replace("'", "''")
     bad = _tampered(good, tmp_path, f"UPDATE manifest SET json = '{newer}'")
-    with pytest.raises(BundleError, match="uses bundle schema 99; this kb reads schema 1"):
+    with pytest.raises(BundleError, match="uses bundle schema 99; this kb reads schema 2"):
         Bundle.load(bad, embedder=embedder())
     junk = tmp_path / "junk.duckdb"
     junk.write_bytes(b"not a database at all" * 100)
@@ -341,7 +341,7 @@ def test_an_empty_workspace_exports_an_empty_bundle(tmp_path):
     ws = make_workspace(tmp_path / "empty", atoms={})
     report = export(ws)
     b = Bundle.load(report.path, embedder=embedder())
-    assert b.manifest.counts == {"atoms": 0, "faq": 0, "sources": 0, "passages": 0}
+    assert b.manifest.counts == {"atoms": 0, "faq": 0, "sources": 0, "passages": 0, "segments": 0}
     assert b.search("anything", k=5) == [] and b.atom_ids == []
 
 

@@ -199,6 +199,38 @@ class LlmClient(ChatModel):
             call, self._call = self._call, None
         return ChatResult(_answer_text(response) or "", call.usage.tokens_in, call.usage.tokens_out)
 
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
+    ) -> tuple[dict[str, Any], Usage]:
+        """One completion that may call function ``tools``: the assistant message as a dict
+        (``content``, ``tool_calls`` as the API sends them) and its usage (for agent loops)."""
+        self._call = _Call()
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.cfg.temperature,
+            "max_tokens": max_tokens or self.cfg.max_output_tokens,
+        }
+        if tools:
+            kwargs["tools"] = tools
+        try:
+            response = self._create(**kwargs)
+        finally:
+            call, self._call = self._call, None
+        message = response.choices[0].message
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+            for c in (getattr(message, "tool_calls", None) or [])
+        ]
+        out: dict[str, Any] = {"role": "assistant", "content": message.content}
+        if calls:
+            out["tool_calls"] = calls
+        return out, call.usage
+
     def extract(
         self,
         response_model: type[T],
