@@ -24,7 +24,7 @@ lint: setup
 	$(VENV)/bin/lint-imports
 
 schemas: setup
-	$(KB) schemas
+	$(KB) schemas write
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

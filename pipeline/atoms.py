@@ -322,8 +322,10 @@ def meta_to_data(meta: AtomMeta) -> dict[str, Any]:
     data = meta.model_dump(mode="python", exclude_none=True)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("config_schema",) and not value:
+        if key in ("config_schema", "applies_to") and not value:
             continue
+        if key == "applies_to":
+            value = [a.model_dump(mode="json", by_alias=True, exclude_none=True) for a in meta.applies_to]
         if key == "generator" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if v not in (None,)}
         out[key] = value

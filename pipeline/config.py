@@ -127,6 +127,15 @@ class SiteSettings(_Section):
     )
 
 
+class ChangeSettings(_Section):
+    apply_pause_s: float = Field(0.0, ge=0, description="Pause between file writes of an apply (for crash tests).")
+    sample_chars: int = Field(4000, description="How much of one matching file the LLM sees to write a recipe.")
+
+
+class SetupSettings(_Section):
+    max_atoms: int = Field(12, ge=1, description="Most config-template / interface-input / procedure atoms retrieved.")
+
+
 class Settings(BaseSettings):
     """All of kb's settings. ``Settings.load(workspace, **flags)`` is the way to build one."""
 
@@ -146,6 +155,8 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     serve: ServeSettings = ServeSettings()
     site: SiteSettings = SiteSettings()
+    change: ChangeSettings = ChangeSettings()
+    setup: SetupSettings = SetupSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

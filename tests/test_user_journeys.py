@@ -264,7 +264,7 @@ def test_init_where_nothing_can_be_written_is_an_error(kb, tmp_path):
     _no_traceback(result)
 
 
-@pytest.mark.parametrize("command", [["export", "--out"], ["schemas", "--out"]])
+@pytest.mark.parametrize("command", [["export", "--out"], ["schemas", "write", "--out"]])
 def test_writing_under_a_file_is_an_error_not_a_traceback(kb, workspace, tmp_path, command):
     """--out below a file ended in a FileExistsError traceback."""
     blocker = tmp_path / "blocker"

@@ -22,7 +22,7 @@ from pipeline.errors import KbError
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
     "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
-    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "setup", "change", "eval-diarisation",
 )
 
 
@@ -65,15 +65,18 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     ctx.obj = State(workspace_arg=workspace, quiet=quiet)
+    change_cmd.recover_interrupted(workspace)  # a crash mid-apply is finished or undone first
 
 
 # Command groups register themselves on `app` when imported.
 from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, ask, eval
+    change_cmd,  # noqa: E402,F401  change plan/apply/rollback
     distill_cmd,  # noqa: E402,F401  distill, cost
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    schemas_cmd,  # noqa: E402,F401  schemas write/add
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run

@@ -1,4 +1,4 @@
-"""Workspace commands: ``init``, ``schemas``, ``config`` and ``run`` (the whole pipeline)."""
+"""Workspace commands: ``init``, ``config`` and ``run`` (the whole pipeline); ``schemas`` is in schemas_cmd."""
 
 from __future__ import annotations
 
@@ -26,19 +26,6 @@ def init(
     for path in created:
         rep.info(f"created {path}")
     console.print(f"Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE \"Title\".")
-
-
-@app.command()
-def schemas(
-    ctx: typer.Context,
-    out: Path | None = typer.Option(None, help="Folder to write to (default: the workspace's schemas/)."),
-) -> None:
-    """Write JSON Schemas of the atom front matter, interview, transcript and bundle manifest."""
-    from pipeline.stages import schemas as schemas_stage
-
-    folder = out or state(ctx).workspace.schemas_dir
-    changed = schemas_stage.run(folder)
-    console.print(f"{len(changed)} schema file(s) updated in {folder}" if changed else f"schemas in {folder} are fresh")
 
 
 @app.command("config")

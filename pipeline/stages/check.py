@@ -25,7 +25,7 @@ from pipeline.errors import InputError, NotFoundError
 from pipeline.models import ATOM_TYPES, STATUSES, TYPE_SECTIONS
 from pipeline.reporting import Reporter
 from pipeline.stages.check_body import norm_heading, scan
-from pipeline.stages.check_config import check_configs
+from pipeline.stages.check_config import check_applies_to, check_configs
 from pipeline.stages.check_fields import check_fields
 from pipeline.stages.check_quotes import check_quotes
 from pipeline.textio import decode_utf8
@@ -58,6 +58,7 @@ RULES: dict[str, tuple[str, str, str]] = {
     "config-no-block": ("review", "a config-template atom without a fenced `yaml` or `json` block", "add the template as a fenced block"),
     "config-parse": (ERROR, "a fenced `yaml`/`json` block of a config-template does not parse", "fix the syntax at the line shown"),
     "config-schema": (ERROR, "a config block does not validate against `schemas/configs/<config_schema>.json`, or that schema is missing or broken", "fix the value at the line shown, or the schema"),
+    "applies-to": (ERROR, "an `applies_to` entry names a schema missing from `schemas/configs/`, or a JSON Pointer that schema does not define", "register the schema (`kb schemas add`) or fix the pointer"),
     "validated-unreviewed": (ERROR, "`status: validated` with an empty `reviewed_by`", "name the reviewers, or keep the status `in-review`"),
     "too-short": (WARNING, "the body has fewer than `check.min_words` words (400)", "add what a reader needs, or merge into a related atom"),
     "too-long": (WARNING, "the body has more than `check.max_words` words (800)", "split it into atoms of one screen each"),
@@ -439,6 +440,8 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
                 "Write '**A:** ...' on the line after the question.")
     if atype == "config-template":
         check_configs(ctx, raw, data, code, review_sev, add)
+    if atype in ("config-template", "interface-input"):
+        check_applies_to(ctx, raw, data, add)
     words = atoms.word_count(raw.body)
     cs = ctx.cs
     if words > cs.hard_cap_words:
