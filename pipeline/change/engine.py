@@ -64,7 +64,7 @@ class FileResult:
 class Plan:
     id: str
     folder: Path
-    recipe: Recipe
+    recipe: Recipe | None  # None for a plan of whole-file contents (kb setup apply)
     files: list[FileResult]
     llm: dict[str, Any] | None = None
     kind: str = "change"
@@ -95,7 +95,7 @@ class Plan:
             "id": self.id,
             "kind": self.kind,
             "valid": self.valid,
-            "recipe": self.recipe.model_dump(mode="json"),
+            "recipe": self.recipe.model_dump(mode="json") if self.recipe else None,
             "llm": self.llm,
             "summary": self.summary,
             "files": [f.to_json() for f in self.files],
@@ -294,6 +294,29 @@ def make_plan(
     return plan
 
 
+def plan_contents(workspace: Workspace, contents: list[tuple[Path, bytes]], *, kind: str, source: str,
+                  base: Path) -> Plan:
+    """A plan that writes whole files (new or replaced), e.g. a setup proposal into a folder."""
+    results = []
+    for path, new in contents:
+        path = path.resolve()
+        shown = display(path, base)
+        old = path.read_bytes() if path.is_file() else None
+        res = FileResult(path=str(path), display=shown, status="unchanged", documents=1, selected=1,
+                         sha256_before=sha256_bytes(old) if old is not None else None, sha256_after=sha256_bytes(new))
+        if old != new:
+            res.status, res.edited, res.new_bytes = "changed", 1, new
+            res.diff = unified(old.decode("utf-8", "replace") if old is not None else "", new.decode("utf-8"), shown,
+                               new_file=old is None)
+            res.reason = "new file" if old is None else "replaces the existing file"
+        results.append(res)
+    plan_id = sha256_json({"kind": kind, "source": source,
+                           "files": [(r.path, r.sha256_before, r.sha256_after) for r in results]})[:12]
+    plan = Plan(plan_id, workspace.plans_dir / plan_id, None, results, {"source": source}, kind=kind)
+    write(plan)
+    return plan
+
+
 def write(plan: Plan) -> None:
     """``plan.json``, ``plan.patch``, ``summary.txt``, ``recipe.yaml``, ``after.json`` in ``plan.folder``."""
     folder = plan.folder
@@ -301,7 +324,8 @@ def write(plan: Plan) -> None:
     after = {str(i): f.new_bytes.decode("utf-8") for i, f in enumerate(plan.files) if f.new_bytes is not None}
     atomic_write_json(folder / "after.json", after)
     atomic_write_text(folder / "plan.patch", "".join(f.diff for f in plan.files))
-    atomic_write_text(folder / "recipe.yaml", recipe_yaml(plan.recipe))
+    if plan.recipe is not None:
+        atomic_write_text(folder / "recipe.yaml", recipe_yaml(plan.recipe))
     atomic_write_text(folder / "summary.txt", summary_text(plan))
     atomic_write_json(folder / "plan.json", plan.to_json())
 

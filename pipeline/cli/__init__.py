@@ -78,6 +78,7 @@ from pipeline.cli import (  # noqa: E402
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
     schemas_cmd,  # noqa: E402,F401  schemas write/add
     serve_cmd,  # noqa: E402,F401  serve
+    setup_cmd,  # noqa: E402,F401  setup new/apply
     site_cmd,  # noqa: E402,F401  site
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
 )
