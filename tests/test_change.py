@@ -20,8 +20,18 @@ from pipeline.change.recipe import parse_value, parse_where  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "change"
 SCHEMA = DATA / "argocd-application.schema.json"
-PLAN = ["change", "plan", "--files", "apps/*.yaml", "--where", "metadata.labels.team=payments",
-        "--set", "spec.syncPolicy.automated.prune=true", "--append", "spec.syncPolicy.syncOptions=PruneLast=true"]
+PLAN = [
+    "change",
+    "plan",
+    "--files",
+    "apps/*.yaml",
+    "--where",
+    "metadata.labels.team=payments",
+    "--set",
+    "spec.syncPolicy.automated.prune=true",
+    "--append",
+    "spec.syncPolicy.syncOptions=PruneLast=true",
+]
 
 
 def register(ws: Path, glob: str = "apps/*.yaml") -> None:
@@ -44,9 +54,11 @@ def test_schemas_add_registers_a_schema_or_a_crd_and_the_files_it_validates(work
     small = tmp_path / "team.schema.json"
     small.write_text(json.dumps({"type": "object", "properties": {"team": {"type": "string"}}}))
     crd = tmp_path / "widget-crd.yaml"
-    crd.write_text("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  group: x.io\n"
-                   "  names: {kind: Widget}\n  versions:\n  - name: v1\n    schema:\n      openAPIV3Schema:\n"
-                   "        type: object\n        properties:\n          size: {type: integer}\n")
+    crd.write_text(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  group: x.io\n"
+        "  names: {kind: Widget}\n  versions:\n  - name: v1\n    schema:\n      openAPIV3Schema:\n"
+        "        type: object\n        properties:\n          size: {type: integer}\n"
+    )
     r = kb("-w", workspace, "schemas", "add", small, crd, "--for", "conf/*.yaml")
     assert r.exit_code == 0, r.stderr
     configs = workspace / "schemas" / "configs"
@@ -76,8 +88,11 @@ def test_plan_changes_the_right_files_only_and_keeps_comments(fleet, kb):
     assert plan["summary"] == {"changed": 19, "unchanged": 11, "skipped": 0, "invalid": 0}
     status = {Path(f["path"]).name: f for f in plan["files"]}
     assert status["fraud.yaml"]["status"] == "unchanged" and status["fraud.yaml"]["selected"] == 1  # had it
-    assert all(f["status"] == "unchanged" and f["selected"] == 0 for f in plan["files"]
-               if b"team: search" in before[Path(f["path"]).name])
+    assert all(
+        f["status"] == "unchanged" and f["selected"] == 0
+        for f in plan["files"]
+        if b"team: search" in before[Path(f["path"]).name]
+    )
     assert _bytes(fleet) == before  # planning writes nothing outside plans/
     r = kb("change", "apply", plan["id"], "--yes")
     assert r.exit_code == 0, r.stderr
@@ -121,7 +136,9 @@ def test_second_apply_and_replan_change_nothing_and_rollback_restores_bytes(flee
 
 def test_schema_violation_blocks_apply(fleet, kb):
     before = _bytes(fleet)
-    r = kb("change", "plan", "--files", "apps/*.yaml", "--set", "spec.syncPolicy.automated.prune=yes", "--format", "json")
+    r = kb(
+        "change", "plan", "--files", "apps/*.yaml", "--set", "spec.syncPolicy.automated.prune=yes", "--format", "json"
+    )
     assert r.exit_code == 3
     plan = json.loads(r.stdout)
     assert plan["valid"] is False and plan["summary"]["invalid"] == 30
@@ -144,14 +161,23 @@ def test_stale_plan_is_refused(fleet, kb):
 def test_an_instruction_is_one_llm_request_and_apply_asks_nothing(fleet, kb, monkeypatch):
     from tests.fakes.openai_server import OpenAIServer, tool_call
 
-    recipe = {"description": "prune payments apps", "where": [{"path": "metadata.labels.team", "test": "equals",
-                                                               "value": "payments"}],
-              "ops": [{"op": "set", "path": "spec.syncPolicy.automated.prune", "value": True}]}
+    recipe = {
+        "description": "prune payments apps",
+        "where": [{"path": "metadata.labels.team", "test": "equals", "value": "payments"}],
+        "ops": [{"op": "set", "path": "spec.syncPolicy.automated.prune", "value": True}],
+    }
     with OpenAIServer() as server:
         server.push(tool_call("Recipe", recipe))
         monkeypatch.setenv("KB_LLM_BASE_URL", server.base_url)
-        r = kb("change", "plan", "turn on automated pruning for the payments team", "--files", "apps/*.yaml",
-               "--format", "json")
+        r = kb(
+            "change",
+            "plan",
+            "turn on automated pruning for the payments team",
+            "--files",
+            "apps/*.yaml",
+            "--format",
+            "json",
+        )
         assert r.exit_code == 0, r.stderr
         plan = json.loads(r.stdout)
         assert len(server.requests) == 1  # one request for 30 files
@@ -164,10 +190,16 @@ def test_kill_9_during_apply_leaves_all_old_or_all_new(fleet, kb):
     before = _bytes(fleet)
     _, plan = _plan(kb)
     planned = json.loads((fleet / "plans" / plan["id"] / "after.json").read_text())
-    new = {Path(f["path"]).name: planned[str(i)].encode() for i, f in enumerate(plan["files"]) if f["status"] == "changed"}
+    new = {
+        Path(f["path"]).name: planned[str(i)].encode() for i, f in enumerate(plan["files"]) if f["status"] == "changed"
+    }
     env = {**os.environ, "KB_CHANGE_APPLY_PAUSE_S": "0.15", "PYTHONPATH": str(Path(__file__).parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "-w", str(fleet), "change", "apply", plan["id"], "--yes"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "-w", str(fleet), "change", "apply", plan["id"], "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not any(_bytes(fleet)[n] == b for n, b in new.items()):
         time.sleep(0.02)
@@ -198,10 +230,13 @@ def test_interrupted_apply_is_rolled_back_when_a_file_moved_meanwhile(fleet, kb)
     changed = [(i, f) for i, f in enumerate(plan["files"]) if f["status"] == "changed"]
     after = json.loads((folder / "after.json").read_text())
     (folder / "before.json").write_text(json.dumps({str(i): Path(f["path"]).read_text() for i, f in changed}))
-    entries = [{"key": str(i), "path": f["path"], "display": f["display"], "from": f["sha256_before"],
-                "to": f["sha256_after"]} for i, f in changed]
-    (folder / "journal.json").write_text(json.dumps({"op": "apply", "plan": plan["id"], "to": "after.json",
-                                                     "from": "before.json", "files": entries}))
+    entries = [
+        {"key": str(i), "path": f["path"], "display": f["display"], "from": f["sha256_before"], "to": f["sha256_after"]}
+        for i, f in changed
+    ]
+    (folder / "journal.json").write_text(
+        json.dumps({"op": "apply", "plan": plan["id"], "to": "after.json", "from": "before.json", "files": entries})
+    )
     for i, f in changed[:2]:
         Path(f["path"]).write_text(after[str(i)])
     third = Path(changed[2][1]["path"])
@@ -216,7 +251,12 @@ def test_paths_values_and_predicates():
     assert paths.parse("metadata.labels.team") == ("metadata", "labels", "team")
     assert paths.parse("a.b[0].c") == ("a", "b", 0, "c")
     assert paths.parse(r"metadata.annotations.example\.com/owner") == ("metadata", "annotations", "example.com/owner")
-    assert paths.parse("/metadata/annotations/example.com~1owner/0") == ("metadata", "annotations", "example.com/owner", 0)
+    assert paths.parse("/metadata/annotations/example.com~1owner/0") == (
+        "metadata",
+        "annotations",
+        "example.com/owner",
+        0,
+    )
     assert parse_value("2.5") == 2.5 and parse_value("'2.5'") == "2.5" and parse_value("yes") == "yes"
     assert parse_value("[a, b]") == ["a", "b"]
     p = parse_where("spec.destination.server^=https://10.")
@@ -229,13 +269,30 @@ def test_multi_document_json_and_do_no_harm(tmp_path, kb, workspace, monkeypatch
     monkeypatch.chdir(tmp_path)
     (tmp_path / "multi.yaml").write_text(
         "# two apps in one file\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: a\n"
-        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b  # keep\n")
-    (tmp_path / "app.json").write_text('{\n    "kind": "Application",\n    "metadata": {\n        "name": "j"\n    }\n}\n')
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b  # keep\n"
+    )
+    (tmp_path / "app.json").write_text(
+        '{\n    "kind": "Application",\n    "metadata": {\n        "name": "j"\n    }\n}\n'
+    )
     (tmp_path / "anchors.yaml").write_text("kind: Application\nbase: &b {x: 1}\nmetadata: *b\n")
     (tmp_path / "scalar.yaml").write_text("kind: Application\nmetadata: plain\n")
     (tmp_path / "flow.yaml").write_text("kind: Application\nmetadata: {name: f,   x: 1}\n")
-    r = kb("-w", workspace, "change", "plan", "--files", "*.yaml", "--files", "*.json", "--where", "kind=Application",
-           "--set", "metadata.labels.team=web", "--format", "json")
+    r = kb(
+        "-w",
+        workspace,
+        "change",
+        "plan",
+        "--files",
+        "*.yaml",
+        "--files",
+        "*.json",
+        "--where",
+        "kind=Application",
+        "--set",
+        "metadata.labels.team=web",
+        "--format",
+        "json",
+    )
     assert r.exit_code == 0, r.stderr
     plan = {Path(f["path"]).name: f for f in json.loads(r.stdout)["files"]}
     assert plan["multi.yaml"]["status"] == "changed" and plan["multi.yaml"]["edited"] == 1

@@ -78,8 +78,10 @@ def _apply(workspace: Workspace, plan_id: str, pause_s: float) -> Applied:
     folder = workspace.plans_dir / plan_id
     if not plan.get("valid", False):
         bad = [f["display"] for f in plan["files"] if f["status"] == "invalid"]
-        raise PlanRefused(f"plan {plan_id} has results that do not validate: {', '.join(bad[:10])}",
-                          f"See plans/{plan_id}/summary.txt; fix the recipe and plan again.")
+        raise PlanRefused(
+            f"plan {plan_id} has results that do not validate: {', '.join(bad[:10])}",
+            f"See plans/{plan_id}/summary.txt; fix the recipe and plan again.",
+        )
     changed = [(i, f) for i, f in enumerate(plan["files"]) if f["status"] == "changed"]
     if (folder / "applied.json").is_file() and all(_sha(Path(f["path"])) == f["sha256_after"] for _, f in changed):
         return Applied(plan_id, already=True)
@@ -99,11 +101,15 @@ def _apply(workspace: Workspace, plan_id: str, pause_s: float) -> Applied:
     for i, f in changed:
         text = after.get(str(i))
         if text is None or sha256_bytes(text.encode("utf-8")) != f["sha256_after"]:
-            raise PlanRefused(f"plan {plan_id}: the planned contents of {f['display']} are missing or altered",
-                              "Plan again; do not edit files under plans/.")
+            raise PlanRefused(
+                f"plan {plan_id}: the planned contents of {f['display']} are missing or altered",
+                "Plan again; do not edit files under plans/.",
+            )
     atomic_write_json(folder / "before.json", before)
-    entries = [{"key": str(i), "path": f["path"], "display": f["display"], "from": f["sha256_before"],
-                "to": f["sha256_after"]} for i, f in changed]
+    entries = [
+        {"key": str(i), "path": f["path"], "display": f["display"], "from": f["sha256_before"], "to": f["sha256_after"]}
+        for i, f in changed
+    ]
     journal = {"op": "apply", "plan": plan_id, "to": "after.json", "from": "before.json", "files": entries}
     atomic_write_json(folder / JOURNAL, journal)
     _execute(folder, journal, pause_s)
@@ -122,15 +128,27 @@ def _rollback(workspace: Workspace, plan_id: str, force: bool, pause_s: float) -
     plan = load_plan(workspace, plan_id)
     folder = workspace.plans_dir / plan_id
     if not (folder / "applied.json").is_file():
-        raise NotFoundError(f"plan {plan_id} is not applied; there is nothing to roll back",
-                            "Apply it first (kb change apply ID), or pick another plan.")
+        raise NotFoundError(
+            f"plan {plan_id} is not applied; there is nothing to roll back",
+            "Apply it first (kb change apply ID), or pick another plan.",
+        )
     changed = [(i, f) for i, f in enumerate(plan["files"]) if f["status"] == "changed"]
     moved = [f["display"] for _, f in changed if _sha(Path(f["path"])) not in (f["sha256_after"], f["sha256_before"])]
     if moved and not force:
-        raise ConflictError(f"{len(moved)} file(s) changed after the apply: {', '.join(moved[:10])}",
-                            "Rolling back would lose those edits; pass --force to restore the old bytes anyway.")
-    entries = [{"key": str(i), "path": f["path"], "display": f["display"],
-                "from": _sha(Path(f["path"])), "to": f["sha256_before"]} for i, f in changed]
+        raise ConflictError(
+            f"{len(moved)} file(s) changed after the apply: {', '.join(moved[:10])}",
+            "Rolling back would lose those edits; pass --force to restore the old bytes anyway.",
+        )
+    entries = [
+        {
+            "key": str(i),
+            "path": f["path"],
+            "display": f["display"],
+            "from": _sha(Path(f["path"])),
+            "to": f["sha256_before"],
+        }
+        for i, f in changed
+    ]
     journal = {"op": "rollback", "plan": plan_id, "to": "before.json", "from": "after.json", "files": entries}
     atomic_write_json(folder / JOURNAL, journal)
     _execute(folder, journal, pause_s)
@@ -154,13 +172,18 @@ def _execute(folder: Path, journal: dict[str, Any], pause_s: float) -> None:
 
 
 def _finish(folder: Path, journal: dict[str, Any]) -> None:
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     record = {"at": now, "files": [e["display"] for e in journal["files"]]}
     if journal["op"] == "apply":
         before, after = _contents(folder, "before.json"), _contents(folder, "after.json")
         patch = "".join(
-            unified(after.get(e["key"]) or "", before.get(e["key"]) or "", e["display"],
-                    new_file=after.get(e["key"]) is None, deleted=before.get(e["key"]) is None)
+            unified(
+                after.get(e["key"]) or "",
+                before.get(e["key"]) or "",
+                e["display"],
+                new_file=after.get(e["key"]) is None,
+                deleted=before.get(e["key"]) is None,
+            )
             for e in journal["files"]
         )
         atomic_write_text(folder / "rollback.patch", patch)
@@ -215,11 +238,19 @@ def _recover_one(path: Path) -> list[str]:
     if not foreign:
         _execute(folder, journal, 0.0)
         _finish(folder, journal)
-        return [f"plan {folder.name}: an interrupted {op} was rolled forward "
-                f"({len(states)} file(s) now {'new' if op == 'apply' else 'restored'})"]
-    undo = {**journal, "to": journal["from"], "from": journal["to"],
-            "files": [{**e, "from": e["to"], "to": e["from"]} for e, s in pairs if s == e["to"]]}
+        return [
+            f"plan {folder.name}: an interrupted {op} was rolled forward "
+            f"({len(states)} file(s) now {'new' if op == 'apply' else 'restored'})"
+        ]
+    undo = {
+        **journal,
+        "to": journal["from"],
+        "from": journal["to"],
+        "files": [{**e, "from": e["to"], "to": e["from"]} for e, s in pairs if s == e["to"]],
+    }
     _execute(folder, undo, 0.0)
     path.unlink(missing_ok=True)
-    return [f"plan {folder.name}: an interrupted {op} was rolled back (its files are as before it), because "
-            f"{', '.join(foreign[:5])} changed meanwhile; plan again"]
+    return [
+        f"plan {folder.name}: an interrupted {op} was rolled back (its files are as before it), because "
+        f"{', '.join(foreign[:5])} changed meanwhile; plan again"
+    ]

@@ -64,7 +64,7 @@ def guess_indent(text: str) -> tuple[int, int, int]:
     """(mapping, sequence, offset) as ruamel wants them, from the first nested key and list item."""
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "---"))]
     mapping = offset = None
-    for line, nxt in zip(lines, lines[1:]):
+    for line, nxt in zip(lines, lines[1:], strict=False):
         stripped = line.lstrip(" ")
         dash = stripped.startswith("- ")
         key_indent = len(line) - len(stripped) + (2 if dash else 0)

@@ -118,8 +118,10 @@ def expand(patterns: list[str], base: Path) -> list[Path]:
             if p.is_file():
                 out.setdefault(str(p.resolve()), p.resolve())
     if not out:
-        raise NotFoundError(f"no file matches {', '.join(patterns)} (from {base})",
-                            "Globs are relative to the current folder; quote them so the shell does not expand them.")
+        raise NotFoundError(
+            f"no file matches {', '.join(patterns)} (from {base})",
+            "Globs are relative to the current folder; quote them so the shell does not expand them.",
+        )
     return sorted(out.values())
 
 
@@ -156,7 +158,9 @@ def edit_file(path: Path, shown: str, recipe: Recipe, schemas: _Schemas | None) 
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror}", "Check it exists and is readable.", path=shown) from None
+        raise InputError(
+            f"cannot read the file: {exc.strerror}", "Check it exists and is readable.", path=shown
+        ) from None
     res = FileResult(path=str(path), display=shown, status="unchanged", sha256_before=sha256_bytes(raw))
     res.sha256_after = res.sha256_before
     try:
@@ -178,8 +182,11 @@ def edit_file(path: Path, shown: str, recipe: Recipe, schemas: _Schemas | None) 
     pristine = loaded.dump(loaded.docs)
     if pristine != text:
         line = _first_difference(text, pristine)
-        return _skip(res, f"a round trip would rewrite untouched lines (first at line {line}: indentation, "
-                          f"flow style or quoting ruamel.yaml cannot keep); edit it by hand")
+        return _skip(
+            res,
+            f"a round trip would rewrite untouched lines (first at line {line}: indentation, "
+            f"flow style or quoting ruamel.yaml cannot keep); edit it by hand",
+        )
     make_map = docs.new_map if loaded.kind == "yaml" else dict
     make_list = docs.new_list if loaded.kind == "yaml" else list
     tests_failed: list[str] = []
@@ -246,7 +253,7 @@ def _skip(res: FileResult, reason: str) -> FileResult:
 
 
 def _first_difference(a: str, b: str) -> int:
-    for n, (x, y) in enumerate(zip(a.splitlines(), b.splitlines()), 1):
+    for n, (x, y) in enumerate(zip(a.splitlines(), b.splitlines(), strict=False), 1):
         if x != y:
             return n
     return min(a.count("\n"), b.count("\n")) + 1
@@ -256,8 +263,9 @@ def unified(before: str, after: str, name: str, *, new_file: bool = False, delet
     """A ``git apply``/``patch -p1`` compatible unified diff of one file."""
     a = before.splitlines(keepends=True)
     b = after.splitlines(keepends=True)
-    lines = list(difflib.unified_diff(a, b, "/dev/null" if new_file else f"a/{name}",
-                                      "/dev/null" if deleted else f"b/{name}"))
+    lines = list(
+        difflib.unified_diff(a, b, "/dev/null" if new_file else f"a/{name}", "/dev/null" if deleted else f"b/{name}")
+    )
     out = []
     for line in lines:
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
@@ -284,34 +292,49 @@ def make_plan(
     items = progress(files, "planning") if progress else files
     results = [edit_file(p, display(p, base), recipe, schemas) for p in items]
     schema_hash = sha256_bytes(given[1].read_bytes()) if given else sha256_json(schemas.targets)
-    plan_id = sha256_json({
-        "recipe": recipe.model_dump(mode="json"),
-        "files": [(r.path, r.sha256_before, r.sha256_after, r.status) for r in results],
-        "schema": schema_hash,
-    })[:12]
+    plan_id = sha256_json(
+        {
+            "recipe": recipe.model_dump(mode="json"),
+            "files": [(r.path, r.sha256_before, r.sha256_after, r.status) for r in results],
+            "schema": schema_hash,
+        }
+    )[:12]
     plan = Plan(plan_id, workspace.plans_dir / plan_id, recipe, results, llm)
     write(plan)
     return plan
 
 
-def plan_contents(workspace: Workspace, contents: list[tuple[Path, bytes]], *, kind: str, source: str,
-                  base: Path) -> Plan:
+def plan_contents(
+    workspace: Workspace, contents: list[tuple[Path, bytes]], *, kind: str, source: str, base: Path
+) -> Plan:
     """A plan that writes whole files (new or replaced), e.g. a setup proposal into a folder."""
     results = []
     for path, new in contents:
         path = path.resolve()
         shown = display(path, base)
         old = path.read_bytes() if path.is_file() else None
-        res = FileResult(path=str(path), display=shown, status="unchanged", documents=1, selected=1,
-                         sha256_before=sha256_bytes(old) if old is not None else None, sha256_after=sha256_bytes(new))
+        res = FileResult(
+            path=str(path),
+            display=shown,
+            status="unchanged",
+            documents=1,
+            selected=1,
+            sha256_before=sha256_bytes(old) if old is not None else None,
+            sha256_after=sha256_bytes(new),
+        )
         if old != new:
             res.status, res.edited, res.new_bytes = "changed", 1, new
-            res.diff = unified(old.decode("utf-8", "replace") if old is not None else "", new.decode("utf-8"), shown,
-                               new_file=old is None)
+            res.diff = unified(
+                old.decode("utf-8", "replace") if old is not None else "",
+                new.decode("utf-8"),
+                shown,
+                new_file=old is None,
+            )
             res.reason = "new file" if old is None else "replaces the existing file"
         results.append(res)
-    plan_id = sha256_json({"kind": kind, "source": source,
-                           "files": [(r.path, r.sha256_before, r.sha256_after) for r in results]})[:12]
+    plan_id = sha256_json(
+        {"kind": kind, "source": source, "files": [(r.path, r.sha256_before, r.sha256_after) for r in results]}
+    )[:12]
     plan = Plan(plan_id, workspace.plans_dir / plan_id, None, results, {"source": source}, kind=kind)
     write(plan)
     return plan
@@ -352,7 +375,13 @@ def load_plan(workspace: Workspace, plan_id: str) -> dict[str, Any]:
     folder = workspace.plans_dir / plan_id
     path = folder / "plan.json"
     if not plan_id or "/" in plan_id or not path.is_file():
-        known = sorted(p.parent.name for p in workspace.plans_dir.glob("*/plan.json")) if workspace.plans_dir.is_dir() else []
-        raise NotFoundError(f"no plan '{plan_id}' in {workspace.relative(workspace.plans_dir)}/",
-                            ("plans: " + ", ".join(known[-10:])) if known else "Make one with `kb change plan`.")
+        known = (
+            sorted(p.parent.name for p in workspace.plans_dir.glob("*/plan.json"))
+            if workspace.plans_dir.is_dir()
+            else []
+        )
+        raise NotFoundError(
+            f"no plan '{plan_id}' in {workspace.relative(workspace.plans_dir)}/",
+            ("plans: " + ", ".join(known[-10:])) if known else "Make one with `kb change plan`.",
+        )
     return json.loads(path.read_text(encoding="utf-8"))

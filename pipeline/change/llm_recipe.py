@@ -20,8 +20,9 @@ SYSTEM = (
 )
 
 
-def write_recipe(settings: Settings, instruction: str, files: list[str], sample: Path | None,
-                 schema: str | None) -> tuple[Recipe, dict[str, Any]]:
+def write_recipe(
+    settings: Settings, instruction: str, files: list[str], sample: Path | None, schema: str | None
+) -> tuple[Recipe, dict[str, Any]]:
     """(recipe, llm record for plan.json: model, requests, tokens, cost)."""
     from pipeline.backends.llm import make_client
 
@@ -35,9 +36,17 @@ def write_recipe(settings: Settings, instruction: str, files: list[str], sample:
         user += f"\nOne of the files ({sample.name if sample else ''}):\n```\n{text}\n```\n"
     client = make_client(settings)
     try:
-        recipe, usage = client.extract(Recipe, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}])
+        recipe, usage = client.extract(
+            Recipe, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+        )
     finally:
         client.close()
     recipe = recipe.model_copy(update={"files": files, "description": recipe.description or instruction})
-    return recipe, {"model": client.model, "requests": usage.requests, "tokens_in": usage.tokens_in,
-                    "tokens_out": usage.tokens_out, "cost_usd": round(usage.cost_usd, 6), "instruction": instruction}
+    return recipe, {
+        "model": client.model,
+        "requests": usage.requests,
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "cost_usd": round(usage.cost_usd, 6),
+        "instruction": instruction,
+    }

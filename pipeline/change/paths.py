@@ -41,8 +41,9 @@ def parse(path: str) -> tuple[Part, ...]:
         elif ch == "[":
             m = _BRACKET.match(path, i)
             if not m:
-                raise InputError(f"path '{path}': '[' must be followed by a list index like [0]",
-                                 "Escape a literal bracket as \\[.")
+                raise InputError(
+                    f"path '{path}': '[' must be followed by a list index like [0]", "Escape a literal bracket as \\[."
+                )
             if key:
                 parts.append(key)
                 key = ""

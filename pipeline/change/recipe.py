@@ -115,8 +115,9 @@ def parse_value(text: str) -> Any:
     try:
         return YAML(typ="safe", pure=True).load(text) if text.strip() else ""
     except YAMLError as exc:
-        raise InputError(f"value {text!r} is not valid YAML: {str(exc).splitlines()[0]}",
-                         "Quote it: --set 'PATH=\"a: b\"'.") from None
+        raise InputError(
+            f"value {text!r} is not valid YAML: {str(exc).splitlines()[0]}", "Quote it: --set 'PATH=\"a: b\"'."
+        ) from None
 
 
 def dump_value(value: Any) -> str:
@@ -169,7 +170,10 @@ def from_flags(
         for item in append:
             key, sep, value = _split(item, ("=",))
             if not sep:
-                raise InputError(f"--append {item!r}: expected PATH=VALUE", "Write --append spec.syncPolicy.syncOptions=PruneLast=true.")
+                raise InputError(
+                    f"--append {item!r}: expected PATH=VALUE",
+                    "Write --append spec.syncPolicy.syncOptions=PruneLast=true.",
+                )
             ops.append(Op(op="append", path=key, value=parse_value(value)))
         ops += [Op(op="remove", path=p) for p in delete]
         preds = [parse_where(w) for w in where]
@@ -189,13 +193,17 @@ def load(path: Path) -> Recipe:
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
-        raise InputError(f"the recipe is not valid YAML: {str(exc).splitlines()[0]}", "Fix its syntax.", path=path) from None
+        raise InputError(
+            f"the recipe is not valid YAML: {str(exc).splitlines()[0]}", "Fix its syntax.", path=path
+        ) from None
     if not isinstance(data, dict):
         raise InputError("a recipe is a mapping with where: and ops:", "See `kb change plan --help`.", path=path)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"invalid recipe: {_brief(exc)}", "A recipe has description, files, where and ops.", path=path) from None
+        raise InputError(
+            f"invalid recipe: {_brief(exc)}", "A recipe has description, files, where and ops.", path=path
+        ) from None
 
 
 def _brief(exc: ValidationError) -> str:

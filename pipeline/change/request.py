@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.change import engine, recipe as recipes
+from pipeline.change import engine
+from pipeline.change import recipe as recipes
 from pipeline.config import Settings
 from pipeline.errors import InputError
 from pipeline.workspace import Workspace
@@ -31,8 +32,13 @@ def plan(
     llm = None
     if recipe_file is not None:
         recipe = recipes.load(recipe_file)
-        extra = recipes.from_flags(files=[], where=list(where or []), set_=list(set_ or []),
-                                   delete=list(delete or []), append=list(append or []))
+        extra = recipes.from_flags(
+            files=[],
+            where=list(where or []),
+            set_=list(set_ or []),
+            delete=list(delete or []),
+            append=list(append or []),
+        )
         update: dict[str, Any] = {"files": files or recipe.files}
         if where:
             update["where"] = recipe.where + [recipes.parse_where(w) for w in where]
@@ -40,20 +46,29 @@ def plan(
             update["ops"] = recipe.ops + extra.ops
         recipe = recipe.model_copy(update=update)
     else:
-        recipe = recipes.from_flags(files=files, where=list(where or []), set_=list(set_ or []),
-                                    delete=list(delete or []), append=list(append or []),
-                                    description=instruction or "")
+        recipe = recipes.from_flags(
+            files=files,
+            where=list(where or []),
+            set_=list(set_ or []),
+            delete=list(delete or []),
+            append=list(append or []),
+            description=instruction or "",
+        )
     if recipe is None:
         if not instruction:
-            raise InputError("nothing to change: no edit and no instruction",
-                             "Give edits (--set PATH=VALUE, --delete PATH, --append PATH=VALUE), a --recipe FILE, "
-                             "or an instruction in quotes.")
+            raise InputError(
+                "nothing to change: no edit and no instruction",
+                "Give edits (--set PATH=VALUE, --delete PATH, --append PATH=VALUE), a --recipe FILE, "
+                "or an instruction in quotes.",
+            )
         from pipeline.backends.llm import configured
 
         if not configured(settings):
-            raise InputError("an instruction needs an LLM to write the recipe, and none is configured",
-                             "Give the edits explicitly (--where/--set/--delete/--append or --recipe FILE), "
-                             "or set llm.base_url in kb.yaml.")
+            raise InputError(
+                "an instruction needs an LLM to write the recipe, and none is configured",
+                "Give the edits explicitly (--where/--set/--delete/--append or --recipe FILE), "
+                "or set llm.base_url in kb.yaml.",
+            )
         matched = engine.expand(files, base)
         from pipeline.change.llm_recipe import write_recipe
 

@@ -73,7 +73,9 @@ def _name_of(file: Path) -> str:
         name = name.removesuffix(suffix)
     name = name.removesuffix(".schema")
     if not _NAME.fullmatch(name):
-        raise InputError(f"'{file.name}' does not make a schema name (letters, digits, '.', '_', '-')", "Rename the file.")
+        raise InputError(
+            f"'{file.name}' does not make a schema name (letters, digits, '.', '_', '-')", "Rename the file."
+        )
     return name
 
 
@@ -86,7 +88,9 @@ def _read_schema(file: Path, check: bool = True) -> dict[str, Any]:
     try:
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise InputError(f"not valid JSON/YAML: {' '.join(str(exc).split())[:200]}", "Fix the file.", path=file) from None
+        raise InputError(
+            f"not valid JSON/YAML: {' '.join(str(exc).split())[:200]}", "Fix the file.", path=file
+        ) from None
     if isinstance(data, dict) and data.get("kind") == "CustomResourceDefinition":
         data = _from_crd(data, file)
     if not isinstance(data, dict):
@@ -104,11 +108,15 @@ def _from_crd(crd: dict[str, Any], file: Path) -> dict[str, Any]:
         version = crd["spec"]["versions"][0]
         schema = version["schema"]["openAPIV3Schema"]
     except (KeyError, IndexError, TypeError):
-        raise InputError("the CRD has no spec.versions[0].schema.openAPIV3Schema", "Give a JSON Schema instead.",
-                         path=file) from None
+        raise InputError(
+            "the CRD has no spec.versions[0].schema.openAPIV3Schema", "Give a JSON Schema instead.", path=file
+        ) from None
     kind = crd.get("spec", {}).get("names", {}).get("kind", "")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": f"{kind} ({crd['spec'].get('group', '')}/{version.get('name', '')}) from its CRD", **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"{kind} ({crd['spec'].get('group', '')}/{version.get('name', '')}) from its CRD",
+        **schema,
+    }
 
 
 def read_targets(workspace: Workspace) -> dict[str, list[str]]:
@@ -118,8 +126,9 @@ def read_targets(workspace: Workspace) -> dict[str, list[str]]:
     try:
         data = yaml.safe_load(read_utf8(path, "Re-save it as UTF-8.")) or {}
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {' '.join(str(exc).split())[:200]}", "Fix it, or re-run kb schemas add --for.",
-                         path=path) from None
+        raise InputError(
+            f"not valid YAML: {' '.join(str(exc).split())[:200]}", "Fix it, or re-run kb schemas add --for.", path=path
+        ) from None
     if not isinstance(data, dict):
         raise InputError("must map schema names to lists of globs", "Re-run kb schemas add --for.", path=path)
     return {str(k): [str(g) for g in (v if isinstance(v, list) else [v])] for k, v in data.items()}

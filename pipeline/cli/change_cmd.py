@@ -45,8 +45,15 @@ def _show_diff(patch: str, folder: Path, everything: bool) -> None:
     shown = pieces if everything else pieces[:SHOWN_DIFFS]
     for piece in shown:
         for line in piece.splitlines():
-            style = "green" if line.startswith("+") and not line.startswith("+++") else \
-                "red" if line.startswith("-") and not line.startswith("---") else "cyan" if line.startswith("@@") else None
+            style = (
+                "green"
+                if line.startswith("+") and not line.startswith("+++")
+                else "red"
+                if line.startswith("-") and not line.startswith("---")
+                else "cyan"
+                if line.startswith("@@")
+                else None
+            )
             console.print(line, style=style, markup=False, highlight=False)
     if len(pieces) > len(shown):
         console.print(f"... and {len(pieces) - len(shown)} more file(s) in {folder / 'plan.patch'} (--diff shows all)")
@@ -62,7 +69,9 @@ def plan_cmd(
     delete: list[str] = typer.Option([], "--delete", help="PATH to remove."),
     append: list[str] = typer.Option([], "--append", help="PATH=VALUE: add at the end of the list unless present."),
     recipe: Path | None = typer.Option(None, "--recipe", help="A recipe file (YAML: where, ops), e.g. a saved plan's."),
-    schema: str | None = typer.Option(None, "--schema", help="JSON Schema file or registered name (default: registered)."),
+    schema: str | None = typer.Option(
+        None, "--schema", help="JSON Schema file or registered name (default: registered)."
+    ),
     fmt: str = typer.Option("text", "--format", help="text or json."),
     diff: bool = typer.Option(False, "--diff", help="Print the whole diff (default: the first files)."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 4 for a valid plan with changes."),
@@ -73,9 +82,20 @@ def plan_cmd(
     st = state(ctx)
     settings = st.settings()
     rep = reporter(ctx)
-    plan = request.plan(settings, st.workspace, base=Path.cwd(), instruction=instruction, files=files, where=where,
-                        set_=set_, delete=delete, append=append, recipe_file=recipe, schema=schema,
-                        progress=rep.progress)
+    plan = request.plan(
+        settings,
+        st.workspace,
+        base=Path.cwd(),
+        instruction=instruction,
+        files=files,
+        where=where,
+        set_=set_,
+        delete=delete,
+        append=append,
+        recipe_file=recipe,
+        schema=schema,
+        progress=rep.progress,
+    )
     ws = st.workspace
     if fmt == "json":
         data = plan.to_json()

@@ -32,8 +32,10 @@ def new_cmd(
     ws = st.workspace
     given = output.parse_answers(answers, set_)
     proposal = output.new(st.settings(), ws, situation, given, use_llm=False if offline else None)
-    console.print(f"proposal {proposal.id} ({proposal.mode}): {len(proposal.files)} file(s), "
-                  f"{proposal.assumptions} value(s) marked as assumptions")
+    console.print(
+        f"proposal {proposal.id} ({proposal.mode}): {len(proposal.files)} file(s), "
+        f"{proposal.assumptions} value(s) marked as assumptions"
+    )
     for name in proposal.files:
         console.print(f"  {ws.relative(proposal.folder / 'files' / name)}")
     console.print(f"why each value: {ws.relative(proposal.folder / 'EXPLAIN.md')}")

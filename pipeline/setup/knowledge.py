@@ -13,8 +13,9 @@ from pipeline.models import Atom
 from pipeline.workspace import Workspace
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = set("a an and are as at be by for from in into is it of on or our the to we with you your this that "
-            "i me my us".split())
+_STOP = set(
+    "a an and are as at be by for from in into is it of on or our the to we with you your this that i me my us".split()
+)
 
 
 @dataclass
@@ -91,8 +92,9 @@ def _first_blockquote(body: str) -> str | None:
 def template_of(atom: Atom) -> Template | None:
     _, _, code = atoms.parse_body(atom.body)
     blocks = [b for b in code if b.lang in ("yaml", "yml", "json")]
-    chosen = next((b for b in blocks if b.section and b.section.strip().lower() == "template"), None) or \
-        (blocks[0] if blocks else None)
+    chosen = next((b for b in blocks if b.section and b.section.strip().lower() == "template"), None) or (
+        blocks[0] if blocks else None
+    )
     if chosen is None:
         return None
     lang = "json" if chosen.lang == "json" else "yaml"
@@ -112,8 +114,10 @@ def load(workspace: Workspace, situation: str, max_atoms: int) -> Knowledge:
     words = _words(situation)
     templates = [t for a in all_atoms.values() if a.meta.type == "config-template" and (t := template_of(a))]
     if not templates:
-        raise NotFoundError("the knowledge base has no config-template atom to start from",
-                            "Write one with `kb new config-template \"...\"` (a fenced yaml block under ## Template).")
+        raise NotFoundError(
+            "the knowledge base has no config-template atom to start from",
+            'Write one with `kb new config-template "..."` (a fenced yaml block under ## Template).',
+        )
     scored = sorted(((_score(words, t.atom), t.id, t) for t in templates), key=lambda x: (-x[0], x[1]))
     best = scored[0][0]
     chosen = [t for s, _, t in scored if best == 0 or s >= best * 0.5][:max_atoms]
@@ -127,8 +131,11 @@ def load(workspace: Workspace, situation: str, max_atoms: int) -> Knowledge:
                 rt = (ref.refers_to.schema_name, ref.refers_to.pointer) if ref.refers_to else None
                 variables.append(Variable(a, ref.schema_name, ref.pointer, rt))
     procedures = [a for a in all_atoms.values() if a.meta.type == "procedure"]
-    procedures = [a for s, _, a in sorted(((_score(words, a), a.meta.id, a) for a in procedures),
-                                          key=lambda x: (-x[0], x[1])) if s > 0][:3]
+    procedures = [
+        a
+        for s, _, a in sorted(((_score(words, a), a.meta.id, a) for a in procedures), key=lambda x: (-x[0], x[1]))
+        if s > 0
+    ][:3]
     return Knowledge(sorted(chosen, key=lambda t: t.id), variables, procedures, all_atoms)
 
 
@@ -136,9 +143,18 @@ def describe(k: Knowledge) -> dict[str, Any]:
     """What the LLM is shown: templates (text), variables (with the expert's words), procedures."""
     return {
         "templates": [{"template": t.id, "file": t.file, "schema": t.schema, "text": t.text} for t in k.templates],
-        "variables": [{"template_schema": v.schema, "pointer": v.pointer, "atom": v.atom.meta.id,
-                       "title": v.atom.meta.title, "summary": v.atom.meta.summary,
-                       "quote": (quote_of(v.atom) or ("", ""))[0]} for v in k.variables],
-        "procedures": [{"atom": a.meta.id, "title": a.meta.title, "quote": (quote_of(a) or ("", ""))[0]}
-                       for a in k.procedures],
+        "variables": [
+            {
+                "template_schema": v.schema,
+                "pointer": v.pointer,
+                "atom": v.atom.meta.id,
+                "title": v.atom.meta.title,
+                "summary": v.atom.meta.summary,
+                "quote": (quote_of(v.atom) or ("", ""))[0],
+            }
+            for v in k.variables
+        ],
+        "procedures": [
+            {"atom": a.meta.id, "title": a.meta.title, "quote": (quote_of(a) or ("", ""))[0]} for a in k.procedures
+        ],
     }

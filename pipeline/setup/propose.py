@@ -84,7 +84,9 @@ def _quote_ok(k: Knowledge, c: Citation) -> bool:
     return any(needle in " ".join(h.split()).casefold() for h in hay)
 
 
-def render(k: Knowledge, workspace: Workspace, proposal: SetupProposal, answers: dict[str, dict[str, Any]]) -> list[Rendered]:
+def render(
+    k: Knowledge, workspace: Workspace, proposal: SetupProposal, answers: dict[str, dict[str, Any]]
+) -> list[Rendered]:
     """Each proposed file: template + values + answers, dumped in the template's style and validated."""
     by_id = {t.id: t for t in k.templates} | {t.id: t for t in _all_templates(k)}
     out: list[Rendered] = []
@@ -92,8 +94,14 @@ def render(k: Knowledge, workspace: Workspace, proposal: SetupProposal, answers:
     for pf in proposal.files:
         t = by_id.get(pf.template)
         if t is None:
-            out.append(Rendered(Template(None, None, "yaml", "", pf.template), "", None,  # type: ignore[arg-type]
-                                problems=[f"unknown template '{pf.template}' (known: {', '.join(sorted(by_id))})"]))
+            out.append(
+                Rendered(
+                    Template(None, None, "yaml", "", pf.template),
+                    "",
+                    None,  # type: ignore[arg-type]
+                    problems=[f"unknown template '{pf.template}' (known: {', '.join(sorted(by_id))})"],
+                )
+            )
             continue
         if t.id in seen:
             continue
@@ -122,8 +130,10 @@ def _render_one(k: Knowledge, workspace: Workspace, t: Template, pf: ProposedFil
             continue
         if v.citation is not None:
             if not _quote_ok(k, v.citation):
-                r.problems.append(f"{t.file}: the citation of {ptr} does not resolve: atom '{v.citation.atom}' has no "
-                                  f"quote \"{v.citation.quote}\"")
+                r.problems.append(
+                    f"{t.file}: the citation of {ptr} does not resolve: atom '{v.citation.atom}' has no "
+                    f'quote "{v.citation.quote}"'
+                )
             r.sources[ptr] = ("cite", v.citation.atom, v.citation.quote)
         elif v.assumption:
             r.sources[ptr] = ("assumption",)
@@ -158,15 +168,20 @@ def cross_problems(k: Knowledge, rendered: list[Rendered]) -> list[str]:
         targets = [r for r in rendered if r.doc is not None and r.template.schema == schema]
         if not targets:
             continue
-        names = {json.dumps(docs.plain(x), sort_keys=True) for r in targets
-                 if (x := paths.get(r.doc, paths.parse(target) if target else ())) is not paths.MISSING}
+        names = {
+            json.dumps(docs.plain(x), sort_keys=True)
+            for r in targets
+            if (x := paths.get(r.doc, paths.parse(target) if target else ())) is not paths.MISSING
+        }
         for r in rendered:
             if r.doc is None or r.template.schema != var.schema:
                 continue
             value = paths.get(r.doc, paths.parse(var.pointer))
             if value is not paths.MISSING and json.dumps(docs.plain(value), sort_keys=True) not in names:
-                out.append(f"{r.file}: {var.pointer} = {json.dumps(docs.plain(value))} names no {target} of the "
-                           f"{schema} files in this proposal ({', '.join(sorted(names))})")
+                out.append(
+                    f"{r.file}: {var.pointer} = {json.dumps(docs.plain(value))} names no {target} of the "
+                    f"{schema} files in this proposal ({', '.join(sorted(names))})"
+                )
     return out
 
 
@@ -182,14 +197,14 @@ def explain(k: Knowledge, r: Rendered) -> list[tuple[str, Any, str]]:
         if src and src[0] == "answer":
             how = "given in your answers"
         elif src and src[0] == "cite":
-            how = f"atom `{src[1]}`: \"{src[2]}\""
+            how = f'atom `{src[1]}`: "{src[2]}"'
         elif src and src[0] == "assumption":
             how = "assumption: tune this"
         elif ptr in inputs and quote_of(inputs[ptr]):
             q, where = quote_of(inputs[ptr])  # type: ignore[misc]
-            how = f"template default; atom `{inputs[ptr].meta.id}`: \"{q}\" ({where})"
+            how = f'template default; atom `{inputs[ptr].meta.id}`: "{q}" ({where})'
         elif tq:
-            how = f"template `{r.template.id}`: \"{tq[0]}\" ({tq[1]})"
+            how = f'template `{r.template.id}`: "{tq[0]}" ({tq[1]})'
         else:
             how = "assumption: tune this (template default, no quote)"
         rows.append((ptr, docs.plain(value), how))

@@ -29,8 +29,7 @@ class SetupNewOut(BaseModel):
     apply_with: str
 
 
-@tool("setup_new", input=SetupNewIn, output=SetupNewOut, effect="proposal", group="setup",
-      title="Propose setup files")
+@tool("setup_new", input=SetupNewIn, output=SetupNewOut, effect="proposal", group="setup", title="Propose setup files")
 def setup_new(ctx: ToolContext, args: SetupNewIn) -> SetupNewOut:
     """Propose a validated set of config files for a situation, each value cited or marked as an assumption.
 
@@ -40,8 +39,15 @@ def setup_new(ctx: ToolContext, args: SetupNewIn) -> SetupNewOut:
     ws = ctx.need_workspace()
     p = output.new(ctx.settings, ws, args.situation, args.answers, use_llm=False if args.offline else None)
     explain = (p.folder / "EXPLAIN.md").read_text(encoding="utf-8")
-    return SetupNewOut(id=p.id, folder=ws.relative(p.folder), files=p.files, assumptions=p.assumptions, mode=p.mode,
-                       explain=explain[:8000], apply_with=f"kb setup apply {p.id} --to DIR")
+    return SetupNewOut(
+        id=p.id,
+        folder=ws.relative(p.folder),
+        files=p.files,
+        assumptions=p.assumptions,
+        mode=p.mode,
+        explain=explain[:8000],
+        apply_with=f"kb setup apply {p.id} --to DIR",
+    )
 
 
 class ChangePlanIn(BaseModel):
@@ -66,8 +72,14 @@ class ChangePlanOut(BaseModel):
     apply_with: str | None
 
 
-@tool("change_plan", input=ChangePlanIn, output=ChangePlanOut, effect="proposal", group="change",
-      title="Plan a bulk change")
+@tool(
+    "change_plan",
+    input=ChangePlanIn,
+    output=ChangePlanOut,
+    effect="proposal",
+    group="change",
+    title="Plan a bulk change",
+)
 def change_plan(ctx: ToolContext, args: ChangePlanIn) -> ChangePlanOut:
     """Plan one change over many config files: per-file status, a diff and a summary, validated against the schema.
 
@@ -75,11 +87,23 @@ def change_plan(ctx: ToolContext, args: ChangePlanIn) -> ChangePlanOut:
     from pipeline.change import request
 
     ws = ctx.need_workspace()
-    plan = request.plan(ctx.settings, ws, base=ws.root, instruction=args.instruction, files=args.files,
-                        where=args.where, set_=args.set, delete=args.delete, append=args.append,
-                        schema=args.schema_name)
+    plan = request.plan(
+        ctx.settings,
+        ws,
+        base=ws.root,
+        instruction=args.instruction,
+        files=args.files,
+        where=args.where,
+        set_=args.set,
+        delete=args.delete,
+        append=args.append,
+        schema=args.schema_name,
+    )
     return ChangePlanOut(
-        id=plan.id, folder=ws.relative(plan.folder), valid=plan.valid, summary=plan.summary,
+        id=plan.id,
+        folder=ws.relative(plan.folder),
+        valid=plan.valid,
+        summary=plan.summary,
         summary_line=plan.summary_line(),
         changed=[f.display for f in plan.files if f.status == "changed"][:200],
         skipped={f.display: f.reason or "" for f in plan.files if f.status == "skipped"},
