@@ -187,3 +187,41 @@ def test_check_resolves_applies_to(kbase, kb):
     r = kb("check", "--format", "json")
     findings = [f for f in json.loads(r.stdout)["findings"] if f["rule"] == "applies-to"]
     assert len(findings) == 1 and "not registered" in findings[0]["message"]
+
+
+def _atom(path: Path, head: str, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"---\n{head}created: 2026-12-01\nsources:\n  - document: docs/x.md\n    heading: X\n---\n"
+        f"> the words.\n\n{body}"
+    )
+
+
+def test_cross_file_references_are_checked(workspace, kb, monkeypatch):
+    monkeypatch.chdir(workspace)
+    configs = workspace / "schemas" / "configs"
+    configs.mkdir(parents=True, exist_ok=True)
+    obj = {"type": "object", "properties": {"name": {"type": "string"}, "project": {"type": "string"}}}
+    (configs / "app.json").write_text(json.dumps(obj))
+    (configs / "project.json").write_text(json.dumps(obj))
+    for name, value in (("app", "project: default\nname: web\n"), ("project", "name: default\n")):
+        _atom(
+            workspace / "atoms" / "config-template" / f"{name}-file.md",
+            f"id: {name}-file\ntitle: {name} file\ntype: config-template\nconfig_schema: {name}\n",
+            f"## Template\n\n```yaml\n{value}```\n",
+        )
+    _atom(
+        workspace / "atoms" / "interface-input" / "app-project.md",
+        "id: app-project\ntitle: App project\ntype: interface-input\napplies_to:\n  - schema: app\n"
+        "    pointer: /project\n    refers_to: {schema: project, pointer: /name}\n",
+        "## What it is\n\nx\n",
+    )
+    assert _new_ok(kb, "--set", "app-file.yaml:/project=default")
+    r = kb("setup", "new", "web app", "--set", "app-file.yaml:/project=ops")
+    assert r.exit_code == 3 and '/project = "ops" names no /name of the project files' in r.stderr
+
+
+def _new_ok(kb, *args: str) -> bool:
+    r = kb("setup", "new", "web app", *args)
+    assert r.exit_code == 0, r.stderr
+    return True

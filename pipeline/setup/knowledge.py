@@ -121,15 +121,12 @@ def load(workspace: Workspace, situation: str, max_atoms: int) -> Knowledge:
     scored = sorted(((_score(words, t.atom), t.id, t) for t in templates), key=lambda x: (-x[0], x[1]))
     best = scored[0][0]
     chosen = [t for s, _, t in scored if best == 0 or s >= best * 0.5][:max_atoms]
-    schemas = {t.schema for t in chosen}
-    variables = []
-    for a in sorted(all_atoms.values(), key=lambda a: a.meta.id):
-        if a.meta.type not in ("interface-input", "config-template"):
-            continue
-        for ref in a.meta.applies_to:
-            if ref.schema_name in schemas and ref.pointer and a.meta.type == "interface-input":
-                rt = (ref.refers_to.schema_name, ref.refers_to.pointer) if ref.refers_to else None
-                variables.append(Variable(a, ref.schema_name, ref.pointer, rt))
+    variables = _variables(all_atoms, {t.schema for t in chosen})
+    # a value that must name something in another file brings that file's template along
+    needed = {v.refers_to[0] for v in variables if v.refers_to} - {t.schema for t in chosen}
+    if needed:
+        chosen += [t for t in sorted(templates, key=lambda t: t.id) if t.schema in needed][: max(1, len(needed))]
+        variables = _variables(all_atoms, {t.schema for t in chosen})
     procedures = [a for a in all_atoms.values() if a.meta.type == "procedure"]
     procedures = [
         a
@@ -137,6 +134,18 @@ def load(workspace: Workspace, situation: str, max_atoms: int) -> Knowledge:
         if s > 0
     ][:3]
     return Knowledge(sorted(chosen, key=lambda t: t.id), variables, procedures, all_atoms)
+
+
+def _variables(all_atoms: dict[str, Atom], schemas: set[str | None]) -> list[Variable]:
+    out = []
+    for a in sorted(all_atoms.values(), key=lambda a: a.meta.id):
+        if a.meta.type != "interface-input":
+            continue
+        for ref in a.meta.applies_to:
+            if ref.schema_name in schemas and ref.pointer:
+                rt = (ref.refers_to.schema_name, ref.refers_to.pointer) if ref.refers_to else None
+                out.append(Variable(a, ref.schema_name, ref.pointer, rt))
+    return out
 
 
 def describe(k: Knowledge) -> dict[str, Any]:
