@@ -179,14 +179,6 @@ def edit_file(path: Path, shown: str, recipe: Recipe, schemas: _Schemas | None) 
         return res
     if loaded.anchors:
         return _skip(res, "uses YAML anchors/aliases: an edit could change every place that shares the node")
-    pristine = loaded.dump(loaded.docs)
-    if pristine != text:
-        line = _first_difference(text, pristine)
-        return _skip(
-            res,
-            f"a round trip would rewrite untouched lines (first at line {line}: indentation, "
-            f"flow style or quoting ruamel.yaml cannot keep); edit it by hand",
-        )
     make_map = docs.new_map if loaded.kind == "yaml" else dict
     make_list = docs.new_list if loaded.kind == "yaml" else list
     tests_failed: list[str] = []
@@ -211,6 +203,16 @@ def edit_file(path: Path, shown: str, recipe: Recipe, schemas: _Schemas | None) 
     if new_text == text:
         res.edited = 0
         return res
+    if not _only_insertions(text, new_text):  # lines changed: were they only ours? dump the untouched file
+        pristine = docs.load(text, path.name)
+        again = pristine.dump(pristine.docs)
+        if again != text:
+            line = _first_difference(text, again)
+            return _skip(
+                res,
+                f"a round trip would rewrite untouched lines (first at line {line}: indentation, "
+                f"flow style or quoting ruamel.yaml cannot keep); edit it by hand",
+            )
     found = schemas.for_file(path) if schemas is not None else None
     if found is not None:
         res.schema, validator = found
@@ -250,6 +252,17 @@ def _run_ops(doc: Any, recipe: Recipe, make_map: Any, make_list: Any) -> str | N
 def _skip(res: FileResult, reason: str) -> FileResult:
     res.status, res.reason = "skipped", reason
     return res
+
+
+def _only_insertions(old: str, new: str) -> bool:
+    """Every line of ``old`` is still in ``new``, in order: the edit only added lines (the common
+    case), so the round trip kept every untouched line and no second dump is needed."""
+    lines = old.splitlines(keepends=True)
+    i = 0
+    for line in new.splitlines(keepends=True):
+        if i < len(lines) and line == lines[i]:
+            i += 1
+    return i == len(lines)
 
 
 def _first_difference(a: str, b: str) -> int:
