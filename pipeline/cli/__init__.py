@@ -97,7 +97,7 @@ from pipeline.cli import (  # noqa: E402
     serve_cmd,  # noqa: E402,F401  serve
     setup_cmd,  # noqa: E402,F401  setup new/apply
     site_cmd,  # noqa: E402,F401  site
-    workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
+    workspace_cmd,  # noqa: E402,F401  init, config, run
 )
 
 
