@@ -409,6 +409,8 @@ def write(path: Path, meta: AtomMeta, body: str) -> str:
 def fingerprint(meta: AtomMeta, body: str) -> str:
     """sha256 of an atom's content, ignoring formatting and the fingerprint field itself."""
     data = meta.model_dump(mode="json", exclude_none=True)
+    if not data.get("applies_to"):  # added later: an atom without it keeps the hash it always had
+        data.pop("applies_to", None)
     gen = data.get("generator")
     if isinstance(gen, dict):
         gen.pop("content_hash", None)
