@@ -34,7 +34,7 @@ dist-check: setup
 	@bash scripts/check_dist.sh
 
 schemas: setup
-	$(KB) schemas
+	$(KB) schemas write
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -337,8 +337,10 @@ def meta_to_data(meta: AtomMeta) -> dict[str, Any]:
     data = meta.model_dump(mode="python", exclude_none=True)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("config_schema", "needs") and not value:
+        if key in ("config_schema", "needs", "applies_to") and not value:
             continue
+        if key == "applies_to":
+            value = [a.model_dump(mode="json", by_alias=True, exclude_none=True) for a in meta.applies_to]
         if key == "generator" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if v not in (None,)}
         out[key] = value
@@ -424,6 +426,8 @@ def fingerprint(meta: AtomMeta, body: str) -> str:
     data = meta.model_dump(mode="json", exclude_none=True)
     if not data.get("needs"):
         data.pop("needs", None)  # fingerprints of atoms written before the field existed stay valid
+    if not data.get("applies_to"):  # added later: an atom without it keeps the hash it always had
+        data.pop("applies_to", None)
     gen = data.get("generator")
     if isinstance(gen, dict):
         gen.pop("content_hash", None)

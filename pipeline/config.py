@@ -199,6 +199,15 @@ class OpsSettings(_Section):
     http_timeout: float = Field(10.0, description="Seconds to wait for a metrics server.")
 
 
+class ChangeSettings(_Section):
+    apply_pause_s: float = Field(0.0, ge=0, description="Pause between file writes of an apply (for crash tests).")
+    sample_chars: int = Field(4000, description="How much of one matching file the LLM sees to write a recipe.")
+
+
+class SetupSettings(_Section):
+    max_atoms: int = Field(12, ge=1, description="Most config-template / interface-input / procedure atoms retrieved.")
+
+
 class Settings(BaseSettings):
     """All of kb's settings. ``Settings.load(workspace, **flags)`` is the way to build one."""
 
@@ -226,6 +235,8 @@ class Settings(BaseSettings):
         description="Folders outside the workspace that workspace files may point to (transcripts, recordings).",
     )
     ops: OpsSettings = OpsSettings()
+    change: ChangeSettings = ChangeSettings()
+    setup: SetupSettings = SetupSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

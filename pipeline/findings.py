@@ -107,6 +107,11 @@ RULES: dict[str, tuple[str, str, str]] = {
         "a config block does not validate against `schemas/configs/<config_schema>.json`, or that schema is missing or broken",
         "fix the value at the line shown, or the schema",
     ),
+    "applies-to": (
+        ERROR,
+        "an `applies_to` entry names a schema missing from `schemas/configs/`, or a JSON Pointer that schema does not define",
+        "register the schema (`kb schemas add`) or fix the pointer",
+    ),
     "validated-unreviewed": (
         ERROR,
         "`status: validated` with an empty `reviewed_by`",

@@ -109,6 +109,22 @@ class Generator(_Strict):
     )
 
 
+class SchemaRef(_Strict):
+    """A place in a target config schema: ``schemas/configs/<schema>.json`` at a JSON Pointer."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_name: str = Field(alias="schema", description="Name of schemas/configs/<name>.json.")
+    pointer: str = Field("", description="JSON Pointer into the config ('' = the whole file), e.g. /spec/project.")
+
+
+class AppliesTo(SchemaRef):
+    """Where a config-template or interface-input atom applies; ``refers_to``: the value must equal
+    one found at that place in another file of the same setup (a cross-file reference)."""
+
+    refers_to: SchemaRef | None = None
+
+
 class AtomMeta(_Strict):
     """The YAML front matter of an atom."""
 
@@ -133,6 +149,10 @@ class AtomMeta(_Strict):
     config_schema: str | None = Field(
         default=None,
         description="config-template only: name of schemas/configs/<name>.json to validate against.",
+    )
+    applies_to: list[AppliesTo] = Field(
+        default_factory=list,
+        description="config-template / interface-input: the schema and JSON Pointer the atom is about.",
     )
     generator: Generator | None = None
 

@@ -86,6 +86,16 @@ class Workspace:
         return self.root / "dist"
 
     @property
+    def plans_dir(self) -> Path:
+        """``kb change`` plans (and setup applies): ``plans/<id>/``."""
+        return self.root / "plans"
+
+    @property
+    def proposals_dir(self) -> Path:
+        """``kb setup`` proposals: ``proposals/setup-<id>/``."""
+        return self.root / "proposals"
+
+    @property
     def state_dir(self) -> Path:
         return self.root / ".kb"
 

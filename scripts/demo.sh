@@ -62,3 +62,15 @@ step "done"
 echo "workspace: $WS"
 [ -d "$WS/build/site" ] && echo "review site: $WS/build/site/index.html"
 [ -n "$bundle" ] && echo "bundle: $bundle"
+
+step "kb setup new: an Argo CD Application from a situation (samples/argocd; each value cited or an assumption)"
+cp -r samples/argocd/atoms/. "$WS/atoms/"
+"$KB" -w "$WS" schemas add tests/data/change/argocd-application.schema.json --for 'deploy/*.yaml'
+"$KB" -w "$WS" setup new "deploy the payments api from git into the payments namespace" --offline \
+  --set argocd-application.yaml:/spec/destination/namespace=payments
+head -n 20 "$WS"/proposals/setup-*/EXPLAIN.md
+
+step "kb change plan: one change over six Applications (diff first; kb change apply ID applies it)"
+mkdir -p "$WS/deploy" && cp samples/argocd/apps/*.yaml "$WS/deploy/"
+(cd "$WS" && "$KB" change plan --files 'deploy/*.yaml' --where metadata.labels.team=payments \
+  --set spec.syncPolicy.automated.prune=true --append spec.syncPolicy.syncOptions=PruneLast=true)

@@ -305,7 +305,7 @@ def test_init_where_nothing_can_be_written_is_an_error(kb, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", [pytest.param(["export", "--out"], marks=needs_extra("embed")), ["schemas", "--out"]]
+    "command", [pytest.param(["export", "--out"], marks=needs_extra("embed")), ["schemas", "write", "--out"]]
 )
 def test_writing_under_a_file_is_an_error_not_a_traceback(kb, workspace, tmp_path, command):
     """--out below a file ended in a FileExistsError traceback."""

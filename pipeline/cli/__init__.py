@@ -17,7 +17,8 @@ import typer
 from pipeline.cli import (  # noqa: E402
     agent_cmd,  # noqa: E402,F401  agent
     atoms_cmd,  # noqa: E402,F401  new, check
-    bundle_cmd,  # noqa: E402,F401  export, eval
+    bundle_cmd,  # noqa: E402,F401  export, ask, eval
+    change_cmd,  # noqa: E402,F401  change plan/apply/rollback
     chat_cmd,  # noqa: E402,F401  ask, chat
     distill_cmd,  # noqa: E402,F401  distill, cost
     gaps_cmd,  # noqa: E402,F401  gaps
@@ -26,10 +27,12 @@ from pipeline.cli import (  # noqa: E402
     mcp_cmd,  # noqa: E402,F401  mcp
     ops_cmd,  # noqa: E402,F401  triage, ops
     review_cmd,  # noqa: E402,F401  review
+    schemas_cmd,  # noqa: E402,F401  schemas write/add
     serve_cmd,  # noqa: E402,F401  serve
+    setup_cmd,  # noqa: E402,F401  setup new/apply
     site_cmd,  # noqa: E402,F401  site
     tools_cmd,  # noqa: E402,F401  tools
-    workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
+    workspace_cmd,  # noqa: E402,F401  init, config, run
 )
 from pipeline.cli._common import err_console
 from pipeline.cli.root import COMMAND_ORDER, app

@@ -36,6 +36,8 @@ COMMAND_ORDER = (
     "agent",
     "mcp",
     "tools",
+    "setup",
+    "change",
     "run",
     "cost",
     "config",

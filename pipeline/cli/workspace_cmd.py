@@ -1,4 +1,4 @@
-"""Workspace commands: ``init``, ``schemas``, ``config`` and ``run`` (the whole pipeline)."""
+"""Workspace commands: ``init``, ``config`` and ``run`` (the whole pipeline); ``schemas`` is in schemas_cmd."""
 
 from __future__ import annotations
 
@@ -29,22 +29,6 @@ def init(
     if git:
         rep.info(init_stage.init_git(directory, created))
     console.print(f'Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE "Title".')
-
-
-@app.command()
-def schemas(
-    ctx: typer.Context,
-    out: Path | None = typer.Option(None, help="Folder to write to (default: the workspace's schemas/)."),
-) -> None:
-    """Write JSON Schemas of the atom front matter, interview, transcript, bundle manifest and system manifest."""
-    from pipeline.stages import schemas as schemas_stage
-
-    folder = out or state(ctx).workspace.schemas_dir
-    changed = schemas_stage.run(folder)
-    from pipeline.ops.manifest import write_schema
-
-    changed += [p for p in [write_schema(folder)] if p]
-    console.print(f"{len(changed)} schema file(s) updated in {folder}" if changed else f"schemas in {folder} are fresh")
 
 
 @app.command("config")

@@ -25,7 +25,11 @@ from pipeline.errors import KbError
 Effect = Literal["read", "proposal"]
 
 #: Modules that define built-in tools; each registers with ``@tool`` at import.
-BUILTIN_MODULES: tuple[str, ...] = ("pipeline.tools.knowledge", "pipeline.tools.ops")
+BUILTIN_MODULES: tuple[str, ...] = (
+    "pipeline.tools.knowledge",
+    "pipeline.tools.ops",
+    "pipeline.tools.setup_change",  # setup_new, change_plan (write only under proposals/ and plans/)
+)
 
 
 class ToolError(KbError):

@@ -7,7 +7,7 @@ from typing import Any
 from pipeline import atoms
 from pipeline.findings import INFO, WARNING
 from pipeline.models import TYPE_SECTIONS
-from pipeline.stages.check.configs import check_configs
+from pipeline.stages.check.configs import check_applies_to, check_configs
 from pipeline.stages.check.context import CheckContext
 from pipeline.stages.check.scan import norm_heading, scan
 
@@ -60,6 +60,8 @@ def check_body(ctx: CheckContext, raw: atoms.RawAtom, data: dict, atype: str | N
             )
     if atype == "config-template":
         check_configs(ctx, raw, data, code, review_sev, add)
+    if atype in ("config-template", "interface-input"):
+        check_applies_to(ctx, raw, data, add)
     words = atoms.word_count(raw.body)
     cs = ctx.cs
     if words > cs.hard_cap_words:

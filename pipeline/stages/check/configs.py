@@ -156,3 +156,121 @@ def _validator(ctx: Any, name: str, line: int | None, add: Any) -> Any:
     if problem:
         add("config-schema", line, *problem)
     return validator
+
+
+def check_applies_to(ctx: Any, raw: atoms.RawAtom, data: dict, add: Any) -> None:
+    """applies-to: each ``{schema, pointer}`` names a registered schema and a place that schema has."""
+    items = data.get("applies_to")
+    if not isinstance(items, list):
+        return
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue  # wrong-type is reported by the field rules
+        line = raw.lines.get(("applies_to", i), raw.lines.get(("applies_to",)))
+        refs = [("", item)]
+        if isinstance(item.get("refers_to"), dict):
+            refs.append(("refers_to: ", item["refers_to"]))
+        for label, ref in refs:
+            name, pointer = ref.get("schema"), ref.get("pointer", "")
+            if not isinstance(name, str) or not isinstance(pointer, str):
+                continue
+            schema = _schema_data(ctx, name.strip())
+            if schema is None:
+                add(
+                    "applies-to",
+                    line,
+                    f"{label}schema '{name}' is not registered (no schemas/configs/{name}.json)",
+                    "Register it with `kb schemas add FILE.json`, or fix the name.",
+                )
+                continue
+            if pointer and not pointer.startswith("/"):
+                add(
+                    "applies-to",
+                    line,
+                    f"{label}pointer '{pointer}' is not a JSON Pointer (it starts with '/')",
+                    "Write it like /spec/syncPolicy/automated/prune.",
+                )
+                continue
+            missing = schema_missing(schema, pointer)
+            if missing is not None:
+                add(
+                    "applies-to",
+                    line,
+                    f"{label}pointer '{pointer}' does not resolve in schema '{name}': no '{missing}' there",
+                    "Fix the pointer to a place the schema defines.",
+                )
+
+
+def _schema_data(ctx: Any, name: str) -> dict | None:
+    cache = ctx.validators.setdefault("__applies_to__", ({}, None))[0]
+    if name not in cache:
+        path = ctx.workspace.schemas_dir / "configs" / f"{name}.json"
+        data = None
+        if re.fullmatch(r"[A-Za-z0-9._-]+", name) and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+        cache[name] = data if isinstance(data, dict) else None
+    return cache[name]
+
+
+def schema_missing(schema: dict, pointer: str) -> str | None:
+    """None when ``pointer`` names a place ``schema`` defines; else the first part it lacks.
+
+    Follows properties, additionalProperties, patternProperties, items, local $ref and
+    allOf/anyOf/oneOf; an object schema that declares no properties at all is free-form
+    (e.g. Kubernetes ``metadata`` in a CRD), so anything below it resolves."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]] if pointer else []
+    nodes = [schema]
+    for part in parts:
+        nxt: list = []
+        open_ended = False
+        for node in _expand(schema, nodes):
+            if node.get("x-kubernetes-preserve-unknown-fields") is True or node is True:
+                open_ended = True
+            props = node.get("properties")
+            if isinstance(props, dict) and part in props:
+                nxt.append(props[part])
+            for pattern, sub in (node.get("patternProperties") or {}).items():
+                if re.search(pattern, part):
+                    nxt.append(sub)
+            extra = node.get("additionalProperties")
+            if isinstance(extra, dict):
+                nxt.append(extra)
+            items = node.get("items")
+            if isinstance(items, dict) and (part.isdigit() or part == "-"):
+                nxt.append(items)
+            if (
+                node.get("type") == "object"
+                and "properties" not in node
+                and extra is None
+                and "patternProperties" not in node
+            ):
+                open_ended = True
+        if not nxt:
+            return None if open_ended else part
+        nodes = nxt
+    return None
+
+
+def _expand(root: dict, nodes: list) -> list[dict]:
+    out: list[dict] = []
+    todo = list(nodes)
+    seen = 0
+    while todo and seen < 200:
+        node = todo.pop()
+        seen += 1
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            target: Any = root
+            for p in [x for x in ref[1:].split("/") if x]:
+                target = target.get(p) if isinstance(target, dict) else None
+            if isinstance(target, dict):
+                todo.append(target)
+        for key in ("allOf", "anyOf", "oneOf"):
+            todo += [n for n in node.get(key) or [] if isinstance(n, dict)]
+        out.append(node)
+    return out
