@@ -51,7 +51,8 @@ class Usage:
     def __str__(self) -> str:
         return (
             f"{self.requests} request(s), {self.tokens_in} tokens in, {self.tokens_out} out, "
-            f"${self.cost_usd:.4f}" + (f", {self.reasks} re-ask(s)" if self.reasks else "")
+            f"${self.cost_usd:.4f}"
+            + (f", {self.reasks} re-ask(s)" if self.reasks else "")
             + (f", {self.retries} retr{'y' if self.retries == 1 else 'ies'}" if self.retries else "")
         )
 
@@ -142,7 +143,9 @@ class LlmClient:
         owner = self
 
         class _Client(openai.OpenAI):  # backoff from settings; count HTTP retries
-            def _calculate_retry_timeout(self, remaining_retries: int, options: Any, response_headers: Any = None) -> float:
+            def _calculate_retry_timeout(
+                self, remaining_retries: int, options: Any, response_headers: Any = None
+            ) -> float:
                 after = self._parse_retry_after_header(response_headers)
                 if after is not None and 0 <= after <= 120:
                     return after
@@ -204,7 +207,9 @@ class LlmClient:
             self.on_request(RequestRecord(tin, tout, cost, reask, retries))
         return response
 
-    def estimate_request(self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None) -> float:
+    def estimate_request(
+        self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None
+    ) -> float:
         """Upper-bound cost of one request: its prompt plus the most the model may write."""
         prompt = count_tokens(json.dumps(messages, default=str) + (json.dumps(tools, default=str) if tools else ""))
         return price(self.cfg, prompt, max_tokens or self.cfg.max_output_tokens)

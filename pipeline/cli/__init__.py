@@ -21,8 +21,23 @@ from pipeline.errors import KbError
 
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
-    "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
-    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "init",
+    "add",
+    "transcribe",
+    "import-docs",
+    "distill",
+    "new",
+    "check",
+    "site",
+    "export",
+    "eval",
+    "ask",
+    "serve",
+    "run",
+    "cost",
+    "config",
+    "schemas",
+    "eval-diarisation",
 )
 
 
@@ -72,6 +87,7 @@ from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, ask, eval
     distill_cmd,  # noqa: E402,F401  distill, cost
+    embed_cmd,  # noqa: E402,F401  embed onnx
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
     serve_cmd,  # noqa: E402,F401  serve
@@ -113,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print_error(KbError(message, "Check that path: a folder where one is needed, permissions, free space."))
         return 1
     return 0
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import BundleError
+from pipeline.index.ann import AUTO_THRESHOLD, AnnParams, dense_index
 from pipeline.index.lexical import TOKENIZER, Lexical
 from pipeline.index.search import Hit, SearchCore
 from pipeline.models import EmbeddingInfo, Manifest
@@ -82,7 +83,12 @@ class BundleContent:
         self.sources.sort(key=lambda r: (r[0], r[1]))
 
     def counts(self) -> dict[str, int]:
-        return {"atoms": len(self.atoms), "faq": len(self.faq), "sources": len(self.sources), "passages": len(self.passages)}
+        return {
+            "atoms": len(self.atoms),
+            "faq": len(self.faq),
+            "sources": len(self.sources),
+            "passages": len(self.passages),
+        }
 
 
 def checksum(content: BundleContent, embedding: EmbeddingInfo, schema_version: int = BUNDLE_SCHEMA_VERSION) -> str:
@@ -140,10 +146,14 @@ def write_bundle(path: Path, content: BundleContent, manifest: Manifest) -> None
         con.close()
     found = _read_content(path)
     if checksum(found, manifest.embedding, manifest.bundle_schema_version) != manifest.checksum:
-        raise BundleError(f"The bundle written to {path} does not read back identically.", "This is a bug in kb export.")
+        raise BundleError(
+            f"The bundle written to {path} does not read back identically.", "This is a bug in kb export."
+        )
 
 
-def _insert_json(con, table: str, create: str | None, cols: list[tuple[str, str]], rows: Sequence[tuple], tmp: Path) -> None:
+def _insert_json(
+    con, table: str, create: str | None, cols: list[tuple[str, str]], rows: Sequence[tuple], tmp: Path
+) -> None:
     """Bulk insert via newline-delimited JSON (DuckDB's reader is columnar and fast)."""
     names = [c for c, _ in cols]
     f = tmp / f"{table}.jsonl"
@@ -204,11 +214,15 @@ def _read_manifest(con, path: Path) -> Manifest:
     except duckdb.Error:
         row = []
     if len(row) != 1:
-        raise BundleError(f"{path} has no bundle manifest; it was not written by 'kb export'.", "Re-export it with 'kb export'.")
+        raise BundleError(
+            f"{path} has no bundle manifest; it was not written by 'kb export'.", "Re-export it with 'kb export'."
+        )
     try:
         return Manifest.model_validate_json(row[0][0])
     except ValueError as exc:
-        raise BundleError(f"{path}: the bundle manifest is invalid ({exc}).", "Re-export it with 'kb export'.") from None
+        raise BundleError(
+            f"{path}: the bundle manifest is invalid ({exc}).", "Re-export it with 'kb export'."
+        ) from None
 
 
 def _read_content(path: Path, con=None) -> BundleContent:
@@ -218,7 +232,11 @@ def _read_content(path: Path, con=None) -> BundleContent:
         content = BundleContent()
         for name, cols in _COLUMNS.items():
             names = ", ".join(c for c, _ in cols)
-            setattr(content, name, [tuple(r) for r in con.execute(f"SELECT {names} FROM {name} ORDER BY {_ORDER[name]}").fetchall()])
+            setattr(
+                content,
+                name,
+                [tuple(r) for r in con.execute(f"SELECT {names} FROM {name} ORDER BY {_ORDER[name]}").fetchall()],
+            )
         dim = con.execute("SELECT array_length(embedding) FROM passages LIMIT 1").fetchall()
         content.vectors = _fetch_vectors(con, "SELECT embedding FROM passages ORDER BY id", dim=dim[0][0] if dim else 0)
         return content
@@ -234,7 +252,17 @@ class Bundle:
     queries; it must be the model the bundle was exported with.
     """
 
-    def __init__(self, path: Path, manifest: Manifest, content: BundleContent, embedder: Any | None):
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest,
+        content: BundleContent,
+        embedder: Any | None,
+        *,
+        dense: str = "exact",
+        ann: Any | None = None,
+        dense_threshold: int = AUTO_THRESHOLD,
+    ):
         self.path = Path(path)
         self.manifest = manifest
         self.embedder = embedder
@@ -265,6 +293,15 @@ class Bundle:
         ]
         atom_of = np.array([index[r[1]] for r in content.passages], dtype=np.int64)
         lexical = Lexical([list(r[8] or []) for r in content.passages])
+        index = dense_index(
+            content.vectors,
+            dense,
+            ann or AnnParams(),
+            bundle=self.path,
+            bundle_checksum=manifest.checksum,
+            threshold=dense_threshold,
+        )
+        self.dense_kind = index.kind
         self._core = SearchCore(
             content.vectors,
             atom_of,
@@ -275,20 +312,32 @@ class Bundle:
                 "status": [self._atoms[a]["status"] for a in self._order],
                 "tags": [self._atoms[a]["tags"] for a in self._order],
             },
+            dense_index=index,
         )
 
     # loading -----------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: Path | str, embedder: Any) -> Bundle:
+    def load(
+        cls,
+        path: Path | str,
+        embedder: Any,
+        *,
+        dense: str = "exact",
+        ann: Any | None = None,
+        dense_threshold: int = AUTO_THRESHOLD,
+    ) -> Bundle:
         """Open and validate ``path``: schema version, checksum, and that ``embedder`` is its model.
 
         ``embedder`` is an embedder, or a factory called with the manifest once it is validated
         (``functools.partial(pipeline.backends.embed.embedder_for_manifest, settings=...)``), so a
-        caller can load the model the bundle names. Raises ``BundleError`` with the fix.
+        caller can load the model the bundle names. ``dense``: ``serve.dense`` (exact, auto, hnsw,
+        int8) with ``ann`` its ``pipeline.index.ann.AnnParams``. Raises ``BundleError`` with the fix.
         """
         path = Path(path)
         if not path.is_file():
-            raise BundleError(f"Bundle {path} does not exist.", "Write one with 'kb export' (default: dist/kb-<version>.duckdb).")
+            raise BundleError(
+                f"Bundle {path} does not exist.", "Write one with 'kb export' (default: dist/kb-<version>.duckdb)."
+            )
         con = _connect_read_only(path)
         try:
             manifest = _read_manifest(con, path)
@@ -310,7 +359,7 @@ class Bundle:
         if not hasattr(embedder, "encode") and callable(embedder):
             embedder = embedder(manifest)
         check_embedder(manifest, embedder, path)
-        return cls(path, manifest, content, embedder)
+        return cls(path, manifest, content, embedder, dense=dense, ann=ann, dense_threshold=dense_threshold)
 
     def close(self) -> None:
         """Nothing stays open after ``load``; kept so callers can release bundles uniformly."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,12 @@ class Service:
             # One retrieval per model thread (settings.threads): with threads=1, one query embeds
             # at a time while the other core parses and serialises. Measured with 50 clients
             # (bench/service_bench.py): p99 1.07 s gated vs 2.31 s ungated, same throughput.
-            self.gate = threading.BoundedSemaphore(max(1, self.settings.threads))
+            # With micro-batching (serve.batch_window_ms > 0) the batcher queues the encoder instead,
+            # and the gate admits a batch's worth of retrievals at once.
+            batching = self.settings.serve.batch_window_ms > 0
+            self.gate = threading.BoundedSemaphore(
+                self.settings.serve.batch_max if batching else max(1, self.settings.threads)
+            )
 
     def search(self, live: Live, query: str, k: int, filters: dict | None = None) -> list[Any]:
         with self.gate:
@@ -77,7 +81,9 @@ class Service:
         limit = self.settings.serve.max_query_chars
         if len(text) > limit:
             raise ApiError(
-                422, f"'{field}' is {len(text)} characters; the limit is {limit} (serve.max_query_chars).", "query_too_long"
+                422,
+                f"'{field}' is {len(text)} characters; the limit is {limit} (serve.max_query_chars).",
+                "query_too_long",
             )
         if not text.strip():
             raise ApiError(422, f"'{field}' is empty.", "invalid_request_error")
@@ -88,7 +94,9 @@ class Service:
         with self.holder.lease() as live:
             try:
                 threshold = live.extra["calibration"].threshold if "calibration" in live.extra else None
-                result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold)
+                result = answer(
+                    _Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold
+                )
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
         self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
@@ -163,15 +171,11 @@ class PerThreadLlm:
 
 
 def load_bundle(path: Path, embedder: Any | None = None, settings: Settings | None = None) -> Any:
-    """Load and validate a bundle, reusing ``embedder`` (already in memory) when it is the bundle's model."""
-    from pipeline.backends.embed import embedder_for_manifest
-    from pipeline.index.bundle import Bundle, read_manifest
+    """Load and validate a bundle with the serving encoder and dense index (``pipeline.service.encoder``),
+    reusing ``embedder`` (already in memory) when it is the bundle's model."""
+    from pipeline.service.encoder import load_serving_bundle
 
-    if embedder is not None:
-        embedding = read_manifest(path).embedding
-        if getattr(embedder, "model_id", None) == embedding.model and getattr(embedder, "dim", None) == embedding.dim:
-            return Bundle.load(path, embedder)
-    return Bundle.load(path, partial(embedder_for_manifest, settings=settings))
+    return load_serving_bundle(path, settings or Settings.load(None), embedder)
 
 
 def bundle_info(live: Live) -> dict[str, Any]:
@@ -185,6 +189,7 @@ def bundle_info(live: Live) -> dict[str, Any]:
         "counts": dict(m.counts),
         "statuses": list(m.statuses),
         "uncertain_below": live.extra["calibration"].to_dict() if "calibration" in live.extra else None,
+        "dense": getattr(live.bundle, "dense_kind", None),
     }
 
 
@@ -213,6 +218,7 @@ def create_app(
     from pipeline.service.openai_compat import add_chat_routes
 
     metrics = Metrics()
+
     def _load(path: Path, previous: Any | None) -> Any:
         if loader is not None:
             return loader(path, previous)
@@ -257,7 +263,9 @@ def create_app(
     # -- errors: one JSON shape everywhere ----------------------------------------------------
 
     def _json_error(status: int, message: str, type_: str, headers: dict | None = None) -> Any:
-        return Response(error_body(status, message, type_), status_code=status, media_type="application/json", headers=headers)
+        return Response(
+            error_body(status, message, type_), status_code=status, media_type="application/json", headers=headers
+        )
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Any:
@@ -270,7 +278,9 @@ def create_app(
             if err.get("type") == "json_invalid":
                 ctx = err.get("ctx") or {}
                 where = f" at position {err['loc'][1]}" if len(err.get("loc", ())) > 1 else ""
-                return _json_error(400, f"Malformed JSON body{where}: {ctx.get('error', 'invalid JSON')}.", "invalid_json")
+                return _json_error(
+                    400, f"Malformed JSON body{where}: {ctx.get('error', 'invalid JSON')}.", "invalid_json"
+                )
         content_type = request.headers.get("content-type", "")
         if "json" not in content_type and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
             return _json_error(
@@ -294,7 +304,13 @@ def create_app(
 
     @app.exception_handler(KbError)
     async def _kb_error(request: Request, exc: KbError) -> Any:
-        status = 502 if isinstance(exc, BackendError) else 500 if isinstance(exc, (MissingModelError, MissingDependencyError)) else 422
+        status = (
+            502
+            if isinstance(exc, BackendError)
+            else 500
+            if isinstance(exc, (MissingModelError, MissingDependencyError))
+            else 422
+        )
         message = exc.message.rstrip(".") + "." + (f" {exc.hint}" if exc.hint else "")
         type_ = {422: "invalid_request_error", 502: "backend_error"}.get(status, "server_error")
         return _json_error(status, message, type_)
@@ -304,7 +320,10 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         with holder.lease() as live:
-            return {"status": "ok", "bundle": bundle_info(live), "llm": service.llm is not None}
+            from pipeline.service.encoder import encoder_stats
+
+            encoder = encoder_stats(getattr(live.bundle, "embedder", None))
+            return {"status": "ok", "bundle": bundle_info(live), "llm": service.llm is not None, "encoder": encoder}
 
     @app.get("/v1/atoms/{atom_id}")
     def get_atom(atom_id: str) -> Any:
@@ -345,7 +364,9 @@ def create_app(
         try:
             live = service.reload(req.path if req else None)
         except KbError as exc:
-            raise ApiError(409, f"New bundle refused, still serving {holder.current.path}: {exc.message}", "bundle_refused")
+            raise ApiError(
+                409, f"New bundle refused, still serving {holder.current.path}: {exc.message}", "bundle_refused"
+            )
         except Exception as exc:  # noqa: BLE001 - refused, the old bundle stays
             raise ApiError(409, f"New bundle refused, still serving {holder.current.path}: {exc}", "bundle_refused")
         return {"status": "reloaded", "bundle": bundle_info(live)}

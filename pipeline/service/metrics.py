@@ -34,7 +34,9 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0),
             registry=r,
         )
-        self.answers = Counter("kb_answers_total", "Answers given, by mode and uncertainty.", ["mode", "uncertain"], registry=r)
+        self.answers = Counter(
+            "kb_answers_total", "Answers given, by mode and uncertainty.", ["mode", "uncertain"], registry=r
+        )
         self.uncertain_rate = Gauge("kb_uncertain_ratio", "Share of answers flagged uncertain since start.", registry=r)
         self.reloads = Counter("kb_bundle_reloads_total", "Bundle reload attempts by result.", ["result"], registry=r)
         self.bundle_info = Gauge(
@@ -44,7 +46,9 @@ class Metrics:
         self._answered = 0
         self._uncertain = 0
 
-    def observe_answer(self, mode: str, uncertain: bool, evidence: float, tokens_in: int = 0, tokens_out: int = 0) -> None:
+    def observe_answer(
+        self, mode: str, uncertain: bool, evidence: float, tokens_in: int = 0, tokens_out: int = 0
+    ) -> None:
         self.answers.labels(mode=mode, uncertain=str(uncertain).lower()).inc()
         self.retrieval_score.observe(evidence)
         self._answered += 1

@@ -76,7 +76,11 @@ def cache_key(window: Window, settings: Settings) -> str:
 
 
 def _context(transcript: Transcript, settings: Settings) -> dict[str, Any]:
-    return {"transcript": transcript, "threshold": settings.distill.quote_threshold, "slack_s": settings.distill.quote_slack_s}
+    return {
+        "transcript": transcript,
+        "threshold": settings.distill.quote_threshold,
+        "slack_s": settings.distill.quote_slack_s,
+    }
 
 
 def load_cached(cache_dir: Path, key: str, transcript: Transcript) -> WindowResult | None:
@@ -160,7 +164,9 @@ def salvage(
 def to_draft(item: KnowledgeItem, interview_id: str, settings: Settings, share: Usage) -> Draft:
     """A grounded item as a draft atom; its FAQ answers keep only pairs whose evidence exists."""
     sources = [
-        InterviewSource(interview=interview_id, speaker=e.speaker, start=round(e.start, 2), end=round(e.end, 2), quote=e.quote)
+        InterviewSource(
+            interview=interview_id, speaker=e.speaker, start=round(e.start, 2), end=round(e.end, 2), quote=e.quote
+        )
         for e in item.evidence
     ]
     return Draft(
