@@ -56,13 +56,13 @@ def main() -> None:
             searcher = index.searcher()
             t_build = time.perf_counter() - t
 
-            def tv(tokens: list[str], k: int = 50):
+            def tv(tokens: list[str], k: int = 50, index=index, searcher=searcher):
                 if not tokens:
                     return []
                 q = index.parse_query(" OR ".join(f'"{x}"' for x in tokens), ["t"])
                 return [searcher.doc(addr)["id"][0] for _, addr in searcher.search(q, k).hits]
 
-            def bs(tokens: list[str], k: int = 50):
+            def bs(tokens: list[str], k: int = 50, bm=bm, n=n):
                 s = bm._bm25.get_scores(tokens) if tokens else np.zeros(n)
                 idx = np.argpartition(-s, k)[:k]
                 return idx[np.argsort(-s[idx])]
