@@ -156,8 +156,11 @@ def grow_content(real: Real, n: int, seed: int = 0):
     copies = np.flatnonzero(np.array(variant))
     if len(copies):  # each variant stays near its own source passage
         vectors[copies] = perturb(vectors[copies], real.vectors, seed)
-    content.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     content.sort()
+    # passages of one atom contiguous, in atom id order (the bundle's layout), ids renumbered
+    order = sorted(range(len(content.passages)), key=lambda i: (content.passages[i][1], content.passages[i][2], i))
+    content.passages = [(new, *content.passages[i][1:]) for new, i in enumerate(order)]
+    content.vectors = np.ascontiguousarray(vectors[np.array(order)], dtype=np.float32)
     return content
 
 

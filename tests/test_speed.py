@@ -73,8 +73,8 @@ def test_ann_core_top1_and_filters_keep_recall(grown):
 
     vectors, qs = grown
     exact = ExactDense(vectors)
-    hnsw = checked(FaissDense(vectors, AnnParams()))
-    assert measure_recall(hnsw, exact, qs) >= 0.99
+    hnsw = checked(FaissDense(vectors, AnnParams(min_recall=0.95)))
+    assert measure_recall(hnsw, exact, qs) >= 0.95
     top1 = [hnsw.top(q, 10)[0][0] == exact.top(q, 10)[0][0] for q in qs]
     assert np.mean(top1) >= 0.95
     rng = np.random.default_rng(3)
@@ -83,7 +83,7 @@ def test_ann_core_top1_and_filters_keep_recall(grown):
         found = [
             len(set(hnsw.top(q, 10, mask)[0]) & set(exact.top(q, 10, mask)[0])) / 10 for q in qs
         ]  # fmt: skip
-        assert np.mean(found) >= 0.99, (share, np.mean(found))
+        assert np.mean(found) >= 0.95, (share, np.mean(found))
         assert all(mask[hnsw.top(q, 10, mask)[0]].all() for q in qs[:5])
 
 
