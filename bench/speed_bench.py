@@ -166,7 +166,7 @@ def overlap(found: list[list], truth: list[list]) -> float:
 
 def part_chroma(real, sizes: list[int], chroma_python: str) -> None:
     from pipeline.backends.embed import resolve_model
-    from pipeline.backends.embed_fast import write_onnx_model
+    from pipeline.backends.embed.fast import write_onnx_model
     from pipeline.index.bundle import Bundle
 
     model_dir = realdata.CACHE / "onnx-model"

@@ -21,7 +21,7 @@ def onnx(
 ) -> None:
     """Export embed.model to ONNX (needs torch once, here); serve with embed.model: OUT, embed.backend: onnx."""
     from pipeline.backends.embed import resolve_model
-    from pipeline.backends.embed_fast import write_onnx_model
+    from pipeline.backends.embed.fast import write_onnx_model
 
     settings = state(ctx).settings()
     ref = resolve_model(settings.embed.model)

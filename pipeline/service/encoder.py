@@ -55,13 +55,13 @@ def base_embedder(manifest: Any, settings: Settings, kind: str | None = None) ->
         return load_embedder(
             settings.model_copy(update={"embed": settings.embed.model_copy(update={"backend": kind})}), name
         )
-    from pipeline.backends.embed_onnx import OnnxEmbedder
+    from pipeline.backends.embed.onnx import OnnxEmbedder
 
     ref = resolve_model(name)
     float_emb = OnnxEmbedder(ref, threads=settings.threads, batch_size=settings.embed.batch_size)
     if kind != "onnx-int8":
         return float_emb
-    from pipeline.backends.embed_fast import check_quantised, quantise_onnx
+    from pipeline.backends.embed.fast import check_quantised, quantise_onnx
 
     int8_path = quantise_onnx(float_emb.onnx_path, _int8_target(float_emb.onnx_path))
     int8 = OnnxEmbedder(ref, threads=settings.threads, batch_size=settings.embed.batch_size, onnx_path=int8_path)
@@ -87,7 +87,7 @@ def _int8_target(float_path: Path) -> Path:
 
 def wrap(embedder: Embedder, settings: Settings) -> Embedder:
     """Micro-batching (``serve.batch_window_ms`` > 0) behind an LRU cache (``serve.query_cache`` > 0)."""
-    from pipeline.backends.embed_fast import BatchingEmbedder, CachedEmbedder
+    from pipeline.backends.embed.fast import BatchingEmbedder, CachedEmbedder
 
     out = embedder
     if settings.serve.batch_window_ms > 0:
