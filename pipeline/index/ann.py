@@ -141,7 +141,8 @@ class FaissDense:
                 order = top(scores, depth)
                 return keep[order], scores[order]
             share = len(keep) / n
-            selector = self._faiss.IDSelectorBitmap(n, np.packbits(mask, bitorder="little"))
+            bits = np.packbits(mask, bitorder="little")  # kept alive while faiss reads it
+            selector = self._faiss.IDSelectorBitmap(n, self._faiss.swig_ptr(bits))
             ef = int(min(4096, self.params.ef_search / share))
             ids = self._search(q, depth, selector, ef)
             if len(ids) < depth:
