@@ -123,7 +123,7 @@ class Served:
     def health(self) -> dict:
         import httpx
 
-        return httpx.get(f"{self.url}/healthz", timeout=10).json()
+        return httpx.get(f"{self.url}/healthz", timeout=120).json()
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()
