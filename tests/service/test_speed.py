@@ -218,7 +218,7 @@ def test_concurrent_http_searches_equal_sequential(built):  # noqa: F811
             )
     assert [[h["atom_id"] for h in r] for r in conc] == [[h["atom_id"] for h in r] for r in seq]
     assert all(
-        abs(a["dense_score"] - b["dense_score"]) < 1e-5
+        abs(a["score"] - b["score"]) < 1e-9
         for r1, r2 in zip(conc, seq, strict=False)
         for a, b in zip(r1, r2, strict=False)
     )
