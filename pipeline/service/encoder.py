@@ -125,7 +125,7 @@ def check_int8_recall(bundle: Any, k: int = 5) -> tuple[float, float] | None:
     for encoder in (float_emb, emb):
         vectors = encoder.encode(texts)
         hits = 0
-        for (atom_id, q, _), v in zip(questions, vectors, strict=True):
+        for (atom_id, _q, _), v in zip(questions, vectors, strict=True):
             # dense only (no query text): BM25 would hide a worse encoder
             hits += any(h.atom_id == atom_id for h in bundle.search("", k=k, query_vector=v))
         found.append(hits / len(questions))
