@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: setup demo test lint schemas bench clean
+.PHONY: setup demo test lint lock dist-check schemas bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,7 +21,17 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline tests bench
+	$(VENV)/bin/ruff format --check pipeline tests bench
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+# Regenerate requirements/lock.txt (what `make setup` installs) after changing dependencies.
+lock: setup
+	@bash scripts/lock.sh
+
+# Build the sdist and wheel, install the wheel into a clean venv, run kb there (package data included).
+dist-check: setup
+	@bash scripts/check_dist.sh
 
 schemas: setup
 	$(KB) schemas

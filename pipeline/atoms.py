@@ -35,7 +35,7 @@ from pipeline.workspace import atomic_write_text, sha256_text
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class YamlLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class YamlLoader(_BaseLoader):  # type: ignore[misc, valid-type]  # a run-time choice of base (C or Python loader)
     """Safe YAML loader (C-accelerated when available) that keeps dates as strings."""
 
 
@@ -217,6 +217,7 @@ def parse_faq(lines: list[str], heads: list[tuple[int, int, str]], body_line: in
                 )
             )
 
+    assert faq_end is not None  # set together with faq_start
     for idx in range(faq_start, faq_end):
         line = lines[idx]
         mq = _Q_RE.match(line)
@@ -322,7 +323,7 @@ def meta_to_data(meta: AtomMeta) -> dict[str, Any]:
     data = meta.model_dump(mode="python", exclude_none=True)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("config_schema",) and not value:
+        if key in ("config_schema", "needs") and not value:
             continue
         if key == "generator" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if v not in (None,)}
@@ -407,10 +408,22 @@ def write(path: Path, meta: AtomMeta, body: str) -> str:
 def fingerprint(meta: AtomMeta, body: str) -> str:
     """sha256 of an atom's content, ignoring formatting and the fingerprint field itself."""
     data = meta.model_dump(mode="json", exclude_none=True)
+    if not data.get("needs"):
+        data.pop("needs", None)  # fingerprints of atoms written before the field existed stay valid
     gen = data.get("generator")
     if isinstance(gen, dict):
         gen.pop("content_hash", None)
     return sha256_text(json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n" + body.strip())
+
+
+#: Fields that are the reviewer's to set: a proposal differing only in these is not worth writing.
+REVIEWER_FIELDS = ("title", "status", "tags", "reviewed_by", "needs")
+
+
+def content_key(meta: AtomMeta, body: str, *, ignore: tuple[str, ...] = ()) -> str:
+    """sha256 of what an atom says, leaving out dates, version, generator and the ``ignore``d fields."""
+    data = meta.model_dump(mode="json", exclude={"created", "updated", "version", "generator", *ignore})
+    return sha256_text(json.dumps(data, sort_keys=True) + "\n" + body.strip())
 
 
 def stamp(meta: AtomMeta, body: str) -> AtomMeta:
@@ -471,7 +484,7 @@ def skeleton(atom_type: str, title: str, *, author: str | None = None, today: dt
     meta = AtomMeta(
         id=slugify(title),
         title=title,
-        type=atom_type,  # type: ignore[arg-type]
+        type=atom_type,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
         summary="",
         author=author,
         created=today,

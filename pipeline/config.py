@@ -147,6 +147,12 @@ class SiteSettings(_Section):
     )
 
 
+class GapsSettings(_Section):
+    record: bool = Field(True, description="kb serve records questions it answered uncertain (no user identity).")
+    max_rows: int = Field(5000, ge=1, description="Most gaps kept in .kb/gaps.duckdb (closed, then oldest, go first).")
+    repeat_threshold: float = Field(80.0, description="rapidfuzz score at which two users' questions count as one.")
+
+
 class Settings(BaseSettings):
     """All of kb's settings. ``Settings.load(workspace, **flags)`` is the way to build one."""
 
@@ -166,6 +172,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     serve: ServeSettings = ServeSettings()
     site: SiteSettings = SiteSettings()
+    gaps: GapsSettings = GapsSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

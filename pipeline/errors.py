@@ -68,7 +68,7 @@ class MissingDependencyError(KbError):
     def __init__(self, package: str, extra: str, purpose: str):
         super().__init__(
             f"{purpose} needs the Python package '{package}', which is not installed.",
-            f"Install it with: pip install 'kb[{extra}]'  (or 'make setup' in a checkout).",
+            f"Install it with: pip install 'kb-atoms[{extra}]'  (or 'make setup' in a checkout).",
         )
         self.package = package
         self.extra = extra

@@ -13,6 +13,7 @@ from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
+INFO = "info"  # known and noted (a draft's own ``needs:``, a short imported section): not a warning
 
 #: rule id -> (severity, what it means, how to fix). ``review`` = warning while ``draft``
 #: (or ``archived``), error for ``in-review``/``validated``.
@@ -201,7 +202,8 @@ class CheckReport:
                 props.append(f"col={f.column}")
             props.append(f"title={_gh_prop(f.rule)}")
             text = f.message + (f"\nHint: {f.hint}" if f.hint else "")
-            out.append(f"::{f.severity} {','.join(props)}::{_gh_data(text)}")
+            level = "notice" if f.severity == INFO else f.severity
+            out.append(f"::{level} {','.join(props)}::{_gh_data(text)}")
         return out
 
     def __str__(self) -> str:
@@ -214,3 +216,12 @@ def _gh_data(text: str) -> str:
 
 def _gh_prop(text: str) -> str:
     return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def review_rank(
+    errors: int, warnings: int, proposal: bool, status: str, source: str, created: str, atom_id: str
+) -> tuple:
+    """The review queue's order (``kb review`` and the site's queue): atoms with errors, then with
+    other findings, then with kb's proposal waiting, then drafts, then in-review; by source and age."""
+    bucket = 0 if errors else 1 if warnings else 2 if proposal else 3 if status == "draft" else 4
+    return (bucket, source, created, atom_id)

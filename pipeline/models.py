@@ -125,6 +125,10 @@ class AtomMeta(_Strict):
     tags: list[str] = Field(default_factory=list)
     related: list[str] = Field(default_factory=list, description="Titles of related atoms.")
     prerequisites: list[str] = Field(default_factory=list)
+    needs: list[str] = Field(
+        default_factory=list,
+        description="What a reviewer still has to do (kb notes it on rough drafts); remove items as you fix them.",
+    )
     sources: list[Source] = Field(default_factory=list)
     config_schema: str | None = Field(
         default=None,
@@ -132,7 +136,7 @@ class AtomMeta(_Strict):
     )
     generator: Generator | None = None
 
-    @field_validator("tags", "related", "prerequisites", "reviewed_by")
+    @field_validator("tags", "related", "prerequisites", "reviewed_by", "needs")
     @classmethod
     def _no_blank_items(cls, items: list[str]) -> list[str]:
         for item in items:
@@ -214,6 +218,10 @@ class Interview(_Strict):
     max_speakers: int | None = Field(default=None, ge=1)
     media: list[MediaRef] = Field(default_factory=list)
     attribution: str | None = Field(default=None, description="Origin and licence of the material.")
+    guide: str | None = Field(
+        default=None,
+        description="The question guide the interview was run with (kb gaps guide), relative to its folder.",
+    )
 
 
 # --------------------------------------------------------------------------------------------

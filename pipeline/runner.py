@@ -30,6 +30,7 @@ STEPS: tuple[str, ...] = ("transcribe", "distill", "check", "site", "export")
 class RunResult:
     results: dict[str, Any] = field(default_factory=dict)  # step -> its report
     check: CheckReport | None = None
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (step, interview, why)
 
     @property
     def failed_check(self) -> bool:
@@ -87,6 +88,8 @@ def run(
             extra["findings"] = out.check.findings  # the coverage page lists them
         result = _step(name)(settings, workspace, reporter, force=force, **extra)
         out.results[name] = result
+        # a step that failed for some interviews went on with the others (kb run lists these at the end)
+        out.failures += [(name, iid, why) for iid, why in sorted((getattr(result, "failed", None) or {}).items())]
         if name == "check":
             out.check = result
         if on_step is not None:

@@ -32,3 +32,19 @@ def decode_utf8(data: bytes, path: str | Path, hint: str, *, bom: bool = False) 
 def read_utf8(path: str | Path, hint: str = "Re-save the file as UTF-8.", *, bom: bool = False) -> str:
     """Read ``path`` as UTF-8 text; see ``decode_utf8``."""
     return decode_utf8(Path(path).read_bytes(), path, hint, bom=bom)
+
+
+def clock(seconds: float | int | None) -> str:
+    """A moment of a recording as people read it: ``hh:mm:ss``, floored to the second.
+
+    The one formatter for displayed timestamps (transcript.md, the review site, ``kb ask``, the
+    API's text and the chat page), so a quote at 754.9 s reads 00:12:34 everywhere. Links and
+    JSON carry the exact seconds instead (``exact_seconds``).
+    """
+    s = max(0, int(float(seconds or 0)))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def exact_seconds(seconds: float | int | None) -> str:
+    """Seconds for a link's ``#t=``: exact, without trailing zeros (``754.2``, ``12``)."""
+    return f"{float(seconds or 0):.3f}".rstrip("0").rstrip(".")

@@ -35,6 +35,13 @@ if [ -n "$bundle" ]; then
   "$PY" scripts/demo_ask.py --bundle "$bundle" --workspace "$WS"
 fi
 
+step "kb review: what needs a reviewer, and why (first lines)"
+"$KB" -w "$WS" review > "$WS/review-queue.txt" || true
+head -n 12 "$WS/review-queue.txt"
+
+step "kb gaps guide: the next interview's questions"
+"$KB" -w "$WS" gaps guide --interview next-interview || true
+
 step "done"
 echo "workspace: $WS"
 [ -d "$WS/build/site" ] && echo "review site: $WS/build/site/index.html"

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY="$VENV/bin/python"
-stamp="$VENV/.kb-setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+LOCK=requirements/lock.txt
+stamp="$VENV/.kb-setup-$(cat pyproject.toml scripts/setup.sh "$LOCK" | sha256sum | cut -c1-16)"
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
@@ -37,7 +38,10 @@ echo "setup: creating $VENV (first run takes about two minutes)"
 [ -x "$PY" ] || python3 -m venv "$VENV"
 pipq --upgrade pip
 pipq torch==2.13.0
-pipq torch==2.13.0 -e '.[all,dev]'
+# Exactly the locked versions (make lock regenerates the lock); --no-deps: the lock is complete,
+# and no resolver run can swap in a CUDA torch.
+pipq --no-deps -r "$LOCK"
+pipq --no-deps -e .
 pipq --no-deps whisperx==3.8.6
 # The registry's torchaudio is a CUDA build; it runs without its C++ extension.
 rm -f "$VENV"/lib/python3*/site-packages/torchaudio/lib/*.so
@@ -46,5 +50,6 @@ if "$PY" -m pip list 2>/dev/null | grep -qi '^nvidia'; then
   exit 1
 fi
 rm -f "$VENV"/.kb-setup-*
+sha256sum "$LOCK" | cut -d' ' -f1 > "$VENV/.kb-lock"   # tests/test_lock.py compares the venv with this lock
 touch "$stamp"
 echo "setup: done"

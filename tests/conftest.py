@@ -50,3 +50,26 @@ def workspace(tmp_path, kb):
     result = kb("init", ws)
     assert result.exit_code == 0, result.stderr
     return ws
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test (or fixture) stopped by a missing optional extra is skipped, naming the extra.
+
+    So a core-only install (``pip install -e .``) runs everything else and skips these; with the
+    extra installed, the same error fails the test as usual (see ``tests/extras.py``).
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or not report.failed:
+        return
+    from tests.extras import missing_extra_of
+
+    extra = missing_extra_of(call.excinfo.value)
+    if extra is not None:
+        report.outcome = "skipped"
+        report.longrepr = (
+            str(item.path),
+            item.location[1],
+            f"needs the '{extra}' extra (pip install 'kb-atoms[{extra}]')",
+        )

@@ -4,15 +4,20 @@ becomes grounded atoms, a checked workspace, a review site, a DuckDB bundle and 
 from __future__ import annotations
 
 import json
+import shutil
+import struct
+import wave
 
 import duckdb
 import pytest
 
 from tests.conftest import DATA
+from tests.extras import needs_extra
 
 GO_TIME = DATA / "transcripts" / "changelog" / "go-time-255.md"
 
 
+@needs_extra("embed", "site")
 @pytest.mark.slow
 def test_transcript_to_cited_answer(workspace, kb):
     added = kb(
@@ -36,11 +41,27 @@ def test_transcript_to_cited_answer(workspace, kb):
         "Liran Haimovitch",
     )
     assert added.exit_code == 0, added.stderr
+    # a recording whose ASR model is not here: its failure must not hold back the transcript above
+    wav = workspace.parent / "call.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(struct.pack("<h", 0) * 16000)
+    assert kb("-w", workspace, "add", wav, "--id", "call", "--expert", "A B").exit_code == 0
+    (workspace / "kb.yaml").write_text(
+        (workspace / "kb.yaml").read_text(encoding="utf-8")
+        + f"\nasr:\n  model: {workspace.parent / 'no-such-model'}\n",
+        encoding="utf-8",
+    )
 
     first = kb("-w", workspace, "run")
-    assert first.exit_code == 0, first.stderr + first.stdout
+    assert first.exit_code == 1, first.stderr + first.stdout  # the failure, at the end
     for step in ("transcribe:", "distill:", "check:", "site:", "export:"):
-        assert step in first.stdout
+        assert step in first.stdout  # ... after every step ran for the others
+    assert "failed: transcribe call:" in first.stderr and "1 interview(s) failed (call)" in first.stderr
+    assert "Traceback" not in first.stderr
+    shutil.rmtree(workspace / "interviews" / "call")  # the interviewer fixes it (here: drops it)
 
     # Atoms: grounded, every quote by an expert of this interview.
     atom_files = sorted((workspace / "atoms").rglob("*.md"))

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
+from tests.extras import needs_extra
+
 SHIP_IT = DATA / "transcripts" / "changelog" / "ship-it-21.md"
 
 
@@ -146,6 +148,7 @@ def test_copy_of_demo_docs_imports_twice_unchanged(kb, workspace, tmp_path):
     assert {p: p.read_bytes() for p in (workspace / "atoms").rglob("*.md")} == before
 
 
+@needs_extra("llm")
 def test_distill_against_an_unreachable_llm_exits_1(kb, workspace, monkeypatch):
     """Every window failing (server down) ended in exit 0, so kb distill in CI looked green."""
     import socket
@@ -178,6 +181,7 @@ def test_distill_against_an_unreachable_llm_exits_1(kb, workspace, monkeypatch):
     assert not list(Path(workspace, "atoms").rglob("*.md"))
 
 
+@needs_extra("site")
 def test_site_with_a_bad_mkdocs_value_says_so(kb, workspace):
     """mkdocs logs a bad config value, then raises a bare Abort: kb exited 1 with no Error line."""
     with (workspace / "mkdocs.yml").open("a", encoding="utf-8") as f:
@@ -187,6 +191,7 @@ def test_site_with_a_bad_mkdocs_value_says_so(kb, workspace):
     assert "Error: " in result.stderr and "dev_addr" in result.stderr and "Hint: " in result.stderr
 
 
+@needs_extra("site")
 def test_site_serve_on_a_taken_port_is_an_error(kb, workspace):
     """--dev-addr on a port in use ended in an OSError traceback."""
     import socket
@@ -259,6 +264,7 @@ def test_a_latin1_byte_in_kb_yaml_is_an_error_with_its_line(kb, workspace):
     _no_traceback(result)
 
 
+@needs_extra("embed")
 def test_imported_links_wrapped_over_two_lines_are_made_readable(kb, workspace, tmp_path):
     """A relative link whose label wraps a line stayed a link, and broke the strict site build."""
     docs = tmp_path / "docs"
@@ -298,7 +304,9 @@ def test_init_where_nothing_can_be_written_is_an_error(kb, tmp_path):
     _no_traceback(result)
 
 
-@pytest.mark.parametrize("command", [["export", "--out"], ["schemas", "--out"]])
+@pytest.mark.parametrize(
+    "command", [pytest.param(["export", "--out"], marks=needs_extra("embed")), ["schemas", "--out"]]
+)
 def test_writing_under_a_file_is_an_error_not_a_traceback(kb, workspace, tmp_path, command):
     """--out below a file ended in a FileExistsError traceback."""
     blocker = tmp_path / "blocker"

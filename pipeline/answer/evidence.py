@@ -37,8 +37,9 @@ def evidence_of(hits: list[Any], bundle: Any | None = None, question: str | None
     if not hits:
         return 0.0
     known = [_hit_cosine(h) for h in hits]
-    if all(v is not None for v in known):
-        return max(0.0, max(known))
+    values = [v for v in known if v is not None]
+    if len(values) == len(known):
+        return max(0.0, max(values))
     embedder = getattr(bundle, "embedder", None)
     if embedder is None or question is None:
         return max([0.0] + [v for v in known if v is not None])

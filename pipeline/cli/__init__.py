@@ -10,90 +10,26 @@ imported inside the commands (via stages and backends), so ``kb --help`` stays i
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import typer
-import typer.core
 
-from pipeline import __version__
-from pipeline.cli._common import State, err_console
-from pipeline.errors import KbError
-
-#: The order ``kb --help`` lists commands in: the order a user meets them.
-COMMAND_ORDER = (
-    "init",
-    "add",
-    "transcribe",
-    "import-docs",
-    "distill",
-    "new",
-    "check",
-    "site",
-    "export",
-    "eval",
-    "ask",
-    "serve",
-    "run",
-    "cost",
-    "config",
-    "schemas",
-    "eval-diarisation",
-)
-
-
-class _OrderedGroup(typer.core.TyperGroup):
-    def list_commands(self, ctx):  # type: ignore[no-untyped-def]
-        names = super().list_commands(ctx)
-        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
-        return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
-
-
-app = typer.Typer(
-    name="kb",
-    cls=_OrderedGroup,
-    help="Turn recorded expert interviews into a reviewed knowledge base and a cited chat endpoint.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"kb {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    workspace: Path | None = typer.Option(
-        None,
-        "--workspace",
-        "-w",
-        envvar="KB_WORKSPACE",
-        help="Workspace folder (default: the nearest folder up from here holding kb.yaml or mkdocs.yml).",
-        show_default=False,
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print results, warnings and errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
-) -> None:
-    ctx.obj = State(workspace_arg=workspace, quiet=quiet)
-
-
-# Command groups register themselves on `app` when imported.
+# Command groups register themselves on `app` (pipeline.cli.root) when imported.
 from pipeline.cli import (  # noqa: E402
     atoms_cmd,  # noqa: E402,F401  new, check
     bundle_cmd,  # noqa: E402,F401  export, ask, eval
     distill_cmd,  # noqa: E402,F401  distill, cost
     embed_cmd,  # noqa: E402,F401  embed onnx
+    gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    review_cmd,  # noqa: E402,F401  review
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run
 )
+from pipeline.cli._common import err_console
+from pipeline.cli.root import COMMAND_ORDER, app
+from pipeline.errors import KbError
 
 
 def print_error(exc: KbError) -> None:
@@ -129,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         print_error(KbError(message, "Check that path: a folder where one is needed, permissions, free space."))
         return 1
     return 0
+
+
+__all__ = ["COMMAND_ORDER", "app", "main", "print_error"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, reporter, state
+from pipeline.cli.root import app
 from pipeline.models import ATOM_TYPES
 
 
@@ -97,7 +97,8 @@ def _print_human(report) -> None:  # noqa: ANN001 - CheckReport, imported lazily
     from rich.text import Text
 
     current = None
-    for f in report.findings:
+    shown = [f for f in report.findings if f.severity != "info"]  # notes (gaps the atoms note themselves) stay out
+    for f in shown:
         if f.path != current:
             if current is not None:
                 console.print()
@@ -110,15 +111,18 @@ def _print_human(report) -> None:  # noqa: ANN001 - CheckReport, imported lazily
         )
         if f.hint:
             console.print(Text(f"  {'':<7} {'':<9}{'':<21} hint: {f.hint}", style="dim"))
-    if report.findings:
+    if shown:
         console.print()
-    files = len({f.path for f in report.findings})
-    if report.findings:
+    files = len({f.path for f in shown})
+    notes = len(report.findings) - len(shown)
+    if shown:
         text = (
             f"{_n(report.errors, 'error')}, {_n(report.warnings, 'warning')} in {files} of {_n(report.files, 'atom')}"
         )
     else:
         text = f"{_n(report.files, 'atom')} checked: no problems"
+    if notes:
+        text += f"; {_n(notes, 'note')} (gaps the atoms' needs: list, short imported pieces; --format json lists them)"
     if not report.duplicates:
         text += " (near-duplicates not checked)"
     console.print(Text(("✖ " if report.errors else "✔ ") + text, style="bold red" if report.errors else "bold green"))

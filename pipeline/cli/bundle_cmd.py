@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, err_console, reporter, state
+from pipeline.cli.root import app
 
 
 @app.command()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, reporter, state
+from pipeline.cli.root import app
 
 
 @app.command()
@@ -65,8 +66,6 @@ def cost(
     output_format: str = typer.Option("human", "--format", "-f", help="human or json."),
 ) -> None:
     """Report LLM tokens and cost per run, per interview and per atom, with totals."""
-    from rich.table import Table
-
     from pipeline.index.runlog import report
 
     if output_format not in ("human", "json"):
@@ -88,6 +87,19 @@ def cost(
     if not rep.runs:
         console.print("No LLM runs logged yet (kb distill --backend llm writes .kb/runs.duckdb).")
         return
+    for table in _cost_tables(rep):
+        console.print(table)
+    t = rep.totals
+    console.print(
+        f"Total: {t['runs']} run(s), {t['requests']} request(s), {t['tokens_in']} tokens in, "
+        f"{t['tokens_out']} out, ${t['cost_usd']:.4f}"
+    )
+
+
+def _cost_tables(rep: Any) -> list[Any]:
+    """The runs, per-interview and per-atom tables of ``kb cost``."""
+    from rich.table import Table
+
     runs = Table(title="Runs", show_edge=False)
     for col in (
         "run",
@@ -114,7 +126,7 @@ def cost(
             str(r["tokens_out"] or 0),
             f"{r['cost_usd'] or 0:.4f}",
         )
-    console.print(runs)
+    out = [runs]
     per = Table(title="Per interview", show_edge=False)
     for col in ("interview", "requests", "re-asks", "retries", "tokens in", "tokens out", "cost USD"):
         per.add_column(col, justify="left" if col == "interview" else "right")
@@ -128,7 +140,7 @@ def cost(
             str(r["tokens_out"]),
             f"{r['cost_usd'] or 0:.4f}",
         )
-    console.print(per)
+    out.append(per)
     if rep.atoms:
         atoms = Table(title="Per atom (latest run that wrote it)", show_edge=False)
         for col in ("atom", "type", "tokens in", "tokens out", "cost USD"):
@@ -137,9 +149,5 @@ def cost(
             atoms.add_row(
                 r["atom_id"], r["atom_type"], str(r["tokens_in"]), str(r["tokens_out"]), f"{r['cost_usd']:.4f}"
             )
-        console.print(atoms)
-    t = rep.totals
-    console.print(
-        f"Total: {t['runs']} run(s), {t['requests']} request(s), {t['tokens_in']} tokens in, "
-        f"{t['tokens_out']} out, ${t['cost_usd']:.4f}"
-    )
+        out.append(atoms)
+    return out

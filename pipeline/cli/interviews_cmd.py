@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, reporter, state
+from pipeline.cli.root import app
 
 
 @app.command()
@@ -33,6 +33,7 @@ def add(
     reference: bool = typer.Option(
         False, "--reference", help="Reference the file in place (with its sha256) instead of copying it."
     ),
+    guide: Path | None = typer.Option(None, "--guide", help="The question guide it was run with (kb gaps guide)."),
 ) -> None:
     """Create interviews/<id>/interview.yaml and register a recording or an existing transcript."""
     from pipeline.stages import add as add_stage
@@ -52,6 +53,7 @@ def add(
         topics=topic,
         vocabulary=vocabulary,
         reference=reference,
+        guide=guide,
     )
     console.print(str(result))
     console.print(f"Next: check {st.workspace.relative(result.path)}, then kb transcribe {result.interview_id}")

@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, err_console, limit_native_threads, state
+from pipeline.cli.root import app
 from pipeline.config import Settings
 from pipeline.errors import BundleError, KbError
 
@@ -65,7 +65,7 @@ def serve(
             f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535."
         )
     require_uvicorn()
-    web = create_app(source, settings, watch=watch)
+    web = create_app(source, settings, watch=watch, gap_log=_gap_log(ctx, settings))
     live = web.state.service.holder.current
     m = live.manifest
     url = f"http://{settings.serve.host}:{settings.serve.port}"
@@ -80,6 +80,19 @@ def serve(
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
     run_server(web, settings.serve.host, settings.serve.port, log_level)
+
+
+def _gap_log(ctx: typer.Context, settings: Settings) -> Any:
+    """The workspace's gap log for uncertain questions (none outside a workspace or with gaps.record off)."""
+    if not settings.gaps.record:
+        return None
+    try:
+        ws = state(ctx).workspace
+    except KbError:
+        return None
+    from pipeline.index.gaps import GapLog, default_path
+
+    return GapLog(default_path(ws.state_dir), max_rows=settings.gaps.max_rows)
 
 
 def _has_key(settings: Settings) -> bool:

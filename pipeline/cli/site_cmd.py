@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, reporter, state
+from pipeline.cli.root import app
 
 
 @app.command("site")

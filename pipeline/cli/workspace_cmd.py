@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli import app
-from pipeline.cli._common import console, reporter, state
+from pipeline.cli._common import console, err_console, reporter, state
+from pipeline.cli.root import app
+from pipeline.errors import KbError
 
 
 @app.command()
@@ -16,6 +17,7 @@ def init(
     ctx: typer.Context,
     directory: Path = typer.Argument(..., help="Folder for the new workspace (created if missing)."),
     name: str | None = typer.Option(None, help="Name shown in the site title (default: folder name)."),
+    git: bool = typer.Option(True, "--git/--no-git", help="Create a git repository (unless inside one) and commit."),
 ) -> None:
     """Scaffold a new workspace: interviews/, atoms/, site/, mkdocs.yml, kb.yaml, CI and pre-commit."""
     from pipeline.stages import init as init_stage
@@ -24,6 +26,8 @@ def init(
     rep = reporter(ctx)
     for path in created:
         rep.info(f"created {path}")
+    if git:
+        rep.info(init_stage.init_git(directory, created))
     console.print(f'Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE "Title".')
 
 
@@ -80,5 +84,13 @@ def run_pipeline(
         skip=skip,
         on_step=lambda name, report: console.print(f"{name}: {report}"),
     )
+    if result.failures:  # the others went through every step; these did not
+        for step, iid, why in result.failures:
+            err_console.print(f"failed: {step} {iid}: {why}", style="red", markup=False)
+        raise KbError(
+            f"{len(result.failures)} interview(s) failed ({', '.join(i for _, i, _ in result.failures)}); "
+            "the rest were processed",
+            "Fix what each failure line says, then run 'kb run' again (fresh steps are skipped).",
+        )
     if result.failed_check:
         raise typer.Exit(3)

@@ -34,11 +34,13 @@ def create_app(
     watch_interval: float = 1.0,
     loader: Any | None = None,
     embedder: Any | None = None,
+    gap_log: Any | None = None,
 ) -> Any:
     """Build the app serving ``bundle_path`` (a bundle file, or a folder: its newest kb-*.duckdb).
 
     ``llm``: a client with ``.chat(messages)`` (default: one from ``settings.llm`` when configured);
-    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks).
+    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks);
+    ``gap_log``: a ``pipeline.index.gaps.GapLog`` to record uncertain questions in (``kb gaps``).
     """
     from fastapi import FastAPI
 
@@ -61,7 +63,15 @@ def create_app(
         llm = SerialLlm(llm)
     elif llm_configured(settings):
         llm = PerThreadLlm(settings)
-    service = Service(holder=holder, settings=settings, metrics=metrics, llm=llm)
+    from pipeline.service.gaps import GapRecorder
+
+    service = Service(
+        holder=holder,
+        settings=settings,
+        metrics=metrics,
+        llm=llm,
+        gaps=GapRecorder(gap_log) if gap_log is not None else None,
+    )
     service._describe(holder.current)
     if watch:
         service.watcher = Watcher(holder, service.on_reload, interval=watch_interval)

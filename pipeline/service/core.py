@@ -35,6 +35,7 @@ class Service:
     metrics: Metrics
     llm: Any | None
     watcher: Watcher | None = None
+    gaps: Any = None  # GapRecorder: uncertain questions and drafts asked about go to the gap log
     gate: Any = None  # bounds concurrent retrievals (embedding is CPU-bound): FIFO queue, not thrash
 
     def __post_init__(self) -> None:
@@ -75,6 +76,8 @@ class Service:
                 )
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
+            if self.gaps is not None:
+                self.gaps.note(question, result, lambda a: (live.bundle.atom(a) or {}).get("status"))
         self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
         return result
 

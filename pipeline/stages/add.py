@@ -55,7 +55,7 @@ def parse_person(spec: str, role: str) -> Person:
             f"--{role} {spec!r} has no name",
             f'Write --{role} "Full Name" or --{role} "Full Name:job title".',
         )
-    return Person(name=" ".join(name.split()), role=role, title=title.strip() or None)  # type: ignore[arg-type]
+    return Person(name=" ".join(name.split()), role=role, title=title.strip() or None)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
 
 
 def check_id(interview_id: str) -> str:
@@ -89,6 +89,7 @@ def run(
     topics: list[str] | None = None,
     vocabulary: list[str] | None = None,
     reference: bool = False,
+    guide: Path | str | None = None,
 ) -> AddReport:
     source = Path(source).expanduser()
     if not source.is_file():
@@ -117,15 +118,16 @@ def run(
         speakers_found = [sp.name for sp in imported.transcript.speakers]
         kind = "transcript"
 
+    guide_text = _guide_text(Path(guide).expanduser(), folder) if guide is not None else None
     people = [parse_person(s, "expert") for s in experts or []]
     people += [parse_person(s, "interviewer") for s in interviewers or []]
     sha = sha256_file(source)
     copy = not reference and size <= REFERENCE_ABOVE_BYTES
     if copy:
         name = source.name if source.name not in RESERVED_NAMES else f"source-{source.name}"
-        media = MediaRef(kind=kind, file=name, sha256=sha, bytes=size, copied=True, format=fmt)  # type: ignore[arg-type]
+        media = MediaRef(kind=kind, file=name, sha256=sha, bytes=size, copied=True, format=fmt)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
     else:
-        media = MediaRef(kind=kind, file=str(source.resolve()), sha256=sha, bytes=size, copied=False, format=fmt)  # type: ignore[arg-type]
+        media = MediaRef(kind=kind, file=str(source.resolve()), sha256=sha, bytes=size, copied=False, format=fmt)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
     interview = Interview(
         id=iv_id,
         title=title or source.stem.replace("_", " ").replace("-", " ").strip() or iv_id,
@@ -135,8 +137,11 @@ def run(
         topics=list(topics or []),
         vocabulary=list(vocabulary or []),
         media=[media],
+        guide="guide.md" if guide_text is not None else None,
     )
     folder.mkdir(parents=True, exist_ok=True)
+    if guide_text is not None and not (folder / "guide.md").is_file():
+        write_new_text(folder / "guide.md", guide_text)
     if copy:
         with atomic_path(folder / media.file) as tmp:
             shutil.copyfile(source, tmp)
@@ -151,3 +156,14 @@ def run(
         reporter.info(f"{iv_id}: speakers in the transcript: {', '.join(speakers_found)}")
     reporter.info(f"{iv_id}: set consent.recorded / consent.publish in interview.yaml once agreed.")
     return AddReport(iv_id, workspace.interview_yaml(iv_id), media, speakers_found)
+
+
+def _guide_text(path: Path, folder: Path) -> str:
+    """The question guide the interview was run with (``kb gaps guide`` writes one into the folder)."""
+    if not path.is_file():
+        raise InputError("guide not found", "Pass the guide file 'kb gaps guide --interview ID' wrote.", path=path)
+    if path.resolve() == (folder / "guide.md").resolve():
+        return path.read_text(encoding="utf-8")
+    if (folder / "guide.md").is_file():
+        raise ConflictError(f"{folder / 'guide.md'} already exists", "Pass that guide, or remove it first.")
+    return path.read_text(encoding="utf-8")

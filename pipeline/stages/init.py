@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipeline.errors import ConflictError, KbError
 from pipeline.models import ATOM_TYPES
-from pipeline.workspace import atomic_write_text
+from pipeline.workspace import atomic_write_text, git_commit, git_identity, git_init, in_git_repo
 
 #: template file (in pipeline/templates/workspace) -> path in the new workspace
 FILES = {
@@ -54,3 +54,24 @@ def run(target: Path, *, name: str | None = None) -> list[Path]:
             atomic_write_text(keep, "")
             created.append(keep)
     return created
+
+
+def init_git(target: Path, created: list[Path]) -> str:
+    """Make the workspace a git repository (git is the reviewers' audit log) unless it is inside one,
+    and commit the scaffold when a git identity is configured. Returns what was done, to tell the user."""
+    import shutil
+
+    target = Path(target)
+    if shutil.which("git") is None:
+        return "git is not installed: the workspace is not under version control (install git, then 'git init')."
+    if in_git_repo(target):
+        return "inside an existing git repository: left it to you to commit the new files."
+    git_init(target)
+    name, email = git_identity(target)
+    if not name or not email:
+        return (
+            "created a git repository; no git identity is configured, so nothing was committed "
+            "(git config --global user.name/user.email, then 'git add -A && git commit')."
+        )
+    git_commit(target, created, "kb init: workspace scaffold")
+    return f"created a git repository and committed the scaffold as {name}."

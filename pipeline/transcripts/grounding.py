@@ -74,7 +74,7 @@ def _segment_tokens(seg: Segment) -> list[_Tok]:
     if timed and len(timed) == len(seg.words):
         for w in seg.words:
             for t in tokens(w.text):
-                out.append(_Tok(t, float(w.start), float(w.end), seg.id))  # type: ignore[arg-type]
+                out.append(_Tok(t, float(w.start), float(w.end), seg.id))  # type: ignore[arg-type]  # timed: start and end are not None
         if out:
             return out
     toks = tokens(seg.text)

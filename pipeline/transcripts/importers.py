@@ -85,6 +85,6 @@ def import_file(path: Path, interview_id: str, *, sha256: str | None = None, fil
         sha256=sha256,
         format=fmt,
         language=language,
-        timing=timing,  # type: ignore[arg-type]
+        timing=timing,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
     )
     return Imported(assemble(interview_id, source, turns), notes)

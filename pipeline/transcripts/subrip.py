@@ -33,12 +33,11 @@ def read_cues(path: Path) -> list[Cue]:
     try:
         subs = list(srt.parse(text))
     except srt.SRTParseError as exc:
-        line = text[: exc.actual_start].count("\n") + 1
         raise InputError(
             f"not a valid SubRip block: {text[exc.expected_start : exc.actual_start].strip()[:60]!r}",
             "Each block is: a number, 'HH:MM:SS,mmm --> HH:MM:SS,mmm', then text, then a blank line.",
             path=path,
-            line=line,
+            line=text[: exc.actual_start].count("\n") + 1,
         ) from None
     if not subs and text.strip():
         raise InputError("no subtitles found", "Check this is a SubRip (.srt) file.", path=path, line=1)

@@ -14,6 +14,7 @@ from bundle_support import ATOMS, atom_text, embedder, export, make_workspace
 from pipeline.errors import BundleError, ConfigError, InputError
 from pipeline.index.bundle import Bundle, read_manifest
 from pipeline.stages.export import sidecar
+from tests.extras import needs_extra
 
 
 @pytest.fixture
@@ -191,6 +192,7 @@ def test_reexport_embeds_only_changed_passages(ws, tmp_path):
     assert b.search("open a revert pull request", k=1)[0].atom_id == "never-force-push-to-main"
 
 
+@needs_extra("embed")
 def test_kb_export_cli_and_freshness(kb, ws, monkeypatch):
     monkeypatch.chdir(ws.root)
     r = kb("export")
@@ -250,6 +252,7 @@ def test_long_sections_are_split_to_fit_the_model(ws, tmp_path):
     assert all(para.split(" Paragraph")[0][:40] in joined for para in paragraphs)  # nothing lost
 
 
+@needs_extra("embed")
 def test_kb_run_exports_and_then_skips(kb, ws, monkeypatch):
     monkeypatch.chdir(ws.root)
     r = kb("run", "--only", "export")
@@ -291,6 +294,7 @@ def test_a_second_export_at_the_same_time_is_told_to_wait(ws, tmp_path):
     assert export(ws, out=tmp_path / "x.duckdb").path.is_file()
 
 
+@needs_extra("embed")
 def test_manifest_records_the_git_commit(kb, ws, tmp_path, monkeypatch):
     import subprocess
 

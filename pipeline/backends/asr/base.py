@@ -97,12 +97,25 @@ def resolve_ct2_model(settings: Settings) -> str:
         return download_model(name, local_files_only=True, cache_dir=settings.asr.download_root)
     except Exception:  # huggingface_hub raises several kinds when offline / not cached
         repo = name if "/" in name else f"Systran/faster-whisper-{name}"
+        folder = f"models/{repo.split('/')[-1]}"  # the folder the README's kb.yaml example uses
         raise MissingModelError(
             f"The ASR model '{name}' is neither a local directory nor in the local model cache "
             "(kb never downloads at run time).",
-            f"Download it once (e.g. 'huggingface-cli download {repo} --local-dir models/{name.split('/')[-1]}') "
-            "and set 'asr.model' to that directory in kb.yaml (or KB_ASR_MODEL).",
+            f"Download it once (e.g. '{hub_download_command()} {repo} --local-dir {folder}') "
+            f"and set 'asr.model: {folder}' in kb.yaml (or KB_ASR_MODEL).",
         ) from None
+
+
+def hub_download_command() -> str:
+    """The download command the installed hub client has: ``hf download`` (huggingface_hub >= 1.0)
+    or ``huggingface-cli download`` (older releases, where ``hf`` does not exist yet)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major = int(version("huggingface_hub").split(".")[0])
+    except (PackageNotFoundError, ValueError):
+        return "hf download"
+    return "hf download" if major >= 1 else "huggingface-cli download"
 
 
 def decode_options(settings: Settings) -> dict:

@@ -131,6 +131,8 @@ class WhisperXBackend(AsrBackend):
         except ValueError as exc:
             raise BackendError(f"whisperX rejected the request: {exc}", "Check 'language' in interview.yaml.") from None
         lang = result.get("language") or language
+        if not lang:
+            raise BackendError("whisperX reported no language for this recording.", "Set 'language' in interview.yaml.")
         notes: list[str] = []
         if self.align_dir is None:
             notes.append(

@@ -112,7 +112,7 @@ def resolve_model(name: str) -> ModelRef:
         raise MissingModelError(
             f"Embedding model directory '{name}' (embed.model) does not exist.",
             "Set embed.model in kb.yaml (or KB_EMBED_MODEL) to a local sentence-transformers model "
-            f"directory, or to '{DEFAULT_MODEL}' (shipped with kb[embed]).",
+            f"directory, or to '{DEFAULT_MODEL}' (shipped with kb-atoms[embed]).",
         )
     return ModelRef(name.rstrip("/").rsplit("/", 1)[-1], name, False)
 
@@ -122,7 +122,7 @@ def missing_model(name: str, why: str = "") -> MissingModelError:
         f"Embedding model '{name}' (embed.model) is not available on this machine{': ' + why.rstrip('.') if why else ''}.",
         "kb never downloads models at run time. Set embed.model (kb.yaml or KB_EMBED_MODEL) to a local "
         f"model directory, pre-fill the Hugging Face cache on a machine with internet, or use '{DEFAULT_MODEL}' "
-        "(shipped with kb[embed]).",
+        "(shipped with kb-atoms[embed]).",
     )
 
 

@@ -1,7 +1,7 @@
 """The onnxruntime embedder: the same vectors as sentence-transformers, without torch when serving.
 
-The model's transformer body is exported to ONNX once (needs torch + onnx, i.e. kb[embed] and
-kb[onnx]) into ``~/.cache/kb/onnx/<model>-<fingerprint>/model.onnx``; a model directory that
+The model's transformer body is exported to ONNX once (needs torch + onnx, i.e. kb-atoms[embed] and
+kb-atoms[onnx]) into ``~/.cache/kb/onnx/<model>-<fingerprint>/model.onnx``; a model directory that
 already holds ``model.onnx`` or ``onnx/model.onnx`` is used as is. Encoding is tokenizers +
 onnxruntime (``intra_op_num_threads = settings.threads``) + the model's pooling + L2 norm.
 """

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.batch_size = batch_size
         self._ref = ref
         self._threads = threads
-        self._model = None
+        self._model: Any = None
         self._load_lock = threading.Lock()
         self._count = None
         meta = _folder_meta(Path(ref.location)) if ref.local else None
@@ -58,7 +59,10 @@ class SentenceTransformerEmbedder(Embedder):
             except (OSError, ValueError) as exc:
                 raise missing_model(self._ref.location, str(exc).splitlines()[0] if str(exc) else "") from None
             get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-            dim = int(get_dim())
+            raw_dim = get_dim()
+            if raw_dim is None:
+                raise missing_model(self._ref.location, "the model does not say its embedding dimension")
+            dim = int(raw_dim)
             if self.dim and dim != self.dim:
                 raise MissingModelError(
                     f"Embedding model '{self._ref.location}' (embed.model) makes {dim}-d vectors, its folder says {self.dim}.",

@@ -97,7 +97,9 @@ class LlmClient(ChatModel):
         cfg = self.cfg
         owner = self
 
-        class _Client(openai.OpenAI):  # backoff from settings; count HTTP retries
+        base: Any = openai.OpenAI  # imported lazily: a run-time class
+
+        class _Client(base):  # backoff from settings; count HTTP retries
             def _calculate_retry_timeout(
                 self, remaining_retries: int, options: Any, response_headers: Any = None
             ) -> float:

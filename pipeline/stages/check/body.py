@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import atoms
+from pipeline.findings import INFO, WARNING
 from pipeline.models import TYPE_SECTIONS
 from pipeline.stages.check.configs import check_configs
 from pipeline.stages.check.context import CheckContext
@@ -22,6 +23,13 @@ def check_body(ctx: CheckContext, raw: atoms.RawAtom, data: dict, atype: str | N
             if s.level == 2:
                 have.setdefault(norm_heading(s.text), s.line)
         required = TYPE_SECTIONS[atype]
+        needs = [str(n).lower() for n in data.get("needs") or [] if isinstance(n, str)]
+
+        def noted(heading: str) -> str:
+            """A gap the atom itself notes in ``needs:`` is known: info while a draft."""
+            known = review_sev == WARNING and any(n.startswith(heading.lower() + ":") for n in needs)
+            return INFO if known else review_sev
+
         for i, heading in enumerate(required):
             if norm_heading(heading) in have:
                 continue
@@ -32,7 +40,7 @@ def check_body(ctx: CheckContext, raw: atoms.RawAtom, data: dict, atype: str | N
                 f"missing section '## {heading}' (required for type {atype})",
                 f"Add '## {heading}' {'before this line' if after else 'at the end'}; "
                 f"a {atype} has: {', '.join(required)}.",
-                severity=review_sev,
+                severity=noted(heading),
             )
         if "faq" in have and not faq:
             add(
@@ -40,7 +48,7 @@ def check_body(ctx: CheckContext, raw: atoms.RawAtom, data: dict, atype: str | N
                 have["faq"],
                 "the FAQ section has no question and answer",
                 "Add pairs as '**Q:** question?' then '**A:** answer.'",
-                severity=review_sev,
+                severity=noted("FAQ"),
             )
     for pair in faq:
         if not pair.answer.strip():
@@ -69,11 +77,14 @@ def check_body(ctx: CheckContext, raw: atoms.RawAtom, data: dict, atype: str | N
             "Keep one atom to one screen: split it, or move detail into a related atom.",
         )
     elif words < cs.min_words:
+        gen = data.get("generator")
+        imported = isinstance(gen, dict) and gen.get("kind") == "import"  # the source itself made it short
         add(
             "too-short",
             raw.body_line,
             f"the body has {words} word{'' if words == 1 else 's'}, below {cs.min_words}",
             "Add the context, causes and steps a reader needs, or merge it into a related atom.",
+            severity=INFO if imported else None,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.config import Settings
 from pipeline.reporting import Reporter
@@ -34,3 +34,18 @@ class CheckContext:
         self.reporter = reporter
         self.validators: dict[str, Any] = {}
         self.transcripts: dict[str, Any] = {}
+
+
+class AddFinding(Protocol):
+    """How a rule records a finding: ``add(rule, line, message, hint, column=..., severity=...)``."""
+
+    def __call__(
+        self,
+        rule: str,
+        line: int | None,
+        message: str,
+        hint: str | None = None,
+        *,
+        column: int | None = None,
+        severity: str | None = None,
+    ) -> None: ...

@@ -102,7 +102,7 @@ def _name(loc: tuple) -> str:
     return out
 
 
-def _field_error(raw: atoms.RawAtom, err: dict, loc: tuple, data: dict, add: Any, fields: dict) -> None:
+def _field_error(raw: atoms.RawAtom, err: Any, loc: tuple, data: dict, add: Any, fields: dict) -> None:
     kind = err["type"]
     name = _name(loc)
     line = atoms.line_of(raw, loc)

@@ -30,8 +30,8 @@ class Heading:
 def scan(body: str, body_line: int) -> tuple[list[Heading], list[FAQ], list[atoms.CodeBlock]]:
     """Headings, FAQ pairs and fenced code blocks of ``body`` (file lines)."""
     if _HARD.search(body):
-        sections, faq, code = atoms.parse_body(body, body_line)
-        return [Heading(s.level, s.line, s.heading) for s in sections], faq, code
+        sections, faq, blocks = atoms.parse_body(body, body_line)
+        return [Heading(s.level, s.line, s.heading) for s in sections], faq, blocks
     lines = body.split("\n")
     heads: list[tuple[int, int, str]] = []  # (level, 0-based line, text) as atoms.parse_faq wants
     code: list[atoms.CodeBlock] = []

@@ -22,7 +22,7 @@ from pipeline.findings import ERROR, RULES, WARNING, CheckReport, Finding
 from pipeline.models import ATOM_TYPES, STATUSES
 from pipeline.reporting import Reporter
 from pipeline.stages.check.body import check_body
-from pipeline.stages.check.context import AtomInfo, CheckContext
+from pipeline.stages.check.context import AddFinding, AtomInfo, CheckContext
 from pipeline.stages.check.duplicates import duplicate_ids, near_duplicates
 from pipeline.stages.check.fields import check_fields
 from pipeline.stages.check.quotes import check_quotes
@@ -170,6 +170,26 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
         sev = severity or RULES[rule][0]
         out.append(Finding(rel, line, column, sev, rule, message, hint))
 
+    parsed = _parse(path, rel, add)
+    if parsed is None:
+        return
+    raw, data = parsed
+    check_fields(raw, data, add)
+    atype = data.get("type") if data.get("type") in ATOM_TYPES else None
+    given = data.get("status", "draft")
+    status = given if given in STATUSES else "draft"
+    _record_facts(info, raw, data)
+    _file_rules(ctx, path, raw, data, atype, status, add)
+
+    review_sev = WARNING if status in ("draft", "archived") else ERROR
+    check_body(ctx, raw, data, atype, review_sev, add)
+    sources = data.get("sources")
+    if ctx.cs.verify_quotes and isinstance(sources, list):
+        check_quotes(ctx, raw, sources, add)
+
+
+def _parse(path: Path, rel: str, add: AddFinding) -> tuple[atoms.RawAtom, dict[str, Any]] | None:
+    """Read, decode and split the file and load its YAML; None (with the finding added) when that fails."""
     try:
         data_bytes = path.read_bytes()
     except OSError as exc:
@@ -178,7 +198,7 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
         text = decode_utf8(data_bytes, rel, "Re-save the file as UTF-8 (most editors: 'Save with encoding').")
     except InputError as exc:
         add("not-utf8", exc.line, exc.message.split(": ", 1)[-1], exc.hint, column=exc.column)
-        return
+        return None
     raw = atoms.split(text)
     if raw.front_matter is None:
         add(
@@ -187,7 +207,7 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
             "the file has no YAML front matter",
             "Start the file with '---', the atom's fields, then '---' (see 'kb new').",
         )
-        return
+        return None
     aliases = _ALIAS.findall(raw.front_matter) if "*" in raw.front_matter else []
     if len(aliases) > MAX_ALIASES:  # nested aliases expand exponentially ("billion laughs")
         add(
@@ -196,7 +216,7 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
             f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
             "Write the values out instead of repeating them with &anchors and *aliases.",
         )
-        return
+        return None
     try:
         atoms.load_yaml(raw)
     except InputError as exc:
@@ -207,7 +227,7 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
             exc.hint,
             column=exc.column,
         )
-        return
+        return None
     for key, line in raw.duplicate_keys:
         add(
             "duplicate-key",
@@ -223,17 +243,17 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
             "the front matter is empty or not a mapping of fields",
             "Give the atom's fields as 'key: value' lines (see 'kb new').",
         )
-        return
-    check_fields(raw, data, add)
+        return None
+    return raw, data
 
+
+def _record_facts(info: AtomInfo, raw: atoms.RawAtom, data: dict[str, Any]) -> None:
+    """Id, title, summary and related titles, for the rules across files."""
     atom_id = data.get("id") if isinstance(data.get("id"), str) else None
     title = data.get("title") if isinstance(data.get("title"), str) else None
-    atype = data.get("type") if data.get("type") in ATOM_TYPES else None
-    status = data.get("status", "draft")
-    status = status if status in STATUSES else "draft"
     info.id, info.id_line = atom_id, raw.lines.get(("id",))
     info.title, info.title_line = title, raw.lines.get(("title",))
-    info.summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
+    info.summary = data["summary"] if isinstance(data.get("summary"), str) else ""
     rel_list = data.get("related")
     if isinstance(rel_list, list):
         info.related = [
@@ -242,6 +262,18 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
             if isinstance(t, str) and t.strip()
         ]
 
+
+def _file_rules(
+    ctx: CheckContext,
+    path: Path,
+    raw: atoms.RawAtom,
+    data: dict[str, Any],
+    atype: str | None,
+    status: str,
+    add: AddFinding,
+) -> None:
+    """Rules about the file itself: id vs file name, type vs folder, dates, validated without reviewers."""
+    atom_id = data.get("id") if isinstance(data.get("id"), str) else None
     if atom_id is not None and atom_id != path.stem:
         add(
             "id-mismatch",
@@ -274,12 +306,6 @@ def _check_file(ctx: CheckContext, path: Path, info: AtomInfo, out: list[Finding
             "Add the reviewers to reviewed_by (e.g. reviewed_by: [Jane Doe]), or keep status 'in-review'.",
         )
 
-    review_sev = WARNING if status in ("draft", "archived") else ERROR
-    check_body(ctx, raw, data, atype, review_sev, add)
-    sources = data.get("sources")
-    if ctx.cs.verify_quotes and isinstance(sources, list):
-        check_quotes(ctx, raw, sources, add)
-
 
 def _date(value: Any) -> dt.date | None:
     try:
@@ -303,4 +329,4 @@ def _light(path: Path, info: AtomInfo) -> None:
     info.id = data.get("id") if isinstance(data.get("id"), str) else None
     info.id_line = raw.lines.get(("id",))
     info.title = data.get("title") if isinstance(data.get("title"), str) else None
-    info.summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
+    info.summary = data["summary"] if isinstance(data.get("summary"), str) else ""

@@ -1,61 +1,59 @@
-"""The offline distillation backend: interviewer questions + the expert's verbatim answers.
+"""The offline distillation backend: the interviewer's whole questions + the expert's verbatim answers.
 
-No model and no network. Each interviewer turn that asks a question, followed by an expert's
-turn, becomes a FAQ pair whose answer is the expert's own words (cut at a sentence boundary)
-and whose source quote is exactly that answer, verified with ``verify_quote`` (timestamps
-refined from word timings). Pairs are grouped by topic (shared keywords, rapidfuzz) into
-``faq`` atoms titled from the topic's keywords.
+No model and no network. An interviewer turn that asks a question (the question sentences of
+the turn, with the sentence before them when the question points back at it), followed by an
+expert turn that really answers (not a counter-question, a one-liner or small talk), becomes a
+question/answer pair. The answer is the expert's own words cut at a sentence boundary, and its
+source quote is exactly that answer, verified with ``verify_quote`` (timestamps refined from
+word timings). ``shape`` groups pairs into one-screen atoms, titles and types them.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz
-
 from pipeline.config import Settings
-from pipeline.models import Interview, InterviewSource, Transcript
+from pipeline.models import InterviewSource, Transcript
 from pipeline.reporting import Reporter
 from pipeline.stages.distill.windows import Turn, turns
-from pipeline.stages.distill.writer import Draft
 from pipeline.transcripts.grounding import verify_quote
 
-PROMPT = "extractive-v1"
+PROMPT = "extractive-v2"
 
-_SENT = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'+#.-]*[A-Za-z0-9+#]|[A-Za-z]")
-STOPWORDS = frozenset(
-    """a about above across actual actually after again against ago all almost along already also although always
-    am among an and another any anybody anyone anything anyway anywhere are aren't around as ask asked asking at
-    away back bad basically be became because become becomes been before being believe below best better between
-    big bit both bring brought but by call called came can can't cannot case certain certainly change changed
-    changes come comes coming completely could couldn't course curious day days deal describe did didn't
-    different do does doesn't doing don't done down during each easy either else end enough entire even ever
-    every everybody everyone everything exactly example fact far feel felt few find fine first for found from
-    full fun further gave get gets getting give given gives giving go goes going gone gonna good got gotten great
-    guess had hadn't half happen happened happens happy hard has hasn't have haven't having he he's hear heard
-    help her here here's hers herself hey him himself his hmm hope how however huge i i'd i'll i'm i've idea if
-    imagine important in instead interesting into is isn't it it'd it'll it's its itself just keep kind knew
-    know known knows large last later least less let let's life like likely little long look looked looking
-    looks lot lots love made main make makes making man many may maybe me mean means meant might mind more most
-    much must my myself need needed needs never new next nice no nobody none nor not nothing now obviously of
-    off often oh ok okay old on once one ones only open or other others our ours ourselves out over own part
-    people perhaps person place point pretty probably problem pull put quite rather read real really reason
-    right run running said same saw say saying says see seeing seem seems seen set several she she's short
-    should show side since small so some somebody somehow someone something sometimes somewhat somewhere sort
-    sound sounds speak start started stuff such super sure take taken takes taking talk talked talking tell
-    than thank thanks that that'll that's the their theirs them themselves then there there's these they
-    they'd they'll they're they've thing things think thinking thought three through time times to today
-    together told too took top totally toward tried true try trying turn two uh um under understand until up
-    upon us use used useful uses using usually very want wanted wants was wasn't way ways we we'd we'll we're
-    we've well went were weren't what what's whatever when where whether which while who who's whole whom whose
-    why will with within without won't wonder word words work worked works world would wouldn't wow yeah year
-    years yes yet you you'd you'll you're you've your yours yourself yourselves
-    zero four five six seven eight nine ten hundred hundreds thousand thousands million millions billion billions
-    second seconds minute minutes hour hours this mine able anymore began chance consider wrong""".split()
+#: Sentence ends: ., ! or ? (an ellipsis too) followed by space, or the end of the text.
+_END = re.compile(r"(?:\.\.\.|…|[.!?])[\"')\]”’]*(?=\s|$)")
+_ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Dr|St|approx|incl)\.$", re.I)
+_FILLER_START = re.compile(
+    r"^(?:(?:so|and|but|or|okay|ok|well|now|yeah|yes|right|alright|all right|cool|great|oh|um|uh|hm+|mm-hm|"
+    r"also|because|then|i mean|you know|like|anyway|sure|gotcha|interesting|wow|as a result|in that case|actually|"
+    r"plus|besides|otherwise)\b[,.!]*\s+)+",
+    re.I,
+)
+_NONSPEECH = re.compile(r"\s*\[(?:laughter|laughs|unintelligible[^\]]*|crosstalk|inaudible[^\]]*)\]", re.I)
+_HEDGES = re.compile(r",?\s*\b(?:you know what I mean|if you will|you know|I mean|so to speak)\b,?", re.I)
+#: Words that point back at something said in an earlier turn (no antecedent in the question itself).
+BACK_REFERENCE = re.compile(
+    r"^(?:it|that|this|they|those|these|he|she|them)\b|\b(?:like that|about that|that one|this one|do that|"
+    r"did that|doing that|of that|with that|about this|about it|of this|to that|that part|that thing|same thing|"
+    r"you just said|you mentioned|you said|that's why|like this|(?:does|did|is|was|would|will) (?:that|this|it)|"
+    r"that (?:acronym|term|word|idea|approach|one|stuff|story|tool|thing))\b",
+    re.I,
+)
+_SMALL_TALK_Q = re.compile(
+    r"\b(?:go first|how are you|how's it going|welcome|pronounce|can you hear|are you there|where can (?:people|"
+    r"listeners|folks) find|find you online|anything else you|before we (?:wrap|finish|go)|what's next for you|"
+    r"thank(?:s| you)|introduce yourself|who are you|sound ok|ready\?|questions for me|answer your question|"
+    r"did i get that right|is that right|am i right|makes sense\?|does that make sense|right\?$)",
+    re.I,
+)
+_SMALL_TALK_A = re.compile(
+    r"^(?:thank(?:s| you)|hello|hi\b|hey\b|happy to be here|glad to be here|it's a pleasure)", re.I
+)
+_FILLER_SENTENCE = re.compile(
+    r"^(?:yeah|yes|right|exactly|sure|absolutely|okay|ok|mm-hm|oh|well|so|great question|good question|"
+    r"that's (?:a )?(?:really |very )?(?:good|great|interesting) (?:question|point)|that's true|correct)\b",
+    re.I,
 )
 
 
@@ -68,57 +66,174 @@ class Pair:
     expert: str
     keywords: list[str] = field(default_factory=list)
 
+    @property
+    def words(self) -> int:
+        return len(self.question.split()) + len(self.answer.split())
 
-def _question_of(text: str) -> str | None:
-    """The interviewer's question: the last question among the turn's final sentences.
 
-    A short question ("Can you expand a little bit?") keeps the sentence before it, which says
-    what it is about. Verbatim, so it can be found in the transcript.
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of ``text`` (an abbreviation does not end one)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _END.finditer(text):
+        if _ABBREV.search(text[start : m.end()]):
+            continue
+        if text[start : m.end()].strip():
+            spans.append((start, m.end()))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        out.append((s, e))
+    return out
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+def _clean(sentence: str, names: frozenset[str]) -> str:
+    """An interviewer's sentence without fillers, hedges, vocatives and non-speech."""
+    s = _NONSPEECH.sub("", sentence)
+    s = _HEDGES.sub("", s)
+    s = re.sub(r"\s*(?:\.\.\.|…)\s*(?=\S)", ", ", s)  # a pause inside a sentence
+    s = re.sub(r"\s*--\s*", ", ", s)
+    s = re.sub(r"(?:\.\.\.|…)$", ".", s.strip())
+    s = re.sub(r"\b(?:sort of|kind of) like\b\s*", "", s)
+    for _ in range(3):
+        before = s
+        s = _FILLER_START.sub("", s).lstrip(",; ")
+        m = re.match(r"^([A-Z][\w'-]+)(?:\s[A-Z][\w'-]+)?,\s+", s)
+        if m and m.group(1).lower() in names:
+            s = s[m.end() :]
+        if s == before:
+            break
+    for name in names:  # "..., Matvey?" / "I'm wondering, Ildar, if ..."
+        s = re.sub(rf",\s+{re.escape(name)},\s*", " ", s, flags=re.I)
+        s = re.sub(rf",\s+{re.escape(name)}(?=[?,.])", "", s, flags=re.I)
+    s = re.sub(r"\bthere's like\b", "there's", s, flags=re.I)
+    s = re.sub(r",\s*,", ",", re.sub(r"\s+", " ", s)).strip(" ,")
+    s = re.sub(r",\s*\?$", "?", s)
+    return s[:1].upper() + s[1:] if s else s
+
+
+def stands_alone(question: str) -> bool:
+    """False when the question's first sentence points back at an earlier turn."""
+    first = sentences(question)[0] if question else ""
+    return not BACK_REFERENCE.search(first)
+
+
+def question_of(text: str, names: frozenset[str] = frozenset()) -> str | None:
+    """The interviewer's whole question: its closing question sentences, with the context they need.
+
+    None when the turn asks nothing near its end, when the question is small talk, or when it
+    cannot stand alone (it points at an earlier turn and the turn holds no sentence to explain it).
     """
-    sentences = [s.strip() for s in _SENT.split(text) if s.strip()]
-    tail = sentences[-3:]  # only a question near the end of the turn is what the expert answers next
-    idx = [i for i, s in enumerate(tail) if s.endswith("?")]
-    if not idx:
+    raw = sentences(text)
+    cleaned = [_clean(s, names) for s in raw]
+    # a tag question ("..., right?") before the real question is a statement
+    cleaned = [re.sub(r",\s*right\?$", ".", c) if i < len(cleaned) - 1 else c for i, c in enumerate(cleaned)]
+    keep = [i for i, s in enumerate(cleaned) if len(s.split()) >= 2]
+    if not keep:
         return None
-    i = idx[-1]
-    q = tail[i]
-    before = sentences[len(sentences) - len(tail) + i - 1] if len(sentences) - len(tail) + i >= 1 else None
-    if len(q.split()) < 7 and before:
-        q = before + " " + q
-    if len(q.split()) < 4:
+    asks = [i for i in keep if cleaned[i].endswith("?")]
+    if not asks or asks[-1] < keep[-1] - 2:
+        return None  # the turn ends with statements: the expert answers those, not a question
+    last = asks[-1]
+    first = last
+    while first - 1 in asks or (first - 1 in keep and cleaned[first - 1].endswith("?")):
+        first -= 1
+    block = [cleaned[i] for i in range(first, last + 1) if i in keep]
+    while block and not stands_alone(block[0]):
+        prev = [i for i in keep if i < first]
+        context = cleaned[prev[-1]] if prev else None
+        if context and stands_alone(context) and not context.endswith("?") and 5 <= len(context.split()) <= 30:
+            block.insert(0, context)
+            break
+        block.pop(0)
+        first += 1
+    if not block or not block[-1].endswith("?"):
         return None
-    words = q.split()
-    return " ".join(words[-40:]) if len(words) > 40 else q
+    if len(" ".join(block).split()) < 8 and first - 1 in keep and not cleaned[first - 1].endswith("?"):
+        context = cleaned[first - 1]
+        if stands_alone(context) and 5 <= len(context.split()) <= 30:
+            block.insert(0, context)
+    while len(" ".join(block).split()) > 45 and len(block) > 1:
+        block.pop(0)
+        while block and not stands_alone(block[0]) and len(block) > 1:
+            block.pop(0)
+    question = " ".join(block)
+    n = len(question.split())
+    if not 7 <= n <= 45 or len(block[-1].split()) < 4 or not stands_alone(question) or _SMALL_TALK_Q.search(question):
+        return None
+    return question
 
 
-def _answer_of(text: str, max_words: int) -> str:
-    """The turn's opening, cut at the last sentence end within ``max_words`` (a verbatim slice)."""
-    text = text.strip()
-    spans = [m.end() for m in re.finditer(r"\S+", text)]
-    if len(spans) <= max_words:
-        return text
-    cut = text[: spans[max_words - 1]]
-    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", cut)]
-    if ends and ends[-1] >= len(cut) // 3:
-        return cut[: ends[-1]]
-    return cut
+def answer_of(text: str, max_words: int) -> str | None:
+    """The expert's answer: a verbatim slice of the turn from its first real sentence to a sentence end.
+
+    None when the turn is no answer: a one-liner, a counter-question, small talk, or a turn
+    without a complete sentence.
+    """
+    spans = sentence_spans(text)
+    while (
+        spans
+        and len(text[spans[0][0] : spans[0][1]].split()) <= 6
+        and _FILLER_SENTENCE.match(text[spans[0][0] : spans[0][1]])
+    ):
+        spans = spans[1:]
+    if not spans:
+        return None
+    full = [sp for sp in spans if _complete(text[sp[0] : sp[1]])]
+    start = spans[0][0]
+    chosen_end = None
+    for _, e in full:
+        if len(text[start:e].split()) <= max_words:
+            chosen_end = e
+        elif chosen_end is None and len(text[start:e].split()) <= max_words * 1.6:
+            chosen_end = e
+            break
+        else:
+            break
+    if chosen_end is None:
+        return None
+    answer = text[start:chosen_end].strip()
+    parts = sentences(answer)
+    if len(answer.split()) < 25 or _SMALL_TALK_A.match(answer):
+        return None
+    questions = sum(1 for p in parts if p.rstrip("\"')”’").endswith("?"))
+    if parts[0].rstrip("\"')”’").endswith("?") and len(parts) <= 2 or questions * 2 > len(parts):
+        return None  # a counter-question
+    return answer
+
+
+def _complete(sentence: str) -> bool:
+    """A sentence that ends properly (not trailing off with an ellipsis or a dash)."""
+    s = sentence.rstrip("\"')]”’ ")
+    return bool(s) and s[-1] in ".!?" and not s.endswith(("...", "…"))
 
 
 def pairs(transcript: Transcript, settings: Settings, reporter: Reporter) -> list[Pair]:
-    """Question/answer pairs: an interviewer's question, then the next expert turn."""
+    """Question/answer pairs: an interviewer's whole question, then the next expert turn's answer."""
     ts = turns(transcript)
     out: list[Pair] = []
     cfg = settings.distill
+    names = frozenset(w.lower() for sp in transcript.speakers for w in sp.name.split())
     for i, turn in enumerate(ts[:-1]):
         if turn.role != "interviewer":
             continue
-        question = _question_of(turn.text)
+        question = question_of(turn.text, names)
         if question is None:
             continue
         nxt: Turn = ts[i + 1]
-        if nxt.role != "expert" or len(nxt.text.split()) < 12:
+        if nxt.role != "expert":
             continue
-        answer = _answer_of(nxt.text, cfg.answer_max_words)
+        answer = answer_of(nxt.text, cfg.answer_max_words)
+        if answer is None:
+            continue
         g = verify_quote(
             transcript, nxt.name, nxt.start, nxt.end, answer, threshold=cfg.quote_threshold, slack_s=cfg.quote_slack_s
         )
@@ -133,127 +248,4 @@ def pairs(transcript: Transcript, settings: Settings, reporter: Reporter) -> lis
             quote=answer,
         )
         out.append(Pair(question, answer, source, turn.name, nxt.name))
-    return out
-
-
-_NAME = re.compile(
-    r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]?)\b"
-)
-
-
-def _keywords(pairs_: list[Pair], top: int = 8, exclude: frozenset[str] = frozenset()) -> None:
-    """Each pair's topic words: frequent, rarer across pairs, named in the question, or tool-like names."""
-    docs = [
-        Counter(
-            w.lower() for w in _WORD.findall(p.question + " " + p.answer) if _ok_word(w) and w.lower() not in exclude
-        )
-        for p in pairs_
-    ]
-    df = Counter(w for d in docs for w in d)
-    n = len(docs)
-    for p, d in zip(pairs_, docs, strict=True):
-        qwords = {w.lower() for w in _WORD.findall(p.question) if _ok_word(w)}
-        names = {w.lower() for w in _NAME.findall(p.question + " " + p.answer)}
-        scored = {
-            w: c * (2.0 if w in qwords else 1.0) * (2.0 if w in names else 1.0) * math.log((1 + n) / (1 + df[w]) + 1.5)
-            for w, c in d.items()
-        }
-        p.keywords = [w for w, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
-
-
-def _ok_word(w: str) -> bool:
-    lw = w.lower().strip("'.")
-    return len(lw) >= 3 and lw not in STOPWORDS and not lw.isdigit() and not lw.endswith(("ly", "'s", "n't"))
-
-
-MAX_ATOM_WORDS = 750
-
-
-def group(pairs_: list[Pair], threshold: float, cap: int, exclude: frozenset[str] = frozenset()) -> list[list[Pair]]:
-    """Greedy topic clusters: a pair joins the best cluster whose keywords it shares enough of.
-
-    The cluster holding the previous pair gets a bonus (a conversation stays on a topic for a
-    while); clusters stop growing at ``cap`` pairs or about one screen of words.
-    """
-    _keywords(pairs_, exclude=exclude)
-    clusters: list[tuple[list[str], list[Pair]]] = []
-    for p in pairs_:
-        best, best_score = None, -1.0
-        words = len(p.question.split()) + len(p.answer.split())
-        for kws, members in clusters:
-            size = sum(len(m.question.split()) + len(m.answer.split()) for m in members)
-            if len(members) >= cap or size + words > MAX_ATOM_WORDS:
-                continue
-            score = fuzz.token_set_ratio(" ".join(p.keywords[:5]), " ".join(kws))
-            if members[-1] is pairs_[pairs_.index(p) - 1]:
-                score += 15
-            if score > best_score:
-                best, best_score = (kws, members), score
-        if best is not None and best_score >= threshold:
-            best[1].append(p)
-            best[0].extend(k for k in p.keywords[:5] if k not in best[0])
-        else:
-            clusters.append((list(p.keywords[:5]), [p]))
-    return [members for _, members in clusters]
-
-
-def _display_forms(pairs_: list[Pair]) -> dict[str, str]:
-    """The most common spelling of each keyword as written (keeps DNS, Kubernetes, PostgreSQL)."""
-    forms: dict[str, Counter[str]] = {}
-    for p in pairs_:
-        for w in _WORD.findall(p.question + " " + p.answer):
-            forms.setdefault(w.lower(), Counter())[w] += 1
-    return {k: c.most_common(1)[0][0] for k, c in forms.items()}
-
-
-def _topic(members: list[Pair], forms: dict[str, str]) -> list[str]:
-    score: Counter[str] = Counter()
-    for p in members:
-        for rank, k in enumerate(p.keywords):
-            score[k] += len(p.keywords) - rank
-    return [forms.get(k, k) for k, _ in score.most_common(3)]
-
-
-def drafts(transcript: Transcript, interview: Interview | None, settings: Settings, reporter: Reporter) -> list[Draft]:
-    """FAQ drafts for one transcript (empty when it has no interviewer questions answered by an expert)."""
-    found = pairs(transcript, settings, reporter)
-    if not found:
-        return []
-    title = interview.title if interview else transcript.interview
-    forms = _display_forms(found)
-    out: list[Draft] = []
-    used: set[str] = set()
-    names = {sp.name for sp in transcript.speakers} | {p.name for p in (interview.people if interview else [])}
-    exclude = frozenset(w.lower() for n in names for w in _WORD.findall(n))
-    for members in group(found, settings.distill.topic_threshold, settings.distill.pairs_per_atom, exclude):
-        topic = _topic(members, forms)
-        words = topic[:1] if len(topic) == 1 else [*topic[:-1]]
-        label = ", ".join(words) + (f" and {topic[-1]}" if len(topic) > 1 else "")
-        label = label[:1].upper() + label[1:]
-        atom_title = label
-        n = 2
-        while atom_title.lower() in used:
-            atom_title = f"{label} ({title}, part {n})"
-            n += 1
-        used.add(atom_title.lower())
-        experts = sorted({p.expert for p in members})
-        askers = sorted({p.asker for p in members})
-        context = (
-            f'Questions {" and ".join(askers)} asked in "{title}" about {label.lower() if label.islower() else label}, '
-            f"answered in {' and '.join(experts)}'s own words (verbatim from the transcript; "
-            "edit freely, kb will not overwrite your changes)."
-        )
-        out.append(
-            Draft(
-                type="faq",
-                title=atom_title,
-                summary=f'What {" and ".join(experts)} said about {label} in "{title}".',
-                context=context,
-                faq=[(p.question, p.answer) for p in members],
-                tags=sorted({k.lower() for k in topic}),
-                sources=[p.source for p in members],
-                kind="extractive",
-                prompt=PROMPT,
-            )
-        )
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.backends.llm import RequestRecord, Usage, configured, make_client
 from pipeline.config import Settings
@@ -19,7 +20,7 @@ from pipeline.errors import BackendError, BudgetExceededError, KbError, NotFound
 from pipeline.index.runlog import RunLog, append_atoms
 from pipeline.models import Interview, Transcript
 from pipeline.reporting import Reporter
-from pipeline.stages.distill import extractive
+from pipeline.stages.distill import extractive, shape
 from pipeline.stages.distill import llm as dl
 from pipeline.stages.distill import writer as da
 from pipeline.stages.distill.windows import windows
@@ -227,7 +228,7 @@ def _distill_extractive(
         if loaded is None:
             continue
         transcript, interview = loaded
-        for d in extractive.drafts(transcript, interview, settings, reporter):
+        for d in shape.drafts(transcript, interview, settings, reporter):
             if d.title.lower() in titles:
                 d.title = f"{d.title} ({interview.title if interview else i})"
             titles.add(d.title.lower())
@@ -245,11 +246,9 @@ def _distill_llm(
     max_cost: float | None,
 ) -> tuple[list[da.Draft], list[str]]:
     client = make_client(settings, budget_usd=max_cost)
-    cache_dir = _state_dir(ws) / "windows"
-    budget = dl.window_budget(settings)
     drafts: list[da.Draft] = []
     done: list[str] = []
-    where: dict[str, object] = {"interview": None, "window": None}
+    where: dict[str, Any] = {"interview": None, "window": None}
     log = RunLog(ws.run_log, backend="llm", model=settings.llm.model, prompt=dl.PROMPT)
     report.run_id = log.run_id
 
@@ -264,39 +263,12 @@ def _distill_llm(
     status = "ok"
     try:
         for i in scope:
-            loaded = _load_with_expert(ws, i, reporter)
-            if loaded is None:
+            got = _llm_interview(client, settings, ws, reporter, report, where, i, i in todo)
+            if got is None:
                 continue
-            transcript, interview = loaded
-            ws_list = windows(transcript, budget, settings.distill.window_overlap_turns)
-            requested = i in todo
-            keys: list[str] = []
-            failed = False
-            for w in reporter.progress(ws_list, f"distill {i}", total=len(ws_list)):
-                where.update(interview=i, window=w.index)
-                key = dl.cache_key(w, settings)
-                keys.append(key)
-                if not requested:  # consolidation only: never pay for interviews not asked for
-                    res = dl.load_cached(cache_dir, key, transcript)
-                    if res is None:
-                        continue
-                else:
-                    report.windows += 1
-                    try:
-                        res = dl.extract_window(client, w, transcript, interview, settings, cache_dir)
-                    except BudgetExceededError:
-                        raise
-                    except BackendError as exc:
-                        failed = True
-                        report.failed_windows += 1
-                        reporter.warn(f"distill {i}: window {w.index + 1}/{len(ws_list)} failed: {exc.message}")
-                        continue
-                    if res.cached:
-                        report.cached_windows += 1
-                    report.dropped += [f"{i} window {w.index + 1}: {d}" for d in res.dropped]
-                share = dl.split_usage(res.usage, len(res.items))
-                drafts += [dl.to_draft(item, i, settings, share) for item in res.items]
-            if requested and not failed:
+            found, keys, finished = got
+            drafts += found
+            if finished:
                 done.append(i)
                 atomic_write_json(_manifest_path(ws, i), {"backend": "llm", "windows": keys})
     except BudgetExceededError as exc:
@@ -320,6 +292,56 @@ def _distill_llm(
         client.on_request = None
         client.close()
     return drafts, done
+
+
+def _llm_interview(
+    client: Any,
+    settings: Settings,
+    ws: Workspace,
+    reporter: Reporter,
+    report: DistillReport,
+    where: dict[str, Any],
+    i: str,
+    requested: bool,
+) -> tuple[list[da.Draft], list[str], bool] | None:
+    """One interview's windows: (drafts, window cache keys, finished); None when it cannot be read.
+
+    An interview not ``requested`` is only consolidated: its cached windows are used, never paid for.
+    """
+    loaded = _load_with_expert(ws, i, reporter)
+    if loaded is None:
+        return None
+    transcript, interview = loaded
+    cache_dir = _state_dir(ws) / "windows"
+    ws_list = windows(transcript, dl.window_budget(settings), settings.distill.window_overlap_turns)
+    drafts: list[da.Draft] = []
+    keys: list[str] = []
+    failed = False
+    for w in reporter.progress(ws_list, f"distill {i}", total=len(ws_list)):
+        where.update(interview=i, window=w.index)
+        key = dl.cache_key(w, settings)
+        keys.append(key)
+        if not requested:  # consolidation only: never pay for interviews not asked for
+            res = dl.load_cached(cache_dir, key, transcript)
+            if res is None:
+                continue
+        else:
+            report.windows += 1
+            try:
+                res = dl.extract_window(client, w, transcript, interview, settings, cache_dir)
+            except BudgetExceededError:
+                raise
+            except BackendError as exc:
+                failed = True
+                report.failed_windows += 1
+                reporter.warn(f"distill {i}: window {w.index + 1}/{len(ws_list)} failed: {exc.message}")
+                continue
+            if res.cached:
+                report.cached_windows += 1
+            report.dropped += [f"{i} window {w.index + 1}: {d}" for d in res.dropped]
+        share = dl.split_usage(res.usage, len(res.items))
+        drafts += [dl.to_draft(item, i, settings, share) for item in res.items]
+    return drafts, keys, requested and not failed
 
 
 def _log_atoms(ws: Workspace, report: DistillReport, planned: list[da.Planned]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,7 @@ class Draft:
     tags: list[str] = field(default_factory=list)
     prerequisites: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
     sources: list[InterviewSource] = field(default_factory=list)
     kind: str = "llm"
     model: str | None = None
@@ -111,8 +111,7 @@ def render_body(d: Draft) -> str:
 
 
 def _content_key(meta: AtomMeta, body: str) -> str:
-    data = meta.model_dump(mode="json", exclude={"created", "updated", "version", "generator"})
-    return json.dumps(data, sort_keys=True) + "\n" + body.strip()
+    return atoms.content_key(meta, body)
 
 
 @dataclass
@@ -209,7 +208,7 @@ def resolve_related(planned: list[Planned], existing: Existing, threshold: float
 class Outcome:
     atom_id: str
     atom_type: str
-    action: str  # created | updated | unchanged | proposed | proposal-unchanged
+    action: str  # created | updated | unchanged | proposed | proposal-unchanged | proposal-rejected
     path: Path
     diff: str = ""
 
@@ -220,7 +219,7 @@ def _meta_for(p: Planned, old: Atom | None, today: dt.date) -> AtomMeta:
     return AtomMeta(
         id=p.atom_id,
         title=d.title,
-        type=d.type,  # type: ignore[arg-type]
+        type=d.type,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
         summary=d.summary,
         author=", ".join(authors) or None,
         created=old.meta.created if old else today,
@@ -230,9 +229,10 @@ def _meta_for(p: Planned, old: Atom | None, today: dt.date) -> AtomMeta:
         tags=d.tags,
         related=d.related,
         prerequisites=d.prerequisites,
-        sources=d.sources,
+        needs=d.needs,
+        sources=[*d.sources],
         generator=Generator(
-            kind=d.kind,  # type: ignore[arg-type]
+            kind=d.kind,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
             model=d.model,
             prompt=d.prompt,
             tokens_in=d.tokens_in,
@@ -252,6 +252,7 @@ def write_all(
     """Write (or, with ``diff``, only compare) every planned atom; never overwrite a human edit."""
     today = today or dt.date.today()
     outcomes: list[Outcome] = []
+    rejected = ws.rejected()
     for p in planned:
         old = existing.atoms.get(p.atom_id)
         path = p.path
@@ -266,6 +267,16 @@ def write_all(
         meta = atoms.stamp(_meta_for(p, old, today), body)
         rel = ws.relative(path)
         if human:
+            if old is not None and atoms.content_key(meta, body, ignore=atoms.REVIEWER_FIELDS) == atoms.content_key(
+                old.meta, old.body, ignore=atoms.REVIEWER_FIELDS
+            ):
+                outcomes.append(
+                    Outcome(p.atom_id, p.draft.type, "unchanged", path)
+                )  # only the reviewer's fields differ
+                continue
+            if atoms.content_key(meta, body) in rejected.get(p.atom_id, []):
+                outcomes.append(Outcome(p.atom_id, p.draft.type, "proposal-rejected", path))
+                continue
             if broken:
                 path = existing.broken[p.atom_id]
                 rel = ws.relative(path)

@@ -1,7 +1,7 @@
 """``kb import-docs DIR``: cut an existing Markdown documentation tree into draft atoms.
 
-Every document is parsed (``import_docs_tree``), cut into one-screen pieces, typed and rendered
-(``import_docs_cut``); pieces get titles from their heading path (unique across the import), ids
+Every document is parsed (``tree``), cut into one-screen pieces (``cut``), typed (``kinds``) and
+rendered (``render``); pieces get titles from their heading path (unique across the import), ids
 from the titles, and ``sources`` naming every document section they hold. Nothing is written
 until every document has been read, so bad input leaves the workspace untouched.
 
@@ -25,12 +25,15 @@ from pipeline.config import Settings
 from pipeline.errors import InputError, KbError, NotFoundError
 from pipeline.models import ATOM_TYPES, Atom, AtomMeta, DocumentSource, Generator
 from pipeline.reporting import Reporter
-from pipeline.stages.import_docs.cut import Limits, Piece, cut
-from pipeline.stages.import_docs.tree import Doc, Node, read_doc
+from pipeline.stages.import_docs.cut import cut
+from pipeline.stages.import_docs.pieces import Limits, Piece
+from pipeline.stages.import_docs.titles import assign_titles
+from pipeline.stages.import_docs.tree import Doc, read_doc
 from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, sha256_text
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 PROMPT = "import-docs-v1"
+PLACEHOLDER_WORDS = 50
 
 
 @dataclass
@@ -111,7 +114,10 @@ def run(
         docs.append(read_doc(path, rel, Path(docs_dir).resolve().name))
     report.documents = len(docs)
 
-    limits = Limits(settings.check.min_words, settings.check.max_words, settings.check.hard_cap_words)
+    # room for the type's sections the document does not have (marked placeholders, see complete_sections)
+    limits = Limits(
+        settings.check.min_words, settings.check.max_words - PLACEHOLDER_WORDS, settings.check.hard_cap_words
+    )
     pieces: list[Piece] = []
     for doc in docs:
         cut_pieces, notes = cut(doc, limits)
@@ -126,7 +132,7 @@ def run(
             f"the Markdown files in '{docs_dir}' hold no text to import",
             "Point kb import-docs at a folder of documentation pages with headings and text.",
         )
-    _assign_titles(pieces)
+    assign_titles(pieces)
     extra_tags = [_tag(t) for t in tags if _tag(t)]
     existing = _existing(workspace)
     plans = _plan(workspace, pieces, existing, extra_tags, today)
@@ -136,9 +142,9 @@ def run(
     for plan in reporter.progress(plans, "writing atoms", total=len(plans)):
         if plan.atom_id in deleted:
             # made by an earlier import and deleted by a person since: that was a decision
-            path = workspace.relative(workspace.atom_path(plan.meta.type, plan.atom_id))
+            rel_path = workspace.relative(workspace.atom_path(plan.meta.type, plan.atom_id))
             report.changes.append(
-                Change("deleted", plan.atom_id, path, plan.meta.type, "deleted since the last import")
+                Change("deleted", plan.atom_id, rel_path, plan.meta.type, "deleted since the last import")
             )
             continue
         report.changes += _apply(workspace, plan, existing, today, dry_run)
@@ -188,131 +194,6 @@ def _path_tags(rel: str) -> list[str]:
     stem = Path(parts[-1]).stem
     names = parts[:-1] + ([] if stem.lower() in ("index", "readme", "_index") else [stem])
     return [t for t in (_tag(n) for n in names) if t and t != "atom"]
-
-
-# ---------------------------------------------------------------------------------------------
-# titles
-
-_GENERIC = {
-    "overview",
-    "introduction",
-    "intro",
-    "example",
-    "examples",
-    "options",
-    "usage",
-    "solution",
-    "solutions",
-    "symptom",
-    "symptoms",
-    "notes",
-    "note",
-    "summary",
-    "configuration",
-    "settings",
-    "installation",
-    "setup",
-    "prerequisites",
-    "troubleshooting",
-    "faq",
-    "commands",
-    "errors",
-    "background",
-    "details",
-    "description",
-    "reference",
-    "limitations",
-    "known issues",
-    "workaround",
-    "how to get it",
-    "more information",
-    "see also",
-    "getting started",
-    "requirements",
-    "steps",
-    "options inherited from parent commands",
-    "synopsis",
-    "global flags",
-    "declarative",
-    "cli",
-    "ui",
-}
-
-
-def _is_generic(label: str, root: bool = False) -> bool:
-    """A heading too vague for a title on its own ('Examples'; any one word below a page title)."""
-    key = " ".join(label.lower().rstrip(":").split())
-    return key in _GENERIC or (not root and len(key.split()) <= 1)
-
-
-def _label(doc: Doc, node: Node) -> str:
-    """A node's title: its heading, with its nearest specific ancestor when the heading alone is vague."""
-    label = node.label or doc.label
-    if not _is_generic(label, node is doc.root):
-        return label
-    parent = node.parent
-    while parent is not None and _is_generic(parent.label or doc.label, parent is doc.root):
-        parent = parent.parent
-    context = (parent.label if parent is not None and parent.label else doc.label) if node is not doc.root else ""
-    if not context or context == label:
-        folder = doc.rel.split("/")[-2] if "/" in doc.rel else ""
-        context = folder.replace("-", " ").replace("_", " ").capitalize() if folder else ""
-    return f"{context}: {label}" if context and context.lower() != label.lower() else label
-
-
-def _names(labels: list[str]) -> str:
-    if len(labels) == 1:
-        return labels[0]
-    joined = ", ".join(labels[:-1]) + " and " + labels[-1]
-    if len(joined) <= 90:
-        return joined
-    return f"{labels[0]} and {len(labels) - 1} more"
-
-
-def _title(piece: Piece) -> str:
-    doc = piece.doc
-    units = piece.units
-    if len(units) == 1:
-        unit = units[0]
-        base = _label(doc, unit.node)
-        if unit.part is not None:
-            return f"{base} (part {unit.part})"
-        return base
-    parent = piece.parent
-    base = _label(doc, parent) if parent is not None else doc.label
-    names = [u.node.label for u in units if u.whole]
-    return f"{base}: {_names(names)}" if names else base
-
-
-def _assign_titles(pieces: list[Piece]) -> None:
-    """Titles from heading paths, unique across the import (deterministic in document order)."""
-    for piece in pieces:
-        piece.title = " ".join(_title(piece).split())
-    for widen in (_with_doc, _with_path):
-        groups: dict[str, list[Piece]] = {}
-        for piece in pieces:
-            groups.setdefault(piece.title.casefold(), []).append(piece)
-        for group in groups.values():
-            if len(group) > 1:
-                for piece in group:
-                    piece.title = widen(piece)
-    seen: dict[str, int] = {}
-    for piece in pieces:
-        key = piece.title.casefold()
-        if key in seen:
-            seen[key] += 1
-            piece.title = f"{piece.title} ({seen[key]})"
-        else:
-            seen[key] = 1
-
-
-def _with_doc(piece: Piece) -> str:
-    label = piece.doc.label
-    return piece.title if piece.title.lower().startswith(label.lower()) else f"{label}: {piece.title}"
-
-
-def _with_path(piece: Piece) -> str:
-    return f"{piece.title} ({piece.doc.rel})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,13 +252,14 @@ def _plan(
         meta = AtomMeta(
             id=atom_id,
             title=piece.title,
-            type=piece.type,  # type: ignore[arg-type]
+            type=piece.type,  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
             summary=piece.summary,
             created=today,
             updated=today,
             status="draft",
             tags=list(dict.fromkeys(doc_tags + tags)),
-            sources=piece.sources,
+            needs=piece.needs,
+            sources=[*piece.sources],
             generator=Generator(kind="import", prompt=PROMPT),
         )
         ex = existing.get(atom_id)

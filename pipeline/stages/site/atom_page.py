@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from pipeline import atoms as atom_files
 from pipeline.models import Atom, DocumentSource, InterviewSource
 from pipeline.stages.site.markup import UrlFn, atom_src, esc, front_matter, interview_src, link_to, md, one_line
 from pipeline.stages.site.model import TYPE_LABELS, SiteModel
-from pipeline.transcripts.markdown import stamp
+from pipeline.textio import clock as stamp
+from pipeline.textio import exact_seconds
 
 
-def atom_page(model: SiteModel, atom: Atom, url: UrlFn, edit_url: str | None) -> str:
+def atom_page(
+    model: SiteModel, atom: Atom, url: UrlFn, edit_url: str | None, findings: Sequence[Any] | None = None
+) -> str:
     meta = atom.meta
     src = atom_src(atom)
     tags = [esc(t) for t in meta.tags]
     parts = [front_matter(meta.title, tags=tags).rstrip("\n") if tags else front_matter(meta.title).rstrip("\n"), ""]
     parts += [f"# {md(meta.title)}", "", _atom_header(model, atom, edit_url), ""]
+    from pipeline.stages.site.review import review_box
+
+    box = review_box(model, atom, findings)
+    if box:
+        parts += [box, ""]
     if meta.summary:
         parts += [f'<p class="kb-summary">{one_line(meta.summary)}</p>', ""]
     body, faq_cut = _body_without_faq(model, atom)
@@ -104,7 +115,8 @@ def _sources_box(model: SiteModel, atom: Atom, url: UrlFn) -> str:
             role = model.speaker_role(source.interview, source.speaker) or "speaker"
             span = f"{stamp(source.start)}–{stamp(source.end)}"
             if data is not None:
-                href = url(src, interview_src(source.interview)) + f"#t={int(source.start)}"
+                # the exact second of the quote: the click lands on the cited expert turn, not the one before
+                href = url(src, interview_src(source.interview)) + f"#t={exact_seconds(source.start)}"
                 when = f'<a class="kb-time" href="{esc(href)}" data-t="{source.start:g}">{span}</a>'
                 where = f'<span class="kb-interview">{one_line(data.title)}</span>'
             else:

@@ -135,9 +135,10 @@ def load_config(
         ) from None
     finally:
         mk_logger.removeHandler(handler)
-    hooks = None
-    for name, module in dict(config.hooks or {}).items():  # mkdocs.yml lists kb's hooks.py itself
-        default = getattr(module, "_default", None)
+    hooks: Any = None
+    listed: Any = getattr(config, "hooks", None) or {}
+    for name, module in dict(listed).items():  # mkdocs.yml lists kb's hooks.py itself
+        default: Any = getattr(module, "_default", None)
         if str(name).endswith("hooks.py") and type(default).__name__ == "SiteHooks":
             default.workspace, default.settings = workspace, settings
             default.findings, default.strict = findings, strict

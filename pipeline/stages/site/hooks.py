@@ -119,7 +119,7 @@ class SiteHooks:
             f = (
                 File.generated(config, src_uri, content=content)
                 if content is not None
-                else File.generated(config, src_uri, abs_src_path=abs_src_path)
+                else File.generated(config, src_uri, abs_src_path=str(abs_src_path))
             )
             files.append(f)
             return f
@@ -162,7 +162,7 @@ class SiteHooks:
             src = atom_srcs[atom.meta.id]
             edit = self._edit_url(model.rel_paths[atom.meta.id])
             self.edit_urls[src] = edit
-            self.generated[src] = atom_page(model, atom, url, edit)
+            self.generated[src] = atom_page(model, atom, url, edit, self.findings)
         for iid, data in model.interviews.items():
             self.generated[interview_src(iid)], self.slots[interview_src(iid)] = transcript_page(
                 model, data, url, media.get(iid)

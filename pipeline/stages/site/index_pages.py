@@ -13,7 +13,6 @@ from pipeline.stages.site.markup import (
     last_changed,
     link_to,
     md,
-    norm_title,
     rel_md,
     table,
 )
@@ -30,7 +29,7 @@ from pipeline.stages.site.model import (
     experts_of,
     sorted_atoms,
 )
-from pipeline.transcripts.markdown import stamp
+from pipeline.textio import clock as stamp
 
 
 def index_pages(
@@ -42,7 +41,7 @@ def index_pages(
         TAGS_PAGE: _tags(model, tags_listing),
         BY_INTERVIEW_PAGE: _by_interview(model),
         BY_EXPERT_PAGE: _by_expert(model),
-        QUEUE_PAGE: _queue(model),
+        QUEUE_PAGE: _queue(model, findings),
         COVERAGE_PAGE: _coverage(model, findings),
         INTERVIEWS_PAGE: _interviews(model),
     }
@@ -154,40 +153,19 @@ def _by_expert(model: SiteModel) -> str:
     return "\n".join(lines)
 
 
-def _queue(model: SiteModel) -> str:
-    src = QUEUE_PAGE
-    lines = [front_matter("Review queue").rstrip("\n"), "", "# Review queue", ""]
-    waiting = [a for a in model.atoms if a.meta.status in ("draft", "in-review")]
-    waiting.sort(key=lambda a: (last_changed(a), a.meta.created, norm_title(a.meta.title)))
-    if not waiting:
-        lines += ["Nothing waits for review.", ""]
-        return "\n".join(lines)
-    counts = Counter(a.meta.status for a in waiting)
-    lines += [
-        f"{len(waiting)} atoms wait for review ({counts['in-review']} in review, {counts['draft']} drafts), "
-        "oldest first.",
-        "",
-    ]
-    rows = (
-        (
-            last_changed(a).isoformat(),
-            link_to(src, a),
-            a.meta.type,
-            a.meta.status,
-            md(a.meta.author) if a.meta.author else "",
-            ", ".join(md(r) for r in a.meta.reviewed_by),
-        )
-        for a in waiting
+def _queue(model: SiteModel, findings: Sequence[Finding] | None = None) -> str:
+    from pipeline.stages.site.review import queue_page
+
+    return queue_page(
+        model, findings, QUEUE_PAGE, [front_matter("Review queue").rstrip("\n"), "", "# Review queue", ""]
     )
-    lines += table(["Last changed", "Atom", "Type", "Status", "Author", "Reviewed by"], rows) + [""]
-    return "\n".join(lines)
 
 
 def _coverage(model: SiteModel, findings: Sequence[Finding] | None) -> str:
     src = COVERAGE_PAGE
     lines = [front_matter("Coverage").rstrip("\n"), "", "# Coverage", ""]
     lines += ["## Atoms by type and status", ""]
-    grid = Counter((a.meta.type, a.meta.status) for a in model.atoms)
+    grid: Counter[tuple[str, str]] = Counter((a.meta.type, a.meta.status) for a in model.atoms)
     rows = []
     for atype in ATOM_TYPES:
         counts = [grid[(atype, s)] for s in STATUSES]

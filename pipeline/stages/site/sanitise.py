@@ -3,6 +3,8 @@ event handlers or ``javascript:`` links into the site."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.errors import MissingDependencyError
 
 _CLEANER = None
@@ -29,7 +31,7 @@ def sanitise(fragment: str) -> str:
             "code": {"class"},
             "details": {"open"},
         }
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             tags=tags,
             clean_content_tags={"script", "style"},
             attributes=attributes,

@@ -8,7 +8,8 @@ from collections import defaultdict
 from pipeline.models import Atom, InterviewSource, Transcript
 from pipeline.stages.site.markup import UrlFn, atom_src, esc, front_matter, interview_src, md, one_line
 from pipeline.stages.site.model import InterviewData, SiteModel
-from pipeline.transcripts.markdown import stamp
+from pipeline.textio import clock as stamp
+from pipeline.textio import exact_seconds
 
 
 def _citing(model: SiteModel, iid: str, transcript: Transcript) -> dict[int, list[Atom]]:
@@ -40,14 +41,9 @@ def _citing(model: SiteModel, iid: str, transcript: Transcript) -> dict[int, lis
 TRANSCRIPT_SLOT = '<div class="kb-transcript" data-kb-slot="turns"></div>'
 
 
-def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src: str | None) -> tuple[str, str]:
-    """The page's Markdown, and the HTML of its turns that replaces ``TRANSCRIPT_SLOT`` once rendered.
-
-    The turns skip Markdown (they are escaped HTML already; a long interview would only make
-    Python-Markdown's HTML-block scanner slow)."""
-    src = interview_src(data.id)
+def _facts(data: InterviewData) -> list[tuple[str, str]]:
+    """The header's facts (label, escaped HTML): date, language, people, topics, consent, transcript source."""
     iv = data.interview
-    parts = [front_matter(data.title).rstrip("\n"), "", f"# {md(data.title)}", ""]
     facts: list[tuple[str, str]] = []
     if iv is not None:
         facts.append(("Date", esc(iv.date.isoformat())))
@@ -76,26 +72,11 @@ def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src
             + (f" {t.source.model}" if t.source.model else "")
         )
         facts.append(("Transcript", one_line(what) + f", timing {esc(t.source.timing)}"))
-    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
-    parts += [
-        f'<div class="kb-interview-header" data-interview="{esc(data.id)}">',
-        f'<dl class="kb-facts">{dl}</dl>',
-        "</div>",
-        "",
-    ]
-    if media_src is not None:
-        parts += [
-            '<div class="kb-player">',
-            f'<audio class="kb-audio" controls preload="metadata" src="{esc(url(src, media_src))}"></audio>',
-            "</div>",
-            "",
-        ]
-    else:
-        parts += ['<p class="kb-no-audio">No recording is available for this interview.</p>', ""]
-    parts += ["## Transcript", ""]
-    if t is None:
-        parts += [f"No transcript yet: run `kb transcribe {md(data.id)}`.", ""]
-        return "\n".join(parts), ""
+    return facts
+
+
+def _turns_html(model: SiteModel, data: InterviewData, t: Transcript, url: UrlFn, src: str) -> list[str]:
+    """Consecutive segments of one speaker as a turn: time link, speaker, role, text and the atoms citing it."""
     citing = _citing(model, data.id, t)
     turns: list[list] = []
     for seg in sorted(t.segments, key=lambda s: (s.start, s.id)):
@@ -127,12 +108,45 @@ def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src
             aside = f'<aside class="kb-cited">Cited by: {links}</aside>'
         out.append(
             f'<div class="kb-turn kb-role--{esc(role)}" data-start="{first.start:g}" data-end="{turn[-1].end:g}">'
-            f'<div class="kb-turn-head"><a class="kb-time" href="#t={int(first.start)}" data-t="{first.start:g}">'
+            f'<div class="kb-turn-head"><a class="kb-time" href="#t={exact_seconds(first.start)}" data-t="{first.start:g}">'
             f'{stamp(first.start)}</a> <span class="kb-speaker">{one_line(name)}</span> '
             f'<span class="kb-role">{esc(role)}</span></div>'
             f'<p class="kb-turn-text">{" ".join(segs_html)}</p>{aside}</div>'
         )
     out.append("</div>")
+    return out
+
+
+def transcript_page(model: SiteModel, data: InterviewData, url: UrlFn, media_src: str | None) -> tuple[str, str]:
+    """The page's Markdown, and the HTML of its turns that replaces ``TRANSCRIPT_SLOT`` once rendered.
+
+    The turns skip Markdown (they are escaped HTML already; a long interview would only make
+    Python-Markdown's HTML-block scanner slow)."""
+    src = interview_src(data.id)
+    parts = [front_matter(data.title).rstrip("\n"), "", f"# {md(data.title)}", ""]
+    t = data.transcript
+    facts = _facts(data)
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    parts += [
+        f'<div class="kb-interview-header" data-interview="{esc(data.id)}">',
+        f'<dl class="kb-facts">{dl}</dl>',
+        "</div>",
+        "",
+    ]
+    if media_src is not None:
+        parts += [
+            '<div class="kb-player">',
+            f'<audio class="kb-audio" controls preload="metadata" src="{esc(url(src, media_src))}"></audio>',
+            "</div>",
+            "",
+        ]
+    else:
+        parts += ['<p class="kb-no-audio">No recording is available for this interview.</p>', ""]
+    parts += ["## Transcript", ""]
+    if t is None:
+        parts += [f"No transcript yet: run `kb transcribe {md(data.id)}`.", ""]
+        return "\n".join(parts), ""
+    out = _turns_html(model, data, t, url, src)
     parts += [TRANSCRIPT_SLOT, ""]
     return "\n".join(parts), "\n".join(out)
 

@@ -81,7 +81,7 @@ class SpeechPipeline:
         """Transcribe and diarise one recording of ``interview``."""
         audio_path = Path(audio_path)
         audio = audio_io.load(audio_path)
-        language = self.settings.asr.language or interview.language
+        language: str | None = self.settings.asr.language or interview.language
         if language in ("", "auto"):
             language = None
         prompt, hotwords = vocabulary_hints(self.settings, interview)

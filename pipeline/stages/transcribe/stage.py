@@ -31,9 +31,12 @@ class TranscribeReport:
     fresh: list[str] = field(default_factory=list)
     merged: dict[str, int] = field(default_factory=dict)
     unmapped: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # interview -> why (``keep_going``: kb run goes on)
 
     def __str__(self) -> str:
         parts = [f"{len(self.transcribed)} transcribed", f"{len(self.fresh)} fresh"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed ({', '.join(sorted(self.failed))})")
         if self.merged:
             parts.append(f"{sum(self.merged.values())} correction(s) merged from transcript.md")
         if self.unmapped:
@@ -94,6 +97,100 @@ def _describe(c: Any) -> str:
     return f"segment {c.segment} [{markdown.stamp(c.start)}] {what}"
 
 
+def _inputs(settings: Settings, iv: Interview, sha: str, fmt: str) -> dict[str, Any]:
+    """What a transcript depends on: the source, its importer, the people, and the ASR settings for audio."""
+    is_audio = fmt == "audio"
+    return {
+        "source": sha,
+        "format": fmt,
+        "importer": importers.IMPORTER_VERSION,
+        "people": sha256_json([iv.model_dump(mode="json")[k] for k in ("people", "speaker_map", "title")]),
+        "settings": sha256_json(
+            {
+                "asr": settings.asr.model_dump(mode="json"),
+                "diarise": settings.diarise.model_dump(mode="json"),
+                "language": iv.language,
+                "vocabulary": iv.vocabulary,
+            }
+        )
+        if is_audio
+        else None,
+    }
+
+
+def _build(
+    reporter: Reporter,
+    interview_id: str,
+    speech: _Speech,
+    iv: Interview,
+    iv_path: Path,
+    media: MediaRef,
+    src: Path,
+    sha: str,
+    is_audio: bool,
+    old: Transcript | None,
+) -> tuple[Transcript, list[str]]:
+    """A new transcript from the source (ASR or an importer), speakers mapped and earlier corrections
+    re-applied: (transcript, unmapped speaker labels)."""
+    if is_audio:
+        audio.check(src)
+        raw = speech.transcribe(src, iv)
+        raw = raw.model_copy(
+            update={
+                "interview": interview_id,
+                "source": raw.source.model_copy(update={"file": media.file, "sha256": sha}),
+            }
+        )
+        notes: list[str] = []
+    else:
+        imported = importers.import_file(src, interview_id, sha256=sha, file_label=media.file)
+        raw, notes = imported.transcript, imported.notes
+        if iv.language and raw.source.language is None:
+            raw.source.language = iv.language
+    for note in notes:
+        reporter.warn(f"{interview_id}: {note}")
+    mapped, sreport = speakers.map_speakers(raw, iv, path=iv_path)
+    reporter.info(f"{interview_id}: {sreport}")
+    for w in sreport.warnings:
+        reporter.warn(f"{interview_id}: {w}")
+    previous = old.corrections if old is not None else []
+    new, applied, skipped = corrections.apply(mapped, previous, iv)
+    new.corrections = applied + skipped
+    if applied:
+        reporter.info(f"{interview_id}: re-applied {len(applied)} earlier correction(s)")
+    for c in skipped:
+        reporter.warn(
+            f"{interview_id}: earlier correction no longer matches the new transcript, kept unapplied: {_describe(c)}"
+        )
+    return new, sreport.unmapped
+
+
+def _merge_md(
+    workspace: Workspace,
+    reporter: Reporter,
+    interview_id: str,
+    new: Transcript,
+    found: list[corrections.Found],
+    iv: Interview,
+    md_path: Path,
+) -> Transcript:
+    """Apply the corrections a reviewer made in transcript.md; any that no longer fit is a ConflictError."""
+    new, applied, skipped = corrections.apply(
+        new, [f.correction for f in found], iv, md_path=md_path, lines=[f.line for f in found]
+    )
+    if skipped:
+        raise ConflictError(
+            f"{workspace.relative(md_path)}: {len(skipped)} correction(s) no longer fit the new transcript "
+            f"(first: {_describe(skipped[0])}); nothing was written.",
+            "Move transcript.md aside, run 'kb transcribe' again, and re-apply your corrections to the new file.",
+        )
+    new.corrections = [*new.corrections, *applied]
+    for c in applied:
+        reporter.info(f"{interview_id}: merged from transcript.md: {_describe(c)}")
+
+    return new
+
+
 def transcribe_one(
     settings: Settings,
     workspace: Workspace,
@@ -119,22 +216,7 @@ def transcribe_one(
         reporter.warn(f"{interview_id}: {media.file} changed since it was registered (sha256 differs).")
     fmt = importers.detect_format(src)
     is_audio = fmt == "audio"
-    inputs = {
-        "source": sha,
-        "format": fmt,
-        "importer": importers.IMPORTER_VERSION,
-        "people": sha256_json([iv.model_dump(mode="json")[k] for k in ("people", "speaker_map", "title")]),
-        "settings": sha256_json(
-            {
-                "asr": settings.asr.model_dump(mode="json"),
-                "diarise": settings.diarise.model_dump(mode="json"),
-                "language": iv.language,
-                "vocabulary": iv.vocabulary,
-            }
-        )
-        if is_audio
-        else None,
-    }
+    inputs = _inputs(settings, iv, sha, fmt)
     json_path, md_path = workspace.transcript_json(interview_id), workspace.transcript_md(interview_id)
     freshness = workspace.freshness(STAGE)
     old = _load_transcript(json_path)
@@ -146,63 +228,23 @@ def transcribe_one(
         for w in warns:
             reporter.warn(w)
     fresh = not force and old is not None and freshness.is_fresh(interview_id, inputs)
-    if fresh and not found and md_text is not None and md_text == markdown.render(old, iv.title):
+    if fresh and old is not None and not found and md_text is not None and md_text == markdown.render(old, iv.title):
         reporter.skip(f"{interview_id}: transcript is fresh")
         return "fresh", 0, []
 
     unmapped: list[str] = []
     if fresh:
+        assert old is not None
         new = old
     else:
-        if is_audio:
-            audio.check(src)
-            raw = speech.transcribe(src, iv)
-            raw = raw.model_copy(
-                update={
-                    "interview": interview_id,
-                    "source": raw.source.model_copy(update={"file": media.file, "sha256": sha}),
-                }
-            )
-            notes: list[str] = []
-        else:
-            imported = importers.import_file(src, interview_id, sha256=sha, file_label=media.file)
-            raw, notes = imported.transcript, imported.notes
-            if iv.language and raw.source.language is None:
-                raw.source.language = iv.language
-        for note in notes:
-            reporter.warn(f"{interview_id}: {note}")
-        mapped, sreport = speakers.map_speakers(raw, iv, path=iv_path)
-        reporter.info(f"{interview_id}: {sreport}")
-        for w in sreport.warnings:
-            reporter.warn(f"{interview_id}: {w}")
-        unmapped = sreport.unmapped
-        previous = old.corrections if old is not None else []
-        new, applied, skipped = corrections.apply(mapped, previous, iv)
-        new.corrections = applied + skipped
-        if applied:
-            reporter.info(f"{interview_id}: re-applied {len(applied)} earlier correction(s)")
-        for c in skipped:
-            reporter.warn(
-                f"{interview_id}: earlier correction no longer matches the new transcript, kept unapplied: {_describe(c)}"
-            )
+        new, unmapped = _build(reporter, interview_id, speech, iv, iv_path, media, src, sha, is_audio, old)
         if md_text is not None and old is None:
             found, warns = corrections.find(md_text, md_path, new)
             for w in warns:
                 reporter.warn(w)
 
     if found:
-        new, applied, skipped = corrections.apply(
-            new, [f.correction for f in found], iv, md_path=md_path, lines=[f.line for f in found]
-        )
-        if skipped:
-            raise ConflictError(
-                f"{workspace.relative(md_path)}: {len(skipped)} correction(s) no longer fit the new transcript "
-                f"(first: {_describe(skipped[0])}); nothing was written.",
-                "Move transcript.md aside, run 'kb transcribe' again, and re-apply your corrections to the new file.",
-            )
-        new.corrections = [*new.corrections, *applied]
-        for c in applied:
-            reporter.info(f"{interview_id}: merged from transcript.md: {_describe(c)}")
+        new = _merge_md(workspace, reporter, interview_id, new, found, iv, md_path)
 
     atomic_write_json(json_path, new.model_dump(mode="json", exclude_none=True))
     atomic_write_text(md_path, markdown.render(new, iv.title))
@@ -217,7 +259,10 @@ def run(
     ids: list[str] | None = None,
     *,
     force: bool = False,
+    keep_going: bool = False,
 ) -> TranscribeReport:
+    """Transcribe ``ids`` (default: all). A failing interview never holds back the others; with
+    ``keep_going`` the failures are in the report (``failed``) instead of raised at the end."""
     known = workspace.interview_ids()
     if ids:
         for i in ids:
@@ -248,6 +293,11 @@ def run(
                 report.unmapped[interview_id] = unmapped
     finally:
         speech.close()
+    if keep_going:
+        for iid, exc in failed:
+            report.failed[iid] = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            reporter.warn(f"transcribe {iid} failed: {exc.message}")
+        return report
     if len(failed) == 1 and len(todo) == 1:
         raise failed[0][1]
     if failed:
@@ -261,5 +311,5 @@ def run(
 
 
 def run_all(settings: Settings, workspace: Workspace, reporter: Reporter, force: bool = False) -> TranscribeReport:
-    """The `kb run` step: every interview of the workspace."""
-    return run(settings, workspace, reporter, None, force=force)
+    """The `kb run` step: every interview of the workspace; failures are reported, the run goes on."""
+    return run(settings, workspace, reporter, None, force=force, keep_going=True)

@@ -128,4 +128,4 @@ def test_missing_extra_names_the_pip_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # as if the package were not installed
     with pytest.raises(MissingDependencyError) as exc:
         FasterWhisperBackend(Settings.load(None))
-    assert exc.value.extra == "asr" and "kb[asr]" in exc.value.hint
+    assert exc.value.extra == "asr" and "kb-atoms[asr]" in exc.value.hint

@@ -112,7 +112,7 @@ def test_missing_extra_names_the_diarise_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyannote.audio", None)  # as if pyannote.audio were not installed
     with pytest.raises(MissingDependencyError) as exc:
         PyannoteDiariser(Settings.load(None, **{"diarise.pipeline": "x"}))
-    assert exc.value.extra == "diarise" and "kb[diarise]" in exc.value.hint
+    assert exc.value.extra == "diarise" and "kb-atoms[diarise]" in exc.value.hint
 
 
 def test_local_config_naming_a_hub_model_is_refused_before_any_download(pipeline_dir, tmp_path):

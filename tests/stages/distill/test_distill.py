@@ -15,6 +15,7 @@ from pipeline.reporting import Reporter
 from pipeline.stages import distill
 from pipeline.transcripts.grounding import verify_quote
 from pipeline.workspace import Workspace
+from tests.extras import needs_extra
 from tests.fakes.distill_model import excerpt, excerpt_turns, grounded_model, item, make_workspace, reask_messages
 from tests.fakes.openai_server import OpenAIServer, slow, status, tool_call
 from tests.paths import TESTS_DATA
@@ -422,6 +423,7 @@ def test_golden_llm_atoms(ws, server):
     assert text == golden.read_text(encoding="utf-8")
 
 
+@needs_extra("llm")
 def test_cli_max_cost_exits_1_and_prints_totals(ws, server, kb, monkeypatch):
     server.responder = grounded_model
     monkeypatch.setenv("KB_LLM_BASE_URL", server.base_url)

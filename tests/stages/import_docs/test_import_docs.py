@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from pathlib import Path
 
@@ -159,7 +160,10 @@ def test_error_atom_renames_solution_and_keeps_the_message(ws, tmp_path):
     (atom,) = all_atoms(ws).values()
     assert atom.meta.title == "Sync fails with context deadline exceeded"
     assert atom.meta.id == "sync-fails-with-context-deadline-exceeded"
-    assert [s.heading for s in atom.sections] == ["How to resolve"]
+    # the document's own sections under the type's headings; what it does not say is marked and noted
+    assert [s.heading for s in atom.sections] == ["What it means", "Common causes", "How to resolve", "FAQ"]
+    assert [n.split(":")[0] for n in atom.meta.needs] == ["Common causes", "FAQ"]
+    assert "_Not in the source document._" in atom.body
     assert "FATA[0060] rpc error: code = DeadlineExceeded desc = context deadline exceeded" in atom.body
     assert [(s.document, s.heading, s.line) for s in atom.meta.sources] == [
         ("page.md", "Sync fails with `context deadline exceeded`", 1),
@@ -182,7 +186,7 @@ def test_faq_pairs_and_structure_headings(ws, tmp_path):
         "How do I reset the admin password?",
     ]
     proc = found["rotate-the-admin-password"]
-    assert [s.heading for s in proc.sections] == ["Steps"]  # the numbered list gets its section
+    assert [s.heading for s in proc.sections] == ["Steps", "FAQ"]  # the numbered list gets its section
     assert "1. Log in with the current password." in proc.body
 
 
@@ -212,9 +216,17 @@ def test_long_section_without_headings_is_cut_between_paragraphs(ws, tmp_path):
     assert sorted(found) == [f"a-very-long-page-part-{i}" for i in (1, 2, 3)]
     counts = [atoms.word_count(a.body) for a in found.values()]
     assert all(400 <= c <= 800 for c in counts), counts
-    joined = "\n\n".join(found[f"a-very-long-page-part-{i}"].body.strip() for i in (1, 2, 3))
+    joined = "\n\n".join(_doc_text(found[f"a-very-long-page-part-{i}"].body) for i in (1, 2, 3))
     assert joined == paragraphs  # nothing lost, nothing repeated, in order
     assert check_errors(ws) == []
+
+
+def _doc_text(body: str) -> str:
+    """The document's own text in an imported body: without the type's headings and kb's placeholders."""
+    from pipeline.stages.import_docs.cut import NO_FAQ, NOT_IN_SOURCE
+
+    kept = [p for p in body.strip().split("\n\n") if not re.match(r"^## (?!#)", p) and p not in (NOT_IN_SOURCE, NO_FAQ)]
+    return "\n\n".join(kept)
 
 
 def test_small_sibling_sections_are_merged(ws, tmp_path):
@@ -226,7 +238,14 @@ def test_small_sibling_sections_are_merged(ws, tmp_path):
     assert len(merged) == 1, [a.meta.title for a in found.values()]
     atom = merged[0]
     assert atom.meta.title == "Notes: Setting alpha, Setting beta, Setting gamma and Setting delta"
-    assert [s.heading for s in atom.sections] == ["Setting alpha", "Setting beta", "Setting gamma", "Setting delta"]
+    # the document's sections sit under the type's main section; the others are marked and noted
+    assert [s.heading for s in atom.sections if s.level == 3] == [
+        "Setting alpha",
+        "Setting beta",
+        "Setting gamma",
+        "Setting delta",
+    ]
+    assert [s.heading for s in atom.sections if s.level == 2][0] == "What it is"
     assert check_errors(ws) == []
 
 
@@ -257,7 +276,8 @@ def test_a_page_that_fits_stays_one_atom(ws, tmp_path):
     (atom,) = all_atoms(ws).values()
     assert atom.meta.title == "Operating tips"
     assert [s.heading for s in atom.meta.sources] == ["Operating tips", "Tip alpha", "Tip beta", "Tip gamma"]
-    assert [s.heading for s in atom.sections] == ["Tip alpha", "Tip beta", "Tip gamma"]
+    assert [s.heading for s in atom.sections if s.level == 3] == ["Tip alpha", "Tip beta", "Tip gamma"]
+    assert [s.heading for s in atom.sections if s.level == 2] == ["Symptom", "Tip", "FAQ"]
 
 
 def test_code_blocks_are_kept_whole(ws, tmp_path):

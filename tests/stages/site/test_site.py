@@ -21,6 +21,7 @@ from pipeline.stages import site
 from pipeline.stages.site.index_pages import index_pages
 from pipeline.stages.site.model import SiteModel
 from pipeline.workspace import Workspace
+from tests.extras import needs_extra
 from tests.paths import TESTS_DATA
 
 DATA = TESTS_DATA / "site"
@@ -153,16 +154,33 @@ def test_index_pages_match_golden(page: str, tmp_path: Path):
     assert pages[src] == golden.read_text(encoding="utf-8")
 
 
-def test_review_queue_lists_drafts_and_in_review_oldest_first(built: Path):
+def test_review_queue_is_in_kb_reviews_order(built: Path):
+    """Errors first, then other findings, proposals, drafts by source and age: what ``kb review`` lists."""
+    from pipeline.stages import review
+
     rows = re.findall(r'href="(atoms/[^"]+)"', article(built / "review-queue.html"))
     ids = [Path(h).stem for h in rows]
-    assert ids == [
-        "sync-storm-after-a-cluster-upgrade",  # draft, 2026-03-02
-        "argo-cd-sync-questions",  # draft, 2026-03-06
-        "rotate-the-repository-credentials",  # draft, 2026-03-10
-        "argocd-sync-context-deadline-exceeded",  # in-review, updated 2026-03-11
-        "timeout-reconciliation",  # in-review, updated 2026-03-12
-    ]
+    expected = [i.atom_id for i in review.queue(Workspace.at(built.parent.parent), FINDINGS)]
+    assert ids == expected
+    assert ids[0] == "argocd-sync-context-deadline-exceeded"  # the atom with an error comes first
+
+
+def test_proposals_and_findings_on_the_atom_page_and_in_the_queue(tmp_path: Path):
+    ws = make_workspace(tmp_path)
+    path = ws.root / "atoms" / "procedure" / "rotate-the-repository-credentials.md"
+    proposal = path.with_name(path.stem + ".proposed.md")
+    proposal.write_text(path.read_text(encoding="utf-8").replace("## Steps", "## Steps\n\n0. Tell the team."), "utf-8")
+    build(ws, strict=False)
+    site_dir = ws.root / "build" / "site"
+    queue = article(site_dir / "review-queue.html")
+    assert "<th>Proposal</th>" in queue and "<th>Findings</th>" in queue
+    row = next(r for r in queue.split("<tr>") if "rotate-the-repository-credentials" in r)
+    assert "<td>yes</td>" in row
+    page = article(site_dir / "atoms" / "procedure" / "rotate-the-repository-credentials.html")
+    assert "kb-proposal" in page and "kb review accept rotate-the-repository-credentials" in page
+    assert "+0. Tell the team." in page
+    errored = article(site_dir / "atoms" / "error" / "argocd-sync-context-deadline-exceeded.html")
+    assert "kb-findings" in errored and "related-unresolved" in errored
 
 
 def test_coverage_page_shows_counts_gaps_and_check_findings(built: Path):
@@ -381,6 +399,7 @@ def test_hostile_text_cannot_inject_html_or_script(tmp_path: Path):
         assert "<script" not in entry["text"] and "<img" not in entry["text"] and "<img" not in entry["title"]
 
 
+@needs_extra("site")
 def test_unreadable_atom_fails_strict_build_and_is_listed_otherwise(tmp_path: Path):
     ws = make_workspace(tmp_path)
     (ws.atoms_dir / "error" / "broken.md").write_text(
@@ -434,6 +453,7 @@ def test_run_all_skips_a_fresh_site_and_rebuilds_after_a_change(tmp_path: Path):
     assert fourth.atoms == 8 and any("broken.md" in m for level, m in rep.lines if level == "warning")
 
 
+@needs_extra("site")
 def test_kb_init_workspace_builds_strictly(tmp_path: Path, kb):
     assert kb("init", tmp_path / "fresh", "--name", "Fresh").exit_code == 0
     result = kb("--workspace", tmp_path / "fresh", "site")
@@ -443,6 +463,7 @@ def test_kb_init_workspace_builds_strictly(tmp_path: Path, kb):
     assert "Fresh knowledge base" in home
 
 
+@needs_extra("site")
 def test_kb_site_command_builds_with_check_findings(tmp_path: Path, kb):
     ws = make_workspace(tmp_path)
     result = kb("--workspace", ws.root, "site")
@@ -454,6 +475,7 @@ def test_kb_site_command_builds_with_check_findings(tmp_path: Path, kb):
     assert "Tune reconciliation timeout" in findings  # the real kb check's finding for the unresolved title
 
 
+@needs_extra("site")
 def test_kb_site_reports_a_missing_mkdocs_yml(tmp_path: Path, kb):
     (tmp_path / "empty" / "atoms").mkdir(parents=True)
     (tmp_path / "empty" / "kb.yaml").write_text("threads: 1\n", encoding="utf-8")

@@ -8,6 +8,7 @@ ffmpeg at test time. Screenshots go to tests/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from pipeline.config import Settings
 from pipeline.reporting import Reporter
 from pipeline.stages import site
 from pipeline.workspace import Workspace, sha256_file
+from tests.extras import needs_extra
 from tests.paths import TESTS_DATA, TESTS_DIR
 
 DATA = TESTS_DATA / "site"
@@ -58,6 +60,14 @@ def served(tmp_path_factory):
         ],
         check=True,
     )
+    # the cited expert turn starts at 31.7 s, 3.7 s into the interviewer's previous turn's second:
+    # a link rounded down to #t=31 would land on the interviewer (issue 15)
+    tpath = folder / "transcript.json"
+    transcript = json.loads(tpath.read_text(encoding="utf-8"))
+    transcript["segments"][5]["end"], transcript["segments"][6]["start"] = 31.6, 31.7
+    tpath.write_text(json.dumps(transcript), encoding="utf-8")
+    pitfall = root / "atoms" / "pitfall" / "do-not-cascade-delete-during-an-incident.md"
+    pitfall.write_text(pitfall.read_text(encoding="utf-8").replace("start: 31.5", "start: 31.7"), encoding="utf-8")
     meta = yaml.safe_load((folder / "interview.yaml").read_text(encoding="utf-8"))
     meta["media"] = [
         {
@@ -149,13 +159,34 @@ def test_source_timestamp_opens_the_transcript_at_that_second(served, browser):
     browser.save_screenshot(str(ARTIFACTS / "site-transcript-t12.png"))
 
     # a timestamp clicked on the transcript page seeks (and plays) from there
-    stamp = browser.find_element(By.CSS_SELECTOR, '.kb-turn a.kb-time[href="#t=31"]')
+    stamp = browser.find_element(By.CSS_SELECTOR, '.kb-turn a.kb-time[href="#t=31.7"]')
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", stamp)
     stamp.click()
-    _wait(lambda: 31.0 <= _current_time(browser) < 34.0, what="audio.currentTime == 31 after a click")
-    assert browser.current_url.endswith("#t=31")
+    _wait(lambda: 31.6 <= _current_time(browser) < 34.0, what="audio.currentTime == 31.7 after a click")
+    assert browser.current_url.endswith("#t=31.7")
     assert browser.find_element(By.CSS_SELECTOR, ".kb-seg.kb-current").get_attribute("id") == "t-31"
     browser.save_screenshot(str(ARTIFACTS / "site-transcript-t31.png"))
+
+
+def test_clicking_a_source_timestamp_highlights_the_cited_expert_turn(served, browser):
+    """The quote starts at 31.7 s; the interviewer's turn before it covers 31.0-31.6 s."""
+    base, _ = served
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base}/atoms/pitfall/do-not-cascade-delete-during-an-incident.html")
+    link = browser.find_element(By.CSS_SELECTOR, ".kb-sources a.kb-time")
+    assert link.get_attribute("href").endswith("#t=31.7")  # the exact second, not rounded down
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    link.click()
+    _wait(lambda: browser.current_url.endswith("/interviews/2026-03-04-alice.html#t=31.7"), what="the transcript page")
+    seg = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".kb-seg.kb-current"), what="a highlighted segment")[0]
+    assert seg.get_attribute("data-start") == "31.7"
+    turn = seg.find_element(By.XPATH, "ancestor::div[contains(@class, 'kb-turn')]")
+    assert "kb-role--expert" in turn.get_attribute("class")
+    assert turn.find_element(By.CSS_SELECTOR, ".kb-speaker").text == "Alice Moreau"
+    assert "Never delete the application with cascade" in seg.text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "site-cited-expert-turn.png"))
 
 
 def test_pages_load_without_errors_or_outside_requests(served, browser):
@@ -186,6 +217,7 @@ def test_pages_load_without_errors_or_outside_requests(served, browser):
     assert urls and all(u.startswith((base, "data:", "blob:")) for u in urls), sorted(urls)
 
 
+@needs_extra("site")
 def test_kb_site_serve_answers_over_http(tmp_path):
     import os
     import signal

@@ -56,7 +56,7 @@
     var segs = document.querySelectorAll(".kb-seg[data-start]");
     var best = null;
     for (var i = 0; i < segs.length; i++) {
-      if (parseFloat(segs[i].getAttribute("data-start")) <= t + 0.5) best = segs[i];
+      if (parseFloat(segs[i].getAttribute("data-start")) <= t + 0.05) best = segs[i]; // links carry exact seconds
       else break;
     }
     return best || segs[0] || null;
