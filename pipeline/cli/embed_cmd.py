@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli import app
 from pipeline.cli._common import console, state
+from pipeline.cli.root import app
 
 embed_app = typer.Typer(help="Embedding model files for serving (onnx, no torch at serve time).", no_args_is_help=True)
 app.add_typer(embed_app, name="embed")

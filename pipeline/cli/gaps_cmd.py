@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli.root import app
 from pipeline.cli._common import console, state
+from pipeline.cli.root import app
 
 gaps_app = typer.Typer(
     help="Gaps in the knowledge: uncertain questions, uncovered errors, drafts users relied on, empty coverage.",

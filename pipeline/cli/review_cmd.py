@@ -6,8 +6,8 @@ import json
 
 import typer
 
-from pipeline.cli.root import app
 from pipeline.cli._common import console, state
+from pipeline.cli.root import app
 
 review_app = typer.Typer(
     help="The review queue (errors, findings, proposals, drafts) and what a reviewer does with it.",
