@@ -136,6 +136,26 @@ class ServeSettings(_Section):
     site_url: str | None = Field(
         None, description="URL of the review site (kb site): citations link to the atom page and the transcript moment."
     )
+    # speed (issue 16): query encoder, query cache, micro-batching, dense index
+    encoder: Literal["auto", "onnx", "onnx-int8", "sentence-transformers"] = Field(
+        "auto",
+        description="Query encoder at serve: auto = onnx when onnxruntime is installed (no torch), else embed.backend.",
+    )
+    query_cache: int = Field(1024, ge=0, description="Query vectors kept (LRU); 0 = off.")
+    batch_window_ms: float = Field(
+        2.0, ge=0, description="Concurrent queries arriving within this window share one encoder call."
+    )
+    batch_max: int = Field(32, ge=1, description="Most queries in one encoder call.")
+    dense: Literal["auto", "exact", "hnsw", "int8"] = Field(
+        "auto", description="Dense search: auto = exact below dense_auto_threshold passages, hnsw above."
+    )
+    dense_auto_threshold: int = Field(200_000, ge=0, description="Passages from which auto uses HNSW.")
+    hnsw_m: int = Field(32, ge=2)
+    hnsw_ef_construction: int = Field(100, ge=8)
+    hnsw_ef_search: int = Field(64, ge=1)
+    min_recall: float = Field(
+        0.99, ge=0, le=1, description="An approximate index below this recall@10 vs exact is refused."
+    )
 
 
 class SiteSettings(_Section):

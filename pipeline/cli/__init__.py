@@ -21,6 +21,7 @@ from pipeline.cli import (  # noqa: E402
     change_cmd,  # noqa: E402,F401  change plan/apply/rollback
     chat_cmd,  # noqa: E402,F401  ask, chat
     distill_cmd,  # noqa: E402,F401  distill, cost
+    embed_cmd,  # noqa: E402,F401  embed onnx
     gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation

@@ -30,6 +30,7 @@ COMMAND_ORDER = (
     "ask",
     "chat",
     "serve",
+    "embed",
     "gaps",
     "triage",
     "ops",

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import BundleError
+from pipeline.index.ann import AUTO_THRESHOLD, AnnParams, dense_index
 from pipeline.index.lexical import TOKENIZER, Lexical
 from pipeline.index.search import Hit, SearchCore
 from pipeline.models import EmbeddingInfo, Manifest
@@ -268,7 +269,17 @@ class Bundle:
     queries; it must be the model the bundle was exported with.
     """
 
-    def __init__(self, path: Path, manifest: Manifest, content: BundleContent, embedder: Any | None):
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest,
+        content: BundleContent,
+        embedder: Any | None,
+        *,
+        dense: str = "exact",
+        ann: Any | None = None,
+        dense_threshold: int = AUTO_THRESHOLD,
+    ):
         self.path = Path(path)
         self.manifest = manifest
         self.embedder = embedder
@@ -313,6 +324,15 @@ class Bundle:
         atom_of = np.array([index[r[1]] for r in content.passages], dtype=np.int64)
         self._tokens = [list(r[8] or []) for r in content.passages]
         lexical = Lexical(self._tokens)
+        dense_idx = dense_index(
+            content.vectors,
+            dense,
+            ann or AnnParams(),
+            bundle=self.path,
+            bundle_checksum=manifest.checksum,
+            threshold=dense_threshold,
+        )
+        self.dense_kind = dense_idx.kind
         self._core = SearchCore(
             content.vectors,
             atom_of,
@@ -323,16 +343,26 @@ class Bundle:
                 "status": [self._atoms[a]["status"] for a in self._order],
                 "tags": [self._atoms[a]["tags"] for a in self._order],
             },
+            dense_index=dense_idx,
         )
 
     # loading -----------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: Path | str, embedder: Any) -> Bundle:
+    def load(
+        cls,
+        path: Path | str,
+        embedder: Any,
+        *,
+        dense: str = "exact",
+        ann: Any | None = None,
+        dense_threshold: int = AUTO_THRESHOLD,
+    ) -> Bundle:
         """Open and validate ``path``: schema version, checksum, and that ``embedder`` is its model.
 
         ``embedder`` is an embedder, or a factory called with the manifest once it is validated
         (``functools.partial(pipeline.backends.embed.embedder_for_manifest, settings=...)``), so a
-        caller can load the model the bundle names. Raises ``BundleError`` with the fix.
+        caller can load the model the bundle names. ``dense``: ``serve.dense`` (exact, auto, hnsw,
+        int8) with ``ann`` its ``pipeline.index.ann.AnnParams``. Raises ``BundleError`` with the fix.
         """
         path = Path(path)
         if not path.is_file():
@@ -360,7 +390,7 @@ class Bundle:
         if not hasattr(embedder, "encode") and callable(embedder):
             embedder = embedder(manifest)
         check_embedder(manifest, embedder, path)
-        return cls(path, manifest, content, embedder)
+        return cls(path, manifest, content, embedder, dense=dense, ann=ann, dense_threshold=dense_threshold)
 
     def close(self) -> None:
         """Nothing stays open after ``load``; kept so callers can release bundles uniformly."""

@@ -1,7 +1,8 @@
 """Hybrid retrieval over passages held in memory: exact dense scan + BM25, fused, per atom.
 
 Dense: one float32 matrix (passages x dim, unit rows) times the query vector: an exact scan at
-the memory floor, no approximate index (a few hundred thousand passages take milliseconds).
+the memory floor; or, for large bundles, an approximate index (``pipeline.index.ann``: HNSW or
+int8, opted into with ``serve.dense``) whose candidates are re-scored with the same vectors.
 Lexical: BM25 scores for every passage (bm25s). The two rankings are fused by reciprocal rank
 (RRF, k=60) over the top candidates of each; passages are then grouped by atom (an atom scores
 its best passage) and the best ``k`` atoms are returned with the passage that matched.
@@ -83,8 +84,11 @@ class SearchCore:
         n_atoms: int,
         lexical: Any | None = None,
         atom_fields: Mapping[str, list[Any]] | None = None,
+        dense_index: Any | None = None,
     ):
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        # an approximate index over the same vectors (``ann.FaissDense``); None: the exact scan
+        self.dense_index = dense_index if getattr(dense_index, "kind", "exact") != "exact" else None
         self.atom_of = np.asarray(atom_of, dtype=np.int64)
         self.n_atoms = n_atoms
         self.lexical = lexical
@@ -146,6 +150,8 @@ class SearchCore:
         ids: list[np.ndarray] = []
         contrib: list[np.ndarray] = []
         dense = None
+        if query_vector is not None and self.dense_index is not None:
+            return self._search_ann(np.asarray(query_vector, dtype=np.float32), query, k, mask, depth)
         if query_vector is not None:
             dense = self.dense_scores(query_vector)
             if mask is not None:
@@ -163,6 +169,26 @@ class SearchCore:
             top = top[lex[top] > 0]
             ids.append(top)
             contrib.append(1.0 / (RRF_K + 1 + np.arange(len(top))))
+        return self._fuse(ids, contrib, k, dense, lex)
+
+    def _search_ann(self, q: np.ndarray, query: str, k: int, mask: np.ndarray | None, depth: int) -> list[Match]:
+        """As ``search``, with the dense candidates from the approximate index (re-scored exactly)."""
+        assert self.dense_index is not None  # _search_ann is only called with an index
+        top, _ = self.dense_index.top(q, depth, mask)
+        ids = [top]
+        contrib = [1.0 / (RRF_K + 1 + np.arange(len(top)))]
+        lex = None
+        if self.lexical is not None and query.strip():
+            lex = self.lexical.scores(query)
+            if mask is not None:
+                lex = np.where(mask, lex, 0.0)
+            lt = _top(lex, depth)
+            lt = lt[lex[lt] > 0]
+            ids.append(lt)
+            contrib.append(1.0 / (RRF_K + 1 + np.arange(len(lt))))
+        return self._fuse(ids, contrib, k, _LazyDense(self.vectors, q, mask), lex)
+
+    def _fuse(self, ids: list[np.ndarray], contrib: list[np.ndarray], k: int, dense: Any, lex: Any) -> list[Match]:
         if not ids or not sum(len(i) for i in ids):
             return []
         if len(ids) == 1:
@@ -187,6 +213,19 @@ class SearchCore:
             lx = float(lex[lo:hi].max()) if lex is not None else 0.0
             out.append(Match(atom=a, score=float(fused[i]), passage=p, dense=d, lexical=lx))
         return out
+
+
+class _LazyDense:
+    """Dense scores computed only for the slices asked (the atoms returned), not every passage."""
+
+    def __init__(self, vectors: np.ndarray, q: np.ndarray, mask: np.ndarray | None):
+        self.vectors, self.q, self.mask = vectors, q, mask
+
+    def __getitem__(self, key: Any) -> Any:
+        scores = self.vectors[key] @ self.q
+        if self.mask is not None:
+            scores = np.where(self.mask[key], scores, -np.inf)
+        return scores
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

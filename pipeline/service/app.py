@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.answer import llm_configured
-from pipeline.answer.bundle import open_bundle
 from pipeline.answer.calibrate import calibrate
 from pipeline.answer.index import TermStats
 from pipeline.config import Settings, secret
 from pipeline.service.admin import add_admin_routes, reload_in_background
 from pipeline.service.chat_page import add_chat_page_routes
 from pipeline.service.core import PerThreadLlm, SerialLlm, Service
+from pipeline.service.encoder import load_serving_bundle
 from pipeline.service.errors import add_error_handlers
 from pipeline.service.metrics import Metrics
 from pipeline.service.openai_compat import add_chat_routes
@@ -57,7 +57,8 @@ def create_app(
     def _load(path: Path, previous: Any | None) -> Any:
         if loader is not None:
             return loader(path, previous)
-        return open_bundle(path, settings, getattr(previous, "embedder", None) or embedder)
+        # the serving encoder (onnx, cached, micro-batched) and dense index: pipeline/service/encoder.py
+        return load_serving_bundle(path, settings, getattr(previous, "embedder", None) or embedder)
 
     def _prepare(bundle: Any) -> dict[str, Any]:
         stats = TermStats.of(bundle)  # once per loaded bundle: answerability's term statistics

