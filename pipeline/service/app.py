@@ -91,7 +91,9 @@ class Service:
                 result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold)
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
-        self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
+        price = self.settings.llm
+        cost = (result.tokens_in * price.price_in_per_1m + result.tokens_out * price.price_out_per_1m) / 1e6
+        self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out, cost)
         return result
 
     def on_reload(self, live: Live | None, exc: Exception | None) -> None:
