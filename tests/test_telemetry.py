@@ -61,11 +61,10 @@ def test_off_costs_nothing_when_no_provider(monkeypatch):
 
 def test_chat_completion_is_one_trace_with_embedding_retrieval_answer_and_llm_spans(exporter, tmp_path, monkeypatch):
     httpx = pytest.importorskip("httpx")
-    from tests.test_service import REAL_ATOM, REAL_QUESTION, Server, export_bundle, make_workspace
-
     from pipeline.backends.embed import load_embedder
     from pipeline.config import Settings
     from pipeline.service.app import create_app
+    from tests.test_service import REAL_ATOM, REAL_QUESTION, Server, export_bundle, make_workspace
 
     monkeypatch.delenv(telemetry.CAPTURE_ENV, raising=False)
     ws = make_workspace(tmp_path / "ws")
@@ -118,12 +117,11 @@ def test_chat_completion_is_one_trace_with_embedding_retrieval_answer_and_llm_sp
 
 
 def test_distill_reask_shows_two_chat_spans_under_the_window_with_summed_usage(exporter, tmp_path, monkeypatch):
-    from tests.test_distill import cfg, expert_turns
-
     from pipeline.reporting import Reporter
     from pipeline.stages import distill
     from pipeline.workspace import Workspace
     from tests.fakes.distill_model import excerpt, item, make_workspace
+    from tests.test_distill import cfg, expert_turns
 
     monkeypatch.setenv(telemetry.CAPTURE_ENV, "true")
     ws = Workspace.at(make_workspace(tmp_path / "ws", {"ship-it-59": excerpt()}))
