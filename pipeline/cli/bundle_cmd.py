@@ -15,10 +15,16 @@ from pipeline.cli._common import console, err_console, reporter, state
 def export(
     ctx: typer.Context,
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Bundle file, or a folder for the versioned name (default: dist/kb-<date>-<checksum>.duckdb)."
+        None,
+        "--out",
+        "-o",
+        help="Bundle file, or a folder for the versioned name (default: dist/kb-<date>-<checksum>.duckdb).",
     ),
     status: list[str] = typer.Option(
-        [], "--status", metavar="STATUS", help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived."
+        [],
+        "--status",
+        metavar="STATUS",
+        help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived.",
     ),
     force: bool = typer.Option(False, "--force", help="Write a new bundle even if the atoms are unchanged."),
 ) -> None:
@@ -33,16 +39,22 @@ def export(
 @app.command("eval")
 def evaluate(
     ctx: typer.Context,
-    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle to evaluate (default: newest dist/kb-*.duckdb)."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle to evaluate (default: newest dist/kb-*.duckdb)."
+    ),
     questions: Path | None = typer.Option(
-        None, "--questions", help="JSONL: {question, expected_atoms | expected_sources} per line (default: the atoms' FAQ)."
+        None,
+        "--questions",
+        help="JSONL: {question, expected_atoms | expected_sources} per line (default: the atoms' FAQ).",
     ),
     k: int = typer.Option(10, "--k", min=1, max=100, help="Hits per question."),
     min_recall: float | None = typer.Option(
         None, "--min-recall", min=0.0, max=1.0, help="Exit 3 when recall@k is below this (a CI quality gate)."
     ),
     holdout: bool = typer.Option(
-        False, "--holdout", help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages."
+        False,
+        "--holdout",
+        help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages.",
     ),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
 ) -> None:
@@ -78,6 +90,8 @@ def evaluate(
                 console.print(f"  - {q}", markup=False)
     if min_recall is not None and report.recall[k] < min_recall:
         err_console.print(
-            f"Error: recall@{k} is {report.recall[k]:.3f}, below --min-recall {min_recall:.3f}.", style="bold red", markup=False
+            f"Error: recall@{k} is {report.recall[k]:.3f}, below --min-recall {min_recall:.3f}.",
+            style="bold red",
+            markup=False,
         )
         raise typer.Exit(3)

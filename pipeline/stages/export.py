@@ -89,7 +89,9 @@ def run(
     if not force and fresh.is_fresh("bundle", inputs) and previous.get("path") and Path(previous["path"]).is_file():
         path = Path(previous["path"])
         reporter.skip(f"export: atoms unchanged since {workspace.relative(path)} was written")
-        return ExportReport(path=path, skipped=True, atoms=previous.get("atoms", 0), passages=previous.get("passages", 0))
+        return ExportReport(
+            path=path, skipped=True, atoms=previous.get("atoms", 0), passages=previous.get("passages", 0)
+        )
 
     atoms, archived, excluded = _read_atoms(workspace, chosen)
     if archived:
@@ -108,7 +110,9 @@ def run(
     content.vectors = vectors
 
     embedding = EmbeddingInfo(model=embedder.model_id, dim=int(embedder.dim), normalized=True)
-    manifest = manifest_for(content, embedding, kb_version=__version__, statuses=chosen, git_commit=_git_commit(workspace.root))
+    manifest = manifest_for(
+        content, embedding, kb_version=__version__, statuses=chosen, git_commit=_git_commit(workspace.root)
+    )
     name = f"kb-{manifest.created:%Y%m%d}-{manifest.checksum[:8]}.duckdb"
     path = Path(out) if out else workspace.dist_dir / name
     if out and (path.is_dir() or str(out).endswith(("/", "\\"))):
