@@ -117,6 +117,11 @@ class ServeSettings(_Section):
     max_body_bytes: int = 65_536
     max_query_chars: int = 2_000
     uncertain_below: float | None = Field(None, description="Override the calibrated threshold.")
+    background_load: bool = Field(
+        False,
+        description="Listen at once and load the bundle in a thread: /healthz answers, /readyz is 503 until loaded "
+        "(containers; KB_SERVE_BACKGROUND_LOAD=true).",
+    )
 
 
 class SiteSettings(_Section):

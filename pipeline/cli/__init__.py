@@ -33,6 +33,7 @@ COMMAND_ORDER = (
     "eval",
     "ask",
     "serve",
+    "monitoring",
     "run",
     "cost",
     "config",

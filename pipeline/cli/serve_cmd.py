@@ -65,10 +65,16 @@ def serve(
             f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535."
         )
     require_uvicorn()
-    web = create_app(source, settings, watch=watch)
+    web = create_app(source, settings, watch=watch, background_load=settings.serve.background_load)
     live = web.state.service.holder.current
-    m = live.manifest
     url = f"http://{settings.serve.host}:{settings.serve.port}"
+    if live is None:  # serve.background_load: the bundle loads while the server already listens
+        err_console.print(f"Listening on {url}; loading {source} (GET /readyz says when it is in)", markup=False)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
+        run_server(web, settings.serve.host, settings.serve.port, log_level)
+        return
+    m = live.manifest
     err_console.print(
         f"Serving {live.path} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
         f'  POST {url}/v1/ask {{"question": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics\n'

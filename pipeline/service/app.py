@@ -7,6 +7,7 @@ thread pool, and each one leases the current bundle so a reload never pulls it f
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,14 @@ def create_app(
     watch_interval: float = 1.0,
     loader: Any | None = None,
     embedder: Any | None = None,
+    background_load: bool = False,
 ) -> Any:
     """Build the app serving ``bundle_path`` (a bundle file, or a folder: its newest kb-*.duckdb).
 
     ``llm``: a client with ``.chat(messages)`` (default: one from ``settings.llm`` when configured);
-    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks).
+    ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks);
+    ``background_load``: listen at once and load the bundle in a thread (``kb serve``: containers
+    are live at once, ``/readyz`` turns 200 when the bundle is in; requests before get 503).
     """
     from fastapi import FastAPI
 
@@ -55,13 +59,30 @@ def create_app(
     def _prepare(bundle: Any) -> dict[str, Any]:
         return {"calibration": calibrate(bundle, settings)}
 
-    holder = BundleHolder(bundle_path, _load, _prepare)
     if llm is not None:
         llm = SerialLlm(llm)
     elif llm_configured(settings):
         llm = PerThreadLlm(settings)
+    # the first background load may end before the service exists: hold its outcome until then
+    handoff: dict[str, Any] = {"service": None, "pending": None}
+    handoff_lock = threading.Lock()
+
+    def _first(live: Any, exc: Exception | None) -> None:
+        with handoff_lock:
+            if handoff["service"] is None:
+                handoff["pending"] = (live, exc)
+                return
+        handoff["service"].on_first_load(live, exc)
+
+    holder = BundleHolder(bundle_path, _load, _prepare, background=background_load, on_loaded=_first)
     service = Service(holder=holder, settings=settings, metrics=metrics, llm=llm)
-    service._describe(holder.current)
+    with handoff_lock:
+        handoff["service"] = service
+        pending = handoff["pending"]
+    if pending is not None:
+        service.on_first_load(*pending)
+    if holder.current is not None:
+        service._describe(holder.current)
     if watch:
         service.watcher = Watcher(holder, service.on_reload, interval=watch_interval)
 

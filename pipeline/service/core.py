@@ -87,7 +87,8 @@ class Service:
             log.warning("kb serve: now serving %s", live.path)
         else:
             self.metrics.reloads.labels(result="refused").inc()
-            log.warning("kb serve: new bundle refused, still serving %s: %s", self.holder.current.path, exc)
+            serving = self.holder.current.path if self.holder.current else "nothing yet"
+            log.warning("kb serve: new bundle refused, still serving %s: %s", serving, exc)
 
     def reload(self, path: str | None = None) -> Live:
         try:
@@ -97,6 +98,15 @@ class Service:
             raise
         self.on_reload(live, None)
         return live
+
+    def on_first_load(self, live: Live | None, exc: Exception | None) -> None:
+        """The background first load ended: describe the bundle, or say why it failed."""
+        if live is not None:
+            self._describe(live)
+            log.warning("kb serve: ready, serving %s (%s atoms)", live.path, live.manifest.counts.get("atoms", "?"))
+        else:
+            self.metrics.reloads.labels(result="refused").inc()
+            log.error("kb serve: the bundle could not be loaded (/readyz stays 503): %s", exc)
 
     def _describe(self, live: Live) -> None:
         m = live.manifest
