@@ -156,6 +156,11 @@ class ServeSettings(_Section):
     min_recall: float = Field(
         0.99, ge=0, le=1, description="An approximate index below this recall@10 vs exact is refused."
     )
+    background_load: bool = Field(
+        False,
+        description="Listen at once and load the bundle in a thread: /healthz answers, /readyz is 503 until loaded "
+        "(containers; KB_SERVE_BACKGROUND_LOAD=true).",
+    )
 
 
 class SiteSettings(_Section):

@@ -26,6 +26,7 @@ from pipeline.cli import (  # noqa: E402
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
     mcp_cmd,  # noqa: E402,F401  mcp
+    monitoring_cmd,  # noqa: E402,F401  monitoring dashboard
     ops_cmd,  # noqa: E402,F401  triage, ops
     review_cmd,  # noqa: E402,F401  review
     schemas_cmd,  # noqa: E402,F401  schemas write/add

@@ -71,10 +71,24 @@ def serve(
         ws = state(ctx).workspace
     except KbError:
         ws = None
-    web = create_app(source, settings, watch=watch, gap_log=_gap_log(ctx, settings), mcp=mcp, workspace=ws)
+    web = create_app(
+        source,
+        settings,
+        watch=watch,
+        gap_log=_gap_log(ctx, settings),
+        mcp=mcp,
+        workspace=ws,
+        background_load=settings.serve.background_load,
+    )
     live = web.state.service.holder.current
-    m = live.manifest
     url = f"http://{settings.serve.host}:{settings.serve.port}"
+    if live is None:  # serve.background_load: the bundle loads while the server already listens
+        err_console.print(f"Listening on {url}; loading {source} (GET /readyz says when it is in)", markup=False)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
+        run_server(web, settings.serve.host, settings.serve.port, log_level)
+        return
+    m = live.manifest
     err_console.print(
         f"Serving {live.path} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
         f'  POST {url}/v1/ask {{"question": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics'

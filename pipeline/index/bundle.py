@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import telemetry
 from pipeline.errors import BundleError
 from pipeline.index.ann import AUTO_THRESHOLD, AnnParams, dense_index
 from pipeline.index.lexical import TOKENIZER, Lexical
@@ -493,8 +494,15 @@ class Bundle:
             mask = np.ones(self._core.size, dtype=bool) if mask is None else mask.copy()
             mask[np.asarray(exclude_passages, dtype=np.int64)] = False
         if query_vector is None and self.embedder is not None and query.strip():
-            query_vector = self.embedder.encode([query])[0]
-        matches = self._core.search(query_vector, query, k=k, mask=mask)
+            model = getattr(self.embedder, "model_id", None)
+            with telemetry.span(
+                f"embeddings {model}", **{"gen_ai.operation.name": "embeddings", "gen_ai.request.model": model}
+            ):
+                query_vector = self.embedder.encode([query])[0]
+        with telemetry.span("retrieve", **{"kb.bundle.checksum": self.manifest.checksum, "kb.retrieval.k": k}) as span:
+            matches = self._core.search(query_vector, query, k=k, mask=mask)
+            span.set_attribute("kb.retrieval.atom_ids", [self._order[m.atom] for m in matches])
+            span.set_attribute("kb.retrieval.scores", [round(float(m.score), 6) for m in matches])
         hits = []
         for rank, m in enumerate(matches, 1):
             atom_id = self._order[m.atom]

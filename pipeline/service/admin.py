@@ -32,11 +32,15 @@ def add_admin_routes(app: Any, service: Service) -> None:
             live = service.reload(req.path if req else None)
         except KbError as exc:
             raise ApiError(
-                409, f"New bundle refused, still serving {service.holder.current.path}: {exc.message}", "bundle_refused"
+                409,
+                f"New bundle refused, still serving {getattr(service.holder.current, 'path', 'nothing yet')}: {exc.message}",
+                "bundle_refused",
             )
         except Exception as exc:  # noqa: BLE001 - refused, the old bundle stays
             raise ApiError(
-                409, f"New bundle refused, still serving {service.holder.current.path}: {exc}", "bundle_refused"
+                409,
+                f"New bundle refused, still serving {getattr(service.holder.current, 'path', 'nothing yet')}: {exc}",
+                "bundle_refused",
             )
         return {"status": "reloaded", "bundle": bundle_info(live)}
 

@@ -7,6 +7,7 @@ thread pool, and each one leases the current bundle so a reload never pulls it f
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def create_app(
     gap_log: Any | None = None,
     mcp: bool = False,
     workspace: Any | None = None,
+    background_load: bool = False,
 ) -> Any:
     """Build the app serving ``bundle_path`` (a bundle file, or a folder: its newest kb-*.duckdb).
 
@@ -46,6 +48,8 @@ def create_app(
     ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks);
     ``gap_log``: a ``pipeline.index.gaps.GapLog`` to record uncertain questions in (``kb gaps``).
     ``mcp``: also serve MCP (stateless streamable HTTP) at ``/mcp``; ``workspace``: for tools that need it.
+    ``background_load``: listen at once and load the bundle in a thread (``kb serve``: containers
+    are live at once, ``/readyz`` turns 200 when the bundle is in; requests before get 503).
     """
     from fastapi import FastAPI
 
@@ -64,11 +68,22 @@ def create_app(
         stats = TermStats.of(bundle)  # once per loaded bundle: answerability's term statistics
         return {"calibration": calibrate(bundle, settings, stats), "stats": stats}
 
-    holder = BundleHolder(bundle_path, _load, _prepare)
     if llm is not None:
         llm = SerialLlm(llm)
     elif llm_configured(settings):
         llm = PerThreadLlm(settings)
+    # the first background load may end before the service exists: hold its outcome until then
+    handoff: dict[str, Any] = {"service": None, "pending": None}
+    handoff_lock = threading.Lock()
+
+    def _first(live: Any, exc: Exception | None) -> None:
+        with handoff_lock:
+            if handoff["service"] is None:
+                handoff["pending"] = (live, exc)
+                return
+        handoff["service"].on_first_load(live, exc)
+
+    holder = BundleHolder(bundle_path, _load, _prepare, background=background_load, on_loaded=_first)
     from pipeline.service.gaps import GapRecorder
 
     service = Service(
@@ -79,7 +94,13 @@ def create_app(
         gaps=GapRecorder(gap_log) if gap_log is not None else None,
     )
     service.workspace = workspace
-    service._describe(holder.current)
+    with handoff_lock:
+        handoff["service"] = service
+        pending = handoff["pending"]
+    if pending is not None:
+        service.on_first_load(*pending)
+    if holder.current is not None:
+        service._describe(holder.current)
     mcp_mount = None
     if mcp:
         from pipeline.service.mcp_server import HttpMount, service_contexts

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import telemetry
 from pipeline.answer import answer
 from pipeline.config import Settings
 from pipeline.errors import BackendError, ConfigError, MissingDependencyError
@@ -77,16 +78,18 @@ class Service:
         with self.holder.lease() as live:
             try:
                 threshold = live.extra["calibration"].threshold if "calibration" in live.extra else None
-                result = answer(
-                    _Gated(live.bundle, self.gate),
-                    question,
-                    self.settings,
-                    llm=self.llm,
-                    k=k,
-                    threshold=threshold,
-                    history=turns,
-                    stats=live.extra.get("stats"),
-                )
+                with telemetry.span("answer", **{"kb.bundle.checksum": live.manifest.checksum}) as span:
+                    result = answer(
+                        _Gated(live.bundle, self.gate),
+                        question,
+                        self.settings,
+                        llm=self.llm,
+                        k=k,
+                        threshold=threshold,
+                        history=turns,
+                        stats=live.extra.get("stats"),
+                    )
+                    span.set_attributes(telemetry.answer_attributes(result))
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
             if self.gaps is not None:
@@ -98,7 +101,11 @@ class Service:
                     c.update(
                         site_links(c, (live.bundle.atom(c["atom_id"]) or {}).get("path"), self.settings.serve.site_url)
                     )
-        self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
+        price = self.settings.llm
+        cost = (result.tokens_in * price.price_in_per_1m + result.tokens_out * price.price_out_per_1m) / 1e6
+        self.metrics.observe_answer(
+            result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out, cost
+        )
         return result
 
     def on_reload(self, live: Live | None, exc: Exception | None) -> None:
@@ -108,7 +115,8 @@ class Service:
             log.warning("kb serve: now serving %s", live.path)
         else:
             self.metrics.reloads.labels(result="refused").inc()
-            log.warning("kb serve: new bundle refused, still serving %s: %s", self.holder.current.path, exc)
+            serving = self.holder.current.path if self.holder.current else "nothing yet"
+            log.warning("kb serve: new bundle refused, still serving %s: %s", serving, exc)
 
     def reload(self, path: str | None = None) -> Live:
         try:
@@ -118,6 +126,15 @@ class Service:
             raise
         self.on_reload(live, None)
         return live
+
+    def on_first_load(self, live: Live | None, exc: Exception | None) -> None:
+        """The background first load ended: describe the bundle, or say why it failed."""
+        if live is not None:
+            self._describe(live)
+            log.warning("kb serve: ready, serving %s (%s atoms)", live.path, live.manifest.counts.get("atoms", "?"))
+        else:
+            self.metrics.reloads.labels(result="refused").inc()
+            log.error("kb serve: the bundle could not be loaded (/readyz stays 503): %s", exc)
 
     def _describe(self, live: Live) -> None:
         m = live.manifest

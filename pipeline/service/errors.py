@@ -58,6 +58,11 @@ def add_error_handlers(app: Any) -> None:
 
     @app.exception_handler(KbError)
     async def _kb_error(request: Request, exc: KbError) -> Any:
+        from pipeline.service.reload import BundleLoading
+
+        if isinstance(exc, BundleLoading):  # the server listens before its first bundle is in
+            message = exc.message.rstrip(".") + "." + (f" {exc.hint}" if exc.hint else "")
+            return _json_error(503, message, "not_ready", {"Retry-After": "2"})
         status = (
             502
             if isinstance(exc, BackendError)

@@ -56,11 +56,20 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
             registry=r,
         )
+        self.llm_cost = Counter(
+            "kb_llm_cost_usd_total", "LLM cost of answers in USD (llm.price_in_per_1m / price_out_per_1m).", registry=r
+        )
         self._answered = 0
         self._uncertain = 0
 
     def observe_answer(
-        self, mode: str, uncertain: bool, evidence: float, tokens_in: int = 0, tokens_out: int = 0
+        self,
+        mode: str,
+        uncertain: bool,
+        evidence: float,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
     ) -> None:
         self.answers.labels(mode=mode, uncertain=str(uncertain).lower()).inc()
         self.retrieval_score.observe(evidence)
@@ -70,6 +79,8 @@ class Metrics:
         if tokens_in or tokens_out:
             self.llm_tokens.labels(direction="in").inc(tokens_in)
             self.llm_tokens.labels(direction="out").inc(tokens_out)
+        if cost_usd > 0:
+            self.llm_cost.inc(cost_usd)
 
     def observe_tool_for(self, transport: str) -> Any:
         """A callback ``(tool, result, seconds)`` counting one transport's tool calls."""

@@ -32,6 +32,20 @@ def resolve_bundle(path: Path | str) -> Path:
     return p
 
 
+class BundleLoading(BundleError):
+    """The first bundle is still loading (or failed to): the service answers 503 until it is in."""
+
+    def __init__(self, error: Exception | None) -> None:
+        if error is None:
+            super().__init__(
+                "The bundle is still loading.", "Retry in a few seconds (GET /readyz says when it is ready)."
+            )
+        else:
+            super().__init__(
+                f"The bundle could not be loaded: {error}", "See the server log; fix the bundle and reload."
+            )
+
+
 @dataclass
 class Live:
     """One loaded bundle and what the service derived from it."""
@@ -55,15 +69,47 @@ class BundleHolder:
         source: Path | str,
         loader: Callable[[Path, Any], Any],
         prepare: Callable[[Any], dict[str, Any]] | None = None,
+        *,
+        background: bool = False,
+        on_loaded: Callable[[Live | None, Exception | None], None] | None = None,
     ) -> None:
         """``source``: a bundle file or a folder of them; ``loader(path, previous_bundle)``;
-        ``prepare(bundle)``: derived data kept with it (computed before the swap)."""
+        ``prepare(bundle)``: derived data kept with it (computed before the swap).
+
+        ``background``: find the file now (a missing bundle still fails at once) but load it in a
+        thread, so the server listens first and ``/readyz`` says when it can answer;
+        ``on_loaded(live, error)`` is called when that first load ends.
+        """
         self.source = Path(source)
         self._loader = loader
         self._prepare = prepare
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
-        self.current = self._load(resolve_bundle(self.source), None)
+        self.ready = threading.Event()
+        self.load_error: Exception | None = None
+        first = resolve_bundle(self.source)
+        self.current: Live | None = None
+        if not background:
+            self.current = self._load(first, None)
+            self.ready.set()
+            return
+
+        def load_first() -> None:
+            try:
+                live = self._load(first, None)
+            except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log, never a crash
+                self.load_error = exc
+                if on_loaded:
+                    on_loaded(None, exc)
+                return
+            with self._lock:
+                if self.current is None:  # a reload may have won the race
+                    self.current = live
+            self.ready.set()
+            if on_loaded:
+                on_loaded(live, None)
+
+        threading.Thread(target=load_first, name="kb-bundle-first-load", daemon=True).start()
 
     def _load(self, path: Path, previous: Any) -> Live:
         mtime = path.stat().st_mtime
@@ -75,6 +121,8 @@ class BundleHolder:
     def lease(self) -> Iterator[Live]:
         with self._lock:
             live = self.current
+            if live is None:
+                raise BundleLoading(self.load_error)
             live.leases += 1
         try:
             yield live
@@ -89,14 +137,18 @@ class BundleHolder:
         """Load ``path`` (default: the source again), validate it, swap it in. Raises on a bad bundle."""
         with self._reload_lock:
             target = resolve_bundle(Path(path) if path else self.source)
-            new = self._load(target, self.current.bundle)
+            new = self._load(target, self.current.bundle if self.current else None)
             with self._lock:
                 old, self.current = self.current, new
-                old.retired = True
-                close = old.leases == 0
+                close = False
+                if old is not None:
+                    old.retired = True
+                    close = old.leases == 0
+            self.ready.set()
+            self.load_error = None
             if path:
                 self.source = Path(path)
-            if close:
+            if close and old is not None:
                 _close(old.bundle)
             return new
 
@@ -104,6 +156,8 @@ class BundleHolder:
         """True when the source now names another file or the file was replaced."""
         try:
             target = resolve_bundle(self.source)
+            if self.current is None:
+                return self.load_error is not None  # a failed first load: try the (new) file again
             return target != self.current.path or target.stat().st_mtime != self.current.mtime
         except (BundleError, OSError):
             return False
@@ -111,6 +165,8 @@ class BundleHolder:
     def close(self) -> None:
         with self._lock:
             live = self.current
+            if live is None:
+                return
             live.retired = True
             close = live.leases == 0
         if close:

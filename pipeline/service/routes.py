@@ -35,13 +35,27 @@ class AskRequest(BaseModel):
 def add_core_routes(app: Any, service: Service) -> None:
     from fastapi.responses import JSONResponse, Response
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> dict[str, Any]:
+        """Liveness: the process answers (the bundle may still be loading)."""
+        if service.holder.current is None:
+            state = "failed" if service.holder.load_error is not None else "loading"
+            return {"status": state, "bundle": None, "llm": service.llm is not None}
         with service.holder.lease() as live:
             from pipeline.service.encoder import encoder_stats
 
             encoder = encoder_stats(getattr(live.bundle, "embedder", None))
             return {"status": "ok", "bundle": bundle_info(live), "llm": service.llm is not None, "encoder": encoder}
+
+    @app.api_route("/readyz", methods=["GET", "HEAD"])
+    def readyz() -> Any:
+        """Readiness: 200 once a bundle is loaded, 503 before (and when the first load failed)."""
+        live = service.holder.current
+        if live is None:
+            error = service.holder.load_error
+            body = {"ready": False, "reason": f"bundle could not be loaded: {error}" if error else "bundle loading"}
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+        return {"ready": True, "checksum": live.manifest.checksum}
 
     @app.get("/v1/atoms/{atom_id}")
     def get_atom(atom_id: str) -> Any:

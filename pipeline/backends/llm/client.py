@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pipeline import telemetry
 from pipeline.backends import registry
 from pipeline.backends.llm.base import ChatModel, ChatResult, RequestRecord, Usage
 from pipeline.backends.llm.tokens import count_tokens
@@ -141,10 +142,18 @@ class LlmClient(ChatModel):
         )
         self.check_budget(messages, kwargs.get("tools"), kwargs.get("max_tokens") or self.cfg.max_output_tokens)
         retries_before = self._call.usage.retries if self._call is not None else 0
-        try:
-            response = self._client.chat.completions.create(**kwargs)
-        except self._openai.APIError as exc:
-            raise _backend_error(exc, self.cfg) from exc
+        model = str(kwargs.get("model") or self.model)
+        with telemetry.span(f"chat {model}", "client", **telemetry.chat_attributes(model, kwargs)) as span:
+            try:
+                response = self._client.chat.completions.create(**kwargs)
+            except self._openai.APIError as exc:
+                raise _backend_error(exc, self.cfg) from exc
+            tin, tout, cost = self._count(response, messages, reask, retries_before)
+            span.set_attributes(telemetry.clean(telemetry.chat_result_attributes(response, tin, tout, cost, reask)))
+        return response
+
+    def _count(self, response: Any, messages: list[Any], reask: bool, retries_before: int) -> tuple[int, int, float]:
+        """Count one completion's tokens and cost everywhere they are summed; returns (in, out, cost)."""
         usage = getattr(response, "usage", None)
         tin = int(getattr(usage, "prompt_tokens", 0) or 0)
         tout = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -162,7 +171,7 @@ class LlmClient(ChatModel):
             self._call.requests += 1
         if self.on_request is not None:
             self.on_request(RequestRecord(tin, tout, cost, reask, retries))
-        return response
+        return tin, tout, cost
 
     def estimate_request(
         self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None
