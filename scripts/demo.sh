@@ -19,6 +19,9 @@ cp -r interviews/. "$WS/interviews/"
 step "kb import-docs samples/docs (real public documentation, see samples/ATTRIBUTION.md)"
 "$KB" -w "$WS" import-docs samples/docs --tag sample-docs
 
+step "kb's own runbooks (samples/atoms: playbooks the Prometheus alerts link to)"
+cp -r samples/atoms/. "$WS/atoms/"
+
 step "kb run (transcribe -> distill -> check -> site -> export)"
 set +e
 "$KB" -w "$WS" run

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pipeline import telemetry
 from pipeline.backends.llm_tokens import count_tokens
 from pipeline.config import LlmSettings, Settings, secret
 from pipeline.errors import BackendError, BudgetExceededError, ConfigError, KbError, MissingDependencyError
@@ -51,7 +52,8 @@ class Usage:
     def __str__(self) -> str:
         return (
             f"{self.requests} request(s), {self.tokens_in} tokens in, {self.tokens_out} out, "
-            f"${self.cost_usd:.4f}" + (f", {self.reasks} re-ask(s)" if self.reasks else "")
+            f"${self.cost_usd:.4f}"
+            + (f", {self.reasks} re-ask(s)" if self.reasks else "")
             + (f", {self.retries} retr{'y' if self.retries == 1 else 'ies'}" if self.retries else "")
         )
 
@@ -142,7 +144,9 @@ class LlmClient:
         owner = self
 
         class _Client(openai.OpenAI):  # backoff from settings; count HTTP retries
-            def _calculate_retry_timeout(self, remaining_retries: int, options: Any, response_headers: Any = None) -> float:
+            def _calculate_retry_timeout(
+                self, remaining_retries: int, options: Any, response_headers: Any = None
+            ) -> float:
                 after = self._parse_retry_after_header(response_headers)
                 if after is not None and 0 <= after <= 120:
                     return after
@@ -181,10 +185,18 @@ class LlmClient:
         )
         self.check_budget(messages, kwargs.get("tools"), kwargs.get("max_tokens") or self.cfg.max_output_tokens)
         retries_before = self._call.usage.retries if self._call is not None else 0
-        try:
-            response = self._client.chat.completions.create(**kwargs)
-        except self._openai.APIError as exc:
-            raise _backend_error(exc, self.cfg) from exc
+        model = str(kwargs.get("model") or self.model)
+        with telemetry.span(f"chat {model}", kind="client", **telemetry.chat_attributes(model, kwargs)) as span:
+            try:
+                response = self._client.chat.completions.create(**kwargs)
+            except self._openai.APIError as exc:
+                raise _backend_error(exc, self.cfg) from exc
+            tin, tout, cost = self._count(response, messages, reask, retries_before)
+            span.set_attributes(telemetry.clean(telemetry.chat_result_attributes(response, tin, tout, cost, reask)))
+        return response
+
+    def _count(self, response: Any, messages: list[Any], reask: bool, retries_before: int) -> tuple[int, int, float]:
+        """Count one completion's tokens and cost everywhere they are summed; returns (in, out, cost)."""
         usage = getattr(response, "usage", None)
         tin = int(getattr(usage, "prompt_tokens", 0) or 0)
         tout = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -202,9 +214,11 @@ class LlmClient:
             self._call.requests += 1
         if self.on_request is not None:
             self.on_request(RequestRecord(tin, tout, cost, reask, retries))
-        return response
+        return tin, tout, cost
 
-    def estimate_request(self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None) -> float:
+    def estimate_request(
+        self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None
+    ) -> float:
         """Upper-bound cost of one request: its prompt plus the most the model may write."""
         prompt = count_tokens(json.dumps(messages, default=str) + (json.dumps(tools, default=str) if tools else ""))
         return price(self.cfg, prompt, max_tokens or self.cfg.max_output_tokens)

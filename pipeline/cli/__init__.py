@@ -74,6 +74,7 @@ from pipeline.cli import (  # noqa: E402
     distill_cmd,  # noqa: E402,F401  distill, cost
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    monitoring_cmd,  # noqa: E402,F401  monitoring dashboard
     serve_cmd,  # noqa: E402,F401  serve
     site_cmd,  # noqa: E402,F401  site
     workspace_cmd,  # noqa: E402,F401  init, schemas, config, run

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import telemetry
 from pipeline.errors import BundleError
 from pipeline.index.lexical import TOKENIZER, Lexical
 from pipeline.index.search import Hit, SearchCore
@@ -82,7 +83,12 @@ class BundleContent:
         self.sources.sort(key=lambda r: (r[0], r[1]))
 
     def counts(self) -> dict[str, int]:
-        return {"atoms": len(self.atoms), "faq": len(self.faq), "sources": len(self.sources), "passages": len(self.passages)}
+        return {
+            "atoms": len(self.atoms),
+            "faq": len(self.faq),
+            "sources": len(self.sources),
+            "passages": len(self.passages),
+        }
 
 
 def checksum(content: BundleContent, embedding: EmbeddingInfo, schema_version: int = BUNDLE_SCHEMA_VERSION) -> str:
@@ -140,10 +146,14 @@ def write_bundle(path: Path, content: BundleContent, manifest: Manifest) -> None
         con.close()
     found = _read_content(path)
     if checksum(found, manifest.embedding, manifest.bundle_schema_version) != manifest.checksum:
-        raise BundleError(f"The bundle written to {path} does not read back identically.", "This is a bug in kb export.")
+        raise BundleError(
+            f"The bundle written to {path} does not read back identically.", "This is a bug in kb export."
+        )
 
 
-def _insert_json(con, table: str, create: str | None, cols: list[tuple[str, str]], rows: Sequence[tuple], tmp: Path) -> None:
+def _insert_json(
+    con, table: str, create: str | None, cols: list[tuple[str, str]], rows: Sequence[tuple], tmp: Path
+) -> None:
     """Bulk insert via newline-delimited JSON (DuckDB's reader is columnar and fast)."""
     names = [c for c, _ in cols]
     f = tmp / f"{table}.jsonl"
@@ -204,11 +214,15 @@ def _read_manifest(con, path: Path) -> Manifest:
     except duckdb.Error:
         row = []
     if len(row) != 1:
-        raise BundleError(f"{path} has no bundle manifest; it was not written by 'kb export'.", "Re-export it with 'kb export'.")
+        raise BundleError(
+            f"{path} has no bundle manifest; it was not written by 'kb export'.", "Re-export it with 'kb export'."
+        )
     try:
         return Manifest.model_validate_json(row[0][0])
     except ValueError as exc:
-        raise BundleError(f"{path}: the bundle manifest is invalid ({exc}).", "Re-export it with 'kb export'.") from None
+        raise BundleError(
+            f"{path}: the bundle manifest is invalid ({exc}).", "Re-export it with 'kb export'."
+        ) from None
 
 
 def _read_content(path: Path, con=None) -> BundleContent:
@@ -218,7 +232,11 @@ def _read_content(path: Path, con=None) -> BundleContent:
         content = BundleContent()
         for name, cols in _COLUMNS.items():
             names = ", ".join(c for c, _ in cols)
-            setattr(content, name, [tuple(r) for r in con.execute(f"SELECT {names} FROM {name} ORDER BY {_ORDER[name]}").fetchall()])
+            setattr(
+                content,
+                name,
+                [tuple(r) for r in con.execute(f"SELECT {names} FROM {name} ORDER BY {_ORDER[name]}").fetchall()],
+            )
         dim = con.execute("SELECT array_length(embedding) FROM passages LIMIT 1").fetchall()
         content.vectors = _fetch_vectors(con, "SELECT embedding FROM passages ORDER BY id", dim=dim[0][0] if dim else 0)
         return content
@@ -288,7 +306,9 @@ class Bundle:
         """
         path = Path(path)
         if not path.is_file():
-            raise BundleError(f"Bundle {path} does not exist.", "Write one with 'kb export' (default: dist/kb-<version>.duckdb).")
+            raise BundleError(
+                f"Bundle {path} does not exist.", "Write one with 'kb export' (default: dist/kb-<version>.duckdb)."
+            )
         con = _connect_read_only(path)
         try:
             manifest = _read_manifest(con, path)
@@ -387,8 +407,15 @@ class Bundle:
             mask = np.ones(self._core.size, dtype=bool) if mask is None else mask.copy()
             mask[np.asarray(exclude_passages, dtype=np.int64)] = False
         if query_vector is None and self.embedder is not None and query.strip():
-            query_vector = self.embedder.encode([query])[0]
-        matches = self._core.search(query_vector, query, k=k, mask=mask)
+            model = getattr(self.embedder, "model_id", None)
+            with telemetry.span(
+                f"embeddings {model}", **{"gen_ai.operation.name": "embeddings", "gen_ai.request.model": model}
+            ):
+                query_vector = self.embedder.encode([query])[0]
+        with telemetry.span("retrieve", **{"kb.bundle.checksum": self.manifest.checksum, "kb.retrieval.k": k}) as span:
+            matches = self._core.search(query_vector, query, k=k, mask=mask)
+            span.set_attribute("kb.retrieval.atom_ids", [self._order[m.atom] for m in matches])
+            span.set_attribute("kb.retrieval.scores", [round(float(m.score), 6) for m in matches])
         hits = []
         for rank, m in enumerate(matches, 1):
             atom_id = self._order[m.atom]

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Request  # this module is imported only to serve (kb serve, tests), never by kb --help
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline import telemetry
 from pipeline.config import Settings, secret
 from pipeline.errors import BackendError, ConfigError, KbError, MissingDependencyError, MissingModelError
 from pipeline.service.answering import answer, hit_dict, llm_configured
@@ -77,7 +78,9 @@ class Service:
         limit = self.settings.serve.max_query_chars
         if len(text) > limit:
             raise ApiError(
-                422, f"'{field}' is {len(text)} characters; the limit is {limit} (serve.max_query_chars).", "query_too_long"
+                422,
+                f"'{field}' is {len(text)} characters; the limit is {limit} (serve.max_query_chars).",
+                "query_too_long",
             )
         if not text.strip():
             raise ApiError(422, f"'{field}' is empty.", "invalid_request_error")
@@ -88,10 +91,18 @@ class Service:
         with self.holder.lease() as live:
             try:
                 threshold = live.extra["calibration"].threshold if "calibration" in live.extra else None
-                result = answer(_Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold)
+                with telemetry.span("answer", **{"kb.bundle.checksum": live.manifest.checksum}) as span:
+                    result = answer(
+                        _Gated(live.bundle, self.gate), question, self.settings, llm=self.llm, k=k, threshold=threshold
+                    )
+                    span.set_attributes(telemetry.answer_attributes(result))
             except (BackendError, ConfigError, MissingDependencyError) as exc:
                 raise ApiError(502, f"The LLM failed: {exc.message}", "llm_error") from None
-        self.metrics.observe_answer(result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out)
+        price = self.settings.llm
+        cost = (result.tokens_in * price.price_in_per_1m + result.tokens_out * price.price_out_per_1m) / 1e6
+        self.metrics.observe_answer(
+            result.mode, result.uncertain, result.evidence, result.tokens_in, result.tokens_out, cost
+        )
         return result
 
     def on_reload(self, live: Live | None, exc: Exception | None) -> None:
@@ -213,6 +224,7 @@ def create_app(
     from pipeline.service.openai_compat import add_chat_routes
 
     metrics = Metrics()
+
     def _load(path: Path, previous: Any | None) -> Any:
         if loader is not None:
             return loader(path, previous)
@@ -257,7 +269,9 @@ def create_app(
     # -- errors: one JSON shape everywhere ----------------------------------------------------
 
     def _json_error(status: int, message: str, type_: str, headers: dict | None = None) -> Any:
-        return Response(error_body(status, message, type_), status_code=status, media_type="application/json", headers=headers)
+        return Response(
+            error_body(status, message, type_), status_code=status, media_type="application/json", headers=headers
+        )
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Any:
@@ -270,7 +284,9 @@ def create_app(
             if err.get("type") == "json_invalid":
                 ctx = err.get("ctx") or {}
                 where = f" at position {err['loc'][1]}" if len(err.get("loc", ())) > 1 else ""
-                return _json_error(400, f"Malformed JSON body{where}: {ctx.get('error', 'invalid JSON')}.", "invalid_json")
+                return _json_error(
+                    400, f"Malformed JSON body{where}: {ctx.get('error', 'invalid JSON')}.", "invalid_json"
+                )
         content_type = request.headers.get("content-type", "")
         if "json" not in content_type and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
             return _json_error(
@@ -294,7 +310,13 @@ def create_app(
 
     @app.exception_handler(KbError)
     async def _kb_error(request: Request, exc: KbError) -> Any:
-        status = 502 if isinstance(exc, BackendError) else 500 if isinstance(exc, (MissingModelError, MissingDependencyError)) else 422
+        status = (
+            502
+            if isinstance(exc, BackendError)
+            else 500
+            if isinstance(exc, (MissingModelError, MissingDependencyError))
+            else 422
+        )
         message = exc.message.rstrip(".") + "." + (f" {exc.hint}" if exc.hint else "")
         type_ = {422: "invalid_request_error", 502: "backend_error"}.get(status, "server_error")
         return _json_error(status, message, type_)
@@ -345,7 +367,9 @@ def create_app(
         try:
             live = service.reload(req.path if req else None)
         except KbError as exc:
-            raise ApiError(409, f"New bundle refused, still serving {holder.current.path}: {exc.message}", "bundle_refused")
+            raise ApiError(
+                409, f"New bundle refused, still serving {holder.current.path}: {exc.message}", "bundle_refused"
+            )
         except Exception as exc:  # noqa: BLE001 - refused, the old bundle stays
             raise ApiError(409, f"New bundle refused, still serving {holder.current.path}: {exc}", "bundle_refused")
         return {"status": "reloaded", "bundle": bundle_info(live)}

@@ -34,17 +34,30 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0),
             registry=r,
         )
-        self.answers = Counter("kb_answers_total", "Answers given, by mode and uncertainty.", ["mode", "uncertain"], registry=r)
+        self.answers = Counter(
+            "kb_answers_total", "Answers given, by mode and uncertainty.", ["mode", "uncertain"], registry=r
+        )
         self.uncertain_rate = Gauge("kb_uncertain_ratio", "Share of answers flagged uncertain since start.", registry=r)
         self.reloads = Counter("kb_bundle_reloads_total", "Bundle reload attempts by result.", ["result"], registry=r)
         self.bundle_info = Gauge(
             "kb_bundle_info", "The bundle being served (value 1).", ["path", "checksum", "model"], registry=r
         )
         self.llm_tokens = Counter("kb_llm_tokens_total", "LLM tokens used for answers.", ["direction"], registry=r)
+        self.llm_cost = Counter(
+            "kb_llm_cost_usd_total", "LLM cost of answers in USD (llm.price_in_per_1m / price_out_per_1m).", registry=r
+        )
         self._answered = 0
         self._uncertain = 0
 
-    def observe_answer(self, mode: str, uncertain: bool, evidence: float, tokens_in: int = 0, tokens_out: int = 0) -> None:
+    def observe_answer(
+        self,
+        mode: str,
+        uncertain: bool,
+        evidence: float,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
+    ) -> None:
         self.answers.labels(mode=mode, uncertain=str(uncertain).lower()).inc()
         self.retrieval_score.observe(evidence)
         self._answered += 1
@@ -53,6 +66,8 @@ class Metrics:
         if tokens_in or tokens_out:
             self.llm_tokens.labels(direction="in").inc(tokens_in)
             self.llm_tokens.labels(direction="out").inc(tokens_out)
+        if cost_usd > 0:
+            self.llm_cost.inc(cost_usd)
 
     def set_bundle(self, path: str, checksum: str, model: str) -> None:
         self.bundle_info.clear()

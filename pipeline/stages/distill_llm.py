@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline import telemetry
 from pipeline.backends.llm import ExtractionError, LlmClient, Usage
 from pipeline.backends.llm_tokens import count_tokens
 from pipeline.config import Settings
@@ -76,7 +77,11 @@ def cache_key(window: Window, settings: Settings) -> str:
 
 
 def _context(transcript: Transcript, settings: Settings) -> dict[str, Any]:
-    return {"transcript": transcript, "threshold": settings.distill.quote_threshold, "slack_s": settings.distill.quote_slack_s}
+    return {
+        "transcript": transcript,
+        "threshold": settings.distill.quote_threshold,
+        "slack_s": settings.distill.quote_slack_s,
+    }
 
 
 def load_cached(cache_dir: Path, key: str, transcript: Transcript) -> WindowResult | None:
@@ -106,15 +111,36 @@ def extract_window(
         return hit
     messages = messages_for(window, transcript, interview)
     result = WindowResult()
-    try:
-        extraction, usage = client.extract(Extraction, messages, validation_context=_context(transcript, settings))
-        result.items, result.usage = list(extraction.items), usage
-    except ExtractionError as exc:
-        result.usage = exc.usage
-        salvaged = salvage(exc.raw, transcript, settings, exc.errors)
-        if salvaged is None:  # nothing usable: not cached, so a re-run asks again
-            raise
-        result.items, result.dropped = salvaged
+    attrs = {
+        "kb.interview": transcript.interview,
+        "kb.window.index": window.index,
+        "gen_ai.request.model": client.model,
+    }
+    with telemetry.span(f"distill window {window.index}", **attrs) as span:
+        try:
+            try:
+                extraction, usage = client.extract(
+                    Extraction, messages, validation_context=_context(transcript, settings)
+                )
+                result.items, result.usage = list(extraction.items), usage
+            except ExtractionError as exc:
+                result.usage = exc.usage
+                salvaged = salvage(exc.raw, transcript, settings, exc.errors)
+                if salvaged is None:  # nothing usable: not cached, so a re-run asks again
+                    raise
+                result.items, result.dropped = salvaged
+        finally:  # the window's span carries the sum of its attempts (the children are the attempts)
+            u = result.usage
+            span.set_attributes(
+                {
+                    "gen_ai.usage.input_tokens": u.tokens_in,
+                    "gen_ai.usage.output_tokens": u.tokens_out,
+                    "kb.llm.requests": u.requests,
+                    "kb.llm.reasks": u.reasks,
+                    "kb.llm.cost_usd": round(u.cost_usd, 8),
+                    "kb.distill.items": len(result.items),
+                }
+            )
     atomic_write_json(
         cache_dir / f"{key}.json",
         {
@@ -160,7 +186,9 @@ def salvage(
 def to_draft(item: KnowledgeItem, interview_id: str, settings: Settings, share: Usage) -> Draft:
     """A grounded item as a draft atom; its FAQ answers keep only pairs whose evidence exists."""
     sources = [
-        InterviewSource(interview=interview_id, speaker=e.speaker, start=round(e.start, 2), end=round(e.end, 2), quote=e.quote)
+        InterviewSource(
+            interview=interview_id, speaker=e.speaker, start=round(e.start, 2), end=round(e.end, 2), quote=e.quote
+        )
         for e in item.evidence
     ]
     return Draft(
