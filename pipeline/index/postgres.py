@@ -71,7 +71,9 @@ def _redact(url: str) -> str:
 
 def _schema(name: str) -> str:
     if not _SCHEMA_NAME.match(name):
-        raise ConfigError(f"index schema name {name!r} is not a plain SQL identifier", "Use lowercase letters, digits and _.")
+        raise ConfigError(
+            f"index schema name {name!r} is not a plain SQL identifier", "Use lowercase letters, digits and _."
+        )
     return name
 
 
@@ -109,7 +111,9 @@ class UpsertReport:
 
 def _atom_groups(content: BundleContent) -> dict[str, dict[str, Any]]:
     """Everything each atom contributes to the bundle, with a hash that names its version."""
-    groups: dict[str, dict[str, Any]] = {r[0]: {"atom": r, "faq": [], "sources": [], "passages": []} for r in content.atoms}
+    groups: dict[str, dict[str, Any]] = {
+        r[0]: {"atom": r, "faq": [], "sources": [], "passages": []} for r in content.atoms
+    }
     for r in content.faq:
         groups[r[0]]["faq"].append(r)
     for r in content.sources:
@@ -125,7 +129,9 @@ def _atom_groups(content: BundleContent) -> dict[str, dict[str, Any]]:
     return groups
 
 
-def upsert_bundle(url: str, content: BundleContent, manifest: Manifest, *, schema: str = "kb", replace: bool = False) -> UpsertReport:
+def upsert_bundle(
+    url: str, content: BundleContent, manifest: Manifest, *, schema: str = "kb", replace: bool = False
+) -> UpsertReport:
     """Copy a bundle's content into Postgres (one transaction); see the module docstring."""
     s = _schema(schema)
     dim = manifest.embedding.dim
@@ -208,7 +214,9 @@ def read_manifest(url: str, schema: str = "kb") -> Manifest:
     finally:
         con.close()
     if row is None:
-        raise BundleError(f"The Postgres database {_redact(url)} holds no kb index (schema {s}).", "Fill it with: kb export --to URL")
+        raise BundleError(
+            f"The Postgres database {_redact(url)} holds no kb index (schema {s}).", "Fill it with: kb export --to URL"
+        )
     return Manifest.model_validate(row[0])
 
 
@@ -224,23 +232,35 @@ class PostgresIndex:
         self._order: list[str] = []
         for atom_id, atype, status, title, summary, tags, meta, body, apath in content.atoms:
             self._order.append(atom_id)
-            self._atoms[atom_id] = {"type": atype, "status": status, "title": title, "summary": summary,
-                                    "tags": list(tags or []), "meta": meta if isinstance(meta, dict) else json.loads(meta),
-                                    "body": body, "path": apath}
+            self._atoms[atom_id] = {
+                "type": atype,
+                "status": status,
+                "title": title,
+                "summary": summary,
+                "tags": list(tags or []),
+                "meta": meta if isinstance(meta, dict) else json.loads(meta),
+                "body": body,
+                "path": apath,
+            }
         self._faq: dict[str, list[dict[str, str]]] = {}
         for atom_id, _, q, a in content.faq:
             self._faq.setdefault(atom_id, []).append({"question": q, "answer": a})
         self._sources: dict[str, list[dict[str, Any]]] = {}
         for atom_id, _, src in content.sources:
             self._sources.setdefault(atom_id, []).append(src if isinstance(src, dict) else json.loads(src))
-        self._passages = [{"atom_id": r[1], "ord": r[2], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]}
-                          for r in content.passages]
+        self._passages = [
+            {"atom_id": r[1], "ord": r[2], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]}
+            for r in content.passages
+        ]
         self._pid = {(p["atom_id"], p["ord"]): i for i, p in enumerate(self._passages)}
         self._tokens = [list(r[8] or []) for r in content.passages]
         index = {a: i for i, a in enumerate(self._order)}
         atom_of = np.array([index[p["atom_id"]] for p in self._passages], dtype=np.int64)
         self._core = SearchCore(
-            np.zeros((len(atom_of), 0), dtype=np.float32), atom_of, len(self._order), lexical=Lexical(self._tokens),
+            np.zeros((len(atom_of), 0), dtype=np.float32),
+            atom_of,
+            len(self._order),
+            lexical=Lexical(self._tokens),
             atom_fields={k: [self._atoms[a][k] for a in self._order] for k in ("type", "status", "tags")},
         )
 
@@ -251,16 +271,26 @@ class PostgresIndex:
         s = _schema(schema)
         manifest = read_manifest(url, s)
         if manifest.bundle_schema_version != BUNDLE_SCHEMA_VERSION:
-            raise BundleError(f"The Postgres index holds bundle schema {manifest.bundle_schema_version}.", "Re-export: kb export --to URL")
+            raise BundleError(
+                f"The Postgres index holds bundle schema {manifest.bundle_schema_version}.",
+                "Re-export: kb export --to URL",
+            )
         con = _connect(url)
         try:
             content = BundleContent(
-                atoms=con.execute(f"SELECT id, type, status, title, summary, tags, meta, body, path FROM {s}.atoms ORDER BY id").fetchall(),
+                atoms=con.execute(
+                    f"SELECT id, type, status, title, summary, tags, meta, body, path FROM {s}.atoms ORDER BY id"
+                ).fetchall(),
                 faq=con.execute(f"SELECT atom_id, ord, question, answer FROM {s}.faq ORDER BY atom_id, ord").fetchall(),
                 sources=con.execute(f"SELECT atom_id, ord, source FROM {s}.sources ORDER BY atom_id, ord").fetchall(),
-                passages=[(i, *r) for i, r in enumerate(con.execute(
-                    f"SELECT atom_id, ord, kind, heading, part, text, search_text, tokens FROM {s}.passages ORDER BY atom_id, ord"
-                ).fetchall())],
+                passages=[
+                    (i, *r)
+                    for i, r in enumerate(
+                        con.execute(
+                            f"SELECT atom_id, ord, kind, heading, part, text, search_text, tokens FROM {s}.passages ORDER BY atom_id, ord"
+                        ).fetchall()
+                    )
+                ],
             )
         finally:
             con.close()
@@ -282,8 +312,14 @@ class PostgresIndex:
         if rec is None:
             return None
         out = dict(rec["meta"])
-        out.update(id=atom_id, meta=dict(rec["meta"]), body=rec["body"], faq=self.faq_pairs(atom_id),
-                   sources=self.sources(atom_id), path=rec["path"])
+        out.update(
+            id=atom_id,
+            meta=dict(rec["meta"]),
+            body=rec["body"],
+            faq=self.faq_pairs(atom_id),
+            sources=self.sources(atom_id),
+            path=rec["path"],
+        )
         return out
 
     def faq_pairs(self, atom_id: str) -> list[dict[str, str]]:
@@ -297,8 +333,12 @@ class PostgresIndex:
         for i, p in enumerate(self._passages):
             if p["kind"] == "faq":
                 own.setdefault((p["atom_id"], str(p["heading"] or "").strip()), []).append(i)
-        return [(a, pair["question"].strip(), own.get((a, pair["question"].strip()), []))
-                for a in self._order for pair in self._faq.get(a, []) if pair["question"].strip()]
+        return [
+            (a, pair["question"].strip(), own.get((a, pair["question"].strip()), []))
+            for a in self._order
+            for pair in self._faq.get(a, [])
+            if pair["question"].strip()
+        ]
 
     def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
         return [dict(p, id=i) for i, p in enumerate(self._passages) if atom_id is None or p["atom_id"] == atom_id]
@@ -361,18 +401,34 @@ class PostgresIndex:
         if query_vector is None and self.embedder is not None and query.strip():
             query_vector = self.embedder.encode([query])[0]
         depth = min(self._core.size, max(50, 5 * k))
-        with telemetry.span("retrieve", **{"kb.bundle.checksum": self.manifest.checksum, "kb.index.kind": "postgres"}) as span:
-            dense = self._dense(np.asarray(query_vector), mask, depth) if query_vector is not None and self._core.size else None
+        with telemetry.span(
+            "retrieve", **{"kb.bundle.checksum": self.manifest.checksum, "kb.index.kind": "postgres"}
+        ) as span:
+            dense = (
+                self._dense(np.asarray(query_vector), mask, depth)
+                if query_vector is not None and self._core.size
+                else None
+            )
             matches = self._core.search(None, query, k=k, mask=mask, dense=dense)
             span.set_attribute("kb.retrieval.atom_ids", [self._order[m.atom] for m in matches])
         hits = []
         for rank, m in enumerate(matches, 1):
             atom_id = self._order[m.atom]
             rec, p = self._atoms[atom_id], self._passages[m.passage]
-            hits.append(Hit(atom_id=atom_id, title=rec["title"], type=rec["type"], status=rec["status"], score=m.score,
-                            passage={"kind": p["kind"], "heading": p["heading"], "text": p["text"]},
-                            sources=self.sources(atom_id), dense_score=m.dense if np.isfinite(m.dense) else 0.0,
-                            lexical_score=m.lexical, rank=rank))
+            hits.append(
+                Hit(
+                    atom_id=atom_id,
+                    title=rec["title"],
+                    type=rec["type"],
+                    status=rec["status"],
+                    score=m.score,
+                    passage={"kind": p["kind"], "heading": p["heading"], "text": p["text"]},
+                    sources=self.sources(atom_id),
+                    dense_score=m.dense if np.isfinite(m.dense) else 0.0,
+                    lexical_score=m.lexical,
+                    rank=rank,
+                )
+            )
         return hits
 
     @property
