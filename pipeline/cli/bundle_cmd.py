@@ -15,17 +15,60 @@ from pipeline.cli._common import console, err_console, reporter, state
 def export(
     ctx: typer.Context,
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Bundle file, or a folder for the versioned name (default: dist/kb-<date>-<checksum>.duckdb)."
+        None,
+        "--out",
+        "-o",
+        help="Bundle file, or a folder for the versioned name (default: dist/kb-<date>-<checksum>.duckdb).",
     ),
     status: list[str] = typer.Option(
-        [], "--status", metavar="STATUS", help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived."
+        [],
+        "--status",
+        metavar="STATUS",
+        help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived.",
     ),
     force: bool = typer.Option(False, "--force", help="Write a new bundle even if the atoms are unchanged."),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        metavar="URL",
+        help="Copy the newest bundle (or --bundle) into Postgres + pgvector at this postgresql:// URL.",
+    ),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="With --to: the bundle to copy (default: newest dist/kb-*.duckdb)."
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="With --to: drop the index first (e.g. after changing embed.model)."
+    ),
 ) -> None:
-    """Write the atoms (never archived ones) as one DuckDB bundle with vectors and a manifest."""
+    """Write the atoms (never archived ones) as one DuckDB bundle with vectors and a manifest.
+
+    With --to postgresql://…, copy a bundle into Postgres instead (atoms upserted, stale ones deleted).
+    """
     from pipeline.stages import export as export_stage
 
     st = state(ctx)
+    if to is not None or bundle is not None or replace:
+        from pipeline.index.postgres import is_postgres_url
+
+        from pipeline.config import Settings
+        from pipeline.errors import NotFoundError
+
+        try:
+            ws, settings = st.workspace, st.settings()
+        except NotFoundError:  # --bundle FILE works outside a workspace
+            ws, settings = None, Settings.load(None)
+        url = to or settings.index.url
+        if not is_postgres_url(url):
+            raise typer.BadParameter(
+                "--to must be a postgresql:// URL (or set index.url / KB_INDEX_URL)", param_hint="--to"
+            )
+        report = export_stage.to_postgres(settings, ws, reporter(ctx), str(url), bundle=bundle, replace=replace)
+        console.print(
+            f"export: {report.rows_changed} changes ({report.inserted} inserted, {report.updated} updated, "
+            f"{report.deleted} deleted, {report.unchanged} unchanged)",
+            markup=False,
+        )
+        return
     report = export_stage.run(st.settings(), st.workspace, reporter(ctx), out=out, statuses=status or None, force=force)
     console.print(f"export: {report}", markup=False)
 
@@ -33,16 +76,22 @@ def export(
 @app.command("eval")
 def evaluate(
     ctx: typer.Context,
-    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle to evaluate (default: newest dist/kb-*.duckdb)."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle to evaluate (default: newest dist/kb-*.duckdb)."
+    ),
     questions: Path | None = typer.Option(
-        None, "--questions", help="JSONL: {question, expected_atoms | expected_sources} per line (default: the atoms' FAQ)."
+        None,
+        "--questions",
+        help="JSONL: {question, expected_atoms | expected_sources} per line (default: the atoms' FAQ).",
     ),
     k: int = typer.Option(10, "--k", min=1, max=100, help="Hits per question."),
     min_recall: float | None = typer.Option(
         None, "--min-recall", min=0.0, max=1.0, help="Exit 3 when recall@k is below this (a CI quality gate)."
     ),
     holdout: bool = typer.Option(
-        False, "--holdout", help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages."
+        False,
+        "--holdout",
+        help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages.",
     ),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
 ) -> None:
@@ -78,6 +127,8 @@ def evaluate(
                 console.print(f"  - {q}", markup=False)
     if min_recall is not None and report.recall[k] < min_recall:
         err_console.print(
-            f"Error: recall@{k} is {report.recall[k]:.3f}, below --min-recall {min_recall:.3f}.", style="bold red", markup=False
+            f"Error: recall@{k} is {report.recall[k]:.3f}, below --min-recall {min_recall:.3f}.",
+            style="bold red",
+            markup=False,
         )
         raise typer.Exit(3)

@@ -89,7 +89,9 @@ def run(
     if not force and fresh.is_fresh("bundle", inputs) and previous.get("path") and Path(previous["path"]).is_file():
         path = Path(previous["path"])
         reporter.skip(f"export: atoms unchanged since {workspace.relative(path)} was written")
-        return ExportReport(path=path, skipped=True, atoms=previous.get("atoms", 0), passages=previous.get("passages", 0))
+        return ExportReport(
+            path=path, skipped=True, atoms=previous.get("atoms", 0), passages=previous.get("passages", 0)
+        )
 
     atoms, archived, excluded = _read_atoms(workspace, chosen)
     if archived:
@@ -108,7 +110,9 @@ def run(
     content.vectors = vectors
 
     embedding = EmbeddingInfo(model=embedder.model_id, dim=int(embedder.dim), normalized=True)
-    manifest = manifest_for(content, embedding, kb_version=__version__, statuses=chosen, git_commit=_git_commit(workspace.root))
+    manifest = manifest_for(
+        content, embedding, kb_version=__version__, statuses=chosen, git_commit=_git_commit(workspace.root)
+    )
     name = f"kb-{manifest.created:%Y%m%d}-{manifest.checksum[:8]}.duckdb"
     path = Path(out) if out else workspace.dist_dir / name
     if out and (path.is_dir() or str(out).endswith(("/", "\\"))):
@@ -266,3 +270,35 @@ def _git_commit(root: Path) -> str | None:
 
 
 __all__ = ["run", "run_all", "ExportReport", "parse_statuses", "sidecar"]
+
+
+def to_postgres(
+    settings: Settings,
+    workspace: Workspace | None,
+    reporter: Reporter,
+    url: str,
+    *,
+    bundle: Path | None = None,
+    replace: bool = False,
+) -> Any:
+    """``kb export --to postgresql://…``: copy a bundle (default: dist/'s newest) into Postgres, no re-embedding."""
+    from pipeline.index import postgres
+    from pipeline.index.bundle import newest_bundle, read_bundle
+
+    if bundle is None:
+        found = newest_bundle(workspace.dist_dir) if workspace is not None else None
+        if found is None:
+            raise InputError(
+                "no bundle to copy: dist/ holds no kb-*.duckdb", "Run 'kb export' first, or pass --bundle FILE."
+            )
+        bundle = found
+    manifest, content = read_bundle(bundle)
+    reporter.info(
+        f"export: copying {bundle} ({len(content.atoms)} atoms, {len(content.passages)} passages) to Postgres"
+    )
+    report = postgres.upsert_bundle(url, content, manifest, schema=settings.index.schema_name, replace=replace)
+    reporter.info(
+        f"export: Postgres index {settings.index.schema_name}: {report.inserted} atoms inserted, {report.updated} updated, "
+        f"{report.deleted} deleted, {report.unchanged} unchanged ({report.rows_changed} changes)"
+    )
+    return report
