@@ -48,10 +48,9 @@ def export(
 
     st = state(ctx)
     if to is not None or bundle is not None or replace:
-        from pipeline.index.postgres import is_postgres_url
-
         from pipeline.config import Settings
         from pipeline.errors import NotFoundError
+        from pipeline.index.postgres import is_postgres_url
 
         try:
             ws, settings = st.workspace, st.settings()
