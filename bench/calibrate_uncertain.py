@@ -89,7 +89,9 @@ def main() -> None:
     from pipeline.service.answering import UNCERTAIN_BELOW, evidence_of
     from pipeline.service.calibration import best_threshold
 
-    negatives = [line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    negatives = [
+        line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     with tempfile.TemporaryDirectory(prefix="kb-calibrate-") as tmp:
         bundle_path, positives = build(Path(tmp), docs)
         bundle = Bundle.load(bundle_path, embedder_for_manifest)
@@ -101,18 +103,31 @@ def main() -> None:
     tpr = sum(p >= threshold for p in pos) / len(pos)
     tnr = sum(n < threshold for n in neg) / len(neg)
     print(f"docs: {', '.join(str(d) for d in docs)}; model {model}")
-    print(f"positives (FAQ questions, removed from atoms): {len(pos)}   min {min(pos):.3f}  median {sorted(pos)[len(pos) // 2]:.3f}")
-    print(f"negatives (off-topic questions):            {len(neg)}   max {max(neg):.3f}  median {sorted(neg)[len(neg) // 2]:.3f}")
-    print(f"threshold {threshold:.3f} (maximal accuracy between {low:.3f} and {high:.3f}): accuracy {acc:.3f}, "
-          f"certain when answerable {tpr:.3f}, uncertain when not {tnr:.3f}")
+    print(
+        f"positives (FAQ questions, removed from atoms): {len(pos)}   min {min(pos):.3f}  median {sorted(pos)[len(pos) // 2]:.3f}"
+    )
+    print(
+        f"negatives (off-topic questions):            {len(neg)}   max {max(neg):.3f}  median {sorted(neg)[len(neg) // 2]:.3f}"
+    )
+    print(
+        f"threshold {threshold:.3f} (maximal accuracy between {low:.3f} and {high:.3f}): accuracy {acc:.3f}, "
+        f"certain when answerable {tpr:.3f}, uncertain when not {tnr:.3f}"
+    )
     print("closest calls (evidence, label, question):")
-    rows = sorted([(v, "answerable", q) for v, q in zip(pos, positives, strict=True)] +
-                  [(v, "off-topic", q) for v, q in zip(neg, negatives, strict=True)], key=lambda r: abs(r[0] - threshold))
+    rows = sorted(
+        [(v, "answerable", q) for v, q in zip(pos, positives, strict=True)]
+        + [(v, "off-topic", q) for v, q in zip(neg, negatives, strict=True)],
+        key=lambda r: abs(r[0] - threshold),
+    )
     for v, label, q in rows[:8]:
         print(f"  {v:.3f}  {label:10s}  {q[:90]}")
-    print("accuracy by threshold: " + "  ".join(
-        f"{t:.2f}:{(sum(p >= t for p in pos) + sum(n < t for n in neg)) / (len(pos) + len(neg)):.3f}"
-        for t in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)))
+    print(
+        "accuracy by threshold: "
+        + "  ".join(
+            f"{t:.2f}:{(sum(p >= t for p in pos) + sum(n < t for n in neg)) / (len(pos) + len(neg)):.3f}"
+            for t in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
+        )
+    )
     current = UNCERTAIN_BELOW.get(model.rstrip("/").rsplit("/", 1)[-1])
     if current is not None:
         cur_acc = (sum(p >= current for p in pos) + sum(n < current for n in neg)) / (len(pos) + len(neg))

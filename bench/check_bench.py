@@ -79,8 +79,18 @@ def make_atom(i: int, rng: random.Random, titles: list[str], summaries: list[str
             for _ in range(rng.randint(1, 4)):
                 body += [f"**Q:** {sentence(rng, 8)[:-1]}?", f"**A:** {paragraph(rng, 30)}", ""]
         elif heading == "Template":
-            body += ["```yaml", "apiVersion: v1", "kind: ConfigMap", "metadata:", f"  name: cm-{i}",
-                     "data:", f"  timeout.reconciliation: {rng.randint(60, 600)}s", "```", "", paragraph(rng, per)]
+            body += [
+                "```yaml",
+                "apiVersion: v1",
+                "kind: ConfigMap",
+                "metadata:",
+                f"  name: cm-{i}",
+                "data:",
+                f"  timeout.reconciliation: {rng.randint(60, 600)}s",
+                "```",
+                "",
+                paragraph(rng, per),
+            ]
         elif heading in ("Steps", "How to resolve", "Actions"):
             body += [f"{n}. {paragraph(rng, per // 4)}" for n in range(1, 5)]
         else:
@@ -175,22 +185,33 @@ def main() -> None:
         pairs, t_block = timed(lambda: near_duplicate_pairs(keys, settings.check.duplicate_threshold), "block")
         env = dict(os.environ, KB_WORKSPACE=str(root))
         kb = Path(sys.executable).with_name("kb")
-        proc, t_cli = timed(lambda: subprocess.run([str(kb), "check", "--format", "json"], env=env,
-                                                   capture_output=True, text=True))
+        proc, t_cli = timed(
+            lambda: subprocess.run([str(kb), "check", "--format", "json"], env=env, capture_output=True, text=True)
+        )
         n = len(files)
         print(f"reference (read + split + YAML): {n / t_ref:8.0f} atoms/s  ({t_ref:.2f}s)")
-        print(f"check, no near-duplicates:       {n / t_nodup:8.0f} atoms/s  ({t_nodup:.2f}s)  "
-              f"{t_nodup / t_ref:.2f}x reference; {rep_nodup}")
-        print(f"check, with near-duplicates:     {n / t_dup:8.0f} atoms/s  ({t_dup:.2f}s)  "
-              f"{t_dup / t_nodup:.2f}x the no-duplicate run; {rep_dup}")
-        print(f"near-duplicate blocking alone:   {n / t_block:8.0f} atoms/s  ({t_block:.2f}s), "
-              f"{len(pairs)} pair(s) found (~{n // 100} planted)")
+        print(
+            f"check, no near-duplicates:       {n / t_nodup:8.0f} atoms/s  ({t_nodup:.2f}s)  "
+            f"{t_nodup / t_ref:.2f}x reference; {rep_nodup}"
+        )
+        print(
+            f"check, with near-duplicates:     {n / t_dup:8.0f} atoms/s  ({t_dup:.2f}s)  "
+            f"{t_dup / t_nodup:.2f}x the no-duplicate run; {rep_dup}"
+        )
+        print(
+            f"near-duplicate blocking alone:   {n / t_block:8.0f} atoms/s  ({t_block:.2f}s), "
+            f"{len(pairs)} pair(s) found (~{n // 100} planted)"
+        )
         print(f"CLI kb check --format json:      {n / t_cli:8.0f} atoms/s  ({t_cli:.2f}s, exit {proc.returncode})")
-        print(f"target 2000 atoms/s: with duplicates {n / t_dup / 2000:.2f}x target, "
-              f"without {n / t_nodup / 2000:.2f}x target (wall clock)")
-        print(f"CPU time of this process: reference {n / CPU['ref']:.0f}/s, no duplicates {n / CPU['nodup']:.0f}/s, "
-              f"with duplicates {n / CPU['dup']:.0f}/s ({CPU['dup'] / CPU['nodup']:.2f}x), "
-              f"blocking {n / CPU['block']:.0f}/s; with duplicates {n / CPU['dup'] / 2000:.2f}x target")
+        print(
+            f"target 2000 atoms/s: with duplicates {n / t_dup / 2000:.2f}x target, "
+            f"without {n / t_nodup / 2000:.2f}x target (wall clock)"
+        )
+        print(
+            f"CPU time of this process: reference {n / CPU['ref']:.0f}/s, no duplicates {n / CPU['nodup']:.0f}/s, "
+            f"with duplicates {n / CPU['dup']:.0f}/s ({CPU['dup'] / CPU['nodup']:.2f}x), "
+            f"blocking {n / CPU['block']:.0f}/s; with duplicates {n / CPU['dup'] / 2000:.2f}x target"
+        )
 
 
 if __name__ == "__main__":

@@ -65,20 +65,31 @@ def main() -> None:
         cfg = settings.llm
         measured_cost = report.usage.cost_usd
         print(f"transcript: {path} ({transcript.interview}), {hours:.2f} h, {len(transcript.segments)} segments")
-        print(f"token counter: {counter_name()}; window budget {settings.distill.window_tokens} tokens, "
-              f"overlap {settings.distill.window_overlap_turns} turns")
+        print(
+            f"token counter: {counter_name()}; window budget {settings.distill.window_tokens} tokens, "
+            f"overlap {settings.distill.window_overlap_turns} turns"
+        )
         print(f"transcript tokens: {plain_tokens} (text only), {turn_tokens} (as turns with names and times)")
-        print(f"requests: {n_requests} ({report.windows} windows, {report.usage.reasks} re-asks); "
-              f"atoms: {report.created}")
+        print(
+            f"requests: {n_requests} ({report.windows} windows, {report.usage.reasks} re-asks); atoms: {report.created}"
+        )
         print(f"prompt tokens sent: {sent}")
         ratio = sent / plain_tokens
-        print(f"prompt tokens sent per transcript token: {ratio:.2f}  (target <= 1.5: {'ok' if ratio <= 1.5 else 'MISSED'})")
-        print(f"after a one-word correction: {again.windows - again.cached_windows} of {again.windows} window(s) sent again")
+        print(
+            f"prompt tokens sent per transcript token: {ratio:.2f}  (target <= 1.5: {'ok' if ratio <= 1.5 else 'MISSED'})"
+        )
+        print(
+            f"after a one-word correction: {again.windows - again.cached_windows} of {again.windows} window(s) sent again"
+        )
         per_hour = measured_cost / hours
-        print(f"tokens billed: {report.usage.tokens_in} in, {report.usage.tokens_out} out "
-              f"(the fake bills about 4 characters per token; its answers hold one item per long expert turn)")
-        print(f"cost per interview hour at ${cfg.price_in_per_1m}/1M in, ${cfg.price_out_per_1m}/1M out: "
-              f"${per_hour:.4f}  (target <= $0.01: {'ok' if per_hour <= 0.01 else 'MISSED'})")
+        print(
+            f"tokens billed: {report.usage.tokens_in} in, {report.usage.tokens_out} out "
+            f"(the fake bills about 4 characters per token; its answers hold one item per long expert turn)"
+        )
+        print(
+            f"cost per interview hour at ${cfg.price_in_per_1m}/1M in, ${cfg.price_out_per_1m}/1M out: "
+            f"${per_hour:.4f}  (target <= $0.01: {'ok' if per_hour <= 0.01 else 'MISSED'})"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

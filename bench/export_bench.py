@@ -84,9 +84,13 @@ def main() -> None:
         n = len(texts)
         print(f"{len(atoms)} atoms, {n} passages (mean {sum(map(embedder.count_tokens, texts)) / n:.0f} word pieces)")
         print(f"raw encoder (reference)      {ref:7.2f}s  {n / ref:7.1f} passages/s   (runs: {ref1:.2f}s, {ref2:.2f}s)")
-        print(f"kb export, cold cache        {cold_s:7.2f}s  {n / cold_s:7.1f} passages/s   {cold_s / ref:.2f}x the raw encoder")
+        print(
+            f"kb export, cold cache        {cold_s:7.2f}s  {n / cold_s:7.1f} passages/s   {cold_s / ref:.2f}x the raw encoder"
+        )
         print(f"  ({cold})")
-        print(f"kb export, one atom edited   {warm_s:7.2f}s  embedded {warm.embedded} of {warm.passages}   {warm_s / ref:.2f}x the raw encoder")
+        print(
+            f"kb export, one atom edited   {warm_s:7.2f}s  embedded {warm.embedded} of {warm.passages}   {warm_s / ref:.2f}x the raw encoder"
+        )
 
 
 if __name__ == "__main__":

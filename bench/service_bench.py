@@ -81,7 +81,18 @@ def start_server(bundle: Path, port: int) -> subprocess.Popen:
     for var in [v for v in env if v.startswith("KB_")]:
         env.pop(var)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "serve", "--bundle", str(bundle), "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "serve",
+            "--bundle",
+            str(bundle),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=str(bundle.parent),
         env=env,
         stdout=subprocess.DEVNULL,
@@ -202,7 +213,9 @@ def main() -> None:
             ceiling = 1 / statistics.fmean(enc)
             print(f"  throughput / one-thread encoder ceiling ({ceiling:.0f} queries/s): {n / wall / ceiling:.2f}")
             print(f"  latency under load                  {ms(lat)}")
-            print(f"  mean {statistics.fmean(lat) * 1000:.1f} ms; p99 under load / sequential p99: {pct(lat, 99) / pct(seq, 99):.1f}x")
+            print(
+                f"  mean {statistics.fmean(lat) * 1000:.1f} ms; p99 under load / sequential p99: {pct(lat, 99) / pct(seq, 99):.1f}x"
+            )
             if errors:
                 print(f"  ERRORS: {errors} (must be 0)")
                 sys.exit(1)

@@ -52,8 +52,15 @@ def main() -> None:
         (root / "kb.yaml").write_text("{}\n")
         ws = Workspace.at(root)
         settings = Settings.load(root)
-        add.run(settings, ws, Reporter(), md, interview_id="bench", experts=["Chris Evans", "Stephen Whitworth"],
-                interviewers=["Gerhard Lazu"])
+        add.run(
+            settings,
+            ws,
+            Reporter(),
+            md,
+            interview_id="bench",
+            experts=["Chris Evans", "Stephen Whitworth"],
+            interviewers=["Gerhard Lazu"],
+        )
         stage = best_of(lambda: transcribe.run(settings, ws, Reporter(), ["bench"], force=True))
         fresh = best_of(lambda: transcribe.run(settings, ws, Reporter(), ["bench"]))
         shutil.rmtree(root / ".kb", ignore_errors=True)

@@ -205,9 +205,7 @@ class Interview(_Strict):
     people: list[Person] = Field(default_factory=list)
     consent: Consent = Field(default_factory=Consent)
     topics: list[str] = Field(default_factory=list)
-    vocabulary: list[str] = Field(
-        default_factory=list, description="Terms to hint to ASR (initial prompt / hotwords)."
-    )
+    vocabulary: list[str] = Field(default_factory=list, description="Terms to hint to ASR (initial prompt / hotwords).")
     speaker_map: dict[str, str] = Field(
         default_factory=dict, description="Raw speaker label (SPEAKER_00, VTT name) -> person name."
     )

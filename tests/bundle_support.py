@@ -71,7 +71,10 @@ ATOMS = {
             "How to resolve": "Raise the repo server timeout (ARGOCD_EXEC_TIMEOUT) and give the repo server more memory.",
         },
         [
-            ("Why does the sync hang for exactly 60 seconds?", "That is the default manifest generation timeout of the repo server."),
+            (
+                "Why does the sync hang for exactly 60 seconds?",
+                "That is the default manifest generation timeout of the repo server.",
+            ),
             ("Which component should I look at first?", "The repo server: check its logs and its memory usage."),
         ],
         status="validated",
@@ -92,7 +95,12 @@ ATOMS = {
         {
             "Steps": "1. Create the new password in Vault.\n2. Update the Kubernetes secret.\n3. Restart the pgbouncer pods.",
         },
-        [("Do I need downtime to rotate the database password?", "No, pgbouncer reconnects with the new secret after a rolling restart.")],
+        [
+            (
+                "Do I need downtime to rotate the database password?",
+                "No, pgbouncer reconnects with the new secret after a rolling restart.",
+            )
+        ],
         status="in-review",
         tags=["postgres", "secrets"],
         sources="""

@@ -29,9 +29,26 @@ def write_wav(path: Path, seconds: float = 0.5) -> Path:
 
 def test_add_transcript_creates_interview_yaml_and_copies_the_source(kb, workspace):
     src = DATA / "changelog/ship-it-21.md"
-    r = kb("-w", workspace, "add", src, "--title", "Learning from incidents", "--date", "2021-09-01",
-           "--expert", "Chris Evans:co-founder, incident.io", "--expert", "Stephen Whitworth",
-           "--interviewer", "Gerhard Lazu", "--topic", "incident response", "--vocab", "Monzo")
+    r = kb(
+        "-w",
+        workspace,
+        "add",
+        src,
+        "--title",
+        "Learning from incidents",
+        "--date",
+        "2021-09-01",
+        "--expert",
+        "Chris Evans:co-founder, incident.io",
+        "--expert",
+        "Stephen Whitworth",
+        "--interviewer",
+        "Gerhard Lazu",
+        "--topic",
+        "incident response",
+        "--vocab",
+        "Monzo",
+    )
     assert r.exit_code == 0, r.stderr
     folder = workspace / "interviews" / "2021-09-01-learning-from-incidents"
     iv = interview_file.load(folder / "interview.yaml")

@@ -19,12 +19,22 @@ httpx = pytest.importorskip("httpx")
 
 def test_ask_human_output_shows_two_hop_citations(kb, built):  # noqa: F811
     ws, bundle, _ = built
-    r = kb("--workspace", ws, "ask", "Can chaos experiments run automatically after Argo CD upgrades an app?", "--bundle", bundle)
+    r = kb(
+        "--workspace",
+        ws,
+        "ask",
+        "Can chaos experiments run automatically after Argo CD upgrades an app?",
+        "--bundle",
+        bundle,
+    )
     assert r.exit_code == 0, r.stderr
     out = r.stdout
     assert "Uncertain: no" in out
     assert "Citations:" in out
-    assert "1. Run chaos experiments as sanity checks after an Argo CD sync  [run-chaos-checks-after-an-argo-cd-sync]" in out
+    assert (
+        "1. Run chaos experiments as sanity checks after an Argo CD sync  [run-chaos-checks-after-an-argo-cd-sync]"
+        in out
+    )
     assert 'Karthik Satchitanand: "whenever Argo CD upgrades your application' in out
     assert "(interview ship-it-14, 00:37:50-00:38:10)" in out
 
@@ -74,7 +84,18 @@ def test_kb_serve_subprocess_answers_and_reloads_on_sighup(built, tmp_path):  # 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "--workspace", str(ws), "serve", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--workspace",
+            str(ws),
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -72,7 +72,9 @@ def test_faq_and_sections_of_a_real_error_atom() -> None:
     atom = atoms.read(DATA / "good/atoms/error/application-stuck-in-progressing.md")
     headings = [s.heading for s in atom.sections if s.level == 2]
     assert headings == list(TYPE_SECTIONS["error"])
-    assert [p.question for p in atom.faq][1] == "Which ingress controllers are known not to update the load balancer status?"
+    assert [p.question for p in atom.faq][
+        1
+    ] == "Which ingress controllers are known not to update the load balancer status?"
     assert all(p.answer for p in atom.faq)
     assert atom.meta.sources[0].quote.startswith("if an ingress stays progressing")
     assert atom.meta.sources[1].heading == "Why is my application stuck in `Progressing` state?"

@@ -58,7 +58,7 @@ def mixed_ws(good_ws: Path) -> Path:
         (good_ws / target).write_text(text, encoding="utf-8")
     src = (good_ws / "atoms/error/application-stuck-in-progressing.md").read_text(encoding="utf-8")
     dup = src.replace("id: application-stuck-in-progressing", "id: app-stuck-progressing").replace(
-        "title: \"Application stuck in 'Progressing'\"", "title: \"Application stuck in Progressing\""
+        "title: \"Application stuck in 'Progressing'\"", 'title: "Application stuck in Progressing"'
     )
     (good_ws / "atoms/error/app-stuck-progressing.md").write_text(dup, encoding="utf-8")
     return good_ws
@@ -148,9 +148,28 @@ def test_unknown_format_is_a_usage_error(kb, good_ws: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"\x00\xff\xfe binary", b"---\n", b"---\n---\n", b"---\n- a\n- b\n---\n", b"---\n: :\n---\n",
-     b"---\nid: [\n---\n", b"---\ntitle: x\n", "---\nid: é\n---\n".encode()],
-    ids=["empty", "binary", "open-fence", "empty-fm", "list-fm", "bad-key", "unclosed-list", "unclosed-fm", "non-ascii-id"],
+    [
+        b"",
+        b"\x00\xff\xfe binary",
+        b"---\n",
+        b"---\n---\n",
+        b"---\n- a\n- b\n---\n",
+        b"---\n: :\n---\n",
+        b"---\nid: [\n---\n",
+        b"---\ntitle: x\n",
+        "---\nid: é\n---\n".encode(),
+    ],
+    ids=[
+        "empty",
+        "binary",
+        "open-fence",
+        "empty-fm",
+        "list-fm",
+        "bad-key",
+        "unclosed-list",
+        "unclosed-fm",
+        "non-ascii-id",
+    ],
 )
 def test_bad_input_never_raises(kb, good_ws: Path, content: bytes) -> None:
     (good_ws / "atoms/error/odd.md").write_bytes(content)
@@ -160,8 +179,16 @@ def test_bad_input_never_raises(kb, good_ws: Path, content: bytes) -> None:
 
 
 def test_skeletons_of_every_type_pass_without_errors(kb, workspace: Path) -> None:
-    for atom_type in ("error", "procedure", "playbook", "interface-input", "troubleshooting-tip",
-                      "config-template", "pitfall", "faq"):
+    for atom_type in (
+        "error",
+        "procedure",
+        "playbook",
+        "interface-input",
+        "troubleshooting-tip",
+        "config-template",
+        "pitfall",
+        "faq",
+    ):
         assert kb("-w", workspace, "new", atom_type, f"A {atom_type} to write").exit_code == 0
     result = kb("-w", workspace, "check", "-f", "json")
     report = json.loads(result.stdout)
@@ -214,7 +241,7 @@ def test_scan_equals_markdown_it_on_tricky_bodies() -> None:
     bodies = [
         "# T\n\n## A ##\n\n```yaml\na: 1\n```\n\n## FAQ\n\n**Q:** x?\n**A:** y\n",
         "## Steps\n\n1. run\n\n   ```bash\n   kubectl get pods\n   ```\n\n2. done\n",
-        "## Template\n\n~~~json\n{\"a\": 1}\n~~~\n\n```\nunclosed\n## not a heading\n",
+        '## Template\n\n~~~json\n{"a": 1}\n~~~\n\n```\nunclosed\n## not a heading\n',
         "#NoSpace\n\n## \n\n####### seven\n\n### three ###   \n",
         "Setext\n---\n\n## After\n",  # falls back to markdown-it
         "> ## quoted\n\n<div>\n## html\n</div>\n",  # falls back to markdown-it
@@ -229,8 +256,10 @@ def test_scan_equals_markdown_it_on_tricky_bodies() -> None:
 
 def _titles(n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
-    words = ("sync repo server timeout cache redis login token cluster secret health ingress webhook "
-             "controller manifest helm kustomize project role policy pod image registry plugin").split()
+    words = (
+        "sync repo server timeout cache redis login token cluster secret health ingress webhook "
+        "controller manifest helm kustomize project role policy pod image registry plugin"
+    ).split()
     keys = []
     for i in range(n):
         keys.append(" ".join(rng.choice(words) for _ in range(rng.randint(6, 14))) + f" {i}")
@@ -277,7 +306,9 @@ def test_pre_commit_style_call_with_relative_paths(kb, good_ws: Path, monkeypatc
     """The hook runs `kb check --no-duplicates FILE...` from the repository root."""
     shutil.copyfile(BROKEN / "unknown-field.md", good_ws / "atoms/error/unknown-field.md")
     monkeypatch.chdir(good_ws)
-    result = kb("check", "--no-duplicates", "atoms/error/unknown-field.md", "atoms/faq/argocd-cli-and-ui-error-messages.md")
+    result = kb(
+        "check", "--no-duplicates", "atoms/error/unknown-field.md", "atoms/faq/argocd-cli-and-ui-error-messages.md"
+    )
     assert result.exit_code == 3
     assert result.stdout.splitlines()[0] == "atoms/error/unknown-field.md"
     assert "9       error    unknown-field         unknown field 'sumary'" in result.stdout
@@ -316,8 +347,10 @@ def test_many_copies_give_a_few_warnings_each(tmp_path: Path) -> None:
 
 def test_config_error_column_inside_an_indented_fence(kb, good_ws: Path) -> None:
     text = (BROKEN / "config-parse.md").read_text(encoding="utf-8")
-    text = text.replace("```yaml\ndata:\n  timeout.reconciliation: 180s\n   timeout.hard: 0s\n```",
-                        "1. Put this in argocd-cm:\n\n   ```yaml\n   data:\n     timeout: 180s\n      hard: 0s\n   ```")
+    text = text.replace(
+        "```yaml\ndata:\n  timeout.reconciliation: 180s\n   timeout.hard: 0s\n```",
+        "1. Put this in argocd-cm:\n\n   ```yaml\n   data:\n     timeout: 180s\n      hard: 0s\n   ```",
+    )
     (good_ws / "atoms/config-template/config-parse.md").write_text(text, encoding="utf-8")
     report = json.loads(kb("-w", good_ws, "check", "-f", "json", "atoms/config-template/config-parse.md").stdout)
     hit = [f for f in report["findings"] if f["rule"] == "config-parse"][0]

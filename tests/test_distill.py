@@ -60,10 +60,16 @@ def assert_grounded(ws: Workspace, atom: atoms.Atom) -> None:
 
 def test_valid_answer_writes_grounded_atoms_and_logs_cost(ws, server):
     turns = expert_turns()
-    answer = {"items": [item(turns[0], title="Litestream replicates SQLite to S3"),
-                        item(turns[1], title="Do not run Postgres for tiny apps", kind="pitfall")]}
+    answer = {
+        "items": [
+            item(turns[0], title="Litestream replicates SQLite to S3"),
+            item(turns[1], title="Do not run Postgres for tiny apps", kind="pitfall"),
+        ]
+    }
     answer["items"][0]["related"] = ["Do not run postgres for tiny apps"]
-    server.push(tool_call("Extraction", answer, usage={"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200}))
+    server.push(
+        tool_call("Extraction", answer, usage={"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200})
+    )
     rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
     assert (rep.created, rep.windows, rep.usage.requests) == (2, 1, 1)
     by_title = {a.meta.title: a for a in written(ws)}
@@ -91,8 +97,10 @@ def test_schema_violation_is_reasked_and_counted(ws, server):
     bad = item(turns[0], title="Keep one primary database")
     bad["sections"] = [{"heading": "Tip", "text": "Keep one primary."}]  # lacks Symptom
     u = {"prompt_tokens": 500, "completion_tokens": 100, "total_tokens": 600}
-    server.push(tool_call("Extraction", {"items": [bad]}, usage=u),
-                tool_call("Extraction", {"items": [item(turns[0], title="Keep one primary database")]}, usage=u))
+    server.push(
+        tool_call("Extraction", {"items": [bad]}, usage=u),
+        tool_call("Extraction", {"items": [item(turns[0], title="Keep one primary database")]}, usage=u),
+    )
     rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
     assert rep.created == 1
     assert rep.usage.requests == 2 and rep.usage.reasks == 1 and rep.usage.tokens_in == 1000
@@ -102,15 +110,19 @@ def test_schema_violation_is_reasked_and_counted(ws, server):
 
 def test_invalid_json_is_reasked(ws, server):
     turns = expert_turns()
-    server.push(tool_call("Extraction", '{"items": [ {"type": "pitfall", '),
-                tool_call("Extraction", {"items": [item(turns[2], title="SQLite as a distributed building block")]}))
+    server.push(
+        tool_call("Extraction", '{"items": [ {"type": "pitfall", '),
+        tool_call("Extraction", {"items": [item(turns[2], title="SQLite as a distributed building block")]}),
+    )
     rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
     assert rep.created == 1 and rep.usage.requests == 2 and rep.usage.reasks == 1
 
 
 def test_fabricated_quote_is_reasked_then_dropped_never_written(ws, server):
     turns = expert_turns()
-    fake = item(turns[0], title="Always shard by customer", quote="you should always shard every database by customer id")
+    fake = item(
+        turns[0], title="Always shard by customer", quote="you should always shard every database by customer id"
+    )
     good = item(turns[1], title="Embedded databases are a middle ground")
     for _ in range(3):  # the model never fixes the fabricated quote
         server.push(tool_call("Extraction", {"items": [fake, good]}))
@@ -128,8 +140,7 @@ def test_quote_of_the_interviewer_is_rejected(ws, server):
     tr = excerpt()
     question = next(s for s in tr.segments if s.speaker == "S1" and "SQLite help" in s.text)
     turns = expert_turns()
-    stolen = item(turns[0], title="Cell-based architectures", speaker="Gerhard Lazu",
-                  quote="how could SQLite help")
+    stolen = item(turns[0], title="Cell-based architectures", speaker="Gerhard Lazu", quote="how could SQLite help")
     stolen["evidence"][0].update(start=question.start, end=question.end, quote="in that world, how could SQLite help")
     server.push(*[tool_call("Extraction", {"items": [stolen]}) for _ in range(3)])
     rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
@@ -149,8 +160,11 @@ def test_timeout_then_success_and_failed_window_does_not_lose_others(ws, server)
     settings = cfg(ws, server, **{"distill.window_tokens": 500, "llm.timeout_s": 0.4, "llm.http_retries": 1})
     server.responder = grounded_model
     # window 1: times out twice (the retry too) and fails; window 2: slow once, then fine
-    server.push(slow(1.0, tool_call("Extraction", {"items": []})), slow(1.0, tool_call("Extraction", {"items": []})),
-                slow(1.0, tool_call("Extraction", {"items": []})))
+    server.push(
+        slow(1.0, tool_call("Extraction", {"items": []})),
+        slow(1.0, tool_call("Extraction", {"items": []})),
+        slow(1.0, tool_call("Extraction", {"items": []})),
+    )
     rep = distill.run(settings, ws, Reporter(), backend="llm")
     assert rep.windows >= 3 and rep.failed_windows == 1
     assert rep.created >= 1  # the other windows' atoms were written
@@ -168,6 +182,7 @@ def test_human_edits_survive_and_a_proposal_appears(ws, server, kb, monkeypatch)
     path = ws.atom_files()[0]
     edited = path.read_text().replace("## Tip\n\n", "## Tip\n\nREVIEWER NOTE: checked with the team.\n\n")
     path.write_text(edited)
+
     # the model now says something new about the same item
     def changed_model(request):
         answer = grounded_model(request)
@@ -200,8 +215,16 @@ def test_human_edits_survive_and_a_proposal_appears(ws, server, kb, monkeypatch)
 
 def test_max_cost_stops_before_exceeding(ws, server):
     server.responder = grounded_model
-    settings = cfg(ws, server, **{"distill.window_tokens": 500, "llm.price_in_per_1m": 10.0,
-                                  "llm.price_out_per_1m": 10.0, "llm.max_output_tokens": 1000})
+    settings = cfg(
+        ws,
+        server,
+        **{
+            "distill.window_tokens": 500,
+            "llm.price_in_per_1m": 10.0,
+            "llm.price_out_per_1m": 10.0,
+            "llm.max_output_tokens": 1000,
+        },
+    )
     # each request may cost up to ~ (prompt + 1000 out) * 10 / 1e6 ~ $0.03; allow about two
     with pytest.raises(BudgetExceededError):
         rep = distill.run(settings, ws, Reporter(), backend="llm", max_cost=0.06)
@@ -333,8 +356,15 @@ def test_config_template_that_does_not_parse_is_reasked(ws, server):
     broken = item(turns[0], title="Litestream replica config")
     broken["type"] = "config-template"
     broken["sections"] = [{"heading": "Template", "text": "```yaml\ndbs:\n  - path: /data/db\n   replicas: [\n```"}]
-    fixed = dict(broken, sections=[{"heading": "Template",
-                                     "text": "```yaml\ndbs:\n  - path: /data/db\n    replicas:\n      - url: s3://bucket/db\n```"}])
+    fixed = dict(
+        broken,
+        sections=[
+            {
+                "heading": "Template",
+                "text": "```yaml\ndbs:\n  - path: /data/db\n    replicas:\n      - url: s3://bucket/db\n```",
+            }
+        ],
+    )
     server.push(tool_call("Extraction", {"items": [broken]}), tool_call("Extraction", {"items": [fixed]}))
     rep = distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
     assert "does not parse" in reask_messages(server.requests[1])[0]
@@ -345,12 +375,23 @@ def test_config_template_that_does_not_parse_is_reasked(ws, server):
 
 def test_atoms_no_longer_produced_are_reported_not_deleted(ws, server):
     turns = expert_turns()
-    server.push(tool_call("Extraction", {"items": [item(turns[0], title="Litestream replicates SQLite to S3"),
-                                                   item(turns[1], title="Embedded databases are a middle ground")]}))
+    server.push(
+        tool_call(
+            "Extraction",
+            {
+                "items": [
+                    item(turns[0], title="Litestream replicates SQLite to S3"),
+                    item(turns[1], title="Embedded databases are a middle ground"),
+                ]
+            },
+        )
+    )
     distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
     server.push(tool_call("Extraction", {"items": [item(turns[0], title="Litestream replicates SQLite to S3")]}))
     rep = Reporter()
-    result = distill.run(cfg(ws, server, **{"llm.temperature": 0.1, "llm.model": "other-model"}), ws, rep, backend="llm")
+    result = distill.run(
+        cfg(ws, server, **{"llm.temperature": 0.1, "llm.model": "other-model"}), ws, rep, backend="llm"
+    )
     assert result.stale == ["embedded-databases-are-a-middle-ground"]
     assert any("no longer distilled" in m for _, m in rep.lines)
     assert ws.atom_path("troubleshooting-tip", "embedded-databases-are-a-middle-ground").is_file()
@@ -362,9 +403,15 @@ def test_golden_llm_atoms(ws, server):
     from pathlib import Path
 
     turns = expert_turns()
-    answer = {"items": [item(turns[0], title="Litestream replicates SQLite to S3"),
-                        item(turns[1], title="Do not run Postgres for tiny apps", kind="pitfall")]}
-    server.push(tool_call("Extraction", answer, usage={"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200}))
+    answer = {
+        "items": [
+            item(turns[0], title="Litestream replicates SQLite to S3"),
+            item(turns[1], title="Do not run Postgres for tiny apps", kind="pitfall"),
+        ]
+    }
+    server.push(
+        tool_call("Extraction", answer, usage={"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200})
+    )
     distill.run(cfg(ws, server), ws, Reporter(), backend="llm")
     text = "\n".join(f"=== {ws.relative(p)}\n" + p.read_text() for p in ws.atom_files())
     text = re.sub(r"\d{4}-\d{2}-\d{2}", "DATE", text)

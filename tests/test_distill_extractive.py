@@ -31,8 +31,10 @@ GOLDEN = DATA / "golden"
 
 EPISODES = {
     "ship-it-59": ("Ship It! #59: SQLite and Litestream", [("Gerhard Lazu", "interviewer"), ("Ben Johnson", "expert")]),
-    "the-changelog-530": ("The Changelog #530: SLOs and error budgets",
-                          [("Adam Stacoviak", "interviewer"), ("Marcin Kurc", "expert")]),
+    "the-changelog-530": (
+        "The Changelog #530: SLOs and error budgets",
+        [("Adam Stacoviak", "interviewer"), ("Marcin Kurc", "expert")],
+    ),
 }
 
 
@@ -45,8 +47,9 @@ def changelog_ws(tmp_path_factory):
     for iid, (title, people) in EPISODES.items():
         folder = root / "interviews" / iid
         folder.mkdir(parents=True)
-        interview = Interview(id=iid, title=title, date=dt.date(2022, 7, 1),
-                              people=[Person(name=n, role=r) for n, r in people])  # type: ignore[arg-type]
+        interview = Interview(
+            id=iid, title=title, date=dt.date(2022, 7, 1), people=[Person(name=n, role=r) for n, r in people]
+        )  # type: ignore[arg-type]
         (folder / "interview.yaml").write_text(yaml.safe_dump(interview.model_dump(mode="json")), encoding="utf-8")
         transcript = import_file(DATA / f"{iid}.md", iid).transcript
         transcript, report = map_speakers(transcript, interview)

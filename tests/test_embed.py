@@ -120,4 +120,6 @@ def test_a_bundle_exported_with_torch_loads_with_onnx(onnx_home, tmp_path, monke
     b = Bundle.load(path, partial(embedder_for_manifest, settings=Settings.load(ws.root, **{"embed.backend": "onnx"})))
     assert b.embedder.backend == "onnx"
     q = "the repo server is too slow to render manifests"
-    assert [h.atom_id for h in b.search(q, k=3)] == [h.atom_id for h in Bundle.load(path, embedder=embedder()).search(q, k=3)]
+    assert [h.atom_id for h in b.search(q, k=3)] == [
+        h.atom_id for h in Bundle.load(path, embedder=embedder()).search(q, k=3)
+    ]

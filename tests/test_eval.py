@@ -45,7 +45,12 @@ def test_jsonl_questions_by_atom_and_by_source(small, tmp_path):
         "\n".join(
             [
                 "# comment lines and blank lines are skipped",
-                json.dumps({"question": "Who should I blame when rendering manifests times out?", "expected_atoms": ["argocd-sync-context-deadline-exceeded"]}),
+                json.dumps(
+                    {
+                        "question": "Who should I blame when rendering manifests times out?",
+                        "expected_atoms": ["argocd-sync-context-deadline-exceeded"],
+                    }
+                ),
                 "",
                 json.dumps({"question": "change the db credentials", "expected_sources": ["runbooks/postgres.md"]}),
                 json.dumps({"question": "what did Alice say about deadlines", "expected_sources": "2026-03-04-alice"}),
@@ -136,7 +141,10 @@ def test_eval_jsonl_on_real_docs_by_source(real_docs, tmp_path):
         "\n".join(
             json.dumps(q)
             for q in [
-                {"question": "podman says permission denied when I mount a volume", "expected_sources": ["troubleshooting.md"]},
+                {
+                    "question": "podman says permission denied when I mount a volume",
+                    "expected_sources": ["troubleshooting.md"],
+                },
                 {"question": "rootless containers cannot ping other hosts", "expected_sources": ["troubleshooting.md"]},
                 {"question": "How do I reset the admin password of Argo CD?", "expected_sources": ["faq.md"]},
             ]

@@ -28,7 +28,11 @@ def test_round_trip(ws):
     assert [p.name for p in ws.dist_dir.iterdir() if p.name.startswith(".")] == []  # no temp files left
     b = Bundle.load(path, embedder=embedder())
     # archived atoms are never exported
-    assert sorted(b.atom_ids) == ["argocd-sync-context-deadline-exceeded", "never-force-push-to-main", "rotate-the-postgres-password"]
+    assert sorted(b.atom_ids) == [
+        "argocd-sync-context-deadline-exceeded",
+        "never-force-push-to-main",
+        "rotate-the-postgres-password",
+    ]
     m = b.manifest
     assert m.counts == {"atoms": 3, "faq": 4, "sources": 2, "passages": report.passages}
     assert m.embedding.model == "all-MiniLM-L6-v2" and m.embedding.dim == 384 and m.embedding.normalized
@@ -110,7 +114,7 @@ def _tampered(src, tmp_path, sql):
     [
         "UPDATE atoms SET title = 'Sync is fine' WHERE id = 'argocd-sync-context-deadline-exceeded'",
         "UPDATE faq SET answer = 'Restart everything.' WHERE ord = 0",
-        "UPDATE sources SET source = '{\"document\": \"forged.md\", \"heading\": \"x\"}'",
+        'UPDATE sources SET source = \'{"document": "forged.md", "heading": "x"}\'',
         "UPDATE passages SET embedding = [0.0 for x in range(384)]::FLOAT[384] WHERE id = 1",
         "DELETE FROM passages WHERE id = (SELECT max(id) FROM passages)",
     ],
@@ -174,7 +178,9 @@ def test_reexport_embeds_only_changed_passages(ws, tmp_path):
     # a reviewer edits one section of one atom and adds a FAQ pair
     path = ws.atoms_dir / "pitfall" / "never-force-push-to-main.md"
     text = path.read_text()
-    text = text.replace("Revert the bad commit with git revert and push normally.", "Open a revert pull request instead.")
+    text = text.replace(
+        "Revert the bad commit with git revert and push normally.", "Open a revert pull request instead."
+    )
     text += "**Q:** Can admins force-push?\n**A:** No, branch protection applies to admins too.\n"
     path.write_text(text)
     before = e.texts_encoded
@@ -189,7 +195,9 @@ def test_kb_export_cli_and_freshness(kb, ws, monkeypatch):
     monkeypatch.chdir(ws.root)
     r = kb("export")
     assert r.exit_code == 0, r.stderr
-    assert re.search(r"export: 3 atoms, \d+ passages \(\d+ embedded, 0 from cache\) -> .*kb-\d{8}-[0-9a-f]{8}\.duckdb", r.stdout)
+    assert re.search(
+        r"export: 3 atoms, \d+ passages \(\d+ embedded, 0 from cache\) -> .*kb-\d{8}-[0-9a-f]{8}\.duckdb", r.stdout
+    )
     r = kb("export")
     assert r.exit_code == 0 and "atoms unchanged" in r.stderr and "is fresh" in r.stdout
     r = kb("export", "--status", "archived")
@@ -215,7 +223,10 @@ def test_duplicate_ids_are_refused(ws, tmp_path):
 def test_long_sections_are_split_to_fit_the_model(ws, tmp_path):
     e = embedder()
     paragraphs = [
-        " ".join(f"Paragraph {p} sentence {s} explains how the ingress controller retries upstream requests." for s in range(8))
+        " ".join(
+            f"Paragraph {p} sentence {s} explains how the ingress controller retries upstream requests."
+            for s in range(8)
+        )
         for p in range(6)
     ]
     long_atom = atom_text(
@@ -231,7 +242,9 @@ def test_long_sections_are_split_to_fit_the_model(ws, tmp_path):
     symptom = [p for p in b.passages("ingress-retries") if p["heading"] == "Symptom"]
     assert len(symptom) > 1 and [p["part"] for p in symptom] == list(range(1, len(symptom) + 1))
     with duckdb.connect(str(b.path), read_only=True) as con:
-        texts = [r[0] for r in con.execute("SELECT search_text FROM passages WHERE atom_id = 'ingress-retries'").fetchall()]
+        texts = [
+            r[0] for r in con.execute("SELECT search_text FROM passages WHERE atom_id = 'ingress-retries'").fetchall()
+        ]
     assert max(e.count_tokens(t) for t in texts) <= e.max_tokens
     joined = " ".join(p["text"] for p in symptom)
     assert all(para.split(" Paragraph")[0][:40] in joined for para in paragraphs)  # nothing lost
@@ -258,7 +271,11 @@ def test_a_second_export_at_the_same_time_is_told_to_wait(ws, tmp_path):
     cache = ws.state_dir / "embeddings" / "all-MiniLM-L6-v2-384.duckdb"
     cache.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(cache)!r}); print('ready', flush=True); time.sleep(60)"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys, time; c = duckdb.connect({str(cache)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -310,7 +327,10 @@ def test_passages_cover_the_whole_atom_without_a_tokenizer():
     assert passages[0].text == "Free disk space.\n\nRun this first:\n\n```bash\n# not a heading\ndu -sh /var/cache\n```"
     assert passages[0].search_text.startswith("Clean the cache\n")
     assert passages[1].search_text == "Clean the cache: On Debian\napt-get clean"
-    assert passages[3].text == "Q: Is it safe?\nA: Yes." and passages[3].search_text == "Clean the cache\nQ: Is it safe?\nA: Yes."
+    assert (
+        passages[3].text == "Q: Is it safe?\nA: Yes."
+        and passages[3].search_text == "Clean the cache\nQ: Is it safe?\nA: Yes."
+    )
 
 
 def test_an_empty_workspace_exports_an_empty_bundle(tmp_path):
@@ -324,7 +344,9 @@ def test_an_empty_workspace_exports_an_empty_bundle(tmp_path):
 def test_out_folder_gets_the_versioned_name(ws, tmp_path):
     (tmp_path / "bundles").mkdir()
     report = export(ws, out=tmp_path / "bundles")
-    assert report.path.parent == tmp_path / "bundles" and re.fullmatch(r"kb-\d{8}-[0-9a-f]{8}\.duckdb", report.path.name)
+    assert report.path.parent == tmp_path / "bundles" and re.fullmatch(
+        r"kb-\d{8}-[0-9a-f]{8}\.duckdb", report.path.name
+    )
     assert sidecar(report.path).is_file()
 
 

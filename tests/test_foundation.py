@@ -104,7 +104,15 @@ def test_init_scaffolds_a_workspace_and_refuses_twice(tmp_path, kb):
     ws = tmp_path / "kb1"
     r = kb("init", ws)
     assert r.exit_code == 0
-    for rel in ["kb.yaml", "mkdocs.yml", ".gitignore", ".pre-commit-config.yaml", ".github/workflows/kb.yml", "interviews", "atoms/error"]:
+    for rel in [
+        "kb.yaml",
+        "mkdocs.yml",
+        ".gitignore",
+        ".pre-commit-config.yaml",
+        ".github/workflows/kb.yml",
+        "interviews",
+        "atoms/error",
+    ]:
         assert (ws / rel).exists(), rel
     again = kb("init", ws)
     assert again.exit_code == 1

@@ -18,9 +18,24 @@ def _transcript() -> Transcript:
             Speaker(id="S2", name="Bob Chen", role="interviewer", label="SPEAKER_00"),
         ],
         segments=[
-            Segment(id=0, start=740.0, end=745.0, speaker="S2", text="What does deadline exceeded usually mean for a sync?"),
-            Segment(id=1, start=754.0, end=760.0, speaker="S1", text="When you see deadline exceeded, it is almost always the repo server.", words=words),
-            Segment(id=2, start=900.0, end=905.0, speaker="S1", text="Bump the reconciliation timeout only as a last resort."),
+            Segment(
+                id=0, start=740.0, end=745.0, speaker="S2", text="What does deadline exceeded usually mean for a sync?"
+            ),
+            Segment(
+                id=1,
+                start=754.0,
+                end=760.0,
+                speaker="S1",
+                text="When you see deadline exceeded, it is almost always the repo server.",
+                words=words,
+            ),
+            Segment(
+                id=2,
+                start=900.0,
+                end=905.0,
+                speaker="S1",
+                text="Bump the reconciliation timeout only as a last resort.",
+            ),
         ],
     )
 

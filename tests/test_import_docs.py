@@ -177,7 +177,9 @@ def test_faq_pairs_and_structure_headings(ws, tmp_path):
         ("How do I reset the admin password?", "Delete the `argocd-initial-admin-secret` and restart the server."),
     ]
     assert [s.heading for s in faq.meta.sources] == [
-        "Questions", "Why is my app OutOfSync after a sync?", "How do I reset the admin password?"
+        "Questions",
+        "Why is my app OutOfSync after a sync?",
+        "How do I reset the admin password?",
     ]
     proc = found["rotate-the-admin-password"]
     assert [s.heading for s in proc.sections] == ["Steps"]  # the numbered list gets its section
@@ -190,7 +192,9 @@ def test_faq_pairs_and_structure_headings(ws, tmp_path):
 
 def test_long_section_is_split_at_sub_headings(ws, tmp_path):
     parts = "\n\n".join(f"## Topic {n} of the guide\n\n{words(500, 'alpha')}" for n in range(1, 4))
-    docs = write_docs(tmp_path / "docs", {"guide.md": f"# Operating guide\n\nIntro words here for the guide page.\n\n{parts}\n"})
+    docs = write_docs(
+        tmp_path / "docs", {"guide.md": f"# Operating guide\n\nIntro words here for the guide page.\n\n{parts}\n"}
+    )
     do_import(ws, docs)
     found = all_atoms(ws)
     titles = sorted(a.meta.title for a in found.values())
@@ -335,14 +339,24 @@ def test_non_markdown_files_are_skipped_with_a_note(ws, tmp_path):
 
 
 def test_titles_are_unique_and_ids_deterministic(ws, tmp_path):
-    page = "# {name}\n\n" + "\n\n".join(f"## Examples\n\n{words(450, 'ex')}" for _ in range(1)) + "\n\n## Limits\n\n" + words(450, "lim")
-    docs = write_docs(tmp_path / "docs", {"a/setup.md": page.format(name="Setup"), "b/setup.md": page.format(name="Setup")})
+    page = (
+        "# {name}\n\n"
+        + "\n\n".join(f"## Examples\n\n{words(450, 'ex')}" for _ in range(1))
+        + "\n\n## Limits\n\n"
+        + words(450, "lim")
+    )
+    docs = write_docs(
+        tmp_path / "docs", {"a/setup.md": page.format(name="Setup"), "b/setup.md": page.format(name="Setup")}
+    )
     do_import(ws, docs)
     found = all_atoms(ws)
     titles = [a.meta.title for a in found.values()]
     assert len(titles) == len(set(titles)) == 4
     assert sorted(found) == [
-        "setup-examples-a-setup-md", "setup-examples-b-setup-md", "setup-limits-a-setup-md", "setup-limits-b-setup-md"
+        "setup-examples-a-setup-md",
+        "setup-examples-b-setup-md",
+        "setup-limits-a-setup-md",
+        "setup-limits-b-setup-md",
     ]
     assert check_errors(ws) == []
 
@@ -381,7 +395,15 @@ def test_reimport_is_idempotent_and_byte_identical(ws, tmp_path):
     before = _bytes(ws)
     mtimes = {p: p.stat().st_mtime_ns for p in (ws / "atoms").rglob("*.md")}
     second, _ = do_import(ws, docs, today=DAY2)
-    assert second.counts == {"created": 0, "updated": 0, "unchanged": 3, "kept-human-edits": 0, "proposals": 0, "vanished": 0, "deleted-by-person": 0}
+    assert second.counts == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 3,
+        "kept-human-edits": 0,
+        "proposals": 0,
+        "vanished": 0,
+        "deleted-by-person": 0,
+    }
     assert _bytes(ws) == before
     assert {p: p.stat().st_mtime_ns for p in (ws / "atoms").rglob("*.md")} == mtimes
 
@@ -419,7 +441,10 @@ def test_human_edits_survive_and_changes_are_proposed(ws, tmp_path, kb):
     assert path.read_text(encoding="utf-8") == edited
     proposal = path.with_name("finding-the-slow-repository.proposed.md")
     assert "helps the most" in proposal.read_text(encoding="utf-8")
-    assert "kept: atoms/troubleshooting-tip/finding-the-slow-repository.md  (edited by a person since the import)" in result.stdout
+    assert (
+        "kept: atoms/troubleshooting-tip/finding-the-slow-repository.md  (edited by a person since the import)"
+        in result.stdout
+    )
     assert "proposed: atoms/troubleshooting-tip/finding-the-slow-repository.proposed.md" in result.stdout
     assert "kept-human-edits: 1" in result.stdout
     # a proposal is not an atom: kb check does not see it, and a second run leaves it alone
@@ -521,7 +546,9 @@ def test_broken_front_matter_names_file_and_line(ws, tmp_path):
 
 
 def test_empty_documents_are_skipped_with_a_note(ws, tmp_path):
-    docs = write_docs(tmp_path / "docs", {"a.md": TYPED_DOCS["pitfall"], "empty.md": "", "heads.md": "# Only\n\n## Headings\n"})
+    docs = write_docs(
+        tmp_path / "docs", {"a.md": TYPED_DOCS["pitfall"], "empty.md": "", "heads.md": "# Only\n\n## Headings\n"}
+    )
     report, reporter = do_import(ws, docs)
     assert report.documents == 3 and len(all_atoms(ws)) == 1
     assert ("info", "skipped empty.md: no text under its headings") in reporter.lines
@@ -561,7 +588,9 @@ def test_type_change_moves_an_unedited_atom(ws, tmp_path):
     do_import(ws, docs)
     old = ws / "atoms" / "troubleshooting-tip" / "finding-the-slow-repository.md"
     assert old.is_file()
-    steps = "\n\n1. Open the repo server logs.\n2. Sort by duration.\n3. Note the repository.\n4. Move its large files.\n"
+    steps = (
+        "\n\n1. Open the repo server logs.\n2. Sort by duration.\n3. Note the repository.\n4. Move its large files.\n"
+    )
     (docs / "tips.md").write_text((docs / "tips.md").read_text() + steps, encoding="utf-8")
     report, _ = do_import(ws, docs, today=DAY2)
     new = ws / "atoms" / "procedure" / "finding-the-slow-repository.md"
@@ -598,12 +627,18 @@ def test_atom_deleted_by_a_person_is_not_recreated(ws, tmp_path, kb):
     docs = write_docs(tmp_path / "docs", {"errors.md": f"# Registry errors\n\n{entries}\n"})
     do_import(ws, docs)
     path = ws / "atoms" / "error" / "pull-fails-with-manifest-unknown-tag-2.md"
-    assert "Pull fails with manifest unknown: tag 2" in atoms.read(ws / "atoms/error/pull-fails-with-manifest-unknown-tag-1.md").meta.related
+    assert (
+        "Pull fails with manifest unknown: tag 2"
+        in atoms.read(ws / "atoms/error/pull-fails-with-manifest-unknown-tag-1.md").meta.related
+    )
     path.unlink()
     result = kb("-w", ws, "import-docs", docs)
     assert result.exit_code == 0, result.stderr
     assert not path.exists()
-    assert "not recreated: atoms/error/pull-fails-with-manifest-unknown-tag-2.md  (deleted since the last import)" in result.stdout
+    assert (
+        "not recreated: atoms/error/pull-fails-with-manifest-unknown-tag-2.md  (deleted since the last import)"
+        in result.stdout
+    )
     report, _ = do_import(ws, docs)
     assert report.ids("deleted") == ["pull-fails-with-manifest-unknown-tag-2"] and not path.exists()
     assert atoms.read(ws / "atoms/error/pull-fails-with-manifest-unknown-tag-1.md").meta.related == [
@@ -637,7 +672,7 @@ def test_collapsible_admonitions_and_content_tabs(ws, tmp_path):
     do_import(ws, docs)
     (atom,) = all_atoms(ws).values()
     assert "> **Tip:** Faster\n> Use the package manager." in atom.body
-    assert '**Linux**\n\n```bash\ncurl -sSL -o argocd https://example.com/argocd-linux-amd64\n```' in atom.body
+    assert "**Linux**\n\n```bash\ncurl -sSL -o argocd https://example.com/argocd-linux-amd64\n```" in atom.body
     assert "**macOS**\n\n```bash\nbrew install argocd\n```" in atom.body
     _, _, code = atoms.parse_body(atom.body)
     assert [b.lang for b in code] == ["bash", "bash"]  # real fenced blocks, not indented code
@@ -656,8 +691,10 @@ def test_importing_a_second_tree_does_not_claim_the_first_trees_atoms(tmp_path, 
     """Two doc trees with a document of the same relative path: neither reports the other's atoms as vanished."""
     ws = tmp_path / "ws"
     assert kb("init", ws).exit_code == 0
-    for name, text in (("a", "# Alpha\n\n## Restart the controller\n\nRun the restart command and wait.\n"),
-                       ("b", "# Beta\n\n## Clear the cache\n\nDelete the cache folder and retry.\n")):
+    for name, text in (
+        ("a", "# Alpha\n\n## Restart the controller\n\nRun the restart command and wait.\n"),
+        ("b", "# Beta\n\n## Clear the cache\n\nDelete the cache folder and retry.\n"),
+    ):
         (tmp_path / name).mkdir()
         (tmp_path / name / "guide.md").write_text(text)
     assert kb("-w", ws, "import-docs", tmp_path / "a").exit_code == 0

@@ -22,8 +22,7 @@ DOCS = Path(__file__).parent / "data" / "docs"
 
 def _snapshot(ws: Path) -> dict[str, tuple[bytes, int]]:
     return {
-        str(p.relative_to(ws)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted((ws / "atoms").rglob("*.md"))
+        str(p.relative_to(ws)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted((ws / "atoms").rglob("*.md"))
     }
 
 

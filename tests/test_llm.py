@@ -39,7 +39,13 @@ def settings(server: OpenAIServer, **extra) -> Settings:
 
 
 def test_extract_valid_counts_usage(server):
-    server.push(tool_call("Fact", {"name": "disk", "count": 3}, usage={"prompt_tokens": 120, "completion_tokens": 15, "total_tokens": 135}))
+    server.push(
+        tool_call(
+            "Fact",
+            {"name": "disk", "count": 3},
+            usage={"prompt_tokens": 120, "completion_tokens": 15, "total_tokens": 135},
+        )
+    )
     client = make_client(settings(server))
     fact, usage = client.extract(Fact, USER)
     assert (fact.name, fact.count) == ("disk", 3)
@@ -101,7 +107,9 @@ def test_429_forever_is_a_backend_error(server):
 
 
 def test_timeout_is_retried(server):
-    server.push(slow(1.5, tool_call("Fact", {"name": "late", "count": 1})), tool_call("Fact", {"name": "disk", "count": 1}))
+    server.push(
+        slow(1.5, tool_call("Fact", {"name": "late", "count": 1})), tool_call("Fact", {"name": "disk", "count": 1})
+    )
     client = make_client(settings(server, **{"llm.timeout_s": 0.4}))
     fact, usage = client.extract(Fact, USER)
     assert fact.name == "disk" and usage.retries == 1
@@ -150,7 +158,9 @@ def test_streaming_fake_speaks_sse(server):
 
     server.push(text("streamed answer here"))
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-    chunks = client.chat.completions.create(model="m", messages=USER, stream=True, stream_options={"include_usage": True})
+    chunks = client.chat.completions.create(
+        model="m", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
     parts, usage = [], None
     for chunk in chunks:
         if chunk.choices and chunk.choices[0].delta.content:

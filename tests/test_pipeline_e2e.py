@@ -16,10 +16,24 @@ GO_TIME = DATA / "transcripts" / "changelog" / "go-time-255.md"
 @pytest.mark.slow
 def test_transcript_to_cited_answer(workspace, kb):
     added = kb(
-        "-w", workspace, "add", GO_TIME,
-        "--id", "go-time-255", "--title", "Go Time #255: debugging in production", "--date", "2022-11-03",
-        "--interviewer", "Natalie Pistunovich", "--interviewer", "Ian Lopshire",
-        "--expert", "Tiago Queiroz", "--expert", "Liran Haimovitch",
+        "-w",
+        workspace,
+        "add",
+        GO_TIME,
+        "--id",
+        "go-time-255",
+        "--title",
+        "Go Time #255: debugging in production",
+        "--date",
+        "2022-11-03",
+        "--interviewer",
+        "Natalie Pistunovich",
+        "--interviewer",
+        "Ian Lopshire",
+        "--expert",
+        "Tiago Queiroz",
+        "--expert",
+        "Liran Haimovitch",
     )
     assert added.exit_code == 0, added.stderr
 

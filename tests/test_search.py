@@ -37,7 +37,17 @@ def test_hit_fields(bundle):
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert len({h.atom_id for h in hits}) == len(hits)  # one hit per atom
     d = top.to_dict()
-    assert set(d) >= {"atom_id", "title", "type", "status", "score", "passage", "sources", "dense_score", "lexical_score"}
+    assert set(d) >= {
+        "atom_id",
+        "title",
+        "type",
+        "status",
+        "score",
+        "passage",
+        "sources",
+        "dense_score",
+        "lexical_score",
+    }
 
 
 def test_filters(bundle):

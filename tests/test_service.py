@@ -48,7 +48,9 @@ def export_bundle(ws_root: Path, out: Path, embedder=None) -> Path:
     from pipeline.workspace import Workspace
 
     settings = Settings.load(ws_root)
-    export.run(settings, Workspace.at(ws_root, discover=False), Reporter(), out=out, embedder=embedder or _EMBEDDER.get("x"))
+    export.run(
+        settings, Workspace.at(ws_root, discover=False), Reporter(), out=out, embedder=embedder or _EMBEDDER.get("x")
+    )
     return out
 
 
@@ -157,7 +159,11 @@ def test_uncertain_threshold_setting_wins(built):
 
     b = Bundle.load(bundle, embedder=embedder)
     assert calibrate(b, settings_for(ws, **{"serve.uncertain_below": 0.99})).to_dict() == {
-        "threshold": 0.99, "source": "setting", "accuracy": None, "positives": 0, "negatives": 0
+        "threshold": 0.99,
+        "source": "setting",
+        "accuracy": None,
+        "positives": 0,
+        "negatives": 0,
     }
     with Server(make_app(built, **{"serve.uncertain_below": 0.99})) as srv, httpx.Client(base_url=srv.url) as c:
         body = c.post("/v1/ask", json={"question": REAL_QUESTION}).json()
@@ -215,7 +221,9 @@ def test_ask_off_topic_is_uncertain(client):
 
 
 def test_ask_two_hop_citation_reaches_the_interview_moment(client):
-    r = client.post("/v1/ask", json={"question": "Can chaos experiments run automatically after Argo CD upgrades an app?"})
+    r = client.post(
+        "/v1/ask", json={"question": "Can chaos experiments run automatically after Argo CD upgrades an app?"}
+    )
     body = r.json()
     assert body["citations"][0]["atom_id"] == "run-chaos-checks-after-an-argo-cd-sync"
     src = body["citations"][0]["sources"][0]
@@ -406,7 +414,9 @@ def test_reload_swaps_without_dropping_requests(built, tmp_path):
         def hammer() -> None:
             with httpx.Client(base_url=srv.url, timeout=30) as hc:
                 while not stop.is_set():
-                    statuses.append(hc.post("/v1/search", json={"query": "podman permission denied", "k": 3}).status_code)
+                    statuses.append(
+                        hc.post("/v1/search", json={"query": "podman permission denied", "k": 3}).status_code
+                    )
 
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(hammer) for _ in range(4)]

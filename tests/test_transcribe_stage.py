@@ -23,8 +23,24 @@ ID = "learning-from-incidents"
 
 
 def _add_shipit(kb, workspace) -> Path:
-    r = kb("-w", workspace, "add", DATA / "changelog/ship-it-21.md", "--id", ID, "--title", "Learning from incidents",
-           "--date", "2021-09-01", "--expert", "Chris Evans", "--expert", "Stephen Whitworth", "--interviewer", "Gerhard Lazu")
+    r = kb(
+        "-w",
+        workspace,
+        "add",
+        DATA / "changelog/ship-it-21.md",
+        "--id",
+        ID,
+        "--title",
+        "Learning from incidents",
+        "--date",
+        "2021-09-01",
+        "--expert",
+        "Chris Evans",
+        "--expert",
+        "Stephen Whitworth",
+        "--interviewer",
+        "Gerhard Lazu",
+    )
     assert r.exit_code == 0, r.stderr
     return workspace / "interviews" / ID
 
@@ -40,7 +56,10 @@ def test_transcribe_imports_then_skips_fresh_and_force_redoes(kb, workspace):
     assert "1 transcribed, 0 fresh" in r.stdout
     t = _load(folder)
     assert {(s.name, s.role) for s in t.speakers} == {
-        ("Gerhard Lazu", "interviewer"), ("Chris Evans", "expert"), ("Stephen Whitworth", "expert")}
+        ("Gerhard Lazu", "interviewer"),
+        ("Chris Evans", "expert"),
+        ("Stephen Whitworth", "expert"),
+    }
     assert t.source.sha256 == interview_file.load(folder / "interview.yaml").media[0].sha256
     md = (folder / "transcript.md").read_text(encoding="utf-8")
     assert md == markdown.render(t, "Learning from incidents")
@@ -71,8 +90,10 @@ def test_reviewer_corrections_are_merged_kept_and_reapplied(kb, workspace):
     before = _load(folder)
     md_path = folder / "transcript.md"
     md = md_path.read_text(encoding="utf-8")
-    md = md.replace("**[00:03:34] Chris Evans (expert):** Hey. Good to be here.",
-                    "**[00:03:34] Stephen Whitworth (expert):** Hey. Great to be here.")
+    md = md.replace(
+        "**[00:03:34] Chris Evans (expert):** Hey. Good to be here.",
+        "**[00:03:34] Stephen Whitworth (expert):** Hey. Great to be here.",
+    )
     md = md.replace("a demo was had, which", "a demo was done, which")
     md_path.write_text(md, encoding="utf-8")
 
@@ -111,7 +132,9 @@ def test_unknown_speaker_in_transcript_md_fails_and_writes_nothing(kb, workspace
     assert kb("-w", workspace, "transcribe").exit_code == 0
     json_before = (folder / "transcript.json").read_bytes()
     md_path = folder / "transcript.md"
-    md = md_path.read_text(encoding="utf-8").replace("**[00:03:34] Chris Evans (expert):**", "**[00:03:34] Chris Evens-Smith (expert):**")
+    md = md_path.read_text(encoding="utf-8").replace(
+        "**[00:03:34] Chris Evans (expert):**", "**[00:03:34] Chris Evens-Smith (expert):**"
+    )
     md_path.write_text(md, encoding="utf-8")
     r = kb("-w", workspace, "transcribe")
     line = md.splitlines().index("**[00:03:34] Chris Evens-Smith (expert):** Hey. Good to be here.") + 1
@@ -122,8 +145,18 @@ def test_unknown_speaker_in_transcript_md_fails_and_writes_nothing(kb, workspace
 
 
 def test_broken_source_fails_without_a_transcript(kb, workspace):
-    r = kb("-w", workspace, "add", DATA / "vtt/teams_timeframe.vtt", "--id", "teams", "--expert", "Yuri Bakulin",
-           "--interviewer", "Adrian Petrescu")
+    r = kb(
+        "-w",
+        workspace,
+        "add",
+        DATA / "vtt/teams_timeframe.vtt",
+        "--id",
+        "teams",
+        "--expert",
+        "Yuri Bakulin",
+        "--interviewer",
+        "Adrian Petrescu",
+    )
     assert r.exit_code == 0, r.stderr
     folder = workspace / "interviews/teams"
     (folder / "teams_timeframe.vtt").write_bytes((DATA / "vtt/missing_timeframe.vtt").read_bytes())

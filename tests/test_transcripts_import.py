@@ -166,7 +166,9 @@ def test_srt_broken_timing_and_missing_timing(tmp_path):
         importers.import_file(broken, "x")
     assert exc.value.line == 6 and "broken timing" in exc.value.message
     missing = tmp_path / "missing.srt"
-    missing.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n\nstray text\n\n2\n00:00:03,000 --> 00:00:04,000\nbye\n")
+    missing.write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\nhello\n\nstray text\n\n2\n00:00:03,000 --> 00:00:04,000\nbye\n"
+    )
     with pytest.raises(InputError, match="without a timing line") as exc:
         importers.import_file(missing, "x")
     assert exc.value.line == 5
@@ -189,7 +191,10 @@ def test_whisperx_json_speakers_from_segments_and_words(tmp_path):
     segs = []
     for k, seg in enumerate(src["segments"][:6]):
         label = f"SPEAKER_0{k % 2}"
-        words = [{"word": w["text"], "start": w["start"], "end": w["end"], "score": w["confidence"], "speaker": label} for w in seg["words"]]
+        words = [
+            {"word": w["text"], "start": w["start"], "end": w["end"], "score": w["confidence"], "speaker": label}
+            for w in seg["words"]
+        ]
         words[0].pop("start"), words[0].pop("end")  # whisperX leaves e.g. numbers unaligned
         entry = {"start": seg["start"], "end": seg["end"], "text": seg["text"], "words": words}
         if k != 3:
@@ -207,9 +212,13 @@ def test_whisperx_json_speakers_from_segments_and_words(tmp_path):
     from pipeline.models import Interview, Person
     from pipeline.transcripts.speakers import map_speakers
 
-    iv = Interview(id="x", title="Apollo 11", date=dt.date(1969, 7, 20),
-                   people=[Person(name="Houston", role="interviewer"), Person(name="Eagle", role="expert")],
-                   speaker_map={"SPEAKER_00": "Houston", "SPEAKER_01": "Eagle"})
+    iv = Interview(
+        id="x",
+        title="Apollo 11",
+        date=dt.date(1969, 7, 20),
+        people=[Person(name="Houston", role="interviewer"), Person(name="Eagle", role="expert")],
+        speaker_map={"SPEAKER_00": "Houston", "SPEAKER_01": "Eagle"},
+    )
     mapped, report = map_speakers(t, iv)
     ids = {sp.name: sp.id for sp in mapped.speakers}
     assert report.unmapped == [] and set(ids) == {"Houston", "Eagle"}

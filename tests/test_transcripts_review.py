@@ -70,8 +70,10 @@ def test_kb_transcript_json_imports_back_with_speaker_names(tmp_path):
 
 
 def test_text_correction_keeps_segment_times_and_unchanged_word_timings(tmp_path):
-    t, _ = _mapped("vtt/spec-example.vtt", people=[Person(name="Neil deGrasse Tyson", role="expert"),
-                                                   Person(name="Roger Bingham", role="interviewer")])
+    t, _ = _mapped(
+        "vtt/spec-example.vtt",
+        people=[Person(name="Neil deGrasse Tyson", role="expert"), Person(name="Roger Bingham", role="interviewer")],
+    )
     md = markdown.render(t)
     old_seg = t.segments[0]
     edited = md.replace("We're actually at the Lucern Hotel", "We're actually at the Lucerne Hotel")
@@ -106,13 +108,16 @@ def test_speaker_correction_reassigns_the_segment(tmp_path):
 
 def test_unknown_speaker_name_in_transcript_md_is_an_error_with_line(tmp_path):
     t, _ = _mapped("changelog/ship-it-21.md")
-    md = markdown.render(t).replace(
-        "**[00:03:34] Chris Evans (expert):**", "**[00:03:34] Kris Evens (expert):**"
-    )
+    md = markdown.render(t).replace("**[00:03:34] Chris Evans (expert):**", "**[00:03:34] Kris Evens (expert):**")
     found, _ = corrections.find(md, tmp_path / "transcript.md", t)
     with pytest.raises(InputError, match="'Kris Evens' is nobody in interview.yaml") as exc:
-        corrections.apply(t, [f.correction for f in found], _interview(people=SHIPIT_PEOPLE),
-                          md_path=tmp_path / "transcript.md", lines=[f.line for f in found])
+        corrections.apply(
+            t,
+            [f.correction for f in found],
+            _interview(people=SHIPIT_PEOPLE),
+            md_path=tmp_path / "transcript.md",
+            lines=[f.line for f in found],
+        )
     assert exc.value.line == md.splitlines().index("**[00:03:34] Kris Evens (expert):** Hey. Good to be here.") + 1
 
 
@@ -122,7 +127,10 @@ def test_unknown_speaker_name_in_transcript_md_is_an_error_with_line(tmp_path):
         (lambda md: md.replace("**[00:03:34] Chris Evans (expert):** Hey. Good to be here.\n\n", ""), "does not match"),
         (lambda md: md.replace("**[00:03:34] Chris", "**[00:03:35] Chris"), "does not match"),
         (lambda md: md + "\n**[01:00:00] Chris Evans (expert):** one more\n", "more than the transcript"),
-        (lambda md: md.replace("**[00:03:34] Chris Evans (expert):**", "**[00:03:34 Chris Evans (expert):**"), "not understood"),
+        (
+            lambda md: md.replace("**[00:03:34] Chris Evans (expert):**", "**[00:03:34 Chris Evans (expert):**"),
+            "not understood",
+        ),
         (lambda md: md.replace("Hey. Good to be here.", ""), "no text left"),
     ],
 )
@@ -136,7 +144,9 @@ def test_structural_edits_are_refused_with_a_line(tmp_path, edit, message):
 def test_stored_corrections_reapply_or_are_kept_unapplied():
     t, _ = _mapped("changelog/ship-it-21.md")
     seg = t.segments[2]
-    good = TranscriptCorrection(segment=2, start=seg.start, field="text", before=seg.text, after="Hey. Great to be here.")
+    good = TranscriptCorrection(
+        segment=2, start=seg.start, field="text", before=seg.text, after="Hey. Great to be here."
+    )
     stale = TranscriptCorrection(segment=3, start=seg.start, field="text", before="x", after="y")
     new, applied, skipped = corrections.apply(t, [good, stale], _interview(people=SHIPIT_PEOPLE))
     assert new.segments[2].text == "Hey. Great to be here."
@@ -165,14 +175,20 @@ def test_map_speakers_by_name_alias_fuzzy_and_map():
         people=[Person(name="Yuri Bakulin", role="expert"), Person(name="Adrian Petrescu", role="interviewer")]
     )
     mapped, report = speakers.map_speakers(t, iv)
-    assert [(sp.name, sp.role) for sp in mapped.speakers] == [("Yuri Bakulin", "expert"), ("Adrian Petrescu", "interviewer")]
+    assert [(sp.name, sp.role) for sp in mapped.speakers] == [
+        ("Yuri Bakulin", "expert"),
+        ("Adrian Petrescu", "interviewer"),
+    ]
     assert report.unmapped == [] and report.warnings == []
 
-    fuzzy = _interview(people=[Person(name="Yuri Bakulin-Smith", role="expert"), Person(name="A. Petrescu", role="interviewer")])
+    fuzzy = _interview(
+        people=[Person(name="Yuri Bakulin-Smith", role="expert"), Person(name="A. Petrescu", role="interviewer")]
+    )
     mapped, report = speakers.map_speakers(t, fuzzy)
     assert report.how == {"Yuri Bakulin": "fuzzy", "Adrian Petrescu": "fuzzy"}
-    alias = _interview(people=[Person(name="Y. B.", role="expert", aliases=["Yuri Bakulin"])],
-                       speaker_map={"Adrian Petrescu": "Y. B."})
+    alias = _interview(
+        people=[Person(name="Y. B.", role="expert", aliases=["Yuri Bakulin"])], speaker_map={"Adrian Petrescu": "Y. B."}
+    )
     mapped, report = speakers.map_speakers(t, alias)
     assert report.how == {"Yuri Bakulin": "alias", "Adrian Petrescu": "speaker_map"}
     assert len(mapped.speakers) == 1 and {s.speaker for s in mapped.segments} == {mapped.speakers[0].id}
@@ -180,8 +196,13 @@ def test_map_speakers_by_name_alias_fuzzy_and_map():
 
 def test_unmapped_and_ambiguous_speakers_are_reported_with_role_unknown():
     t = importers.import_file(DATA / "changelog/ship-it-21.md", "t").transcript
-    iv = _interview(people=[Person(name="Gerhard Lazu", role="interviewer"), Person(name="Chris Evans", role="expert"),
-                            Person(name="Chris Whitworth", role="expert")])
+    iv = _interview(
+        people=[
+            Person(name="Gerhard Lazu", role="interviewer"),
+            Person(name="Chris Evans", role="expert"),
+            Person(name="Chris Whitworth", role="expert"),
+        ]
+    )
     mapped, report = speakers.map_speakers(t, iv)
     assert "Stephen Whitworth" in report.unmapped
     sp = next(s for s in mapped.speakers if s.name == "Stephen Whitworth")

@@ -63,8 +63,18 @@ def test_ask_an_empty_question_is_a_usage_error(kb, workspace, question):
 def test_distill_lists_what_it_wrote_without_printing_diffs(kb, workspace):
     """Without --diff, kb distill printed the whole text of every new atom as a diff."""
     added = kb(
-        "-w", workspace, "add", SHIP_IT, "--id", "ship-it-21", "--interviewer", "Gerhard Lazu",
-        "--expert", "Stephen Whitworth", "--expert", "Chris Evans",
+        "-w",
+        workspace,
+        "add",
+        SHIP_IT,
+        "--id",
+        "ship-it-21",
+        "--interviewer",
+        "Gerhard Lazu",
+        "--expert",
+        "Stephen Whitworth",
+        "--expert",
+        "Chris Evans",
     )
     assert added.exit_code == 0, added.stderr
     assert kb("-w", workspace, "transcribe").exit_code == 0
@@ -145,8 +155,20 @@ def test_distill_against_an_unreachable_llm_exits_1(kb, workspace, monkeypatch):
         port = sock.getsockname()[1]
     monkeypatch.setenv("KB_LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("KB_LLM_HTTP_RETRIES", "0")
-    added = kb("-w", workspace, "add", SHIP_IT, "--id", "ship-it-21", "--interviewer", "Gerhard Lazu",
-               "--expert", "Stephen Whitworth", "--expert", "Chris Evans")
+    added = kb(
+        "-w",
+        workspace,
+        "add",
+        SHIP_IT,
+        "--id",
+        "ship-it-21",
+        "--interviewer",
+        "Gerhard Lazu",
+        "--expert",
+        "Stephen Whitworth",
+        "--expert",
+        "Chris Evans",
+    )
     assert added.exit_code == 0, added.stderr
     assert kb("-w", workspace, "transcribe").exit_code == 0
     result = kb("-w", workspace, "distill", "--backend", "llm")
@@ -195,8 +217,20 @@ def test_cost_typos_are_errors(kb, workspace):
 
 
 def _interview(kb, workspace) -> Path:
-    added = kb("-w", workspace, "add", SHIP_IT, "--id", "ship-it-21", "--interviewer", "Gerhard Lazu",
-               "--expert", "Stephen Whitworth", "--expert", "Chris Evans")
+    added = kb(
+        "-w",
+        workspace,
+        "add",
+        SHIP_IT,
+        "--id",
+        "ship-it-21",
+        "--interviewer",
+        "Gerhard Lazu",
+        "--expert",
+        "Stephen Whitworth",
+        "--expert",
+        "Chris Evans",
+    )
     assert added.exit_code == 0, added.stderr
     assert kb("-w", workspace, "transcribe").exit_code == 0
     return workspace / "interviews" / "ship-it-21"
@@ -294,7 +328,7 @@ def test_distill_after_a_hand_edit_broke_an_atom_proposes_beside_it(kb, workspac
 
 def test_run_says_check_errors_as_errors(kb, workspace):
     """kb run printed a check error as 'warning: …' and then exited 3."""
-    (workspace / "atoms" / "faq" / "broken.md").write_text("---\nid: broken\ntitle: \"open\n---\n", encoding="utf-8")
+    (workspace / "atoms" / "faq" / "broken.md").write_text('---\nid: broken\ntitle: "open\n---\n', encoding="utf-8")
     result = kb("-w", workspace, "run", "--only", "check")
     assert result.exit_code == 3
     assert "error: atoms/faq/broken.md:" in result.stderr
@@ -313,7 +347,9 @@ def exported(tmp_path_factory):
 def test_eval_questions_file_not_utf8_is_an_error(kb, exported, tmp_path):
     """A Latin-1 byte in the golden questions ended kb eval in a UnicodeDecodeError."""
     questions = tmp_path / "golden.jsonl"
-    questions.write_bytes(b'{"question": "ok", "expected_atoms": ["a"]}\n{"question": "caf\xe9", "expected_atoms": ["a"]}\n')
+    questions.write_bytes(
+        b'{"question": "ok", "expected_atoms": ["a"]}\n{"question": "caf\xe9", "expected_atoms": ["a"]}\n'
+    )
     result = kb("-w", exported, "eval", "--questions", questions)
     assert result.exit_code == 1
     assert "golden.jsonl:2" in result.stderr and "UTF-8" in result.stderr

@@ -161,9 +161,7 @@ class WhisperXBackend(AsrBackend):
             if not text:
                 continue
             words = [
-                AsrWord(
-                    clamp(w["start"], duration), clamp(w["end"], duration), " " + str(w["word"]).strip(), _score(w)
-                )
+                AsrWord(clamp(w["start"], duration), clamp(w["end"], duration), " " + str(w["word"]).strip(), _score(w))
                 for w in seg.get("words", [])
                 if "start" in w and "end" in w and str(w.get("word", "")).strip()
             ]

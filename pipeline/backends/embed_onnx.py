@@ -31,7 +31,9 @@ class OnnxEmbedder(Embedder):
             import onnxruntime as ort
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise MissingDependencyError(exc.name or "onnxruntime", "onnx", "The onnx embedder (embed.backend: onnx)") from None
+            raise MissingDependencyError(
+                exc.name or "onnxruntime", "onnx", "The onnx embedder (embed.backend: onnx)"
+            ) from None
         if not ref.local:
             raise missing_model(ref.location, "the onnx backend needs a local model directory")
         model_dir = Path(ref.location)

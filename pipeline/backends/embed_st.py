@@ -115,7 +115,9 @@ def _folder_meta(folder: Path) -> tuple[int, int] | None:
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
         kinds = [str(m["type"]).rsplit(".", 1)[-1] for m in modules]
         pooling = next(m for m in modules if str(m["type"]).endswith("Pooling"))
-        dim = json.loads((folder / pooling["path"] / "config.json").read_text(encoding="utf-8"))["word_embedding_dimension"]
+        dim = json.loads((folder / pooling["path"] / "config.json").read_text(encoding="utf-8"))[
+            "word_embedding_dimension"
+        ]
         max_tokens = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"]
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
         return None

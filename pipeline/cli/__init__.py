@@ -21,8 +21,23 @@ from pipeline.errors import KbError
 
 #: The order ``kb --help`` lists commands in: the order a user meets them.
 COMMAND_ORDER = (
-    "init", "add", "transcribe", "import-docs", "distill", "new", "check", "site",
-    "export", "eval", "ask", "serve", "run", "cost", "config", "schemas", "eval-diarisation",
+    "init",
+    "add",
+    "transcribe",
+    "import-docs",
+    "distill",
+    "new",
+    "check",
+    "site",
+    "export",
+    "eval",
+    "ask",
+    "serve",
+    "run",
+    "cost",
+    "config",
+    "schemas",
+    "eval-diarisation",
 )
 
 
@@ -114,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print_error(KbError(message, "Check that path: a folder where one is needed, permissions, free space."))
         return 1
     return 0
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

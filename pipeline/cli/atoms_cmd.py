@@ -42,7 +42,7 @@ def new(
             f"Did you mean '{best[0]}'? Types: {', '.join(ATOM_TYPES)}.",
         )
     if not title.strip():
-        raise InputError("the title is empty", "Give the atom a title, e.g. kb new error \"Sync times out\".")
+        raise InputError("the title is empty", 'Give the atom a title, e.g. kb new error "Sync times out".')
     ws = state(ctx).workspace
     text = atoms.skeleton(atom_type, title.strip(), author=author, today=_today())
     path = ws.atom_path(atom_type, atoms.slugify(title))
@@ -106,9 +106,7 @@ def _print_human(report) -> None:  # noqa: ANN001 - CheckReport, imported lazily
         where = f"{f.line or 1}:{f.column}" if f.column else f"{f.line or 1}"
         colour = "red" if f.severity == "error" else "yellow"
         console.print(
-            Text.assemble(
-                f"  {where:<7} ", (f"{f.severity:<9}", colour), (f"{f.rule:<21}", "cyan"), " ", f.message
-            )
+            Text.assemble(f"  {where:<7} ", (f"{f.severity:<9}", colour), (f"{f.rule:<21}", "cyan"), " ", f.message)
         )
         if f.hint:
             console.print(Text(f"  {'':<7} {'':<9}{'':<21} hint: {f.hint}", style="dim"))
@@ -117,8 +115,7 @@ def _print_human(report) -> None:  # noqa: ANN001 - CheckReport, imported lazily
     files = len({f.path for f in report.findings})
     if report.findings:
         text = (
-            f"{_n(report.errors, 'error')}, {_n(report.warnings, 'warning')} "
-            f"in {files} of {_n(report.files, 'atom')}"
+            f"{_n(report.errors, 'error')}, {_n(report.warnings, 'warning')} in {files} of {_n(report.files, 'atom')}"
         )
     else:
         text = f"{_n(report.files, 'atom')} checked: no problems"

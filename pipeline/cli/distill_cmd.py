@@ -90,26 +90,54 @@ def cost(
         console.print("No LLM runs logged yet (kb distill --backend llm writes .kb/runs.duckdb).")
         return
     runs = Table(title="Runs", show_edge=False)
-    for col in ("run", "status", "model", "requests", "tokens in", "tokens out", "cost USD"):  # ids stay whole for --run
-        runs.add_column(col, justify="right" if col not in ("run", "status", "model") else "left", no_wrap=col == "run",
-                        min_width=len(rep.runs[0]["run_id"]) if col == "run" else None)
+    for col in (
+        "run",
+        "status",
+        "model",
+        "requests",
+        "tokens in",
+        "tokens out",
+        "cost USD",
+    ):  # ids stay whole for --run
+        runs.add_column(
+            col,
+            justify="right" if col not in ("run", "status", "model") else "left",
+            no_wrap=col == "run",
+            min_width=len(rep.runs[0]["run_id"]) if col == "run" else None,
+        )
     for r in rep.runs:
-        runs.add_row(r["run_id"], r["status"] or "", r["model"] or "", str(r["requests"] or 0), str(r["tokens_in"] or 0),
-                     str(r["tokens_out"] or 0), f"{r['cost_usd'] or 0:.4f}")
+        runs.add_row(
+            r["run_id"],
+            r["status"] or "",
+            r["model"] or "",
+            str(r["requests"] or 0),
+            str(r["tokens_in"] or 0),
+            str(r["tokens_out"] or 0),
+            f"{r['cost_usd'] or 0:.4f}",
+        )
     console.print(runs)
     per = Table(title="Per interview", show_edge=False)
     for col in ("interview", "requests", "re-asks", "retries", "tokens in", "tokens out", "cost USD"):
         per.add_column(col, justify="left" if col == "interview" else "right")
     for r in rep.interviews:
-        per.add_row(str(r["interview"]), str(r["requests"]), str(r["reasks"]), str(r["retries"]), str(r["tokens_in"]),
-                    str(r["tokens_out"]), f"{r['cost_usd'] or 0:.4f}")
+        per.add_row(
+            str(r["interview"]),
+            str(r["requests"]),
+            str(r["reasks"]),
+            str(r["retries"]),
+            str(r["tokens_in"]),
+            str(r["tokens_out"]),
+            f"{r['cost_usd'] or 0:.4f}",
+        )
     console.print(per)
     if rep.atoms:
         atoms = Table(title="Per atom (latest run that wrote it)", show_edge=False)
         for col in ("atom", "type", "tokens in", "tokens out", "cost USD"):
             atoms.add_column(col, justify="left" if col in ("atom", "type") else "right")
         for r in rep.atoms:
-            atoms.add_row(r["atom_id"], r["atom_type"], str(r["tokens_in"]), str(r["tokens_out"]), f"{r['cost_usd']:.4f}")
+            atoms.add_row(
+                r["atom_id"], r["atom_type"], str(r["tokens_in"]), str(r["tokens_out"]), f"{r['cost_usd']:.4f}"
+            )
         console.print(atoms)
     t = rep.totals
     console.print(

@@ -42,6 +42,10 @@ def import_docs(
         console.print(f"{verbs[change.action]}: {change.path}{note}", markup=False)
     types = "  ".join(f"{t}: {n}" for t, n in report.by_type.items())
     console.print(f"atoms by type  {types}", markup=False)
-    counts = "  ".join(f"{k}: {v}" for k, v in report.counts.items() if v or k in ("created", "updated", "unchanged", "kept-human-edits"))
+    counts = "  ".join(
+        f"{k}: {v}"
+        for k, v in report.counts.items()
+        if v or k in ("created", "updated", "unchanged", "kept-human-edits")
+    )
     console.print(f"{'dry run, ' if dry_run else ''}{counts}", markup=False)
     console.print(str(report), markup=False)

@@ -13,15 +13,23 @@ from pipeline.cli._common import console, reporter, state
 @app.command()
 def add(
     ctx: typer.Context,
-    source: Path = typer.Argument(..., help="Recording (wav, mp3, m4a, mp4, ...) or transcript (vtt, srt, json, md, txt)."),
+    source: Path = typer.Argument(
+        ..., help="Recording (wav, mp3, m4a, mp4, ...) or transcript (vtt, srt, json, md, txt)."
+    ),
     interview_id: str | None = typer.Option(None, "--id", help="Interview id (default: DATE-TITLE, or the file name)."),
     title: str | None = typer.Option(None, help="Title of the interview."),
     date: str | None = typer.Option(None, help="Date of the interview, YYYY-MM-DD (default: today)."),
     language: str = typer.Option("en", help="Spoken language (ISO code)."),
-    expert: list[str] = typer.Option([], "--expert", metavar="NAME[:TITLE]", help="'Name' or 'Name:job title' of an expert (repeatable)."),
-    interviewer: list[str] = typer.Option([], "--interviewer", metavar="NAME", help="'Name' of an interviewer (repeatable)."),
+    expert: list[str] = typer.Option(
+        [], "--expert", metavar="NAME[:TITLE]", help="'Name' or 'Name:job title' of an expert (repeatable)."
+    ),
+    interviewer: list[str] = typer.Option(
+        [], "--interviewer", metavar="NAME", help="'Name' of an interviewer (repeatable)."
+    ),
     topic: list[str] = typer.Option([], "--topic", metavar="TOPIC", help="A topic of the interview (repeatable)."),
-    vocabulary: list[str] = typer.Option([], "--vocab", metavar="TERM", help="A term to hint to speech recognition (repeatable)."),
+    vocabulary: list[str] = typer.Option(
+        [], "--vocab", metavar="TERM", help="A term to hint to speech recognition (repeatable)."
+    ),
     reference: bool = typer.Option(
         False, "--reference", help="Reference the file in place (with its sha256) instead of copying it."
     ),
@@ -72,7 +80,9 @@ def eval_diarisation(
     ctx: typer.Context,
     hypothesis: str = typer.Argument(..., help="Hypothesis: an RTTM file, or an interview id (its transcript.json)."),
     reference: Path = typer.Argument(..., help="Reference RTTM (the true speaker turns)."),
-    collar: float = typer.Option(0.0, min=0.0, help="Seconds around each reference boundary not scored (0.25 is common)."),
+    collar: float = typer.Option(
+        0.0, min=0.0, help="Seconds around each reference boundary not scored (0.25 is common)."
+    ),
     skip_overlap: bool = typer.Option(False, "--skip-overlap", help="Do not score overlapping speech."),
 ) -> None:
     """Diarisation error rate (pyannote.metrics) of a hypothesis against a reference RTTM."""
@@ -83,7 +93,11 @@ def eval_diarisation(
     if hyp_path.is_file():
         hyp_all = diarise_base.read_rttm(hyp_path)
     else:
-        hyp_all = {hypothesis: diarise_base.transcript_turns(state(ctx).workspace.interview_dir(hypothesis) / "transcript.json")}
+        hyp_all = {
+            hypothesis: diarise_base.transcript_turns(
+                state(ctx).workspace.interview_dir(hypothesis) / "transcript.json"
+            )
+        }
     if len(ref_all) == 1 and len(hyp_all) == 1:
         pairs = [(next(iter(ref_all)), next(iter(ref_all.values())), next(iter(hyp_all.values())))]
     else:

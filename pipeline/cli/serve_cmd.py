@@ -40,7 +40,9 @@ def _settings_and_bundle(ctx: typer.Context, bundle: Path | None, **flags: Any) 
 @app.command()
 def serve(
     ctx: typer.Context,
-    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."
+    ),
     host: str | None = typer.Option(None, help="Interface to listen on (serve.host, default 127.0.0.1)."),
     port: int | None = typer.Option(None, min=1, max=65535, help="Port (serve.port, default 8000)."),
     watch: bool = typer.Option(False, "--watch", help="Reload when the bundle file (or the folder's newest) changes."),
@@ -58,7 +60,9 @@ def serve(
     if not 1 <= settings.serve.port <= 65535:
         from pipeline.errors import ConfigError
 
-        raise ConfigError(f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535.")
+        raise ConfigError(
+            f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535."
+        )
     try:
         import uvicorn
     except ImportError:
@@ -71,7 +75,7 @@ def serve(
     url = f"http://{settings.serve.host}:{settings.serve.port}"
     err_console.print(
         f"Serving {live.path} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
-        f"  POST {url}/v1/ask {{\"question\": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics\n"
+        f'  POST {url}/v1/ask {{"question": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics\n'
         f"  uncertain below {live.extra['calibration'].threshold:.3f} ({live.extra['calibration'].source})\n"
         f"  answers: {'LLM-grounded (' + settings.llm.model + ')' if web.state.service.llm else 'extractive (no LLM configured)'}"
         f" · auth: {'bearer key from $' + settings.serve.api_key_env if _has_key(settings) else 'open'}",
@@ -79,7 +83,9 @@ def serve(
     )
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
-    config = uvicorn.Config(web, host=settings.serve.host, port=settings.serve.port, log_level=log_level, access_log=False)
+    config = uvicorn.Config(
+        web, host=settings.serve.host, port=settings.serve.port, log_level=log_level, access_log=False
+    )
     server = uvicorn.Server(config)
     try:
         server.run()
@@ -102,7 +108,9 @@ def _has_key(settings: Settings) -> bool:
 def ask(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="The question, in quotes."),
-    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle file or folder (default: newest dist/kb-*.duckdb)."
+    ),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Atoms to retrieve."),
     fmt: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
@@ -145,7 +153,9 @@ def render_answer(result: Any) -> str:
 
     lines = [result.answer.strip(), ""]
     flag = "YES" if result.uncertain else "no"
-    lines.append(f"Uncertain: {flag}  (evidence {result.evidence:.2f}, threshold {result.threshold:.2f}; {result.mode})")
+    lines.append(
+        f"Uncertain: {flag}  (evidence {result.evidence:.2f}, threshold {result.threshold:.2f}; {result.mode})"
+    )
     if result.reason and result.uncertain:
         lines.append(f"  why: {result.reason}")
     if result.citations:

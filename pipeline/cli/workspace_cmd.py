@@ -25,7 +25,7 @@ def init(
     rep = reporter(ctx)
     for path in created:
         rep.info(f"created {path}")
-    console.print(f"Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE \"Title\".")
+    console.print(f'Workspace ready in {directory}. Next: kb add RECORDING, or kb new TYPE "Title".')
 
 
 @app.command()

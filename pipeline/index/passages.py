@@ -100,10 +100,7 @@ def _fit(
         return [Passage(atom_id, kind, heading, shown_prefix + text, whole)]
     budget = max(16, max_tokens - count(prefix) - 2)
     parts = _split(text, budget, count)
-    return [
-        Passage(atom_id, kind, heading, shown_prefix + part, prefix + part, n + 1)
-        for n, part in enumerate(parts)
-    ]
+    return [Passage(atom_id, kind, heading, shown_prefix + part, prefix + part, n + 1) for n, part in enumerate(parts)]
 
 
 def _split(text: str, budget: int, count: Callable[[str], int]) -> list[str]:

@@ -53,15 +53,33 @@ class RunLog:
             [self.run_id, _now(), backend, model, prompt],
         )
 
-    def request(self, interview: str | None, window: int | None, tokens_in: int, tokens_out: int,
-                cost_usd: float, *, reask: bool = False, retries: int = 0, status: str = "ok") -> None:
+    def request(
+        self,
+        interview: str | None,
+        window: int | None,
+        tokens_in: int,
+        tokens_out: int,
+        cost_usd: float,
+        *,
+        reask: bool = False,
+        retries: int = 0,
+        status: str = "ok",
+    ) -> None:
         self._con.execute(
             "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [self.run_id, _now(), interview, window, tokens_in, tokens_out, cost_usd, reask, retries, status],
         )
 
-    def atom(self, atom_id: str, atom_type: str, interviews: list[str], action: str,
-             tokens_in: int, tokens_out: int, cost_usd: float) -> None:
+    def atom(
+        self,
+        atom_id: str,
+        atom_type: str,
+        interviews: list[str],
+        action: str,
+        tokens_in: int,
+        tokens_out: int,
+        cost_usd: float,
+    ) -> None:
         self._con.execute(
             "INSERT INTO atoms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [self.run_id, atom_id, atom_type, ",".join(interviews), action, tokens_in, tokens_out, cost_usd],

@@ -197,7 +197,7 @@ def _extractive_answer(bundle: _Bundle, hits: list[Any], weak: bool) -> Answer:
     focus = " ".join([h["passage"].get("heading") or "", h["passage"].get("text") or "", text])[:4000]
     text = _clip(text, MAX_ANSWER_CHARS)
     if weak:
-        text = f"I'm not sure: nothing in the knowledge base matches this question closely. The closest atom, \"{h['title']}\", says:\n\n{text}"
+        text = f'I\'m not sure: nothing in the knowledge base matches this question closely. The closest atom, "{h["title"]}", says:\n\n{text}'
     text = f"{text} [{h['atom_id']}]"
     return Answer(text, weak, [citation(best, focus)], mode="extractive")
 
@@ -330,7 +330,7 @@ def describe_source(source: dict[str, Any]) -> str:
     if "interview" in source:
         quote = short_quote(source.get("quote", ""))
         return (
-            f"{source.get('speaker', '?')}: \"{quote}\" "
+            f'{source.get("speaker", "?")}: "{quote}" '
             f"(interview {source['interview']}, {timestamp(source.get('start', 0))}-{timestamp(source.get('end', 0))})"
         )
     if "document" in source:

@@ -89,7 +89,11 @@ def best_threshold(pos: list[float], neg: list[float]) -> tuple[float, float, fl
     """(threshold, accuracy, low, high): the middle of the widest gap between data points where the
     accuracy is maximal (robust: as far as the data allows from both kinds of question)."""
     points = sorted(set(pos) | set(neg))
-    gaps = [(points[0] - 0.05, points[0])] + list(zip(points, points[1:], strict=False)) + [(points[-1], points[-1] + 0.05)]
+    gaps = (
+        [(points[0] - 0.05, points[0])]
+        + list(zip(points, points[1:], strict=False))
+        + [(points[-1], points[-1] + 0.05)]
+    )
 
     def accuracy(t: float) -> float:
         return (sum(p >= t for p in pos) + sum(n < t for n in neg)) / (len(pos) + len(neg))

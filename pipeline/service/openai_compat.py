@@ -125,7 +125,14 @@ def _stream(cid: str, created: int, model: str, text: str, extra: dict, usage: d
         yield chunk({"content": piece})
     yield chunk({}, "stop", **extra)
     if usage is not None:
-        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}
+        body = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
         yield f"data: {json.dumps(body)}\n\n"
     yield "data: [DONE]\n\n"
 

@@ -130,7 +130,9 @@ class Watcher(threading.Thread):
     filesystem shows as a new mtime, and a poll of one stat() per second costs nothing.
     """
 
-    def __init__(self, holder: BundleHolder, on_reload: Callable[[Live | None, Exception | None], None], interval: float = 1.0):
+    def __init__(
+        self, holder: BundleHolder, on_reload: Callable[[Live | None, Exception | None], None], interval: float = 1.0
+    ):
         super().__init__(name="kb-bundle-watcher", daemon=True)
         self.holder = holder
         self.on_reload = on_reload

@@ -45,7 +45,7 @@ def parse_person(spec: str, role: str) -> Person:
     if not name.strip():
         raise InputError(
             f"--{role} {spec!r} has no name",
-            f"Write --{role} \"Full Name\" or --{role} \"Full Name:job title\".",
+            f'Write --{role} "Full Name" or --{role} "Full Name:job title".',
         )
     return Person(name=" ".join(name.split()), role=role, title=title.strip() or None)  # type: ignore[arg-type]
 

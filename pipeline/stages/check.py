@@ -38,33 +38,125 @@ WARNING = "warning"
 #: (or ``archived``), error for ``in-review``/``validated``.
 RULES: dict[str, tuple[str, str, str]] = {
     "not-utf8": (ERROR, "the file holds bytes that are not UTF-8", "re-save the file as UTF-8"),
-    "no-front-matter": (ERROR, "the file does not start with a `---` YAML block", "add the front matter (see `kb new`)"),
-    "empty-front-matter": (ERROR, "the front matter is empty or not a mapping", "give the fields as `key: value` lines"),
-    "yaml-syntax": (ERROR, "the front matter is not valid YAML", "fix the syntax at the line shown (quote values with `: ` or `#`)"),
+    "no-front-matter": (
+        ERROR,
+        "the file does not start with a `---` YAML block",
+        "add the front matter (see `kb new`)",
+    ),
+    "empty-front-matter": (
+        ERROR,
+        "the front matter is empty or not a mapping",
+        "give the fields as `key: value` lines",
+    ),
+    "yaml-syntax": (
+        ERROR,
+        "the front matter is not valid YAML",
+        "fix the syntax at the line shown (quote values with `: ` or `#`)",
+    ),
     "duplicate-key": (ERROR, "a front-matter key appears twice (YAML keeps only the last)", "merge the two entries"),
-    "missing-field": (ERROR, "a required field is absent (`id`, `title`, `type`, `created`; source fields)", "add the field"),
-    "unknown-field": (ERROR, "a field the atom format does not know (often a typo)", "rename it to the suggested field or remove it"),
-    "wrong-type": (ERROR, "a value of the wrong type (text for a list, text for a number, ...)", "write the value in the type the hint names"),
-    "invalid-value": (ERROR, "a value outside its allowed range (negative seconds, end before start, blank list item)", "correct the value"),
-    "invalid-id": (ERROR, "the id is not a lowercase slug (`a-z`, `0-9`, `-`)", "use the slug of the title (what `kb new` writes)"),
-    "invalid-date": (ERROR, "a date that does not exist (2026-02-30) or is not YYYY-MM-DD, or `updated` before `created`", "write a real date as YYYY-MM-DD"),
+    "missing-field": (
+        ERROR,
+        "a required field is absent (`id`, `title`, `type`, `created`; source fields)",
+        "add the field",
+    ),
+    "unknown-field": (
+        ERROR,
+        "a field the atom format does not know (often a typo)",
+        "rename it to the suggested field or remove it",
+    ),
+    "wrong-type": (
+        ERROR,
+        "a value of the wrong type (text for a list, text for a number, ...)",
+        "write the value in the type the hint names",
+    ),
+    "invalid-value": (
+        ERROR,
+        "a value outside its allowed range (negative seconds, end before start, blank list item)",
+        "correct the value",
+    ),
+    "invalid-id": (
+        ERROR,
+        "the id is not a lowercase slug (`a-z`, `0-9`, `-`)",
+        "use the slug of the title (what `kb new` writes)",
+    ),
+    "invalid-date": (
+        ERROR,
+        "a date that does not exist (2026-02-30) or is not YYYY-MM-DD, or `updated` before `created`",
+        "write a real date as YYYY-MM-DD",
+    ),
     "unknown-enum": (ERROR, "`type`, `status` or `generator.kind` holds an unknown value", "use the suggested value"),
     "id-mismatch": (ERROR, "`id` differs from the file name", "rename the file to `<id>.md` or fix the id"),
-    "duplicate-id": (ERROR, "two files carry the same id (in any folders)", "give one of them another id and file name"),
-    "type-folder": (ERROR, "`type` differs from the folder the file is in (`atoms/<type>/`)", "move the file or fix the type"),
-    "missing-section": ("review", "a `##` section the atom's type requires is absent", "add the section (see `kb new TYPE`)"),
-    "faq-empty": ("review", "the `## FAQ` section holds no `**Q:**`/`**A:**` pair", "add at least one question and answer"),
-    "faq-no-answer": (ERROR, "a `**Q:**` with no `**A:**` (or an empty one) after it", "write the answer below the question"),
-    "config-no-block": ("review", "a config-template atom without a fenced `yaml` or `json` block", "add the template as a fenced block"),
-    "config-parse": (ERROR, "a fenced `yaml`/`json` block of a config-template does not parse", "fix the syntax at the line shown"),
-    "config-schema": (ERROR, "a config block does not validate against `schemas/configs/<config_schema>.json`, or that schema is missing or broken", "fix the value at the line shown, or the schema"),
-    "validated-unreviewed": (ERROR, "`status: validated` with an empty `reviewed_by`", "name the reviewers, or keep the status `in-review`"),
-    "too-short": (WARNING, "the body has fewer than `check.min_words` words (400)", "add what a reader needs, or merge into a related atom"),
-    "too-long": (WARNING, "the body has more than `check.max_words` words (800)", "split it into atoms of one screen each"),
+    "duplicate-id": (
+        ERROR,
+        "two files carry the same id (in any folders)",
+        "give one of them another id and file name",
+    ),
+    "type-folder": (
+        ERROR,
+        "`type` differs from the folder the file is in (`atoms/<type>/`)",
+        "move the file or fix the type",
+    ),
+    "missing-section": (
+        "review",
+        "a `##` section the atom's type requires is absent",
+        "add the section (see `kb new TYPE`)",
+    ),
+    "faq-empty": (
+        "review",
+        "the `## FAQ` section holds no `**Q:**`/`**A:**` pair",
+        "add at least one question and answer",
+    ),
+    "faq-no-answer": (
+        ERROR,
+        "a `**Q:**` with no `**A:**` (or an empty one) after it",
+        "write the answer below the question",
+    ),
+    "config-no-block": (
+        "review",
+        "a config-template atom without a fenced `yaml` or `json` block",
+        "add the template as a fenced block",
+    ),
+    "config-parse": (
+        ERROR,
+        "a fenced `yaml`/`json` block of a config-template does not parse",
+        "fix the syntax at the line shown",
+    ),
+    "config-schema": (
+        ERROR,
+        "a config block does not validate against `schemas/configs/<config_schema>.json`, or that schema is missing or broken",
+        "fix the value at the line shown, or the schema",
+    ),
+    "validated-unreviewed": (
+        ERROR,
+        "`status: validated` with an empty `reviewed_by`",
+        "name the reviewers, or keep the status `in-review`",
+    ),
+    "too-short": (
+        WARNING,
+        "the body has fewer than `check.min_words` words (400)",
+        "add what a reader needs, or merge into a related atom",
+    ),
+    "too-long": (
+        WARNING,
+        "the body has more than `check.max_words` words (800)",
+        "split it into atoms of one screen each",
+    ),
     "over-cap": (ERROR, "the body has more than `check.hard_cap_words` words (1500)", "split it into several atoms"),
-    "related-unresolved": (ERROR, "a `related` title matches no atom's title (or id)", "use one of the suggested titles"),
-    "near-duplicate": (WARNING, "another atom has nearly the same title and summary", "merge the two, or make their titles say how they differ"),
-    "quote-unverified": (ERROR, "an interview quote is not found at that speaker and time in `transcript.json`", "copy the words, speaker and times from the transcript"),
+    "related-unresolved": (
+        ERROR,
+        "a `related` title matches no atom's title (or id)",
+        "use one of the suggested titles",
+    ),
+    "near-duplicate": (
+        WARNING,
+        "another atom has nearly the same title and summary",
+        "merge the two, or make their titles say how they differ",
+    ),
+    "quote-unverified": (
+        ERROR,
+        "an interview quote is not found at that speaker and time in `transcript.json`",
+        "copy the words, speaker and times from the transcript",
+    ),
 }
 
 
@@ -305,8 +397,15 @@ _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s\[\]{},]+")
 def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
     rel = info.rel
 
-    def add(rule: str, line: int | None, message: str, hint: str | None = None, *, column: int | None = None,
-            severity: str | None = None) -> None:
+    def add(
+        rule: str,
+        line: int | None,
+        message: str,
+        hint: str | None = None,
+        *,
+        column: int | None = None,
+        severity: str | None = None,
+    ) -> None:
         sev = severity or RULES[rule][0]
         out.append(Finding(rel, line, column, sev, rule, message, hint))
 
@@ -321,27 +420,48 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
         return
     raw = atoms.split(text)
     if raw.front_matter is None:
-        add("no-front-matter", 1, "the file has no YAML front matter",
-            "Start the file with '---', the atom's fields, then '---' (see 'kb new').")
+        add(
+            "no-front-matter",
+            1,
+            "the file has no YAML front matter",
+            "Start the file with '---', the atom's fields, then '---' (see 'kb new').",
+        )
         return
     aliases = _ALIAS.findall(raw.front_matter) if "*" in raw.front_matter else []
     if len(aliases) > MAX_ALIASES:  # nested aliases expand exponentially ("billion laughs")
-        add("yaml-syntax", raw.fm_line, f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
-            "Write the values out instead of repeating them with &anchors and *aliases.")
+        add(
+            "yaml-syntax",
+            raw.fm_line,
+            f"the front matter uses {len(aliases)} YAML aliases (at most {MAX_ALIASES})",
+            "Write the values out instead of repeating them with &anchors and *aliases.",
+        )
         return
     try:
         atoms.load_yaml(raw)
     except InputError as exc:
-        add("yaml-syntax", exc.line, exc.message.replace("front matter is not valid YAML: ", "invalid YAML: "),
-            exc.hint, column=exc.column)
+        add(
+            "yaml-syntax",
+            exc.line,
+            exc.message.replace("front matter is not valid YAML: ", "invalid YAML: "),
+            exc.hint,
+            column=exc.column,
+        )
         return
     for key, line in raw.duplicate_keys:
-        add("duplicate-key", line, f"key '{key}' appears more than once; YAML keeps only the last one",
-            "Merge the two entries into one.")
+        add(
+            "duplicate-key",
+            line,
+            f"key '{key}' appears more than once; YAML keeps only the last one",
+            "Merge the two entries into one.",
+        )
     data = raw.data
     if not isinstance(data, dict) or not data:
-        add("empty-front-matter", raw.fm_line - 1, "the front matter is empty or not a mapping of fields",
-            "Give the atom's fields as 'key: value' lines (see 'kb new').")
+        add(
+            "empty-front-matter",
+            raw.fm_line - 1,
+            "the front matter is empty or not a mapping of fields",
+            "Give the atom's fields as 'key: value' lines (see 'kb new').",
+        )
         return
     check_fields(raw, data, add)
 
@@ -355,24 +475,43 @@ def _check_file(ctx: _Ctx, path: Path, info: _Info, out: list[Finding]) -> None:
     info.summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
     rel_list = data.get("related")
     if isinstance(rel_list, list):
-        info.related = [(t, raw.lines.get(("related", i), raw.fm_line)) for i, t in enumerate(rel_list)
-                        if isinstance(t, str) and t.strip()]
+        info.related = [
+            (t, raw.lines.get(("related", i), raw.fm_line))
+            for i, t in enumerate(rel_list)
+            if isinstance(t, str) and t.strip()
+        ]
 
     if atom_id is not None and atom_id != path.stem:
-        add("id-mismatch", raw.lines.get(("id",)), f"id '{atom_id}' differs from the file name '{path.name}'",
-            f"Rename the file to '{atom_id}.md', or set 'id: {path.stem}'.")
+        add(
+            "id-mismatch",
+            raw.lines.get(("id",)),
+            f"id '{atom_id}' differs from the file name '{path.name}'",
+            f"Rename the file to '{atom_id}.md', or set 'id: {path.stem}'.",
+        )
     folder = path.parent.name
     in_atoms = str(path).startswith(str(ctx.workspace.atoms_dir) + os.sep)
     if atype is not None and (folder in ATOM_TYPES or in_atoms) and folder != atype:
-        add("type-folder", raw.lines.get(("type",)), f"type '{atype}' but the file is in folder '{folder}/'",
-            f"Move the file to atoms/{atype}/, or set the type to match its folder.")
+        add(
+            "type-folder",
+            raw.lines.get(("type",)),
+            f"type '{atype}' but the file is in folder '{folder}/'",
+            f"Move the file to atoms/{atype}/, or set the type to match its folder.",
+        )
     created, updated = _date(data.get("created")), _date(data.get("updated"))
     if created and updated and updated < created:
-        add("invalid-date", raw.lines.get(("updated",)), f"updated ({updated}) is before created ({created})",
-            "Fix one of the two dates.")
+        add(
+            "invalid-date",
+            raw.lines.get(("updated",)),
+            f"updated ({updated}) is before created ({created})",
+            "Fix one of the two dates.",
+        )
     if status == "validated" and not data.get("reviewed_by"):
-        add("validated-unreviewed", raw.lines.get(("status",)), "status is 'validated' but reviewed_by is empty",
-            "Add the reviewers to reviewed_by (e.g. reviewed_by: [Jane Doe]), or keep status 'in-review'.")
+        add(
+            "validated-unreviewed",
+            raw.lines.get(("status",)),
+            "status is 'validated' but reviewed_by is empty",
+            "Add the reviewers to reviewed_by (e.g. reviewed_by: [Jane Doe]), or keep status 'in-review'.",
+        )
 
     review_sev = WARNING if status in ("draft", "archived") else ERROR
     _body(ctx, raw, data, atype, review_sev, add)
@@ -425,31 +564,55 @@ def _body(ctx: _Ctx, raw: atoms.RawAtom, data: dict, atype: str | None, review_s
             if norm_heading(heading) in have:
                 continue
             after = next((have[norm_heading(h)] for h in required[i + 1 :] if norm_heading(h) in have), None)
-            add("missing-section", after or max(last_line, raw.body_line),
+            add(
+                "missing-section",
+                after or max(last_line, raw.body_line),
                 f"missing section '## {heading}' (required for type {atype})",
                 f"Add '## {heading}' {'before this line' if after else 'at the end'}; "
                 f"a {atype} has: {', '.join(required)}.",
-                severity=review_sev)
+                severity=review_sev,
+            )
         if "faq" in have and not faq:
-            add("faq-empty", have["faq"], "the FAQ section has no question and answer",
-                "Add pairs as '**Q:** question?' then '**A:** answer.'", severity=review_sev)
+            add(
+                "faq-empty",
+                have["faq"],
+                "the FAQ section has no question and answer",
+                "Add pairs as '**Q:** question?' then '**A:** answer.'",
+                severity=review_sev,
+            )
     for pair in faq:
         if not pair.answer.strip():
-            add("faq-no-answer", pair.line, f"question without an answer: '{_short(pair.question)}'",
-                "Write '**A:** ...' on the line after the question.")
+            add(
+                "faq-no-answer",
+                pair.line,
+                f"question without an answer: '{_short(pair.question)}'",
+                "Write '**A:** ...' on the line after the question.",
+            )
     if atype == "config-template":
         check_configs(ctx, raw, data, code, review_sev, add)
     words = atoms.word_count(raw.body)
     cs = ctx.cs
     if words > cs.hard_cap_words:
-        add("over-cap", raw.body_line, f"the body has {words} words, above the hard cap of {cs.hard_cap_words}",
-            "Split it into atoms of one screen each (400-800 words).")
+        add(
+            "over-cap",
+            raw.body_line,
+            f"the body has {words} words, above the hard cap of {cs.hard_cap_words}",
+            "Split it into atoms of one screen each (400-800 words).",
+        )
     elif words > cs.max_words:
-        add("too-long", raw.body_line, f"the body has {words} words, above {cs.max_words}",
-            "Keep one atom to one screen: split it, or move detail into a related atom.")
+        add(
+            "too-long",
+            raw.body_line,
+            f"the body has {words} words, above {cs.max_words}",
+            "Keep one atom to one screen: split it, or move detail into a related atom.",
+        )
     elif words < cs.min_words:
-        add("too-short", raw.body_line, f"the body has {words} word{'' if words == 1 else 's'}, below {cs.min_words}",
-            "Add the context, causes and steps a reader needs, or merge it into a related atom.")
+        add(
+            "too-short",
+            raw.body_line,
+            f"the body has {words} word{'' if words == 1 else 's'}, below {cs.min_words}",
+            "Add the context, causes and steps a reader needs, or merge it into a related atom.",
+        )
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -473,9 +636,17 @@ def _duplicate_ids(infos: list[_Info]) -> list[Finding]:
             if not info.checked:
                 continue
             others = ", ".join(o.rel for o in group if o is not info)
-            out.append(Finding(info.rel, info.id_line, None, ERROR, "duplicate-id",
-                               f"id '{atom_id}' is also used by {others}",
-                               "Give one of the atoms another id (and rename its file to match)."))
+            out.append(
+                Finding(
+                    info.rel,
+                    info.id_line,
+                    None,
+                    ERROR,
+                    "duplicate-id",
+                    f"id '{atom_id}' is also used by {others}",
+                    "Give one of the atoms another id (and rename its file to match).",
+                )
+            )
     return out
 
 
@@ -499,11 +670,23 @@ def _related(ctx: _Ctx, infos: list[_Info]) -> list[Finding]:
         for title, line in info.related:
             if _title_key(title) in titles or title.strip() in ids:
                 continue
-            best = process.extract(title, choices, scorer=fuzz.WRatio, processor=utils.default_process,
-                                   limit=3, score_cutoff=ctx.cs.related_threshold)
+            best = process.extract(
+                title,
+                choices,
+                scorer=fuzz.WRatio,
+                processor=utils.default_process,
+                limit=3,
+                score_cutoff=ctx.cs.related_threshold,
+            )
             names = [b[0] for b in best if b[0] != info.title]
-            hint = ("Did you mean " + " or ".join(f"'{n}'" for n in names) + "?") if names else \
-                "No atom has a similar title; write the atom first, or remove the entry."
-            out.append(Finding(info.rel, line, None, ERROR, "related-unresolved",
-                               f"related title '{title}' matches no atom", hint))
+            hint = (
+                ("Did you mean " + " or ".join(f"'{n}'" for n in names) + "?")
+                if names
+                else "No atom has a similar title; write the atom first, or remove the entry."
+            )
+            out.append(
+                Finding(
+                    info.rel, line, None, ERROR, "related-unresolved", f"related title '{title}' matches no atom", hint
+                )
+            )
     return out

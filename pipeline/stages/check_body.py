@@ -64,7 +64,13 @@ def scan(body: str, body_line: int) -> tuple[list[Heading], list[FAQ], list[atom
             m = _FENCE.match(line)
             if m and not (m.group(2)[0] == "`" and "`" in m.group(3)):
                 info = m.group(3).strip()
-                fence = (m.group(2)[0], len(m.group(2)), info.split(" ")[0].lower() if info else "", len(m.group(1)), idx)
+                fence = (
+                    m.group(2)[0],
+                    len(m.group(2)),
+                    info.split(" ")[0].lower() if info else "",
+                    len(m.group(1)),
+                    idx,
+                )
     if fence is not None:  # an unclosed fence runs to the end of the document
         char, length, lang, indent, start = fence
         code.append(_block(lang, lines[start + 1 :], indent, body_line + start + 1, owner, closed=False))

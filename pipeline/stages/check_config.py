@@ -23,8 +23,13 @@ def check_configs(ctx: Any, raw: atoms.RawAtom, data: dict, code: list, review_s
     """config-no-block, config-parse and config-schema for a config-template atom."""
     blocks = [b for b in code if b.lang in _CONFIG_LANGS]
     if not blocks:
-        add("config-no-block", raw.body_line, "a config-template without a fenced yaml or json block",
-            "Put the template in a fenced block: ```yaml ... ```.", severity=review_sev)
+        add(
+            "config-no-block",
+            raw.body_line,
+            "a config-template without a fenced yaml or json block",
+            "Put the template in a fenced block: ```yaml ... ```.",
+            severity=review_sev,
+        )
         return
     parsed: list[tuple[Any, Any, Any]] = []  # (block, value, yaml node for line lookup)
     file_lines = raw.text.split("\n")
@@ -43,9 +48,12 @@ def check_configs(ctx: Any, raw: atoms.RawAtom, data: dict, code: list, review_s
     for block, value, node in in_template or parsed:
         for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
             where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-            add("config-schema", _node_line(node, list(error.absolute_path), block.line),
+            add(
+                "config-schema",
+                _node_line(node, list(error.absolute_path), block.line),
                 f"config does not match schema '{name}' at {where}: {error.message}",
-                f"Fix the value to match schemas/configs/{name}.json.")
+                f"Fix the value to match schemas/configs/{name}.json.",
+            )
 
 
 def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
@@ -55,8 +63,13 @@ def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
         try:
             value = json.loads(block.content)
         except json.JSONDecodeError as exc:
-            add("config-parse", block.line + exc.lineno - 1, f"the json block does not parse: {exc.msg}",
-                "Fix the JSON syntax at that line.", column=exc.colno + indent)
+            add(
+                "config-parse",
+                block.line + exc.lineno - 1,
+                f"the json block does not parse: {exc.msg}",
+                "Fix the JSON syntax at that line.",
+                column=exc.colno + indent,
+            )
             return None, None
         try:
             node = yaml.compose(block.content, Loader=atoms.YamlLoader)
@@ -74,9 +87,13 @@ def _parse_block(block: Any, indent: int, add: Any) -> tuple[Any, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = block.line + mark.line if mark else block.line
-        add("config-parse", line, f"the yaml block does not parse: {exc.problem or exc.context}",
+        add(
+            "config-parse",
+            line,
+            f"the yaml block does not parse: {exc.problem or exc.context}",
             "Fix the YAML syntax at that line (indentation, quoting).",
-            column=mark.column + 1 + indent if mark else None)
+            column=mark.column + 1 + indent if mark else None,
+        )
         return None, None
     except yaml.YAMLError as exc:
         add("config-parse", block.line, f"the yaml block does not parse: {exc}", "Fix the YAML syntax.")
@@ -117,8 +134,10 @@ def _validator(ctx: Any, name: str, line: int | None, add: Any) -> Any:
         validator, problem = None, None
         path = ctx.workspace.schemas_dir / "configs" / f"{name}.json"
         if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not path.is_file():
-            problem = (f"schema '{name}' not found (looked for {ctx.workspace.relative(path)})",
-                       "Add the JSON Schema file there, or fix config_schema.")
+            problem = (
+                f"schema '{name}' not found (looked for {ctx.workspace.relative(path)})",
+                "Add the JSON Schema file there, or fix config_schema.",
+            )
         else:
             import jsonschema
 
@@ -130,8 +149,10 @@ def _validator(ctx: Any, name: str, line: int | None, add: Any) -> Any:
             except (OSError, ValueError) as exc:
                 problem = (f"schema '{name}' cannot be read: {exc}", f"Fix {ctx.workspace.relative(path)}.")
             except jsonschema.SchemaError as exc:
-                problem = (f"schema '{name}' is not a valid JSON Schema: {exc.message}",
-                           f"Fix {ctx.workspace.relative(path)}.")
+                problem = (
+                    f"schema '{name}' is not a valid JSON Schema: {exc.message}",
+                    f"Fix {ctx.workspace.relative(path)}.",
+                )
         ctx.validators[name] = (validator, problem)
     if problem:
         add("config-schema", line, *problem)

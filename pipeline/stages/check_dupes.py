@@ -93,8 +93,9 @@ def near_duplicate_pairs(keys: list[str], threshold: float) -> dict[tuple[int, i
             continue
         seen_blocks.add(tag)
         sub = [keys[i] for i in group]
-        scores = process.cdist(sub, sub, scorer=fuzz.token_sort_ratio, score_cutoff=threshold,
-                               dtype=np.float32, workers=1)
+        scores = process.cdist(
+            sub, sub, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, dtype=np.float32, workers=1
+        )
         ii, jj = np.nonzero(np.triu(scores, k=1) >= threshold)
         for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
             pairs[(int(group[i]), int(group[j]))] = float(scores[i, j])
@@ -126,7 +127,15 @@ def near_duplicates(infos: list[Any], threshold: float, per_atom: int = 3) -> li
             other = items[j]
             more = len(ranked) - per_atom
             tail = f"; and {more} more" if n == per_atom - 1 and more > 0 else ""
-            out.append(Finding(this.rel, this.title_line, None, "warning", "near-duplicate",
-                               f"nearly the same title and summary as {other.rel} "
-                               f'("{other.title}", similarity {score:.0f}){tail}', hint))
+            out.append(
+                Finding(
+                    this.rel,
+                    this.title_line,
+                    None,
+                    "warning",
+                    "near-duplicate",
+                    f'nearly the same title and summary as {other.rel} ("{other.title}", similarity {score:.0f}){tail}',
+                    hint,
+                )
+            )
     return out

@@ -61,20 +61,31 @@ def check_fields(raw: atoms.RawAtom, data: dict, add: Any) -> None:
     if sources is None:
         return
     if not isinstance(sources, list):
-        add("wrong-type", raw.lines.get(("sources",)), "field 'sources' must be a list of sources",
-            "Write each source as a list item ('- interview: ...' or '- document: ...').")
+        add(
+            "wrong-type",
+            raw.lines.get(("sources",)),
+            "field 'sources' must be a list of sources",
+            "Write each source as a list item ('- interview: ...' or '- document: ...').",
+        )
         return
     for i, item in enumerate(sources):
         loc = ("sources", i)
         if not isinstance(item, dict):
-            add("wrong-type", atoms.line_of(raw, loc), f"sources[{i}] must be a mapping of fields",
-                "Give either interview, speaker, start, end, quote or document, heading.")
+            add(
+                "wrong-type",
+                atoms.line_of(raw, loc),
+                f"sources[{i}] must be a mapping of fields",
+                "Give either interview, speaker, start, end, quote or document, heading.",
+            )
             continue
         model = InterviewSource if "interview" in item else DocumentSource if "document" in item else None
         if model is None:
-            add("missing-field", atoms.line_of(raw, loc),
+            add(
+                "missing-field",
+                atoms.line_of(raw, loc),
                 f"sources[{i}] names neither an interview nor a document",
-                "Add 'interview: <id>' (with speaker, start, end, quote) or 'document: <path>' (with heading).")
+                "Add 'interview: <id>' (with speaker, start, end, quote) or 'document: <path>' (with heading).",
+            )
             continue
         try:
             model.model_validate(item)
@@ -98,8 +109,12 @@ def _field_error(raw: atoms.RawAtom, err: dict, loc: tuple, data: dict, add: Any
     value = err.get("input")
     if kind == "missing":
         parent = loc[:-1]
-        add("missing-field", atoms.line_of(raw, parent) if parent else 1,
-            f"required field '{name}' is missing", f"Add '{loc[-1]}: ...' to the front matter.")
+        add(
+            "missing-field",
+            atoms.line_of(raw, parent) if parent else 1,
+            f"required field '{name}' is missing",
+            f"Add '{loc[-1]}: ...' to the front matter.",
+        )
     elif kind == "extra_forbidden":
         valid = fields.get(loc[:-1]) or _SOURCE_FIELDS
         best = process.extractOne(str(loc[-1]), valid, scorer=fuzz.WRatio, processor=utils.default_process)
@@ -111,15 +126,27 @@ def _field_error(raw: atoms.RawAtom, err: dict, loc: tuple, data: dict, add: Any
         hint = f"Did you mean '{best[0]}'? " if best else ""
         add("unknown-enum", line, f"unknown {name} '{value}'", f"{hint}Allowed: {', '.join(allowed)}.")
     elif loc and loc[-1] in ("created", "updated") and len(loc) == 1:
-        add("invalid-date", line, f"{name} '{value}' is not a valid date ({err['msg'].lower()})",
-            "Write an existing date as YYYY-MM-DD, e.g. 2026-03-04.")
+        add(
+            "invalid-date",
+            line,
+            f"{name} '{value}' is not a valid date ({err['msg'].lower()})",
+            "Write an existing date as YYYY-MM-DD, e.g. 2026-03-04.",
+        )
     elif loc == ("id",) and kind == "string_pattern_mismatch":
-        add("invalid-id", line, f"id '{value}' is not a lowercase slug",
-            f"Use lowercase letters, digits and hyphens, e.g. '{atoms.slugify(str(value))}'.")
+        add(
+            "invalid-id",
+            line,
+            f"id '{value}' is not a lowercase slug",
+            f"Use lowercase letters, digits and hyphens, e.g. '{atoms.slugify(str(value))}'.",
+        )
     elif kind in _TYPE_NAMES or kind.endswith("_type"):
         want = _TYPE_NAMES.get(kind, kind.replace("_type", ""))
-        add("wrong-type", line, f"field '{name}' must be {want}, not {_describe(value)}",
-            f"Write '{loc[-1]}' as {want}.")
+        add(
+            "wrong-type",
+            line,
+            f"field '{name}' must be {want}, not {_describe(value)}",
+            f"Write '{loc[-1]}' as {want}.",
+        )
     else:
         msg = err["msg"].removeprefix("Value error, ")
         add("invalid-value", line, f"field '{name}': {msg}", "Correct the value.")

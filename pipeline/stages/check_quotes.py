@@ -34,10 +34,14 @@ def check_quotes(ctx: Any, raw: atoms.RawAtom, sources: list, add: Any) -> None:
         if not result.ok:
             line = raw.lines.get(("sources", i, "quote")) or atoms.line_of(raw, ("sources", i))
             reason = getattr(result, "reason", None) or (
-                f"not found for {s.speaker} at {s.start:g}-{s.end:g}s (score {result.score:.0f})")
-            add("quote-unverified", line,
+                f"not found for {s.speaker} at {s.start:g}-{s.end:g}s (score {result.score:.0f})"
+            )
+            add(
+                "quote-unverified",
+                line,
                 f"sources[{i}]: quote not verified in interviews/{s.interview}/transcript.json: {reason}",
-                "Copy the speaker's words, name and times from the transcript (or transcript.md).")
+                "Copy the speaker's words, name and times from the transcript (or transcript.md).",
+            )
 
 
 def _transcript(ctx: Any, interview_id: str) -> Any:

@@ -159,9 +159,7 @@ def run(
     if not todo:
         return report
     # interviews distilled earlier with the same backend join consolidation (from cache)
-    scope = list(todo) + [
-        i for i in known if i not in todo and _manifest_backend(ws, i) == chosen
-    ]
+    scope = list(todo) + [i for i in known if i not in todo and _manifest_backend(ws, i) == chosen]
     max_cost = max_cost if max_cost is not None else settings.distill.max_cost_usd
     if chosen == "llm":
         drafts, done = _distill_llm(settings, ws, reporter, todo, scope, report, max_cost)
@@ -211,7 +209,9 @@ def _manifest_backend(ws: Workspace, interview_id: str) -> str | None:
         return None
 
 
-def _load_with_expert(ws: Workspace, interview_id: str, reporter: Reporter) -> tuple[Transcript, Interview | None] | None:
+def _load_with_expert(
+    ws: Workspace, interview_id: str, reporter: Reporter
+) -> tuple[Transcript, Interview | None] | None:
     """``load_interview``, or None (said) when no speaker is an expert: only experts' words become atoms."""
     transcript, interview = load_interview(ws, interview_id)
     if not any(sp.role == "expert" for sp in transcript.speakers):
@@ -255,6 +255,7 @@ def _distill_llm(
     where: dict[str, object] = {"interview": None, "window": None}
     log = RunLog(ws.state_dir / RUNLOG, backend="llm", model=settings.llm.model, prompt=dl.PROMPT)
     report.run_id = log.run_id
+
     def on_request(r: RequestRecord) -> None:
         interview = str(where["interview"])
         log.request(interview, where["window"], r.tokens_in, r.tokens_out, r.cost_usd, reask=r.reask, retries=r.retries)

@@ -151,6 +151,7 @@ def plan_ids(drafts: list[Draft], existing: Existing, ws: Workspace, threshold: 
     titles = {aid: a.meta.title for aid, a in existing.atoms.items()}
     taken = set(existing.atoms) | set(existing.broken)
     planned: list[Planned] = []
+
     def ours(aid: str, d: Draft) -> bool:
         """An existing atom is this draft's only if it is of its type and cites no other interview."""
         atom = existing.atoms[aid]
@@ -168,7 +169,11 @@ def plan_ids(drafts: list[Draft], existing: Existing, ws: Workspace, threshold: 
             target = slug
         else:
             same_type = {aid: t for aid, t in titles.items() if ours(aid, d)}
-            best = process.extractOne(d.title, same_type, scorer=fuzz.token_sort_ratio, processor=utils.default_process) if same_type else None
+            best = (
+                process.extractOne(d.title, same_type, scorer=fuzz.token_sort_ratio, processor=utils.default_process)
+                if same_type
+                else None
+            )
             if best and best[1] >= threshold:
                 target = best[2]
         if target is not None:
@@ -190,7 +195,11 @@ def resolve_related(planned: list[Planned], existing: Existing, threshold: float
         out: list[str] = []
         choices = [t for t in on_disk if t != p.title_on_disk]
         for title in p.draft.related:
-            best = process.extractOne(title, choices, scorer=fuzz.token_sort_ratio, processor=utils.default_process) if choices else None
+            best = (
+                process.extractOne(title, choices, scorer=fuzz.token_sort_ratio, processor=utils.default_process)
+                if choices
+                else None
+            )
             if best and best[1] >= threshold and best[0] not in out:
                 out.append(best[0])
         p.draft.related = out
@@ -234,9 +243,7 @@ def _meta_for(p: Planned, old: Atom | None, today: dt.date) -> AtomMeta:
 
 
 def _diff(old: str, new: str, old_name: str, new_name: str) -> str:
-    return "".join(
-        difflib.unified_diff(old.splitlines(True), new.splitlines(True), fromfile=old_name, tofile=new_name)
-    )
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), fromfile=old_name, tofile=new_name))
 
 
 def write_all(

@@ -156,7 +156,9 @@ def run(
         for q in golden if questions else ():
             for aid in sorted(q.atoms):
                 if bundle.atom(aid) is None:  # a typo here would silently count as a miss
-                    reporter.warn(f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss")
+                    reporter.warn(
+                        f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss"
+                    )
         depth = max(k, *CUTOFFS)
         results: list[QuestionResult] = []
         for q in reporter.progress(golden, "Evaluating", total=len(golden)):

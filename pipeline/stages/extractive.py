@@ -136,13 +136,17 @@ def pairs(transcript: Transcript, settings: Settings, reporter: Reporter) -> lis
     return out
 
 
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]?)\b")
+_NAME = re.compile(
+    r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]?)\b"
+)
 
 
 def _keywords(pairs_: list[Pair], top: int = 8, exclude: frozenset[str] = frozenset()) -> None:
     """Each pair's topic words: frequent, rarer across pairs, named in the question, or tool-like names."""
     docs = [
-        Counter(w.lower() for w in _WORD.findall(p.question + " " + p.answer) if _ok_word(w) and w.lower() not in exclude)
+        Counter(
+            w.lower() for w in _WORD.findall(p.question + " " + p.answer) if _ok_word(w) and w.lower() not in exclude
+        )
         for p in pairs_
     ]
     df = Counter(w for d in docs for w in d)
@@ -243,7 +247,7 @@ def drafts(transcript: Transcript, interview: Interview | None, settings: Settin
             Draft(
                 type="faq",
                 title=atom_title,
-                summary=f"What {' and '.join(experts)} said about {label} in \"{title}\".",
+                summary=f'What {" and ".join(experts)} said about {label} in "{title}".',
                 context=context,
                 faq=[(p.question, p.answer) for p in members],
                 tags=sorted({k.lower() for k in topic}),

@@ -137,7 +137,9 @@ def run(
         if plan.atom_id in deleted:
             # made by an earlier import and deleted by a person since: that was a decision
             path = workspace.relative(workspace.atom_path(plan.meta.type, plan.atom_id))
-            report.changes.append(Change("deleted", plan.atom_id, path, plan.meta.type, "deleted since the last import"))
+            report.changes.append(
+                Change("deleted", plan.atom_id, path, plan.meta.type, "deleted since the last import")
+            )
             continue
         report.changes += _apply(workspace, plan, existing, today, dry_run)
     report.changes += _vanished(workspace, Path(docs_dir), plans, existing, before, dry_run)
@@ -192,12 +194,48 @@ def _path_tags(rel: str) -> list[str]:
 # titles
 
 _GENERIC = {
-    "overview", "introduction", "intro", "example", "examples", "options", "usage", "solution",
-    "solutions", "symptom", "symptoms", "notes", "note", "summary", "configuration", "settings",
-    "installation", "setup", "prerequisites", "troubleshooting", "faq", "commands", "errors",
-    "background", "details", "description", "reference", "limitations", "known issues", "workaround",
-    "how to get it", "more information", "see also", "getting started", "requirements", "steps",
-    "options inherited from parent commands", "synopsis", "global flags", "declarative", "cli", "ui",
+    "overview",
+    "introduction",
+    "intro",
+    "example",
+    "examples",
+    "options",
+    "usage",
+    "solution",
+    "solutions",
+    "symptom",
+    "symptoms",
+    "notes",
+    "note",
+    "summary",
+    "configuration",
+    "settings",
+    "installation",
+    "setup",
+    "prerequisites",
+    "troubleshooting",
+    "faq",
+    "commands",
+    "errors",
+    "background",
+    "details",
+    "description",
+    "reference",
+    "limitations",
+    "known issues",
+    "workaround",
+    "how to get it",
+    "more information",
+    "see also",
+    "getting started",
+    "requirements",
+    "steps",
+    "options inherited from parent commands",
+    "synopsis",
+    "global flags",
+    "declarative",
+    "cli",
+    "ui",
 }
 
 
@@ -366,7 +404,9 @@ def _resolve_related(plans: list[Plan]) -> None:
 # writing
 
 
-def _apply(workspace: Workspace, plan: Plan, existing: dict[str, Existing], today: dt.date, dry_run: bool) -> list[Change]:
+def _apply(
+    workspace: Workspace, plan: Plan, existing: dict[str, Existing], today: dt.date, dry_run: bool
+) -> list[Change]:
     meta, body = plan.meta, plan.piece.body
     path = workspace.atom_path(meta.type, plan.atom_id)
     rel = workspace.relative(path)
@@ -381,7 +421,10 @@ def _apply(workspace: Workspace, plan: Plan, existing: dict[str, Existing], toda
     same_dates = meta.model_copy(update={"created": old.created, "updated": old.updated, "version": old.version})
     if atoms.is_human_edited(ex.atom):
         return _keep(workspace, plan, ex, same_dates, today, dry_run, "edited by a person since the import")
-    if atoms.fingerprint(same_dates, body) == (old.generator.content_hash if old.generator else None) and ex.path == path:
+    if (
+        atoms.fingerprint(same_dates, body) == (old.generator.content_hash if old.generator else None)
+        and ex.path == path
+    ):
         return [Change("unchanged", plan.atom_id, rel, meta.type)]
     updated = same_dates.model_copy(update={"updated": max(today, old.created), "version": old.version + 1})
     note = ""
@@ -398,7 +441,9 @@ def _keep(
     workspace: Workspace, plan: Plan, ex: Existing, meta: AtomMeta | None, today: dt.date, dry_run: bool, why: str
 ) -> list[Change]:
     """A person owns this atom: leave it; propose the import's version beside it when it differs."""
-    out = [Change("kept", plan.atom_id, workspace.relative(ex.path), ex.atom.meta.type if ex.atom else plan.meta.type, why)]
+    out = [
+        Change("kept", plan.atom_id, workspace.relative(ex.path), ex.atom.meta.type if ex.atom else plan.meta.type, why)
+    ]
     body = plan.piece.body
     if meta is None:
         meta = plan.meta
@@ -479,10 +524,14 @@ def _vanished(
             still.append(atom_id)
             gone = ", ".join(sorted(_documents(ex.atom))) or "?"
             out.append(
-                Change("vanished", atom_id, workspace.relative(ex.path), ex.atom.meta.type,
-                       f"its section of {gone} is no longer in the docs; archive or delete it by hand")
+                Change(
+                    "vanished",
+                    atom_id,
+                    workspace.relative(ex.path),
+                    ex.atom.meta.type,
+                    f"its section of {gone} is no longer in the docs; archive or delete it by hand",
+                )
             )
     if not dry_run:
         atomic_write_json(state, {"folder": str(folder.resolve()), "atoms": sorted(produced | set(still))})
     return out
-

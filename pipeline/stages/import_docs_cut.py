@@ -213,7 +213,9 @@ def _split_block(block: Block, limits: Limits, notes: list[str], rel: str) -> li
             part.plain = " ".join(part.text.split()) if block.kind == "paragraph" else ""
         return parts
     if block.words > limits.hard_cap - 100:  # anything else past the hard cap: cut between lines
-        notes.append(f"{rel}:{block.line}: a {block.words}-word {block.kind} was cut in parts to stay under the hard cap")
+        notes.append(
+            f"{rel}:{block.line}: a {block.words}-word {block.kind} was cut in parts to stay under the hard cap"
+        )
         return _pack(block, block.text.split("\n"), limits.max_words, header=[])
     return [block]
 
@@ -246,7 +248,9 @@ _ERROR_STRONG = re.compile(
 )
 _ERRORS_DOC = re.compile(r"(?:^|[/_ -])errors(?:[/_ .-]|$)", re.I)
 _TROUBLE_DOC = re.compile(r"troubleshoot|errors?\b|faq|known[-_ ]issues|problems", re.I)
-_ERROR_WEAK = re.compile(r"\b(cannot|can ?not|can't|unable|won't|doesn't work|does not work|stuck|hangs?|missing)\b", re.I)
+_ERROR_WEAK = re.compile(
+    r"\b(cannot|can ?not|can't|unable|won't|doesn't work|does not work|stuck|hangs?|missing)\b", re.I
+)
 _ERROR_OUTPUT = re.compile(
     r"^\s*(?:\S+:\s*)?(?:error|err|erro|fatal|fata|panic|failed)\b|\b(?:error|denied|failed|not found|no such|refused|invalid)\b",
     re.I | re.M,
@@ -301,7 +305,11 @@ def _question_units(piece: Piece) -> list[Node] | None:
         return [u.node for u in whole]
     if len(piece.units) == 1 and whole:
         node = whole[0].node
-        if node.children and all(is_question(doc, c) for c in node.children) and node.own_words < 0.3 * node.total_words:
+        if (
+            node.children
+            and all(is_question(doc, c) for c in node.children)
+            and node.own_words < 0.3 * node.total_words
+        ):
             return list(node.children)
     return None
 
@@ -366,7 +374,9 @@ def infer_type(piece: Piece) -> str:
     if _PITFALL_HEAD.search(heading):
         return "pitfall"
     flags = len(_FLAG_LINE.findall(text))
-    tables_with_defaults = any(b.kind == "table" and re.search(r"default", b.items[0] if b.items else "", re.I) for b in blocks)
+    tables_with_defaults = any(
+        b.kind == "table" and re.search(r"default", b.items[0] if b.items else "", re.I) for b in blocks
+    )
     if head.code_heading or _INPUT_HEAD.search(heading) or tables_with_defaults or flags >= 5:
         return "interface-input"
     cautions = len(_PITFALL_TEXT.findall(text))
@@ -381,21 +391,44 @@ def infer_type(piece: Piece) -> str:
 #: Sub-headings that mean a section the type asks for (lower case, without a trailing colon).
 SYNONYMS: dict[str, dict[str, str]] = {
     "error": {
-        "solution": "How to resolve", "solutions": "How to resolve", "fix": "How to resolve",
-        "resolution": "How to resolve", "workaround": "How to resolve", "how to fix": "How to resolve",
-        "how to resolve": "How to resolve", "how do i fix the issue?": "How to resolve",
-        "cause": "Common causes", "causes": "Common causes", "root cause": "Common causes",
-        "common causes": "Common causes", "reason": "Common causes", "explanation": "What it means",
-        "what it means": "What it means", "faq": "FAQ",
+        "solution": "How to resolve",
+        "solutions": "How to resolve",
+        "fix": "How to resolve",
+        "resolution": "How to resolve",
+        "workaround": "How to resolve",
+        "how to fix": "How to resolve",
+        "how to resolve": "How to resolve",
+        "how do i fix the issue?": "How to resolve",
+        "cause": "Common causes",
+        "causes": "Common causes",
+        "root cause": "Common causes",
+        "common causes": "Common causes",
+        "reason": "Common causes",
+        "explanation": "What it means",
+        "what it means": "What it means",
+        "faq": "FAQ",
     },
     "troubleshooting-tip": {
-        "symptom": "Symptom", "symptoms": "Symptom", "problem": "Symptom",
-        "solution": "Tip", "solutions": "Tip", "fix": "Tip", "workaround": "Tip", "tip": "Tip", "faq": "FAQ",
+        "symptom": "Symptom",
+        "symptoms": "Symptom",
+        "problem": "Symptom",
+        "solution": "Tip",
+        "solutions": "Tip",
+        "fix": "Tip",
+        "workaround": "Tip",
+        "tip": "Tip",
+        "faq": "FAQ",
     },
     "procedure": {"steps": "Steps", "procedure": "Steps", "instructions": "Steps", "faq": "FAQ"},
     "interface-input": {
-        "example": "Example", "examples": "Example", "default": "Default", "default value": "Default",
-        "values": "Accepted values", "accepted values": "Accepted values", "effect": "Effect", "faq": "FAQ",
+        "example": "Example",
+        "examples": "Example",
+        "default": "Default",
+        "default value": "Default",
+        "values": "Accepted values",
+        "accepted values": "Accepted values",
+        "effect": "Effect",
+        "faq": "FAQ",
     },
     "pitfall": {"why": "Why", "instead": "What to do instead", "faq": "FAQ"},
     "config-template": {"template": "Template", "example": "Template", "faq": "FAQ"},

@@ -198,9 +198,7 @@ def _block(tokens, i, close, lines, start, end, rel, offset) -> Block | None:
         rows = [t.map for t in inner if t.type == "tr_open" and t.map]
         block.items = ["\n".join(lines[a:b]) for a, b in rows]
     block.ordered_items = sum(
-        1
-        for t in inner
-        if t.type == "list_item_open" and _parent_list(inner, inner.index(t)) == "ordered_list_open"
+        1 for t in inner if t.type == "list_item_open" and _parent_list(inner, inner.index(t)) == "ordered_list_open"
     )
     if kind == "paragraph" and i + 1 < len(tokens):
         block.plain = " ".join(_plain(tokens[i + 1].children or []).split())
@@ -314,7 +312,7 @@ def _rewrite_links(text: str, tokens: list, rel: str) -> str:
 # admonitions (MkDocs / Python-Markdown extension syntax, unknown to CommonMark)
 
 _ADMONITION = re.compile(
-    r'^(?P<indent>[ \t]*)(?:(?P<marker>!!!|\?\?\?\+?)[ \t]*(?P<kind>[\w-]+)(?:[ \t]+[\w-]+)*|(?P<tab>===\+?))'
+    r"^(?P<indent>[ \t]*)(?:(?P<marker>!!!|\?\?\?\+?)[ \t]*(?P<kind>[\w-]+)(?:[ \t]+[\w-]+)*|(?P<tab>===\+?))"
     r'(?:[ \t]+"(?P<title>[^"]*)")?[ \t]*$'
 )
 _FENCE_LINE = re.compile(r"^\s*(```|~~~)")
@@ -372,8 +370,18 @@ def _admonitions_to_quotes(lines: list[str]) -> list[str]:
 #: Headings that only make sense as part of the section before them ("### Solution" written at
 #: the level of the numbered problems it belongs to).
 PART_HEADINGS = {
-    "solution", "solutions", "symptom", "symptoms", "workaround", "workarounds", "fix", "cause",
-    "causes", "resolution", "root cause", "problem",
+    "solution",
+    "solutions",
+    "symptom",
+    "symptoms",
+    "workaround",
+    "workarounds",
+    "fix",
+    "cause",
+    "causes",
+    "resolution",
+    "root cause",
+    "problem",
 }
 
 

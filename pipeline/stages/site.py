@@ -190,7 +190,8 @@ def _inputs(settings: Settings, workspace: Workspace, findings: Sequence[Any] | 
     rows = None
     if findings is not None:
         rows = [
-            [str(site_hooks.finding_field(f, k)) for k in ("severity", "path", "line", "rule", "message")] for f in findings
+            [str(site_hooks.finding_field(f, k)) for k in ("severity", "path", "line", "rule", "message")]
+            for f in findings
         ]
     return {
         "files": sha256_json(files),

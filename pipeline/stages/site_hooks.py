@@ -489,7 +489,12 @@ def _coverage(model: SiteModel, findings: Sequence[Any] | None) -> str:
             if finding_field(f, "line"):
                 where += f":{finding_field(f, 'line')}"
             frows.append(
-                [md(finding_field(f, "severity") or ""), md(where), md(finding_field(f, "rule") or ""), md(finding_field(f, "message") or f)]
+                [
+                    md(finding_field(f, "severity") or ""),
+                    md(where),
+                    md(finding_field(f, "rule") or ""),
+                    md(finding_field(f, "message") or f),
+                ]
             )
         lines += _table(["Severity", "Where", "Rule", "Message"], frows) + [""]
     if model.problems:
@@ -507,7 +512,11 @@ def finding_field(finding: Any, name: str) -> Any:
 
 def _finding_key(f: Any) -> tuple:
     order = {"error": 0, "warning": 1}
-    return (order.get(str(finding_field(f, "severity")), 2), str(finding_field(f, "path") or ""), int(finding_field(f, "line") or 0))
+    return (
+        order.get(str(finding_field(f, "severity")), 2),
+        str(finding_field(f, "path") or ""),
+        int(finding_field(f, "line") or 0),
+    )
 
 
 def _interviews(model: SiteModel) -> str:

@@ -125,8 +125,12 @@ def transcribe_one(
         "importer": importers.IMPORTER_VERSION,
         "people": sha256_json([iv.model_dump(mode="json")[k] for k in ("people", "speaker_map", "title")]),
         "settings": sha256_json(
-            {"asr": settings.asr.model_dump(mode="json"), "diarise": settings.diarise.model_dump(mode="json"),
-             "language": iv.language, "vocabulary": iv.vocabulary}
+            {
+                "asr": settings.asr.model_dump(mode="json"),
+                "diarise": settings.diarise.model_dump(mode="json"),
+                "language": iv.language,
+                "vocabulary": iv.vocabulary,
+            }
         )
         if is_audio
         else None,
@@ -154,7 +158,10 @@ def transcribe_one(
             audio.check(src)
             raw = speech.transcribe(src, iv)
             raw = raw.model_copy(
-                update={"interview": interview_id, "source": raw.source.model_copy(update={"file": media.file, "sha256": sha})}
+                update={
+                    "interview": interview_id,
+                    "source": raw.source.model_copy(update={"file": media.file, "sha256": sha}),
+                }
             )
             notes: list[str] = []
         else:
@@ -175,7 +182,9 @@ def transcribe_one(
         if applied:
             reporter.info(f"{interview_id}: re-applied {len(applied)} earlier correction(s)")
         for c in skipped:
-            reporter.warn(f"{interview_id}: earlier correction no longer matches the new transcript, kept unapplied: {_describe(c)}")
+            reporter.warn(
+                f"{interview_id}: earlier correction no longer matches the new transcript, kept unapplied: {_describe(c)}"
+            )
         if md_text is not None and old is None:
             found, warns = corrections.find(md_text, md_path, new)
             for w in warns:
@@ -215,7 +224,9 @@ def run(
             if i not in known:
                 raise NotFoundError(
                     f"No interview '{i}' in {workspace.relative(workspace.interviews_dir)}/.",
-                    ("Interviews: " + ", ".join(known)) if known else "Create one with 'kb add RECORDING_OR_TRANSCRIPT'.",
+                    ("Interviews: " + ", ".join(known))
+                    if known
+                    else "Create one with 'kb add RECORDING_OR_TRANSCRIPT'.",
                 )
     todo = ids or known
     report = TranscribeReport()
@@ -224,7 +235,9 @@ def run(
     try:
         for interview_id in reporter.progress(todo, "Transcribing", total=len(todo)):
             try:
-                outcome, merged, unmapped = transcribe_one(settings, workspace, reporter, interview_id, speech, force=force)
+                outcome, merged, unmapped = transcribe_one(
+                    settings, workspace, reporter, interview_id, speech, force=force
+                )
             except KbError as exc:  # one bad interview must not hold back the others
                 failed.append((interview_id, exc))
                 continue

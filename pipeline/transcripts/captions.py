@@ -15,7 +15,9 @@ MAX_GAP_S = 1.5
 MAX_TURN_S = 45.0
 
 #: Zoom and many SRT exports put the speaker in the text: "Alice Moreau: text".
-_NAME_PREFIX = re.compile(r"^\s*(?:-\s*)?([A-Z][\w.'’-]*(?:[ ][\w.'’-]+){0,3}|SPEAKER_\d+|Speaker \d+)\s*:\s+(.*)$", re.S)
+_NAME_PREFIX = re.compile(
+    r"^\s*(?:-\s*)?([A-Z][\w.'’-]*(?:[ ][\w.'’-]+){0,3}|SPEAKER_\d+|Speaker \d+)\s*:\s+(.*)$", re.S
+)
 
 
 @dataclass

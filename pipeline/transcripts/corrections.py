@@ -59,7 +59,14 @@ def find(md_text: str, md_path: Path, transcript: Transcript) -> tuple[list[Foun
         sp = speakers.get(seg.speaker)
         old_name = sp.name if sp else seg.speaker
         if turn.name != old_name:
-            found.append(Found(TranscriptCorrection(segment=seg.id, start=seg.start, field="speaker", before=old_name, after=turn.name), turn.line))
+            found.append(
+                Found(
+                    TranscriptCorrection(
+                        segment=seg.id, start=seg.start, field="speaker", before=old_name, after=turn.name
+                    ),
+                    turn.line,
+                )
+            )
         elif sp and turn.role != sp.role:
             warnings.append(
                 f"{md_path.name}:{turn.line}: role changed to '{turn.role}' is ignored; roles come from "
@@ -73,7 +80,14 @@ def find(md_text: str, md_path: Path, transcript: Transcript) -> tuple[list[Foun
                 line=turn.line,
             )
         if turn.text != markdown.normalise(seg.text):
-            found.append(Found(TranscriptCorrection(segment=seg.id, start=seg.start, field="text", before=seg.text, after=turn.text), turn.line))
+            found.append(
+                Found(
+                    TranscriptCorrection(
+                        segment=seg.id, start=seg.start, field="text", before=seg.text, after=turn.text
+                    ),
+                    turn.line,
+                )
+            )
     return found, warnings
 
 

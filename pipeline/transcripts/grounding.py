@@ -60,7 +60,9 @@ def find_speakers(transcript: Transcript, name: str) -> list[Speaker]:
     if exact:
         return exact
     folded = name.casefold().strip()
-    loose = [s for s in transcript.speakers if s.name.casefold().strip() == folded or (s.label or "").casefold() == folded]
+    loose = [
+        s for s in transcript.speakers if s.name.casefold().strip() == folded or (s.label or "").casefold() == folded
+    ]
     if loose:
         return loose
     return [s for s in transcript.speakers if fuzz.token_sort_ratio(s.name, name) >= 90]
@@ -132,7 +134,9 @@ def verify_quote(
     people = find_speakers(transcript, speaker)
     if not people:
         names = ", ".join(sorted({s.name for s in transcript.speakers})) or "none"
-        return Grounding(False, 0.0, f"'{speaker}' is not a speaker of interview {transcript.interview} (speakers: {names})")
+        return Grounding(
+            False, 0.0, f"'{speaker}' is not a speaker of interview {transcript.interview} (speakers: {names})"
+        )
     ids = {p.id for p in people}
     roles = {p.role for p in people}
     role = people[0].role
@@ -169,7 +173,9 @@ def verify_quote(
         else:
             reason = f"these words were said by {who.name} ({who.role}) at {at:.1f} s, not by {speaker}"
     else:
-        reason = f"{speaker} did not say this between {start:.1f} and {end:.1f} s (best match {score:.0f} < {threshold:.0f})"
+        reason = (
+            f"{speaker} did not say this between {start:.1f} and {end:.1f} s (best match {score:.0f} < {threshold:.0f})"
+        )
     return Grounding(False, score, reason, speaker_id=people[0].id, speaker_role=role)
 
 

@@ -66,7 +66,9 @@ def load(path: Path) -> Interview:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(f"not valid YAML ({exc.problem})", "Fix the YAML syntax at that line.", path=path, line=line) from None
+        raise InputError(
+            f"not valid YAML ({exc.problem})", "Fix the YAML syntax at that line.", path=path, line=line
+        ) from None
     if not isinstance(data, dict):
         raise InputError("interview.yaml must be a mapping", "See README: Interviews.", path=path, line=1)
     try:

@@ -15,7 +15,9 @@ from pathlib import Path
 from pipeline.errors import InputError
 from pipeline.models import Transcript
 
-TURN = re.compile(r"^\*\*\[(?P<stamp>\d{2,}:\d{2}:\d{2})\] (?P<name>.+) \((?P<role>[^()]*)\):\*\*(?:[ \t]+(?P<text>.*))?$")
+TURN = re.compile(
+    r"^\*\*\[(?P<stamp>\d{2,}:\d{2}:\d{2})\] (?P<name>.+) \((?P<role>[^()]*)\):\*\*(?:[ \t]+(?P<text>.*))?$"
+)
 
 
 def stamp(seconds: float) -> str:

@@ -98,7 +98,9 @@ def resolve(label: str, interview: Interview, *, path: Path | None = None) -> tu
     return next(p for p in people if p.name == top_name), "fuzzy", []
 
 
-def map_speakers(transcript: Transcript, interview: Interview, *, path: Path | None = None) -> tuple[Transcript, SpeakerReport]:
+def map_speakers(
+    transcript: Transcript, interview: Interview, *, path: Path | None = None
+) -> tuple[Transcript, SpeakerReport]:
     """Give every speaker a person and role; labels of one person are merged into one speaker."""
     report = SpeakerReport()
     new_speakers: list[Speaker] = []

@@ -35,7 +35,7 @@ def read_cues(path: Path) -> list[Cue]:
     except srt.SRTParseError as exc:
         line = text[: exc.actual_start].count("\n") + 1
         raise InputError(
-            f"not a valid SubRip block: {text[exc.expected_start:exc.actual_start].strip()[:60]!r}",
+            f"not a valid SubRip block: {text[exc.expected_start : exc.actual_start].strip()[:60]!r}",
             "Each block is: a number, 'HH:MM:SS,mmm --> HH:MM:SS,mmm', then text, then a blank line.",
             path=path,
             line=line,

@@ -181,6 +181,12 @@ def read(path: Path, *, markdown: bool) -> tuple[list[Turn], str, list[str]]:
         start = clock.at(s)
         end = clock.at(speech[k + 1][1]) if measured and k + 1 < len(speech) else clock.at(s + n)
         turns.append(
-            Turn(label=t.label, start=round(start, 2), end=round(max(end, start), 2), text="\n\n".join(t.paragraphs), line=t.line)
+            Turn(
+                label=t.label,
+                start=round(start, 2),
+                end=round(max(end, start), 2),
+                text="\n\n".join(t.paragraphs),
+                line=t.line,
+            )
         )
     return turns, ("measured" if measured else "estimated"), notes

@@ -84,10 +84,14 @@ def read_doc(path: Path) -> tuple[list[Turn], str | None, str]:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = err["loc"]
-        line = _line_of_segment(text, loc[1]) if len(loc) > 1 and loc[0] == "segments" and isinstance(loc[1], int) else None
+        line = (
+            _line_of_segment(text, loc[1])
+            if len(loc) > 1 and loc[0] == "segments" and isinstance(loc[1], int)
+            else None
+        )
         raise InputError(
             f"not a whisper/whisperX transcript: {'.'.join(str(p) for p in loc)}: {err['msg']}",
-            "Expected {\"segments\": [{\"start\", \"end\", \"text\", \"words\"?, \"speaker\"?}, ...]}.",
+            'Expected {"segments": [{"start", "end", "text", "words"?, "speaker"?}, ...]}.',
             path=path,
             line=line,
         ) from None
@@ -106,7 +110,13 @@ def read_doc(path: Path) -> tuple[list[Turn], str | None, str]:
                 line=_line_of_segment(text, k),
             )
         words = [
-            Word(start=w.start, end=w.end, text=w.text.strip(), score=w.score, speaker=names.get(w.speaker, w.speaker) if w.speaker else None)
+            Word(
+                start=w.start,
+                end=w.end,
+                text=w.text.strip(),
+                score=w.score,
+                speaker=names.get(w.speaker, w.speaker) if w.speaker else None,
+            )
             for w in seg.words
             if w.text.strip()
         ]

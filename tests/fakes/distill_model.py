@@ -25,7 +25,9 @@ def excerpt() -> Transcript:
     return Transcript.model_validate_json((DATA / "litestream-excerpt.json").read_text(encoding="utf-8"))
 
 
-def make_workspace(root: Path, transcripts: dict[str, Transcript], people: dict[str, list[tuple[str, str]]] | None = None) -> Path:
+def make_workspace(
+    root: Path, transcripts: dict[str, Transcript], people: dict[str, list[tuple[str, str]]] | None = None
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "kb.yaml").write_text("", encoding="utf-8")
     for iid, tr in transcripts.items():
@@ -54,16 +56,26 @@ def excerpt_turns(request: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def item(turn: dict[str, Any], *, title: str | None = None, quote: str | None = None, speaker: str | None = None,
-         kind: str = "troubleshooting-tip") -> dict[str, Any]:
+def item(
+    turn: dict[str, Any],
+    *,
+    title: str | None = None,
+    quote: str | None = None,
+    speaker: str | None = None,
+    kind: str = "troubleshooting-tip",
+) -> dict[str, Any]:
     words = turn["text"].split()
     q = quote if quote is not None else " ".join(words[3:15])
     sections = {
-        "troubleshooting-tip": [{"heading": "Symptom", "text": "Writes feel slow far from the primary."},
-                                {"heading": "Tip", "text": "Keep one primary; " + " ".join(words[:12])}],
-        "pitfall": [{"heading": "What not to do", "text": "Run a big database for a tiny app."},
-                    {"heading": "Why", "text": "Most apps use a tiny fraction of it."},
-                    {"heading": "What to do instead", "text": "Use SQLite with replication."}],
+        "troubleshooting-tip": [
+            {"heading": "Symptom", "text": "Writes feel slow far from the primary."},
+            {"heading": "Tip", "text": "Keep one primary; " + " ".join(words[:12])},
+        ],
+        "pitfall": [
+            {"heading": "What not to do", "text": "Run a big database for a tiny app."},
+            {"heading": "Why", "text": "Most apps use a tiny fraction of it."},
+            {"heading": "What to do instead", "text": "Use SQLite with replication."},
+        ],
     }[kind]
     return {
         "type": kind,

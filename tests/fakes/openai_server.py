@@ -190,13 +190,25 @@ class OpenAIServer:
                 msg = payload["choices"][0]["message"]
                 content = msg.get("content") or ""
                 chunks = []
-                base = {"id": payload["id"], "object": "chat.completion.chunk", "created": payload["created"],
-                        "model": payload["model"]}
-                chunks.append({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                                    "finish_reason": None}]})
+                base = {
+                    "id": payload["id"],
+                    "object": "chat.completion.chunk",
+                    "created": payload["created"],
+                    "model": payload["model"],
+                }
+                chunks.append(
+                    {
+                        **base,
+                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                    }
+                )
                 for i in range(0, len(content), 16):
-                    chunks.append({**base, "choices": [{"index": 0, "delta": {"content": content[i : i + 16]},
-                                                        "finish_reason": None}]})
+                    chunks.append(
+                        {
+                            **base,
+                            "choices": [{"index": 0, "delta": {"content": content[i : i + 16]}, "finish_reason": None}],
+                        }
+                    )
                 chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                 if include_usage:
                     chunks.append({**base, "choices": [], "usage": payload["usage"]})
