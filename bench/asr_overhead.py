@@ -32,10 +32,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.backends import audio as audio_io  # noqa: E402
-from pipeline.backends.speech import SpeechPipeline  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.models import Interview  # noqa: E402
 from pipeline.reporting import Reporter  # noqa: E402
+from pipeline.stages.transcribe.speech import SpeechPipeline  # noqa: E402
 from tests.fakes.tiny_whisper import build_tiny_whisper, espeak_wav  # noqa: E402
 
 TEXT = (

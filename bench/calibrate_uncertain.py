@@ -9,9 +9,9 @@ Negatives: questions the docs cannot answer (tests/data/service/offtopic.txt: ev
 adjacent IT topics the docs do not cover).
 
 This is the offline, fuller version of what the service does per bundle at load time
-(``pipeline/service/calibration.py``) and gives the per-model fallback. The evidence of a question is what the service uses: the cosine similarity of the question and
-its best passage (``answering.evidence_of``). The threshold printed is the middle of the range
-that maximises accuracy; put it in ``answering.UNCERTAIN_BELOW`` for the embedding model.
+(``pipeline/answer/uncertain.py``) and gives the per-model fallback. The evidence of a question is what the service uses: the cosine similarity of the question and
+its best passage (``pipeline.answer.evidence.evidence_of``). The threshold printed is the middle of the range
+that maximises accuracy; put it in ``pipeline.answer.evidence.UNCERTAIN_BELOW`` for the embedding model.
 
     .venv/bin/python bench/calibrate_uncertain.py [--docs DIR ...] [--negatives FILE]
 """
@@ -84,10 +84,10 @@ def main() -> None:
         if not folder.is_dir():
             raise SystemExit(f"no docs folder {folder}; pass --docs DIR")
 
+    from pipeline.answer import UNCERTAIN_BELOW, evidence_of
+    from pipeline.answer.uncertain import best_threshold
     from pipeline.backends.embed import embedder_for_manifest
     from pipeline.index.bundle import Bundle
-    from pipeline.service.answering import UNCERTAIN_BELOW, evidence_of
-    from pipeline.service.calibration import best_threshold
 
     negatives = [
         line.strip() for line in args.negatives.read_text().splitlines() if line.strip() and not line.startswith("#")

@@ -175,12 +175,13 @@ def main() -> None:
             pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
         rep_nodup, t_nodup = timed(lambda: check.run(settings, ws, Reporter(), duplicates=False), "nodup")
         rep_dup, t_dup = timed(lambda: check.run(settings, ws, Reporter(), duplicates=True), "dup")
-        from pipeline.stages.check import _Info
-        from pipeline.stages.check_dupes import comparison_keys, near_duplicate_pairs
+        from pipeline.stages.check.context import AtomInfo as _Info
+        from pipeline.stages.check.duplicates import comparison_keys, near_duplicate_pairs
+        from pipeline.stages.check.stage import _light
 
         infos = [_Info(path=p, rel=str(p), checked=True) for p in files]
         for info in infos:
-            check._light(info.path, info)
+            _light(info.path, info)
         _, keys = comparison_keys(infos)
         pairs, t_block = timed(lambda: near_duplicate_pairs(keys, settings.check.duplicate_threshold), "block")
         env = dict(os.environ, KB_WORKSPACE=str(root))

@@ -19,12 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.backends.llm_tokens import count_tokens, counter_name  # noqa: E402
+from pipeline.backends.llm.tokens import count_tokens, counter_name  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.models import Transcript  # noqa: E402
 from pipeline.reporting import Reporter  # noqa: E402
 from pipeline.stages import distill  # noqa: E402
-from pipeline.stages.distill_windows import render_turn, turns  # noqa: E402
+from pipeline.stages.distill.windows import render_turn, turns  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402
 from tests.fakes.distill_model import grounded_model, make_workspace  # noqa: E402
 from tests.fakes.openai_server import OpenAIServer  # noqa: E402

@@ -40,6 +40,7 @@ class InputError(KbError):
         column: int | None = None,
     ):
         self.path = str(path) if path is not None else None
+        self.detail = message  # the message without the file:line prefix
         self.line = line
         self.column = column
         where = ""

@@ -31,6 +31,14 @@ def find_workspace(start: Path | None = None) -> Path:
     return here
 
 
+#: The files of an interview folder (``interviews/<id>/``).
+INTERVIEW_YAML = "interview.yaml"
+TRANSCRIPT_JSON = "transcript.json"
+TRANSCRIPT_MD = "transcript.md"
+#: The LLM run log under ``.kb/``.
+RUN_LOG = "runs.duckdb"
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
@@ -87,6 +95,33 @@ class Workspace:
     def interview_dir(self, interview_id: str) -> Path:
         return self.interviews_dir / interview_id
 
+    def interview_yaml(self, interview_id: str) -> Path:
+        return self.interview_dir(interview_id) / INTERVIEW_YAML
+
+    def transcript_json(self, interview_id: str) -> Path:
+        return self.interview_dir(interview_id) / TRANSCRIPT_JSON
+
+    def transcript_md(self, interview_id: str) -> Path:
+        return self.interview_dir(interview_id) / TRANSCRIPT_MD
+
+    @property
+    def run_log(self) -> Path:
+        """The LLM run log (requests, tokens, cost, atoms written): ``.kb/runs.duckdb``."""
+        return self.state_dir / RUN_LOG
+
+    @property
+    def embedding_cache_dir(self) -> Path:
+        return self.state_dir / "embeddings"
+
+    def stage_state_dir(self, stage: str) -> Path:
+        """Where a stage keeps its own state (``.kb/state/<stage>``; distill: ``.kb/distill``)."""
+        return self.state_dir / stage if stage == "distill" else self.state_dir / "state" / stage
+
+    @property
+    def check_report(self) -> Path:
+        """The last ``kb check`` report (what ``kb run`` skips with)."""
+        return self.stage_state_dir("check") / "check-report.json"
+
     def atom_path(self, atom_type: str, atom_id: str) -> Path:
         return self.atoms_dir / atom_type / f"{atom_id}.md"
 
@@ -99,7 +134,7 @@ class Workspace:
     def interview_ids(self) -> list[str]:
         if not self.interviews_dir.is_dir():
             return []
-        return sorted(p.name for p in self.interviews_dir.iterdir() if (p / "interview.yaml").is_file())
+        return sorted(p.name for p in self.interviews_dir.iterdir() if (p / INTERVIEW_YAML).is_file())
 
     def relative(self, path: Path) -> str:
         """A path relative to the workspace when inside it (for messages and findings)."""
@@ -110,7 +145,7 @@ class Workspace:
 
     # freshness ---------------------------------------------------------------------------
     def freshness(self, stage: str) -> Freshness:
-        return Freshness(self.state_dir / "state" / stage)
+        return Freshness(self.stage_state_dir(stage))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -68,18 +68,17 @@ def cost(
     from rich.table import Table
 
     from pipeline.index.runlog import report
-    from pipeline.stages.distill import RUNLOG
 
     if output_format not in ("human", "json"):
         raise typer.BadParameter(f"'{output_format}' is not one of 'human', 'json'", param_hint="'--format'")
     ws = state(ctx).workspace
-    rep = report(ws.state_dir / RUNLOG, run_id=run, limit=limit)
+    rep = report(ws.run_log, run_id=run, limit=limit)
     if run is not None and not rep.runs:
         from pipeline.errors import NotFoundError
 
-        recent = [r["run_id"] for r in report(ws.state_dir / RUNLOG, limit=5).runs]
+        recent = [r["run_id"] for r in report(ws.run_log, limit=5).runs]
         raise NotFoundError(
-            f"No LLM run '{run}' in {ws.relative(ws.state_dir / RUNLOG)}.",
+            f"No LLM run '{run}' in {ws.relative(ws.run_log)}.",
             f"Recent runs: {', '.join(recent)}." if recent else "No LLM runs logged yet (kb distill --backend llm).",
         )
     if output_format == "json":

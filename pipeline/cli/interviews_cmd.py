@@ -86,24 +86,20 @@ def eval_diarisation(
     skip_overlap: bool = typer.Option(False, "--skip-overlap", help="Do not score overlapping speech."),
 ) -> None:
     """Diarisation error rate (pyannote.metrics) of a hypothesis against a reference RTTM."""
-    from pipeline.backends import diarise_base
+    from pipeline.stages.transcribe import der
 
-    ref_all = diarise_base.read_rttm(reference)
+    ref_all = der.read_rttm(reference)
     hyp_path = Path(hypothesis)
     if hyp_path.is_file():
-        hyp_all = diarise_base.read_rttm(hyp_path)
+        hyp_all = der.read_rttm(hyp_path)
     else:
-        hyp_all = {
-            hypothesis: diarise_base.transcript_turns(
-                state(ctx).workspace.interview_dir(hypothesis) / "transcript.json"
-            )
-        }
+        hyp_all = {hypothesis: der.transcript_turns(state(ctx).workspace.transcript_json(hypothesis))}
     if len(ref_all) == 1 and len(hyp_all) == 1:
         pairs = [(next(iter(ref_all)), next(iter(ref_all.values())), next(iter(hyp_all.values())))]
     else:
         pairs = [(uri, turns, hyp_all.get(uri, [])) for uri, turns in ref_all.items()]
     for uri, ref_turns, hyp_turns in pairs:
-        report = diarise_base.diarisation_error(ref_turns, hyp_turns, collar=collar, skip_overlap=skip_overlap)
+        report = der.diarisation_error(ref_turns, hyp_turns, collar=collar, skip_overlap=skip_overlap)
         mapping = ", ".join(f"{h} = {r}" for h, r in sorted(report.mapping.items()))
         console.print(f"{uri}: {report}", markup=False)
         if mapping:

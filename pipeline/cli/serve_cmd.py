@@ -55,6 +55,7 @@ def serve(
     import signal
 
     from pipeline.service.app import create_app, reload_in_background
+    from pipeline.service.server import require_uvicorn, run_server
 
     settings, _, source = _settings_and_bundle(ctx, bundle, **{"serve.host": host, "serve.port": port})
     if not 1 <= settings.serve.port <= 65535:
@@ -63,12 +64,7 @@ def serve(
         raise ConfigError(
             f"serve.port {settings.serve.port} is not a TCP port", "Set serve.port (or --port) to 1-65535."
         )
-    try:
-        import uvicorn
-    except ImportError:
-        from pipeline.errors import MissingDependencyError
-
-        raise MissingDependencyError("uvicorn", "serve", "kb serve") from None
+    require_uvicorn()
     web = create_app(source, settings, watch=watch)
     live = web.state.service.holder.current
     m = live.manifest
@@ -83,19 +79,7 @@ def serve(
     )
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
-    config = uvicorn.Config(
-        web, host=settings.serve.host, port=settings.serve.port, log_level=log_level, access_log=False
-    )
-    server = uvicorn.Server(config)
-    try:
-        server.run()
-    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (e.g. the port is taken)
-        if exc.code in (0, None):
-            return
-        raise KbError(
-            f"Could not serve on {settings.serve.host}:{settings.serve.port} (uvicorn: startup failed, see above).",
-            "Is another server on that port, or the host not an address of this machine? Pass --port/--host or set serve.port/serve.host.",
-        ) from None
+    run_server(web, settings.serve.host, settings.serve.port, log_level)
 
 
 def _has_key(settings: Settings) -> bool:
@@ -119,16 +103,12 @@ def ask(
         raise typer.BadParameter("--format must be 'text' or 'json'")
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
-    from pipeline.index.bundle import Bundle
-    from pipeline.service.answering import answer
-    from pipeline.service.calibration import calibrate
+    from pipeline.answer import answer
+    from pipeline.answer.bundle import open_bundle
+    from pipeline.answer.uncertain import calibrate
 
     settings, path, _ = _settings_and_bundle(ctx, bundle)
-    from functools import partial
-
-    from pipeline.backends.embed import embedder_for_manifest
-
-    loaded = Bundle.load(path, partial(embedder_for_manifest, settings=settings))
+    loaded = open_bundle(path, settings)
     try:
         calibration = calibrate(loaded, settings)
         result = answer(loaded, question, settings, k=k, threshold=calibration.threshold)
@@ -149,7 +129,7 @@ def ask(
 
 def render_answer(result: Any) -> str:
     """The human view: the answer, the uncertain flag, then atom -> who said it, where and when."""
-    from pipeline.service.answering import describe_source
+    from pipeline.answer import describe_source
 
     lines = [result.answer.strip(), ""]
     flag = "YES" if result.uncertain else "no"

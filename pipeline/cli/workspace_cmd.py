@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -56,17 +55,6 @@ def show_config(ctx: typer.Context) -> None:
     console.print_json(json.dumps(settings.model_dump(mode="json")))
 
 
-#: `kb run` steps, in order: (name, module, function). A step's function takes
-#: (settings, workspace, reporter, force=bool) and returns a report whose str() is a summary.
-RUN_STEPS: list[tuple[str, str, str]] = [
-    ("transcribe", "pipeline.stages.transcribe", "run_all"),
-    ("distill", "pipeline.stages.distill", "run_all"),
-    ("check", "pipeline.stages.check", "run_all"),
-    ("site", "pipeline.stages.site", "run_all"),
-    ("export", "pipeline.stages.export", "run_all"),
-]
-
-
 @app.command("run")
 def run_pipeline(
     ctx: typer.Context,
@@ -75,33 +63,22 @@ def run_pipeline(
     skip: list[str] = typer.Option([], "--skip", metavar="STEP", help="Skip these steps (repeatable)."),
 ) -> None:
     """Run the stages in order for the workspace, skipping what is fresh and saying so."""
+    from pipeline import runner
+
     st = state(ctx)
+    try:
+        runner.selected(only, skip)
+    except runner.UnknownStepError as exc:
+        raise typer.BadParameter(str(exc)) from None
     settings = st.settings()
-    rep = reporter(ctx)
-    names = [name for name, _, _ in RUN_STEPS]
-    for name in [*only, *skip]:
-        if name not in names:
-            raise typer.BadParameter(f"unknown step '{name}'; steps: {', '.join(names)}")
-    failed_check = False
-    check_result = None
-    for name, module_name, func_name in RUN_STEPS:
-        if (only and name not in only) or name in skip:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                rep.skip(f"{name}: not available in this version")
-                continue
-            raise
-        rep.info(f"== {name}")
-        extra = {}
-        if name == "site" and check_result is not None:
-            extra["findings"] = check_result.findings  # the coverage page lists them
-        result = getattr(module, func_name)(settings, st.workspace, rep, force=force, **extra)
-        console.print(f"{name}: {result}")
-        if name == "check":
-            check_result = result
-            failed_check = bool(getattr(result, "errors", 0))
-    if failed_check:
+    result = runner.run(
+        settings,
+        st.workspace,
+        reporter(ctx),
+        force=force,
+        only=only,
+        skip=skip,
+        on_step=lambda name, report: console.print(f"{name}: {report}"),
+    )
+    if result.failed_check:
         raise typer.Exit(3)

@@ -41,7 +41,7 @@ class Record:
 
 
 def _record(hit: dict[str, Any], query: str) -> Record:
-    from pipeline.service.answering import citation
+    from pipeline.answer.citations import citation
 
     passage = hit.get("passage") or {}
     return Record(
@@ -88,7 +88,7 @@ class BundleSource(Source):
         self.bundle = Bundle.load(path, partial(embedder_for_manifest, settings=settings or Settings.load(None)))
 
     def search(self, query: str, k: int = 4, filters: dict[str, Any] | None = None) -> list[Record]:
-        from pipeline.service.answering import hit_dict
+        from pipeline.answer.citations import hit_dict
 
         return [_record(hit_dict(h), query) for h in self.bundle.search(query, k=k, filters=filters)]
 

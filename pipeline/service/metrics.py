@@ -50,13 +50,7 @@ class Metrics:
         self._uncertain = 0
 
     def observe_answer(
-        self,
-        mode: str,
-        uncertain: bool,
-        evidence: float,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        cost_usd: float = 0.0,
+        self, mode: str, uncertain: bool, evidence: float, tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0
     ) -> None:
         self.answers.labels(mode=mode, uncertain=str(uncertain).lower()).inc()
         self.retrieval_score.observe(evidence)

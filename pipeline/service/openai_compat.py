@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.service.answering import citations_text
+from pipeline.answer import citations_text
+from pipeline.service.core import ApiError, jsonable
 
 MODEL_ID = "kb"
 
@@ -62,8 +63,6 @@ def _usage(question: str, text: str, result: Any) -> dict[str, int]:
 
 def add_chat_routes(app: Any, service: Any) -> None:
     from fastapi.responses import StreamingResponse
-
-    from pipeline.service.app import ApiError, jsonable
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:

@@ -20,11 +20,19 @@ from pipeline.models import Interview, MediaRef, Person, is_valid_id
 from pipeline.reporting import Reporter
 from pipeline.transcripts import audio, importers
 from pipeline.transcripts import interview as interview_file
-from pipeline.workspace import Workspace, atomic_path, sha256_file, write_new_text
+from pipeline.workspace import (
+    INTERVIEW_YAML,
+    TRANSCRIPT_JSON,
+    TRANSCRIPT_MD,
+    Workspace,
+    atomic_path,
+    sha256_file,
+    write_new_text,
+)
 
 #: Files above this size are referenced in place instead of copied (recordings of long meetings).
 REFERENCE_ABOVE_BYTES = 200 * 1024 * 1024
-RESERVED_NAMES = {"interview.yaml", "transcript.json", "transcript.md"}
+RESERVED_NAMES = {INTERVIEW_YAML, TRANSCRIPT_JSON, TRANSCRIPT_MD}
 
 
 @dataclass
@@ -92,7 +100,7 @@ def run(
         raise InputError(f"--date {date!r} is not a date", "Write it as YYYY-MM-DD.") from None
     iv_id = check_id(interview_id) if interview_id else default_id(title, day, source)
     folder = workspace.interview_dir(iv_id)
-    if (folder / "interview.yaml").exists():
+    if workspace.interview_yaml(iv_id).exists():
         raise ConflictError(
             f"interview '{iv_id}' already exists ({workspace.relative(folder / 'interview.yaml')}).",
             "Choose another --id, or register the file by hand under 'media:' in that interview.yaml.",
@@ -132,7 +140,7 @@ def run(
     if copy:
         with atomic_path(folder / media.file) as tmp:
             shutil.copyfile(source, tmp)
-    write_new_text(folder / "interview.yaml", interview_file.dump(interview))
+    write_new_text(workspace.interview_yaml(iv_id), interview_file.dump(interview))
 
     if not people:
         reporter.warn(
@@ -142,4 +150,4 @@ def run(
     if speakers_found:
         reporter.info(f"{iv_id}: speakers in the transcript: {', '.join(speakers_found)}")
     reporter.info(f"{iv_id}: set consent.recorded / consent.publish in interview.yaml once agreed.")
-    return AddReport(iv_id, folder / "interview.yaml", media, speakers_found)
+    return AddReport(iv_id, workspace.interview_yaml(iv_id), media, speakers_found)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.backends.embed import embedder_for_manifest
+from pipeline.answer.bundle import open_bundle
 from pipeline.config import Settings
 from pipeline.errors import InputError, NotFoundError
 from pipeline.index import bundle as bundle_file
@@ -145,7 +144,7 @@ def run(
 ) -> EvalReport:
     started = time.perf_counter()
     path = Path(bundle_path) if bundle_path else newest_bundle(workspace)
-    bundle = Bundle.load(path, embedder or partial(embedder_for_manifest, settings=settings))
+    bundle = open_bundle(path, settings, embedder)
     try:
         golden = read_questions(questions) if questions else faq_questions(bundle, holdout)
         if not golden:

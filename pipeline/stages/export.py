@@ -232,7 +232,7 @@ def embed_passages(
     texts = [p.search_text for p in passages]
     keys = [cache_key(embedder.model_id, t) for t in texts]
     vectors = np.zeros((len(texts), dim), dtype=np.float32)
-    cache_path = workspace.state_dir / "embeddings" / f"{_slug(embedder.model_id)}-{dim}.duckdb"
+    cache_path = workspace.embedding_cache_dir / f"{_slug(embedder.model_id)}-{dim}.duckdb"
     with EmbeddingCache(cache_path, dim) as cache:
         found = cache.get(keys)
         todo: dict[str, int] = {}

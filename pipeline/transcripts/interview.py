@@ -56,8 +56,8 @@ def line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
     return lines.get(())
 
 
-def load(path: Path) -> Interview:
-    """Parse and validate interview.yaml; the folder name must equal its id."""
+def load(path: Path, *, check_id: bool = True) -> Interview:
+    """Parse and validate interview.yaml; the folder name must equal its id (unless ``check_id`` is off)."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"{path} does not exist.", "Create the interview with 'kb add RECORDING_OR_TRANSCRIPT'.")
@@ -82,7 +82,7 @@ def load(path: Path) -> Interview:
             path=path,
             line=line_of(key_lines(text), err["loc"]),
         ) from None
-    if interview.id != path.parent.name:
+    if check_id and interview.id != path.parent.name:
         raise InputError(
             f"id '{interview.id}' differs from the folder name '{path.parent.name}'",
             "Make them equal (the folder name is the interview id atoms cite).",

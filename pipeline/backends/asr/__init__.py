@@ -1,0 +1,1 @@
+"""ASR backends: faster-whisper and whisperX behind ``AsrBackend`` (base.py)."""

@@ -1,0 +1,1 @@
+"""Diarisation backends: who spoke when (pyannote, one speaker per channel, or none)."""

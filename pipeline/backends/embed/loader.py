@@ -1,0 +1,35 @@
+"""Loading an embedder: the one ``settings.embed`` names, or the one a bundle was embedded with."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pipeline.backends import registry
+from pipeline.backends.embed.base import Embedder, resolve_model
+from pipeline.config import Settings
+
+
+def load_embedder(settings: Settings, model: str | None = None) -> Embedder:
+    """The embedder ``settings.embed`` names (backend, model, batch size), on ``settings.threads``."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    ref = resolve_model(model or settings.embed.model)
+    embedder: Embedder = registry.create(
+        "embed", settings.embed.backend, ref, threads=settings.threads, batch_size=settings.embed.batch_size
+    )
+    return embedder
+
+
+def embedder_for_manifest(manifest: Any, settings: Settings | None = None) -> Embedder:
+    """The embedder for a bundle's model (a ``Bundle.load`` factory).
+
+    ``embed.model`` wins when it names the bundle's model (e.g. as a local path); otherwise the
+    model the manifest names is loaded, so a bundle serves with the model it was embedded with.
+    """
+    if settings is None:
+        settings = Settings.load(None)
+    ref = resolve_model(settings.embed.model)
+    name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
+    return load_embedder(settings, model=name)

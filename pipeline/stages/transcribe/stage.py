@@ -1,0 +1,265 @@
+"""``kb transcribe``: interviews/<id>/ source -> transcript.json + transcript.md, per interview.
+
+A registered transcript is imported; a recording goes through the speech pipeline (ASR and
+diarisation, loaded once per batch and only when some interview needs it). Raw speaker labels
+are then mapped to the people of interview.yaml. Reviewers' corrections in transcript.md are
+merged into transcript.json first, and kept across re-imports. Fresh outputs (same source
+hash, settings, people and importer) are skipped and the skip is said; ``force`` redoes them.
+Nothing is written for an interview until its new transcript is complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.errors import ConflictError, InputError, KbError, NotFoundError
+from pipeline.models import Interview, MediaRef, Transcript
+from pipeline.reporting import Reporter
+from pipeline.transcripts import audio, corrections, importers, markdown, speakers, store, vtt
+from pipeline.transcripts import interview as interview_file
+from pipeline.workspace import Workspace, atomic_write_json, atomic_write_text, sha256_file, sha256_json
+
+STAGE = "transcribe"
+
+
+@dataclass
+class TranscribeReport:
+    transcribed: list[str] = field(default_factory=list)
+    fresh: list[str] = field(default_factory=list)
+    merged: dict[str, int] = field(default_factory=dict)
+    unmapped: dict[str, list[str]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.transcribed)} transcribed", f"{len(self.fresh)} fresh"]
+        if self.merged:
+            parts.append(f"{sum(self.merged.values())} correction(s) merged from transcript.md")
+        if self.unmapped:
+            parts.append(f"unmapped speakers in {', '.join(sorted(self.unmapped))}")
+        return ", ".join(parts)
+
+
+class _Speech:
+    """The speech pipeline, created on first use and reused for every recording of the batch."""
+
+    def __init__(self, settings: Settings, reporter: Reporter):
+        self.settings = settings
+        self.reporter = reporter
+        self.pipeline: Any = None
+
+    def transcribe(self, path: Path, interview: Interview) -> Transcript:
+        if self.pipeline is None:
+            try:
+                from pipeline.stages.transcribe.speech import SpeechPipeline
+            except ModuleNotFoundError as exc:
+                if exc.name != "pipeline.stages.transcribe.speech":
+                    raise
+                raise KbError(
+                    "Speech recognition is not available in this installation of kb.",
+                    "Import the transcript your meeting tool wrote instead (kb add meeting.vtt), "
+                    "or install kb with its 'asr' extra.",
+                ) from None
+            self.pipeline = SpeechPipeline(self.settings, self.reporter)
+        return self.pipeline.transcribe(path, interview)
+
+    def close(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
+
+
+def choose_media(interview: Interview, iv_path: Path) -> MediaRef:
+    """The transcript registered last, else the recording registered last."""
+    for kind in ("transcript", "recording"):
+        refs = [m for m in interview.media if m.kind == kind]
+        if refs:
+            return refs[-1]
+    raise InputError(
+        "no recording or transcript is registered (media: is empty)",
+        "Register one under 'media:' (kind, file, sha256, bytes), or create the interview with 'kb add FILE'.",
+        path=iv_path,
+    )
+
+
+def _load_transcript(path: Path) -> Transcript | None:
+    if not path.is_file():
+        return None
+    return store.read(path)
+
+
+def _describe(c: Any) -> str:
+    what = f"speaker {c.before!r} -> {c.after!r}" if c.field == "speaker" else "text"
+    return f"segment {c.segment} [{markdown.stamp(c.start)}] {what}"
+
+
+def transcribe_one(
+    settings: Settings,
+    workspace: Workspace,
+    reporter: Reporter,
+    interview_id: str,
+    speech: _Speech,
+    *,
+    force: bool = False,
+) -> tuple[str, int, list[str]]:
+    """Returns (outcome 'transcribed'|'fresh', corrections merged, unmapped speaker labels)."""
+    folder = workspace.interview_dir(interview_id)
+    iv_path = workspace.interview_yaml(interview_id)
+    iv = interview_file.load(iv_path)
+    media = choose_media(iv, iv_path)
+    src = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
+    if not src.is_file():
+        raise NotFoundError(
+            f"{workspace.relative(iv_path)}: registered {media.kind} '{media.file}' is missing.",
+            "Put the file back, or fix 'media:' in interview.yaml.",
+        )
+    sha = sha256_file(src)
+    if sha != media.sha256:
+        reporter.warn(f"{interview_id}: {media.file} changed since it was registered (sha256 differs).")
+    fmt = importers.detect_format(src)
+    is_audio = fmt == "audio"
+    inputs = {
+        "source": sha,
+        "format": fmt,
+        "importer": importers.IMPORTER_VERSION,
+        "people": sha256_json([iv.model_dump(mode="json")[k] for k in ("people", "speaker_map", "title")]),
+        "settings": sha256_json(
+            {
+                "asr": settings.asr.model_dump(mode="json"),
+                "diarise": settings.diarise.model_dump(mode="json"),
+                "language": iv.language,
+                "vocabulary": iv.vocabulary,
+            }
+        )
+        if is_audio
+        else None,
+    }
+    json_path, md_path = workspace.transcript_json(interview_id), workspace.transcript_md(interview_id)
+    freshness = workspace.freshness(STAGE)
+    old = _load_transcript(json_path)
+    md_text = vtt.read_text(md_path) if md_path.is_file() else None  # an InputError with the line if not UTF-8
+
+    found: list[corrections.Found] = []
+    if md_text is not None and old is not None:
+        found, warns = corrections.find(md_text, md_path, old)
+        for w in warns:
+            reporter.warn(w)
+    fresh = not force and old is not None and freshness.is_fresh(interview_id, inputs)
+    if fresh and not found and md_text is not None and md_text == markdown.render(old, iv.title):
+        reporter.skip(f"{interview_id}: transcript is fresh")
+        return "fresh", 0, []
+
+    unmapped: list[str] = []
+    if fresh:
+        new = old
+    else:
+        if is_audio:
+            audio.check(src)
+            raw = speech.transcribe(src, iv)
+            raw = raw.model_copy(
+                update={
+                    "interview": interview_id,
+                    "source": raw.source.model_copy(update={"file": media.file, "sha256": sha}),
+                }
+            )
+            notes: list[str] = []
+        else:
+            imported = importers.import_file(src, interview_id, sha256=sha, file_label=media.file)
+            raw, notes = imported.transcript, imported.notes
+            if iv.language and raw.source.language is None:
+                raw.source.language = iv.language
+        for note in notes:
+            reporter.warn(f"{interview_id}: {note}")
+        mapped, sreport = speakers.map_speakers(raw, iv, path=iv_path)
+        reporter.info(f"{interview_id}: {sreport}")
+        for w in sreport.warnings:
+            reporter.warn(f"{interview_id}: {w}")
+        unmapped = sreport.unmapped
+        previous = old.corrections if old is not None else []
+        new, applied, skipped = corrections.apply(mapped, previous, iv)
+        new.corrections = applied + skipped
+        if applied:
+            reporter.info(f"{interview_id}: re-applied {len(applied)} earlier correction(s)")
+        for c in skipped:
+            reporter.warn(
+                f"{interview_id}: earlier correction no longer matches the new transcript, kept unapplied: {_describe(c)}"
+            )
+        if md_text is not None and old is None:
+            found, warns = corrections.find(md_text, md_path, new)
+            for w in warns:
+                reporter.warn(w)
+
+    if found:
+        new, applied, skipped = corrections.apply(
+            new, [f.correction for f in found], iv, md_path=md_path, lines=[f.line for f in found]
+        )
+        if skipped:
+            raise ConflictError(
+                f"{workspace.relative(md_path)}: {len(skipped)} correction(s) no longer fit the new transcript "
+                f"(first: {_describe(skipped[0])}); nothing was written.",
+                "Move transcript.md aside, run 'kb transcribe' again, and re-apply your corrections to the new file.",
+            )
+        new.corrections = [*new.corrections, *applied]
+        for c in applied:
+            reporter.info(f"{interview_id}: merged from transcript.md: {_describe(c)}")
+
+    atomic_write_json(json_path, new.model_dump(mode="json", exclude_none=True))
+    atomic_write_text(md_path, markdown.render(new, iv.title))
+    freshness.record(interview_id, inputs)
+    return "transcribed", len(found), unmapped
+
+
+def run(
+    settings: Settings,
+    workspace: Workspace,
+    reporter: Reporter,
+    ids: list[str] | None = None,
+    *,
+    force: bool = False,
+) -> TranscribeReport:
+    known = workspace.interview_ids()
+    if ids:
+        for i in ids:
+            if i not in known:
+                raise NotFoundError(
+                    f"No interview '{i}' in {workspace.relative(workspace.interviews_dir)}/.",
+                    ("Interviews: " + ", ".join(known))
+                    if known
+                    else "Create one with 'kb add RECORDING_OR_TRANSCRIPT'.",
+                )
+    todo = ids or known
+    report = TranscribeReport()
+    speech = _Speech(settings, reporter)
+    failed: list[tuple[str, KbError]] = []
+    try:
+        for interview_id in reporter.progress(todo, "Transcribing", total=len(todo)):
+            try:
+                outcome, merged, unmapped = transcribe_one(
+                    settings, workspace, reporter, interview_id, speech, force=force
+                )
+            except KbError as exc:  # one bad interview must not hold back the others
+                failed.append((interview_id, exc))
+                continue
+            (report.fresh if outcome == "fresh" else report.transcribed).append(interview_id)
+            if merged:
+                report.merged[interview_id] = merged
+            if unmapped:
+                report.unmapped[interview_id] = unmapped
+    finally:
+        speech.close()
+    if len(failed) == 1 and len(todo) == 1:
+        raise failed[0][1]
+    if failed:
+        lines = "\n".join(f"  {iid}: {exc.message}" for iid, exc in failed)
+        raise KbError(
+            f"{len(failed)} of {len(todo)} interview(s) failed, nothing was written for them "
+            f"(the others: {report}):\n{lines}",
+            failed[0][1].hint,
+        )
+    return report
+
+
+def run_all(settings: Settings, workspace: Workspace, reporter: Reporter, force: bool = False) -> TranscribeReport:
+    """The `kb run` step: every interview of the workspace."""
+    return run(settings, workspace, reporter, None, force=force)
