@@ -40,7 +40,7 @@ def pg_url():
 def exported(tmp_path_factory):
     from pipeline.backends.embed import load_embedder
     from pipeline.config import Settings
-    from tests.test_service import export_bundle, make_workspace
+    from tests.service.test_service import export_bundle, make_workspace
 
     base = tmp_path_factory.mktemp("pg")
     ws = make_workspace(base / "ws")
@@ -78,7 +78,7 @@ def test_export_is_idempotent_and_search_matches_the_bundle(pg_url, exported):
 
 def test_stale_atoms_are_deleted_and_changed_ones_replaced(pg_url, exported, tmp_path):
     ws, path, embedder = exported
-    from tests.test_service import export_bundle, make_workspace
+    from tests.service.test_service import export_bundle, make_workspace
 
     ws2 = make_workspace(tmp_path / "ws2")
     victim = sorted((ws2 / "atoms").rglob("*.md"))[0]
