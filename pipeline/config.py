@@ -163,6 +163,15 @@ class ServeSettings(_Section):
     )
 
 
+class IndexSettings(_Section):
+    url: str | None = Field(
+        None,
+        description="A postgresql:// URL to serve and evaluate from Postgres + pgvector instead of the bundle "
+        "(KB_INDEX_URL; the password only from the environment: PGPASSWORD or the URL in KB_INDEX_URL).",
+    )
+    schema_name: str = Field("kb", description="The Postgres schema that holds the index.")
+
+
 class SiteSettings(_Section):
     repo_url: str | None = Field(None, description="Repository URL: atom pages get an 'Edit this atom' link.")
     edit_uri: str = Field("edit/main/", description="Path from repo_url to a file's edit page, before its path.")
@@ -252,6 +261,7 @@ class Settings(BaseSettings):
     distill: DistillSettings = DistillSettings()
     embed: EmbedSettings = EmbedSettings()
     serve: ServeSettings = ServeSettings()
+    index: IndexSettings = IndexSettings()
     site: SiteSettings = SiteSettings()
     gaps: GapsSettings = GapsSettings()
     limits: LimitsSettings = LimitsSettings()
@@ -333,6 +343,12 @@ def read_kb_yaml(path: Path) -> dict[str, Any]:
                         f"{path}: '{section}.{key}' looks like a secret; kb.yaml must not hold secrets.",
                         f"Put the value in an environment variable and name it with '{section}.{key}_env'.",
                     )
+    url = (data.get("index") or {}).get("url") if isinstance(data.get("index"), dict) else None
+    if isinstance(url, str) and re.search(r"://[^/@:]+:[^@/]*@", url):
+        raise ConfigError(
+            f"{path}: 'index.url' holds a password; kb.yaml must not hold secrets.",
+            "Drop the password from the URL and export PGPASSWORD, or put the whole URL in KB_INDEX_URL.",
+        )
     return data
 
 

@@ -27,11 +27,47 @@ def export(
         help="Export only atoms with this status (repeatable; e.g. --status validated). Default: all but archived.",
     ),
     force: bool = typer.Option(False, "--force", help="Write a new bundle even if the atoms are unchanged."),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        metavar="URL",
+        help="Copy the newest bundle (or --bundle) into Postgres + pgvector at this postgresql:// URL.",
+    ),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="With --to: the bundle to copy (default: newest dist/kb-*.duckdb)."
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="With --to: drop the index first (e.g. after changing embed.model)."
+    ),
 ) -> None:
-    """Write the atoms (never archived ones) as one DuckDB bundle with vectors and a manifest."""
+    """Write the atoms (never archived ones) as one DuckDB bundle with vectors and a manifest.
+
+    With --to postgresql://…, copy a bundle into Postgres instead (atoms upserted, stale ones deleted).
+    """
     from pipeline.stages import export as export_stage
 
     st = state(ctx)
+    if to is not None or bundle is not None or replace:
+        from pipeline.config import Settings
+        from pipeline.errors import NotFoundError
+        from pipeline.index.postgres import is_postgres_url
+
+        try:
+            ws, settings = st.workspace, st.settings()
+        except NotFoundError:  # --bundle FILE works outside a workspace
+            ws, settings = None, Settings.load(None)
+        url = to or settings.index.url
+        if not is_postgres_url(url):
+            raise typer.BadParameter(
+                "--to must be a postgresql:// URL (or set index.url / KB_INDEX_URL)", param_hint="--to"
+            )
+        report = export_stage.to_postgres(settings, ws, reporter(ctx), str(url), bundle=bundle, replace=replace)
+        console.print(
+            f"export: {report.rows_changed} changes ({report.inserted} inserted, {report.updated} updated, "
+            f"{report.deleted} deleted, {report.unchanged} unchanged)",
+            markup=False,
+        )
+        return
     report = export_stage.run(st.settings(), st.workspace, reporter(ctx), out=out, statuses=status or None, force=force)
     console.print(f"export: {report}", markup=False)
 

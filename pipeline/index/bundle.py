@@ -575,3 +575,19 @@ def newest_bundle(folder: Path) -> Path | None:
     """The most recently written ``kb-*.duckdb`` in ``folder`` (``kb export``'s names), or None."""
     found = sorted(folder.glob("kb-*.duckdb"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
     return found[-1] if found else None
+
+
+def read_bundle(path: Path | str) -> tuple[Manifest, BundleContent]:
+    """A bundle file's manifest and rows (vectors included), checksum verified; for copying it elsewhere."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"Bundle {path} does not exist.", "Write one with 'kb export'.")
+    con = _connect_read_only(path)
+    try:
+        manifest = _read_manifest(con, path)
+        content = _read_content(path, con)
+    finally:
+        con.close()
+    if checksum(content, manifest.embedding, manifest.bundle_schema_version) != manifest.checksum:
+        raise BundleError(f"{path} fails its checksum.", "Do not edit bundles; run 'kb export' again.")
+    return manifest, content

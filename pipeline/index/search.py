@@ -141,19 +141,24 @@ class SearchCore:
         k: int = 10,
         mask: np.ndarray | None = None,
         candidates: int | None = None,
+        dense: np.ndarray | None = None,
     ) -> list[Match]:
-        """The best ``k`` atoms for the query (vector and/or text), fused by reciprocal rank."""
+        """The best ``k`` atoms for the query (vector and/or text), fused by reciprocal rank.
+
+        ``dense``: cosine per passage computed elsewhere (the Postgres index's HNSW query; -inf for
+        passages it did not return), used instead of scanning ``vectors``.
+        """
         n = self.size
         if n == 0 or k <= 0:
             return []
         depth = min(n, candidates or max(50, 5 * k))
         ids: list[np.ndarray] = []
         contrib: list[np.ndarray] = []
-        dense = None
-        if query_vector is not None and self.dense_index is not None:
+        if dense is None and query_vector is not None and self.dense_index is not None:
             return self._search_ann(np.asarray(query_vector, dtype=np.float32), query, k, mask, depth)
-        if query_vector is not None:
+        if dense is None and query_vector is not None:
             dense = self.dense_scores(query_vector)
+        if dense is not None:
             if mask is not None:
                 dense = np.where(mask, dense, -np.inf)
             top = _top(dense, depth)

@@ -345,3 +345,35 @@ def _git_commit(root: Path) -> str | None:
 
 
 __all__ = ["run", "run_all", "ExportReport", "parse_statuses", "sidecar"]
+
+
+def to_postgres(
+    settings: Settings,
+    workspace: Workspace | None,
+    reporter: Reporter,
+    url: str,
+    *,
+    bundle: Path | None = None,
+    replace: bool = False,
+) -> Any:
+    """``kb export --to postgresql://…``: copy a bundle (default: dist/'s newest) into Postgres, no re-embedding."""
+    from pipeline.index import postgres
+    from pipeline.index.bundle import newest_bundle, read_bundle
+
+    if bundle is None:
+        found = newest_bundle(workspace.dist_dir) if workspace is not None else None
+        if found is None:
+            raise InputError(
+                "no bundle to copy: dist/ holds no kb-*.duckdb", "Run 'kb export' first, or pass --bundle FILE."
+            )
+        bundle = found
+    manifest, content = read_bundle(bundle)
+    reporter.info(
+        f"export: copying {bundle} ({len(content.atoms)} atoms, {len(content.passages)} passages) to Postgres"
+    )
+    report = postgres.upsert_bundle(url, content, manifest, schema=settings.index.schema_name, replace=replace)
+    reporter.info(
+        f"export: Postgres index {settings.index.schema_name}: {report.inserted} atoms inserted, {report.updated} updated, "
+        f"{report.deleted} deleted, {report.unchanged} unchanged ({report.rows_changed} changes)"
+    )
+    return report

@@ -1,0 +1,446 @@
+"""The Postgres + pgvector twin of the bundle, for teams whose index outgrows one file.
+
+``kb export --to postgresql://…`` copies a bundle into one schema (default ``kb``): the same
+atoms, FAQ pairs, sources and passages, the vectors as ``vector(dim)`` under an HNSW index
+(cosine) and the passages' stemmed tokens as a ``tsvector`` under GIN, without re-embedding.
+Rows are upserted per atom, keyed by the atom id and a hash of everything the atom contributes
+(so exporting the same bundle twice changes 0 rows), and atoms gone from the bundle are deleted.
+
+``PostgresIndex.load(url, embedder)`` is what the service and ``kb eval`` use instead of
+``Bundle.load``: it offers the same reading methods (``search``, ``atom``, ``faq_questions``, the
+term statistics of ``passage_tokens``, ...). Dense search runs in Postgres (HNSW with
+``hnsw.iterative_scan`` so filters keep their recall); the lexical side and the fusion are the
+bundle's own code over the same tokens, so both indexes rank the same way. The password comes
+from the environment only (``PGPASSWORD`` or the URL in ``KB_INDEX_URL``), never from kb.yaml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import telemetry
+from pipeline.errors import BundleError, ConfigError, MissingDependencyError
+from pipeline.index.bundle import BUNDLE_SCHEMA_VERSION, BundleContent, check_embedder
+from pipeline.index.lexical import Lexical, tokenize
+from pipeline.index.search import Hit, SearchCore
+from pipeline.models import Manifest
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def is_postgres_url(value: str | Path | None) -> bool:
+    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
+
+
+def _connect(url: str) -> Any:
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "psycopg", "postgres", "The Postgres index") from None
+    try:
+        con = psycopg.connect(url, autocommit=False)
+    except psycopg.OperationalError as exc:
+        raise ConfigError(
+            f"Cannot connect to Postgres ({_redact(url)}): {str(exc).strip().splitlines()[0]}",
+            "Check the URL (KB_INDEX_URL or --index), that the server runs, and PGPASSWORD.",
+        ) from None
+    try:
+        con.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        con.commit()
+    except psycopg.Error as exc:
+        con.rollback()
+        raise ConfigError(
+            f"Postgres at {_redact(url)} has no pgvector extension ({exc.diag.message_primary}).",
+            "Install pgvector on the server (CREATE EXTENSION vector needs it), or ask your DBA.",
+        ) from None
+    register_vector(con)
+    return con
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _schema(name: str) -> str:
+    if not _SCHEMA_NAME.match(name):
+        raise ConfigError(
+            f"index schema name {name!r} is not a plain SQL identifier", "Use lowercase letters, digits and _."
+        )
+    return name
+
+
+def _ddl(s: str, dim: int) -> list[str]:
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"CREATE TABLE IF NOT EXISTS {s}.manifest (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), json jsonb NOT NULL,"
+        " checksum text NOT NULL, model text NOT NULL, dim int NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {s}.atoms (id text PRIMARY KEY, version_hash text NOT NULL, type text, status text,"
+        " title text, summary text, tags text[], meta jsonb, body text, path text)",
+        f"CREATE TABLE IF NOT EXISTS {s}.faq (atom_id text REFERENCES {s}.atoms ON DELETE CASCADE, ord int,"
+        " question text, answer text, PRIMARY KEY (atom_id, ord))",
+        f"CREATE TABLE IF NOT EXISTS {s}.sources (atom_id text REFERENCES {s}.atoms ON DELETE CASCADE, ord int,"
+        " source jsonb, PRIMARY KEY (atom_id, ord))",
+        f"CREATE TABLE IF NOT EXISTS {s}.passages (atom_id text REFERENCES {s}.atoms ON DELETE CASCADE, ord int,"
+        " kind text, heading text, part int, text text, search_text text, tokens text[], tsv tsvector,"
+        f" embedding vector({dim}), PRIMARY KEY (atom_id, ord))",
+        f"CREATE INDEX IF NOT EXISTS passages_embedding_hnsw ON {s}.passages USING hnsw (embedding vector_cosine_ops)",
+        f"CREATE INDEX IF NOT EXISTS passages_tsv_gin ON {s}.passages USING gin (tsv)",
+    ]
+
+
+@dataclass
+class UpsertReport:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    manifest_changed: bool = False
+
+    @property
+    def rows_changed(self) -> int:
+        return self.inserted + self.updated + self.deleted + int(self.manifest_changed)
+
+
+def _atom_groups(content: BundleContent) -> dict[str, dict[str, Any]]:
+    """Everything each atom contributes to the bundle, with a hash that names its version."""
+    groups: dict[str, dict[str, Any]] = {
+        r[0]: {"atom": r, "faq": [], "sources": [], "passages": []} for r in content.atoms
+    }
+    for r in content.faq:
+        groups[r[0]]["faq"].append(r)
+    for r in content.sources:
+        groups[r[0]]["sources"].append(r)
+    for row, vec in zip(content.passages, content.vectors, strict=True):
+        groups[row[1]]["passages"].append((row, np.asarray(vec, dtype="<f4")))
+    for g in groups.values():
+        h = hashlib.sha256(json.dumps([list(g["atom"]), g["faq"], g["sources"]], ensure_ascii=False).encode())
+        for row, vec in g["passages"]:
+            h.update(json.dumps(list(row[2:]), ensure_ascii=False).encode())  # not the global passage id
+            h.update(vec.tobytes())
+        g["hash"] = h.hexdigest()
+    return groups
+
+
+def upsert_bundle(
+    url: str, content: BundleContent, manifest: Manifest, *, schema: str = "kb", replace: bool = False
+) -> UpsertReport:
+    """Copy a bundle's content into Postgres (one transaction); see the module docstring."""
+    s = _schema(schema)
+    dim = manifest.embedding.dim
+    con = _connect(url)
+    report = UpsertReport()
+    try:
+        with con.transaction():
+            if replace:
+                con.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
+            for stmt in _ddl(s, dim):
+                con.execute(stmt)
+            row = con.execute(f"SELECT checksum, model, dim FROM {s}.manifest").fetchone()
+            if row is not None and (row[1] != manifest.embedding.model or row[2] != dim):
+                raise BundleError(
+                    f"The Postgres index {s} holds vectors of '{row[1]}' (dim {row[2]}); this bundle's are "
+                    f"'{manifest.embedding.model}' (dim {dim}).",
+                    "Export a bundle made with the index's model (embed.model), or replace the index: "
+                    "kb export --to URL --replace (all its rows are rewritten).",
+                )
+            groups = _atom_groups(content)
+            have = dict(con.execute(f"SELECT id, version_hash FROM {s}.atoms").fetchall())
+            for atom_id in sorted(set(have) - set(groups)):
+                con.execute(f"DELETE FROM {s}.atoms WHERE id = %s", (atom_id,))
+                report.deleted += 1
+            for atom_id, g in groups.items():
+                if have.get(atom_id) == g["hash"]:
+                    report.unchanged += 1
+                    continue
+                if atom_id in have:
+                    con.execute(f"DELETE FROM {s}.atoms WHERE id = %s", (atom_id,))
+                    report.updated += 1
+                else:
+                    report.inserted += 1
+                _insert_atom(con, s, g)
+            if row is None or row[0] != manifest.checksum:
+                report.manifest_changed = True
+                con.execute(
+                    f"INSERT INTO {s}.manifest (id, json, checksum, model, dim) VALUES (1, %s, %s, %s, %s) "
+                    "ON CONFLICT (id) DO UPDATE SET json = EXCLUDED.json, checksum = EXCLUDED.checksum, "
+                    "model = EXCLUDED.model, dim = EXCLUDED.dim",
+                    (manifest.model_dump_json(), manifest.checksum, manifest.embedding.model, dim),
+                )
+    finally:
+        con.close()
+    return report
+
+
+def _insert_atom(con: Any, s: str, g: dict[str, Any]) -> None:
+    a = g["atom"]
+    con.execute(
+        f"INSERT INTO {s}.atoms (id, version_hash, type, status, title, summary, tags, meta, body, path) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (a[0], g["hash"], a[1], a[2], a[3], a[4], list(a[5] or []), a[6], a[7], a[8]),
+    )
+    with con.cursor() as cur:
+        if g["faq"]:
+            cur.executemany(f"INSERT INTO {s}.faq VALUES (%s, %s, %s, %s)", g["faq"])
+        if g["sources"]:
+            cur.executemany(f"INSERT INTO {s}.sources VALUES (%s, %s, %s)", g["sources"])
+        rows = [
+            (r[1], r[2], r[3], r[4], r[5], r[6], r[7], list(r[8] or []), " ".join(r[8] or []), vec.astype(np.float32))
+            for r, vec in g["passages"]
+        ]
+        if rows:
+            cur.executemany(
+                f"INSERT INTO {s}.passages (atom_id, ord, kind, heading, part, text, search_text, tokens, tsv, embedding) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('simple', %s), %s)",
+                rows,
+            )
+
+
+def read_manifest(url: str, schema: str = "kb") -> Manifest:
+    s = _schema(schema)
+    con = _connect(url)
+    try:
+        try:
+            row = con.execute(f"SELECT json FROM {s}.manifest").fetchone()
+        except Exception:  # noqa: BLE001 - no schema yet: say how to make one
+            row = None
+    finally:
+        con.close()
+    if row is None:
+        raise BundleError(
+            f"The Postgres database {_redact(url)} holds no kb index (schema {s}).", "Fill it with: kb export --to URL"
+        )
+    return Manifest.model_validate(row[0])
+
+
+class PostgresIndex:
+    """A kb index in Postgres; the reading API of ``pipeline.index.bundle.Bundle``."""
+
+    kind = "postgres"
+
+    def __init__(self, url: str, manifest: Manifest, content: BundleContent, embedder: Any, schema: str) -> None:
+        self.url, self.schema, self.manifest, self.embedder = url, schema, manifest, embedder
+        self.path = f"{_redact(url)}#{schema}"
+        self._atoms: dict[str, dict[str, Any]] = {}
+        self._order: list[str] = []
+        for atom_id, atype, status, title, summary, tags, meta, body, apath in content.atoms:
+            self._order.append(atom_id)
+            self._atoms[atom_id] = {
+                "type": atype,
+                "status": status,
+                "title": title,
+                "summary": summary,
+                "tags": list(tags or []),
+                "meta": meta if isinstance(meta, dict) else json.loads(meta),
+                "body": body,
+                "path": apath,
+            }
+        self._faq: dict[str, list[dict[str, str]]] = {}
+        for atom_id, _, q, a in content.faq:
+            self._faq.setdefault(atom_id, []).append({"question": q, "answer": a})
+        self._sources: dict[str, list[dict[str, Any]]] = {}
+        for atom_id, _, src in content.sources:
+            self._sources.setdefault(atom_id, []).append(src if isinstance(src, dict) else json.loads(src))
+        self._passages = [
+            {"atom_id": r[1], "ord": r[2], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]}
+            for r in content.passages
+        ]
+        self._pid = {(p["atom_id"], p["ord"]): i for i, p in enumerate(self._passages)}
+        self._tokens = [list(r[8] or []) for r in content.passages]
+        index = {a: i for i, a in enumerate(self._order)}
+        atom_of = np.array([index[p["atom_id"]] for p in self._passages], dtype=np.int64)
+        self._core = SearchCore(
+            np.zeros((len(atom_of), 0), dtype=np.float32),
+            atom_of,
+            len(self._order),
+            lexical=Lexical(self._tokens),
+            atom_fields={k: [self._atoms[a][k] for a in self._order] for k in ("type", "status", "tags")},
+        )
+
+    # loading -----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, url: str, embedder: Any, schema: str = "kb") -> PostgresIndex:
+        """Read the index's rows (not its vectors) and check ``embedder`` is its model (or a factory of it)."""
+        s = _schema(schema)
+        manifest = read_manifest(url, s)
+        if manifest.bundle_schema_version != BUNDLE_SCHEMA_VERSION:
+            raise BundleError(
+                f"The Postgres index holds bundle schema {manifest.bundle_schema_version}.",
+                "Re-export: kb export --to URL",
+            )
+        con = _connect(url)
+        try:
+            content = BundleContent(
+                atoms=con.execute(
+                    f"SELECT id, type, status, title, summary, tags, meta, body, path FROM {s}.atoms ORDER BY id"
+                ).fetchall(),
+                faq=con.execute(f"SELECT atom_id, ord, question, answer FROM {s}.faq ORDER BY atom_id, ord").fetchall(),
+                sources=con.execute(f"SELECT atom_id, ord, source FROM {s}.sources ORDER BY atom_id, ord").fetchall(),
+                passages=[
+                    (i, *r)
+                    for i, r in enumerate(
+                        con.execute(
+                            f"SELECT atom_id, ord, kind, heading, part, text, search_text, tokens FROM {s}.passages ORDER BY atom_id, ord"
+                        ).fetchall()
+                    )
+                ],
+            )
+        finally:
+            con.close()
+        if not hasattr(embedder, "encode") and callable(embedder):
+            embedder = embedder(manifest)
+        check_embedder(manifest, embedder, f"the Postgres index {s}")
+        return cls(url, manifest, content, embedder, s)
+
+    def close(self) -> None:
+        """Every query opens its own connection; nothing to release."""
+
+    # reading (as Bundle) -----------------------------------------------------------------
+    @property
+    def atom_ids(self) -> list[str]:
+        return list(self._order)
+
+    def atom(self, atom_id: str) -> dict[str, Any] | None:
+        rec = self._atoms.get(atom_id)
+        if rec is None:
+            return None
+        out = dict(rec["meta"])
+        out.update(
+            id=atom_id,
+            meta=dict(rec["meta"]),
+            body=rec["body"],
+            faq=self.faq_pairs(atom_id),
+            sources=self.sources(atom_id),
+            path=rec["path"],
+        )
+        return out
+
+    def faq_pairs(self, atom_id: str) -> list[dict[str, str]]:
+        return [dict(p) for p in self._faq.get(atom_id, [])]
+
+    def sources(self, atom_id: str) -> list[dict[str, Any]]:
+        return [dict(s) for s in self._sources.get(atom_id, [])]
+
+    def faq_questions(self) -> list[tuple[str, str, list[int]]]:
+        own: dict[tuple[str, str], list[int]] = {}
+        for i, p in enumerate(self._passages):
+            if p["kind"] == "faq":
+                own.setdefault((p["atom_id"], str(p["heading"] or "").strip()), []).append(i)
+        return [
+            (a, pair["question"].strip(), own.get((a, pair["question"].strip()), []))
+            for a in self._order
+            for pair in self._faq.get(a, [])
+            if pair["question"].strip()
+        ]
+
+    def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
+        return [dict(p, id=i) for i, p in enumerate(self._passages) if atom_id is None or p["atom_id"] == atom_id]
+
+    def passage_tokens(self) -> list[tuple[str, list[str]]]:
+        return [(p["atom_id"], list(t)) for p, t in zip(self._passages, self._tokens, strict=True)]
+
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        return tokenize(texts)
+
+    def passage_vectors(self) -> np.ndarray:
+        con = _connect(self.url)
+        try:
+            rows = con.execute(f"SELECT embedding FROM {self.schema}.passages ORDER BY atom_id, ord").fetchall()
+        finally:
+            con.close()
+        return np.asarray([r[0] for r in rows], dtype=np.float32).reshape(len(rows), self.manifest.embedding.dim)
+
+    # search ------------------------------------------------------------------------------
+    def _dense(self, query_vector: np.ndarray, mask: np.ndarray | None, depth: int) -> np.ndarray:
+        """Cosine per passage for the ``depth`` nearest allowed passages (HNSW), -inf elsewhere."""
+        out = np.full(self._core.size, -np.inf, dtype=np.float32)
+        where = ""
+        params: list[Any] = [query_vector.astype(np.float32)]
+        if mask is not None:
+            allowed = [f"{self._passages[i]['atom_id']}#{self._passages[i]['ord']}" for i in np.flatnonzero(mask)]
+            if not allowed:
+                return out
+            where = "WHERE (atom_id || '#' || ord) = ANY(%s)"
+            params.append(allowed)
+        params.append(query_vector.astype(np.float32))
+        con = _connect(self.url)
+        try:
+            with con.transaction():
+                con.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, depth * 2))}")
+                con.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                rows = con.execute(
+                    f"SELECT atom_id, ord, 1 - (embedding <=> %s) FROM {self.schema}.passages {where} "
+                    f"ORDER BY embedding <=> %s LIMIT {int(depth)}",
+                    params,
+                ).fetchall()
+        finally:
+            con.close()
+        for atom_id, ordinal, cos in rows:
+            out[self._pid[(atom_id, ordinal)]] = cos
+        return out
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+        *,
+        query_vector: np.ndarray | None = None,
+        exclude_passages: list[int] | None = None,
+    ) -> list[Hit]:
+        mask = self._core.passage_mask(filters)
+        if exclude_passages:
+            mask = np.ones(self._core.size, dtype=bool) if mask is None else mask.copy()
+            mask[np.asarray(exclude_passages, dtype=np.int64)] = False
+        if query_vector is None and self.embedder is not None and query.strip():
+            query_vector = self.embedder.encode([query])[0]
+        depth = min(self._core.size, max(50, 5 * k))
+        with telemetry.span(
+            "retrieve", **{"kb.bundle.checksum": self.manifest.checksum, "kb.index.kind": "postgres"}
+        ) as span:
+            dense = (
+                self._dense(np.asarray(query_vector), mask, depth)
+                if query_vector is not None and self._core.size
+                else None
+            )
+            matches = self._core.search(None, query, k=k, mask=mask, dense=dense)
+            span.set_attribute("kb.retrieval.atom_ids", [self._order[m.atom] for m in matches])
+        hits = []
+        for rank, m in enumerate(matches, 1):
+            atom_id = self._order[m.atom]
+            rec, p = self._atoms[atom_id], self._passages[m.passage]
+            hits.append(
+                Hit(
+                    atom_id=atom_id,
+                    title=rec["title"],
+                    type=rec["type"],
+                    status=rec["status"],
+                    score=m.score,
+                    passage={"kind": p["kind"], "heading": p["heading"], "text": p["text"]},
+                    sources=self.sources(atom_id),
+                    dense_score=m.dense if np.isfinite(m.dense) else 0.0,
+                    lexical_score=m.lexical,
+                    rank=rank,
+                )
+            )
+        return hits
+
+    @property
+    def core(self) -> SearchCore:
+        return self._core
+
+
+def load_index(target: str | Path, embedder: Any, schema: str = "kb") -> Any:
+    """A Postgres index for a ``postgresql://`` URL, else the bundle file at ``target``."""
+    if is_postgres_url(target):
+        return PostgresIndex.load(str(target), embedder, schema)
+    from pipeline.index.bundle import Bundle
+
+    return Bundle.load(target, embedder)

