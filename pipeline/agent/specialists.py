@@ -10,6 +10,7 @@ tool wrote under ``proposals/`` or ``plans/``; a person applies it (``kb setup a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pipeline.agent.answer import AgentAnswer, atom_citations, grounded
@@ -183,7 +184,9 @@ def ask(ctx: ToolContext, question: str, client: Any | None = None) -> AgentAnsw
     chat = ctx.extras.get("llm") or client or llm_client(ctx)
     wrapped = RedactingChat(chat, Redactor.from_settings(ctx.settings)) if chat is not None else None
     ctx = dataclasses.replace(ctx, extras={**ctx.extras, "llm": wrapped})
-    out: Any = registry.get("ask").run(ctx, {"question": question})
+    # redaction markers are not words of the question: they would read as a topic the KB lacks
+    plain = " ".join(re.sub(r"\[REDACTED:[\w-]+\]", " ", question).split()) or question
+    out: Any = registry.get("ask").run(ctx, {"question": plain})
     return AgentAnswer(
         answer=out.answer,
         uncertain=out.uncertain,

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from pipeline.cli._common import console, err_console, reporter, state
-from pipeline.cli.root import app
+from pipeline.cli.root import ON_START, app
 from pipeline.workspace import find_workspace
 
 change_app = typer.Typer(
@@ -36,6 +36,9 @@ def recover_interrupted(workspace_arg: Path | None) -> None:
 
     for line in recover(Workspace(root)):
         err_console.print(f"recovered: {line}", markup=False)
+
+
+ON_START.append(recover_interrupted)
 
 
 def _show_diff(patch: str, folder: Path, everything: bool) -> None:

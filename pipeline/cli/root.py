@@ -6,6 +6,7 @@ can import them without an import circle.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -71,6 +72,10 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: Called with the --workspace value before every command (command modules register them).
+ON_START: list[Callable[[Path | None], None]] = []
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -86,3 +91,5 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     ctx.obj = State(workspace_arg=workspace, quiet=quiet)
+    for hook in ON_START:  # e.g. a crash mid-apply of a change plan is finished or undone first
+        hook(workspace)

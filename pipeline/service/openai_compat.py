@@ -49,7 +49,8 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
 
 
 def reply_text(result: Any) -> str:
-    text = f"Answering: {result.answered_question}\n\n{result.answer}" if result.answered_question else result.answer
+    asked = getattr(result, "answered_question", None)
+    text = f"Answering: {asked}\n\n{result.answer}" if asked else result.answer
     if result.citations and not result.uncertain:
         text += "\n\nSources:\n" + citations_text(result.citations)
     return text

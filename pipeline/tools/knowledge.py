@@ -251,15 +251,37 @@ def ask(ctx: ToolContext, args: AskIn) -> AskOut:
     """A cited answer from the knowledge base, or "I don't know" with uncertain=true; citations go down to the interview, speaker and second."""
     bundle = ctx.need_index()
     ans = _answering()
+    threshold, stats = ctx.extras.get("threshold"), ctx.extras.get("stats")
+    if threshold is None:  # the same per-index calibration /v1/ask uses, made once per loaded index
+        threshold, stats = _calibrated(bundle, ctx.settings)
     result = ans.answer(
         bundle,
         args.question,
         ctx.settings,
         llm=ctx.extras.get("llm"),
         k=args.k,
-        threshold=ctx.extras.get("threshold"),
+        threshold=threshold,
+        stats=stats,
     )
     return ask_out(bundle, result)
+
+
+_CALIBRATED: dict[int, tuple[Any, float, Any]] = {}
+
+
+def _calibrated(index: Any, settings: Any) -> tuple[float, Any]:
+    """(threshold, term statistics) of ``index``, calibrated on first use and kept while it is loaded."""
+    hit = _CALIBRATED.get(id(index))
+    if hit is not None and hit[0] is index:
+        return hit[1], hit[2]
+    from pipeline.answer.calibrate import calibrate
+    from pipeline.answer.index import TermStats
+
+    stats = TermStats.of(index)
+    threshold = calibrate(index, settings, stats).threshold
+    _CALIBRATED.clear()  # one index at a time: a reloaded one replaces the old
+    _CALIBRATED[id(index)] = (index, threshold, stats)
+    return threshold, stats
 
 
 def ask_out(bundle: Any, result: Any) -> AskOut:

@@ -172,7 +172,8 @@ def test_ask_with_an_llm_configured_gives_a_grounded_answer(kb, built, monkeypat
     assert data["mode"] == "llm" and data["uncertain"] is False
     assert data["answer"].startswith("Read it from the argocd-initial-admin-secret")
     assert [c["atom_id"] for c in data["citations"]] == [REAL_ATOM]
-    assert data["threshold_source"] == "bundle"
+    # calibrated on this bundle's own held-out questions, or the measured default when it has too few
+    assert data["threshold_source"] in ("bundle", "default")
 
 
 def test_serve_on_a_taken_port_is_exit_1(kb, built):  # noqa: F811
