@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-"$VENV/bin/pip-compile" --quiet --extra all --extra dev --strip-extras --allow-unsafe \
+"$VENV/bin/pip-compile" --quiet --extra all --extra dev --extra bench --strip-extras --allow-unsafe \
   --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --annotation-style line \
   -o requirements/lock.txt pyproject.toml requirements/lock.in
 echo "lock: requirements/lock.txt ($(grep -c '==' requirements/lock.txt) packages)"

@@ -31,6 +31,7 @@ COMMAND_ORDER = (
     "ask",
     "chat",
     "serve",
+    "monitoring",
     "embed",
     "gaps",
     "triage",
