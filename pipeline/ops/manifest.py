@@ -95,15 +95,12 @@ def manifest_paths(workspace_root: Path) -> list[Path]:
 
 def read_manifest(path: Path, max_bytes: int = 262_144) -> SystemManifest:
     """Load and validate one manifest (size-capped safe YAML)."""
-    import yaml
+    from pipeline import safeload
 
-    # TODO(hardening): use the hardening engineer's safe YAML loader once it is on main.
     if path.stat().st_size > max_bytes:
         raise InputError(f"{path} is larger than {max_bytes} bytes", "a manifest names sources; it holds no data")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid YAML: {exc}", "fix the manifest (kb check shows where)") from None
+    # the one safe loading policy (aliases, expansion, depth, numbers; the error names the line)
+    data = safeload.read_yaml(path, hint="Fix the manifest at that line (kb check shows every problem).") or {}
     try:
         m = SystemManifest.model_validate(data)
     except ValidationError as exc:
