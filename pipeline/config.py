@@ -132,6 +132,14 @@ class ServeSettings(_Section):
     )
     max_body_bytes: int = 65_536
     max_query_chars: int = 2_000
+    # slow or stalled clients (issue 17): bounded time per request phase, bounded header bytes
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="A request's headers must arrive within this many seconds of its first byte (408)."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="A request's whole body must arrive within this many seconds of its headers (408)."
+    )
+    max_header_bytes: int = Field(16_384, ge=1024, description="Request line + headers larger than this get 431.")
     uncertain_below: float | None = Field(None, description="Override the calibrated answerability threshold.")
     site_url: str | None = Field(
         None, description="URL of the review site (kb site): citations link to the atom page and the transcript moment."

@@ -152,6 +152,9 @@ def create_app(
         api_key=secret(settings.serve.api_key_env),
         max_body_bytes=settings.serve.max_body_bytes,
         path_limits={TRIAGE_PATH: (settings.ops.max_triage_bytes, "ops.max_triage_bytes")},
+        routes=app.router.routes,  # refused requests are counted in /metrics by route
+        body_timeout_s=settings.serve.body_timeout_s,
+        max_header_bytes=settings.serve.max_header_bytes,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401/413 too
     return app

@@ -54,6 +54,9 @@ def add_error_handlers(app: Any) -> None:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"No such endpoint: {request.method} {request.url.path}."
+        if exc.status_code == 405 and message == "Method Not Allowed":
+            allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
+            message = f"Method {request.method[:20]} is not allowed on {request.url.path[:200]}; allowed: {allowed}."
         return _json_error(exc.status_code, message, type_, getattr(exc, "headers", None))
 
     @app.exception_handler(KbError)

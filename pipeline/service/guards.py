@@ -6,8 +6,10 @@ so the official client and curl users see the same clear message.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import time
 from typing import Any
 
 OPEN_PATHS = frozenset({"/healthz", "/", "/chat.js", "/chat.css"})  # the chat page asks for the key itself
@@ -46,13 +48,57 @@ def body_problem(body: bytes, content_type: bytes) -> tuple[str, str] | None:
         return "invalid_text", "The request body holds a NUL character, which no field accepts."
     try:
         safeload.load_json(text)
+        duplicate = _duplicate_key(text)
     except InputLimitError as exc:
         return "invalid_json", f"The request body is refused: {exc.message}."
     except InputError as exc:  # plain syntax errors are the route's (its message names the field)
         return (
             ("invalid_unicode", f"The request body is refused: {exc.message}.") if "surrogate" in exc.message else None
         )
+    if duplicate is not None:
+        return "duplicate_key", f"The request body sends the key '{duplicate}' twice in one object; send each key once."
     return None
+
+
+def _duplicate_key(text: str) -> str | None:
+    """The first key sent twice in one JSON object (parsers disagree on which one wins), else None."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=pairs)
+    return found[0] if found else None
+
+
+def header_bytes(scope: dict) -> int:
+    """Request line + header bytes as received (what serve.max_header_bytes bounds)."""
+    line = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 16
+    return line + sum(len(k) + len(v) + 4 for k, v in scope.get("headers") or [])
+
+
+def tag_route(scope: dict, routes: list[Any]) -> None:
+    """Set ``scope['route']`` for a request refused before routing, so /metrics counts it by route
+    (a template such as /v1/atoms/{atom_id}: bounded) instead of as 'unmatched'."""
+    if scope.get("route") is not None or not routes:
+        return
+    from starlette.routing import Match
+
+    partial = None
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            scope["route"] = route
+            return
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    if partial is not None:
+        scope["route"] = partial
 
 
 class Guard:
@@ -65,8 +111,14 @@ class Guard:
         api_key: str | None,
         max_body_bytes: int,
         path_limits: dict[str, tuple[int, str]] | None = None,
+        routes: list[Any] | None = None,
+        body_timeout_s: float = 30.0,
+        max_header_bytes: int = 16_384,
     ) -> None:
         self.app = app
+        self.routes = routes if routes is not None else []  # the app's, to label refused requests by route
+        self.body_timeout_s = body_timeout_s
+        self.max_header_bytes = max_header_bytes
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
         # a route with its own size limit (POST /v1/triage takes whole logs): path -> (bytes, setting name)
@@ -75,6 +127,16 @@ class Guard:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        send = self._labelled(scope, send)
+        if header_bytes(scope) > self.max_header_bytes:
+            await send_error(
+                send,
+                431,
+                f"The request line and headers exceed {self.max_header_bytes} bytes (serve.max_header_bytes).",
+                "headers_too_large",
+                [(b"connection", b"close")],
+            )
             return
         headers = dict(scope.get("headers") or [])
         if self.api_key and scope["path"] not in OPEN_PATHS:
@@ -112,8 +174,18 @@ class Guard:
         # Read the body (a chunked one has no Content-Length), count it, then replay it.
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.body_timeout_s
         while True:
-            message = await receive()
+            message = await _receive_by(receive, deadline)
+            if message is None:
+                await send_error(
+                    send,
+                    408,
+                    f"The request body did not arrive within {self.body_timeout_s:g} s (serve.body_timeout_s).",
+                    "request_timeout",
+                    [(b"connection", b"close")],
+                )
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -140,6 +212,16 @@ class Guard:
 
         await self.app(scope, replay, send)
 
+    def _labelled(self, scope: dict, send: Any) -> Any:
+        """``send`` that first tags the route of a response this guard writes itself (401, 408, 413, ...)."""
+
+        async def labelled(message: dict) -> None:
+            if message["type"] == "http.response.start" and scope.get("route") is None:
+                tag_route(scope, self.routes)
+            await send(message)
+
+        return labelled
+
     async def _too_large(
         self,
         send: Any,
@@ -155,3 +237,14 @@ class Guard:
             f"Request body is {what} bytes; the limit is {limit or self.max_body_bytes} ({setting}).",
             "request_too_large",
         )
+
+
+async def _receive_by(receive: Any, deadline: float) -> dict | None:
+    """The next ASGI message, or None when the deadline passes first (a stalled or trickled body)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return None
+    try:
+        return await asyncio.wait_for(receive(), remaining)
+    except TimeoutError:
+        return None

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from pipeline.answer import citations_text
 from pipeline.service.core import ApiError, jsonable
@@ -25,27 +25,41 @@ MODEL_ID = "kb"
 AGENT_MODELS = ("kb-ops", "kb-agent")  # bounded tool loops (pipeline.agent); see service/agent_chat.py
 
 
+class ContentPart(BaseModel):
+    """One part of a message's content (``{"type": "text", "text": ...}``; image parts are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _text_part_has_text(self) -> ContentPart:
+        if self.type == "text" and self.text is None:
+            raise ValueError("a part of type 'text' needs a string 'text'")
+        return self
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # temperature, max_tokens, ... are accepted and ignored
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False  # "yes" or 1 is a client bug: refuse it rather than guess
     stream_options: dict[str, Any] | None = None
     n: int = 1
 
 
-def _text(content: str | list[dict[str, Any]] | None) -> str:
+def _text(content: str | list[ContentPart] | None) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "\n".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+    return "\n".join(part.text or "" for part in content if part.type == "text")
 
 
 def reply_text(result: Any) -> str:

@@ -19,7 +19,9 @@ def run_server(web: Any, host: str, port: int, log_level: str = "info") -> None:
     """Serve ``web`` until interrupted; a server that cannot start is a KbError naming the address."""
     import uvicorn
 
-    config = uvicorn.Config(web, host=host, port=port, log_level=log_level, access_log=False)
+    from pipeline.service.http_limits import uvicorn_options  # slow/stalled clients: deadlines per request phase
+
+    config = uvicorn.Config(web, host=host, port=port, log_level=log_level, access_log=False, **uvicorn_options(web))
     server = uvicorn.Server(config)
     try:
         server.run()

@@ -1,0 +1,166 @@
+"""Slow, stalled and malformed clients at the HTTP protocol layer (uvicorn's h11), before any ASGI code.
+
+uvicorn bounds the header bytes it buffers and closes idle keep-alive connections, but it puts no
+time bound on a request in flight: a client that trickles its headers (slowloris) or never finishes
+its body holds the connection (and its buffers) forever. Here every request phase has a deadline:
+
+- headers: within ``serve.header_timeout_s`` of the request's first byte;
+- body: within ``serve.body_timeout_s`` of the headers. The Guard (guards.py) enforces the same
+  deadline while it reads a body and answers 408 itself; this is the backstop for bodies nothing
+  reads (a GET with a Content-Length, a handler that answered early), one second later.
+
+When a deadline passes, the client gets a 408 in kb's JSON error shape (if no response has started)
+and the connection is closed. Malformed requests and headers over ``serve.max_header_bytes`` get
+400 / 431 in the same JSON shape instead of uvicorn's text/plain. Each rejection is counted in
+``/metrics`` through ``on_reject``. Waiting costs no worker thread: it is a timer on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.service.guards import error_body
+
+BACKSTOP_GRACE_S = 1.0  # the Guard's own 408 (with the route in /metrics) comes first
+_PHRASES = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
+
+OnReject = Callable[[int, "dict[str, Any] | None"], None]
+
+
+def raw_error(status: int, message: str, type_: str) -> bytes:
+    """A complete HTTP/1.1 error response (JSON body, connection closed) written past h11's state machine."""
+    body = error_body(status, message, type_)
+    head = (
+        f"HTTP/1.1 {status} {_PHRASES[status]}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def protocol_class(
+    *,
+    header_timeout_s: float,
+    body_timeout_s: float,
+    max_header_bytes: int,
+    on_reject: OnReject | None = None,
+) -> type:
+    """uvicorn's h11 protocol with per-phase deadlines and JSON protocol errors (``uvicorn.Config(http=...)``)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class KbH11Protocol(H11Protocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._kb_phase: str | None = None
+            self._kb_timer: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._kb_arm("headers")
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._kb_disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._kb_track(after_response=False)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._kb_track(after_response=True)
+
+        def send_400_response(self, msg: str) -> None:
+            buffered = len(self.conn.trailing_data[0])
+            if buffered >= max_header_bytes:
+                status, type_ = 431, "headers_too_large"
+                message = f"The request line and headers exceed {max_header_bytes} bytes (serve.max_header_bytes)."
+            else:
+                status, type_ = 400, "invalid_http"
+                message = "Malformed HTTP request: the request line or a header does not follow HTTP/1.1."
+            self._kb_close_with(status, message, type_, None)
+
+        # -- phases ---------------------------------------------------------------------------
+        def _kb_track(self, *, after_response: bool) -> None:
+            """Follow h11's view of the client: reading headers, reading a body, or done."""
+            if self.transport is None or self.transport.is_closing():
+                self._kb_disarm()
+                return
+            state = self.conn.their_state
+            if state is h11.IDLE:
+                # after a response, an idle keep-alive connection is uvicorn's (timeout_keep_alive);
+                # the next request's first byte starts its header deadline
+                if self._kb_phase is None and not after_response:
+                    self._kb_arm("headers")
+            elif state is h11.SEND_BODY:
+                if self._kb_phase != "body":
+                    self._kb_arm("body")
+            else:
+                self._kb_disarm()
+
+        def _kb_arm(self, phase: str) -> None:
+            self._kb_disarm()
+            self._kb_phase = phase
+            delay = header_timeout_s if phase == "headers" else body_timeout_s + BACKSTOP_GRACE_S
+            self._kb_timer = self.loop.call_later(delay, self._kb_expire, phase)
+
+        def _kb_disarm(self) -> None:
+            if self._kb_timer is not None:
+                self._kb_timer.cancel()
+            self._kb_timer = None
+            self._kb_phase = None
+
+        def _kb_expire(self, phase: str) -> None:
+            self._kb_timer = None
+            if self.transport is None or self.transport.is_closing():
+                return
+            if phase == "headers":
+                message = f"The request headers did not arrive within {header_timeout_s:g} s (serve.header_timeout_s)."
+                self._kb_close_with(408, message, "request_timeout", None)
+                return
+            cycle = self.cycle
+            message = f"The request body did not arrive within {body_timeout_s:g} s (serve.body_timeout_s)."
+            self._kb_close_with(408, message, "request_timeout", cycle)
+
+        def _kb_close_with(self, status: int, message: str, type_: str, cycle: Any) -> None:
+            """Answer (unless a response is under way), stop the request's handler, close."""
+            self._kb_disarm()
+            in_flight = cycle is not None and not cycle.response_complete
+            if not (in_flight and cycle.response_started):
+                self.transport.write(raw_error(status, message, type_))
+            if in_flight:  # the handler's receive() returns http.disconnect; its sends are dropped
+                cycle.disconnected = True
+                cycle.message_event.set()
+            self.transport.close()
+            if on_reject is not None:
+                on_reject(status, cycle.scope if cycle is not None else None)
+
+    return KbH11Protocol
+
+
+def uvicorn_options(web: Any) -> dict[str, Any]:
+    """``uvicorn.Config`` keyword arguments for an app from ``create_app`` (its settings and metrics)."""
+    from pipeline.config import ServeSettings
+
+    service = getattr(getattr(web, "state", None), "service", None)
+    serve = service.settings.serve if service is not None else ServeSettings()
+    metrics = getattr(service, "metrics", None)
+    on_reject = None
+    if metrics is not None:
+        from pipeline.service.metrics import _method, _route
+
+        def on_reject(status: int, scope: dict[str, Any] | None) -> None:
+            route = _route(scope) if scope is not None else "incomplete"
+            method = _method(scope) if scope is not None else "other"
+            metrics.requests.labels(route=route, method=method, status=str(status)).inc()
+
+    return {
+        "http": protocol_class(
+            header_timeout_s=serve.header_timeout_s,
+            body_timeout_s=serve.body_timeout_s,
+            max_header_bytes=serve.max_header_bytes,
+            on_reject=on_reject,
+        ),
+        "h11_max_incomplete_event_size": serve.max_header_bytes,
+    }
