@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import DiskFullError
 from pipeline.index import duck
+from pipeline.workspace import disk_full_error, disk_guard
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,19 +41,83 @@ def _connect(path: Path, read_only: bool = False) -> Any:
     )
 
 
+START_HINT = (
+    "Free some space on that disk (or raise 'ulimit -f'), then run 'kb distill' again: nothing was sent to the LLM yet."
+)
+RUN_HINT = (
+    "Free some space on that disk (or raise 'ulimit -f'), then run 'kb distill' again: the answers already "
+    "received are in the window cache (.kb/distill/windows) and are not paid for twice; this run's cost rows "
+    "are missing from 'kb cost'."
+)
+
+
+def _full(exc: BaseException, path: Path, hint: str) -> DiskFullError | None:
+    full = disk_full_error(exc, path)
+    if full is not None:
+        full.message = f"could not write the run log: {full.message}"
+        full.hint = hint
+    return full
+
+
 class RunLog:
-    """Append-only log of one run. Use as a context manager; ``finish`` records the totals."""
+    """Append-only log of one run. Use as a context manager; ``finish`` records the totals.
+
+    A log that cannot be written (full disk, ``ulimit -f``) fails at the start, before any request
+    is paid for (a log file this run created is removed, so the next run does not find a broken
+    one). Mid-run, a row that cannot be written is kept in memory and retried with the next one,
+    so the run (and its window cache) goes on; ``finish(strict=True)`` then raises the error.
+    """
 
     def __init__(self, path: Path, *, backend: str, model: str | None, prompt: str | None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self._con = _connect(self.path)
-        self._con.execute(_SCHEMA)
-        self._con.execute(
-            "INSERT INTO runs (run_id, started, backend, model, prompt, status) VALUES (?, ?, ?, ?, ?, 'interrupted')",
-            [self.run_id, _now(), backend, model, prompt],
-        )
+        self._pending: list[tuple[str, list[Any]]] = []
+        self.error: DiskFullError | None = None
+        existed = {p: p.exists() for p in (self.path, self.path.with_name(self.path.name + ".wal"))}
+        self._con = None
+        try:
+            self._con = _connect(self.path)
+            self._con.execute(_SCHEMA)
+            self._con.execute(
+                "INSERT INTO runs (run_id, started, backend, model, prompt, status) "
+                "VALUES (?, ?, ?, ?, ?, 'interrupted')",
+                [self.run_id, _now(), backend, model, prompt],
+            )
+        except Exception as exc:
+            full = _full(exc, self.path, START_HINT)
+            if full is None:
+                raise
+            self._abandon(existed)
+            raise full from None
+
+    def _abandon(self, existed: dict[Path, bool]) -> None:
+        """Close, and remove the log files this run created (a half-made DuckDB file reads as corrupt)."""
+        try:
+            if self._con is not None:
+                self._con.close()
+        except Exception:  # the close checkpoints, which the full disk may refuse too
+            pass
+        self._con = None
+        for p, was_there in existed.items():
+            if not was_there:
+                p.unlink(missing_ok=True)
+
+    def _write(self, sql: str, params: list[Any]) -> None:
+        """Run ``sql`` after any rows a full disk held back; on a full disk keep it for later."""
+        self._pending.append((sql, params))
+        if self.error is not None:  # DuckDB may have invalidated the connection: keep the rows, stop writing
+            return
+        try:
+            while self._pending:
+                assert self._con is not None
+                self._con.execute(*self._pending[0])
+                self._pending.pop(0)
+        except Exception as exc:
+            full = _full(exc, self.path, RUN_HINT)
+            if full is None:
+                raise
+            self.error = full
 
     def request(
         self,
@@ -65,7 +131,7 @@ class RunLog:
         retries: int = 0,
         status: str = "ok",
     ) -> None:
-        self._con.execute(
+        self._write(
             "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [self.run_id, _now(), interview, window, tokens_in, tokens_out, cost_usd, reask, retries, status],
         )
@@ -80,28 +146,44 @@ class RunLog:
         tokens_out: int,
         cost_usd: float,
     ) -> None:
-        self._con.execute(
+        self._write(
             "INSERT INTO atoms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [self.run_id, atom_id, atom_type, ",".join(interviews), action, tokens_in, tokens_out, cost_usd],
         )
 
-    def finish(self, status: str, **counts: int) -> None:
-        totals = self._con.execute(
-            "SELECT count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0) "
-            "FROM requests WHERE run_id = ?",
-            [self.run_id],
-        ).fetchone()
+    def finish(self, status: str, *, strict: bool = True, **counts: int) -> None:
+        """Record the run's totals. ``strict``: raise a full disk's DiskFullError (not while another
+        exception is on its way out: that one is the news)."""
+        assert self._con is not None
+        totals = list(
+            self._con.execute(
+                "SELECT count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
+                "coalesce(sum(cost_usd), 0) FROM requests WHERE run_id = ?",
+                [self.run_id],
+            ).fetchone()
+            or (0, 0, 0, 0)
+        )
+        for sql, params in self._pending:  # rows a full disk held back count too
+            if sql.startswith("INSERT INTO requests"):
+                totals = [totals[0] + 1, totals[1] + params[4], totals[2] + params[5], totals[3] + params[6]]
         cols = ["interviews", "windows", "cached_windows", "atoms_written", "proposals", "dropped_items"]
         sets = ", ".join(f"{c} = ?" for c in cols)
-        self._con.execute(
+        self._write(
             f"UPDATE runs SET finished = ?, status = ?, requests = ?, tokens_in = ?, tokens_out = ?, cost_usd = ?, {sets} "
             "WHERE run_id = ?",
             [_now(), status, *totals, *[counts.get(c, 0) for c in cols], self.run_id],
         )
+        self._write("CHECKPOINT", [])  # the file grows here, not at close: a full disk is seen now
+        if strict and self.error is not None:
+            raise self.error
 
     def close(self) -> None:
         if self._con is not None:
-            self._con.close()
+            try:
+                self._con.close()
+            except Exception as exc:  # the close checkpoints; after a full disk's error that fails too
+                if self.error is None and _full(exc, self.path, RUN_HINT) is None:
+                    raise
             self._con = None  # drop the handle: exceptions kept by callers may keep this object alive
 
     def __enter__(self) -> RunLog:
@@ -113,7 +195,11 @@ class RunLog:
 
 def append_atoms(path: Path, run_id: str, rows: list[tuple], *, written: int, proposals: int) -> None:
     """Record what each atom of a finished run cost (after the atoms were written)."""
-    con = _connect(Path(path))
+    with disk_guard(Path(path)):
+        _append_atoms(_connect(Path(path)), run_id, rows, written=written, proposals=proposals)
+
+
+def _append_atoms(con: Any, run_id: str, rows: list[tuple], *, written: int, proposals: int) -> None:
     try:
         con.execute(_SCHEMA)
         for atom_id, atom_type, interviews, action, tin, tout, cost in rows:

@@ -171,32 +171,9 @@ class Guard:
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        # Read the body (a chunked one has no Content-Length), count it, then replay it.
-        chunks: list[bytes] = []
-        size = 0
-        deadline = time.monotonic() + self.body_timeout_s
-        while True:
-            message = await _receive_by(receive, deadline)
-            if message is None:
-                await send_error(
-                    send,
-                    408,
-                    f"The request body did not arrive within {self.body_timeout_s:g} s (serve.body_timeout_s).",
-                    "request_timeout",
-                    [(b"connection", b"close")],
-                )
-                return
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await self._too_large(send, size, at_least=True, limit=limit, setting=setting)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await self._read_body(receive, send, limit, setting)
+        if body is None:
+            return
         problem = body_problem(body, headers.get(b"content-type", b""))
         if problem is not None:
             await send_error(send, 400, problem[1], problem[0])
@@ -211,6 +188,34 @@ class Guard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Any, send: Any, limit: int, setting: str) -> bytes | None:
+        """The whole body (a chunked one has no Content-Length), counted and read by the deadline;
+        None when this guard has answered instead (413, 408) or the client left."""
+        chunks: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + self.body_timeout_s
+        while True:
+            event = await _receive_by(receive, deadline)
+            if event is None:
+                await send_error(
+                    send,
+                    408,
+                    f"The request body did not arrive within {self.body_timeout_s:g} s (serve.body_timeout_s).",
+                    "request_timeout",
+                    [(b"connection", b"close")],
+                )
+                return None
+            if event["type"] == "http.disconnect":
+                return None
+            chunk = event.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._too_large(send, size, at_least=True, limit=limit, setting=setting)
+                return None
+            chunks.append(chunk)
+            if not event.get("more_body"):
+                return b"".join(chunks)
 
     def _labelled(self, scope: dict, send: Any) -> Any:
         """``send`` that first tags the route of a response this guard writes itself (401, 408, 413, ...)."""

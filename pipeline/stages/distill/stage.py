@@ -281,17 +281,20 @@ def _distill_llm(
         status = "interrupted"
         raise
     finally:
-        log.finish(
-            status if report.failed_windows == 0 or status != "ok" else "partial",
-            interviews=len(done),
-            windows=report.windows,
-            cached_windows=report.cached_windows,
-            dropped_items=len(report.dropped),
-        )
-        log.close()
         report.usage = client.total
         client.on_request = None
         client.close()
+        try:
+            log.finish(
+                status if report.failed_windows == 0 or status != "ok" else "partial",
+                strict=status != "interrupted",  # a full disk under the log fails the run, unless it is failing
+                interviews=len(done),
+                windows=report.windows,
+                cached_windows=report.cached_windows,
+                dropped_items=len(report.dropped),
+            )
+        finally:
+            log.close()
     return drafts, done
 
 
