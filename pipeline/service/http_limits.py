@@ -38,6 +38,106 @@ def raw_error(status: int, message: str, type_: str) -> bytes:
     return head.encode("ascii") + body
 
 
+class DeadlineMixin:
+    """Mixed in before uvicorn's ``H11Protocol`` (see ``protocol_class``): deadlines and JSON errors."""
+
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_header_bytes: int = 16_384
+    on_reject: OnReject | None = None
+    # provided by H11Protocol
+    conn: Any
+    transport: Any
+    cycle: Any
+    loop: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kb_phase: str | None = None
+        self._kb_timer: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._kb_arm("headers")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._kb_disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
+        self._kb_track(after_response=False)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._kb_track(after_response=True)
+
+    def send_400_response(self, msg: str) -> None:
+        """h11 refused the request: 431 when its header buffer overflowed, else 400; JSON, closed."""
+        limit = self.max_header_bytes
+        if len(self.conn.trailing_data[0]) >= limit:
+            message = f"The request line and headers exceed {limit} bytes (serve.max_header_bytes)."
+            self._kb_close_with(431, message, "headers_too_large", None)
+            return
+        message = "Malformed HTTP request: the request line or a header does not follow HTTP/1.1."
+        self._kb_close_with(400, message, "invalid_http", None)
+
+    def _kb_track(self, *, after_response: bool) -> None:
+        """Follow h11's view of the client: reading headers, reading a body, or done."""
+        import h11
+
+        if self.transport is None or self.transport.is_closing():
+            self._kb_disarm()
+            return
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            # after a response, an idle keep-alive connection is uvicorn's (timeout_keep_alive);
+            # the next request's first byte starts its header deadline
+            if self._kb_phase is None and not after_response:
+                self._kb_arm("headers")
+        elif state is h11.SEND_BODY:
+            if self._kb_phase != "body":
+                self._kb_arm("body")
+        else:
+            self._kb_disarm()
+
+    def _kb_arm(self, phase: str) -> None:
+        self._kb_disarm()
+        self._kb_phase = phase
+        delay = self.header_timeout_s if phase == "headers" else self.body_timeout_s + BACKSTOP_GRACE_S
+        self._kb_timer = self.loop.call_later(delay, self._kb_expire, phase)
+
+    def _kb_disarm(self) -> None:
+        if self._kb_timer is not None:
+            self._kb_timer.cancel()
+        self._kb_timer = None
+        self._kb_phase = None
+
+    def _kb_expire(self, phase: str) -> None:
+        self._kb_timer = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        if phase == "headers":
+            message = f"The request headers did not arrive within {self.header_timeout_s:g} s (serve.header_timeout_s)."
+            self._kb_close_with(408, message, "request_timeout", None)
+            return
+        message = f"The request body did not arrive within {self.body_timeout_s:g} s (serve.body_timeout_s)."
+        self._kb_close_with(408, message, "request_timeout", self.cycle)
+
+    def _kb_close_with(self, status: int, message: str, type_: str, cycle: Any) -> None:
+        """Answer (unless a response is under way), stop the request's handler, close."""
+        self._kb_disarm()
+        in_flight = cycle is not None and not cycle.response_complete
+        if not (in_flight and cycle.response_started):
+            self.transport.write(raw_error(status, message, type_))
+        if in_flight:  # the handler's receive() returns http.disconnect; its sends are dropped
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
+        if self.on_reject is not None:
+            self.on_reject(status, cycle.scope if cycle is not None else None)
+
+
 def protocol_class(
     *,
     header_timeout_s: float,
@@ -46,97 +146,15 @@ def protocol_class(
     on_reject: OnReject | None = None,
 ) -> type:
     """uvicorn's h11 protocol with per-phase deadlines and JSON protocol errors (``uvicorn.Config(http=...)``)."""
-    import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class KbH11Protocol(H11Protocol):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._kb_phase: str | None = None
-            self._kb_timer: Any = None
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._kb_arm("headers")
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._kb_disarm()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            self._kb_track(after_response=False)
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._kb_track(after_response=True)
-
-        def send_400_response(self, msg: str) -> None:
-            buffered = len(self.conn.trailing_data[0])
-            if buffered >= max_header_bytes:
-                status, type_ = 431, "headers_too_large"
-                message = f"The request line and headers exceed {max_header_bytes} bytes (serve.max_header_bytes)."
-            else:
-                status, type_ = 400, "invalid_http"
-                message = "Malformed HTTP request: the request line or a header does not follow HTTP/1.1."
-            self._kb_close_with(status, message, type_, None)
-
-        # -- phases ---------------------------------------------------------------------------
-        def _kb_track(self, *, after_response: bool) -> None:
-            """Follow h11's view of the client: reading headers, reading a body, or done."""
-            if self.transport is None or self.transport.is_closing():
-                self._kb_disarm()
-                return
-            state = self.conn.their_state
-            if state is h11.IDLE:
-                # after a response, an idle keep-alive connection is uvicorn's (timeout_keep_alive);
-                # the next request's first byte starts its header deadline
-                if self._kb_phase is None and not after_response:
-                    self._kb_arm("headers")
-            elif state is h11.SEND_BODY:
-                if self._kb_phase != "body":
-                    self._kb_arm("body")
-            else:
-                self._kb_disarm()
-
-        def _kb_arm(self, phase: str) -> None:
-            self._kb_disarm()
-            self._kb_phase = phase
-            delay = header_timeout_s if phase == "headers" else body_timeout_s + BACKSTOP_GRACE_S
-            self._kb_timer = self.loop.call_later(delay, self._kb_expire, phase)
-
-        def _kb_disarm(self) -> None:
-            if self._kb_timer is not None:
-                self._kb_timer.cancel()
-            self._kb_timer = None
-            self._kb_phase = None
-
-        def _kb_expire(self, phase: str) -> None:
-            self._kb_timer = None
-            if self.transport is None or self.transport.is_closing():
-                return
-            if phase == "headers":
-                message = f"The request headers did not arrive within {header_timeout_s:g} s (serve.header_timeout_s)."
-                self._kb_close_with(408, message, "request_timeout", None)
-                return
-            cycle = self.cycle
-            message = f"The request body did not arrive within {body_timeout_s:g} s (serve.body_timeout_s)."
-            self._kb_close_with(408, message, "request_timeout", cycle)
-
-        def _kb_close_with(self, status: int, message: str, type_: str, cycle: Any) -> None:
-            """Answer (unless a response is under way), stop the request's handler, close."""
-            self._kb_disarm()
-            in_flight = cycle is not None and not cycle.response_complete
-            if not (in_flight and cycle.response_started):
-                self.transport.write(raw_error(status, message, type_))
-            if in_flight:  # the handler's receive() returns http.disconnect; its sends are dropped
-                cycle.disconnected = True
-                cycle.message_event.set()
-            self.transport.close()
-            if on_reject is not None:
-                on_reject(status, cycle.scope if cycle is not None else None)
-
-    return KbH11Protocol
+    limits = {
+        "header_timeout_s": header_timeout_s,
+        "body_timeout_s": body_timeout_s,
+        "max_header_bytes": max_header_bytes,
+        "on_reject": staticmethod(on_reject) if on_reject is not None else None,
+    }
+    return type("KbH11Protocol", (DeadlineMixin, H11Protocol), limits)
 
 
 def uvicorn_options(web: Any) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def add_chat_routes(app: Any, service: Any) -> None:
         if last is None or not _text(req.messages[last].content).strip():
             raise ApiError(422, "'messages' needs a user message with the question.", "invalid_request_error")
         question = _text(req.messages[last].content)
-        history = [m.model_dump() for m in req.messages[:last] if m.role in ("user", "assistant")]
+        history = [m.model_dump(exclude_none=True) for m in req.messages[:last] if m.role in ("user", "assistant")]
         agent_extra: dict[str, Any] = {}
         if req.model in AGENT_MODELS:
             from pipeline.service.agent_chat import agent_reply
