@@ -19,6 +19,7 @@ import yaml
 from pipeline.ops import Catalog, answer_offline, catalog_for, triage_text
 from pipeline.ops.masking import tokens
 from pipeline.ops.triage import Scanner, parse_since
+from tests.extras import needs_extra
 from tests.paths import REPO_ROOT, TESTS_DATA
 
 DATA = TESTS_DATA
@@ -248,11 +249,11 @@ def test_uncovered_errors_become_gaps(ws, kb, tmp_path):
     assert len([g for g in again if g["kind"] == "uncovered-error"]) == before
 
 
+@needs_extra("llm")
 def test_kb_ops_ask_with_an_llm_runs_the_agent_loop(ws, kb, tmp_path):
     """With an LLM configured, kb ops ask is pipeline.agent.ops_ask's bounded tool loop (scripted fake server):
     the triage tool runs, the answer cites the atom and the log line the tool returned, --show-context shows
     exactly what the model saw."""
-    pytest.importorskip("instructor")
     import re
 
     from tests.fakes.openai_server import OpenAIServer, text, tool_call
