@@ -228,6 +228,8 @@ def test_human_report_golden(catalog, name):
 def test_uncovered_errors_become_gaps(ws, kb, tmp_path):
     """kb triage and kb ops scan record the errors no atom covers in the gap log; kb gaps lists them once."""
     root = _demo_workspace(ws, tmp_path)
+    for name in ("gaps.duckdb", "gaps.duckdb.wal"):  # the shared workspace's earlier triages recorded some
+        (root / ".kb" / name).unlink(missing_ok=True)
     r = kb("-w", root, "triage", LOGS / "uncovered-dns.log", "--format", "json")
     assert r.exit_code == 0 and "recorded 1 uncovered error(s) in the gap log" in r.stderr
     [seen] = [g["count"] for g in json.loads(r.stdout)["groups"] if g["uncovered"]]
