@@ -284,6 +284,7 @@ def test_kb_ops_ask_with_an_llm_runs_the_agent_loop(ws, kb, tmp_path):
         data = json.loads(r.stdout)
         assert [c["name"] for c in data["tool_calls"]] == ["triage"] and data["mode"] != "offline"
         assert data["citations"] and data["log_citations"] and data["log_citations"][0].startswith("logs/argocd/")
+        assert data["drafts"] == [data["citations"][0]["atom_id"]] and "draft" in data["answer"]  # said
         assert data["uncertain"] is True and "covered by no atom" in data["reason"]  # context deadline exceeded
         assert data["context"] == [req["messages"] for req in fake.requests]
         assert "--- request 2:" in r.stderr and "argocd-demo" in r.stderr
