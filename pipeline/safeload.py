@@ -24,7 +24,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from yaml import events as ev
@@ -95,29 +95,40 @@ class _Frame:
         self.key: Node | None = None
 
 
-def _compose_document(loader: Any, text_len: int, limits: Limits, where: str | None, line_offset: int) -> Node | None:
-    """One document's node graph from the event stream, measuring depth, aliases and expansion."""
-    budget = max(limits.max_expansion * text_len, limits.min_expansion)
-    anchors: dict[str, Node] = {}
-    sizes: dict[int, int] = {}
-    open_ids: set[int] = set()
-    stack: list[_Frame] = []
-    aliases = 0
-    root: Node | None = None
+class _Composer:
+    """Builds one document's node graph from the event stream, measuring depth, aliases and expansion.
 
-    def fail(message: str, mark: Any) -> None:
-        line = line_offset + mark.line + 1 if mark is not None else None
-        raise InputLimitError(message, LIMIT_HINT, path=where, line=line)
+    PyYAML's own composer measures nothing; this one counts every alias and the size each would
+    expand to while the graph is built, so a YAML bomb fails before it costs memory.
+    """
 
-    def attach(node: Node, size: int, mark: Any) -> None:
-        nonlocal root
-        if not stack:
-            root = node
+    def __init__(self, loader: Any, text_len: int, limits: Limits, where: str | None, line_offset: int):
+        self.loader = loader
+        self.limits = limits
+        self.where = where
+        self.line_offset = line_offset
+        self.budget = max(limits.max_expansion * text_len, limits.min_expansion)
+        self.anchors: dict[str, Node] = {}
+        self.sizes: dict[int, int] = {}
+        self.open_ids: set[int] = set()
+        self.stack: list[_Frame] = []
+        self.aliases = 0
+        self.root: Node | None = None
+
+    def fail(self, message: str, mark: Any) -> NoReturn:
+        line = self.line_offset + mark.line + 1 if mark is not None else None
+        raise InputLimitError(message, LIMIT_HINT, path=self.where, line=line)
+
+    def attach(self, node: Node, size: int, mark: Any) -> None:
+        if not self.stack:
+            self.root = node
             return
-        top = stack[-1]
+        top = self.stack[-1]
         top.size += size
-        if top.size > budget:
-            fail(f"the YAML would expand to more than {budget:,} characters with its aliases written out", mark)
+        if top.size > self.budget:
+            self.fail(
+                f"the YAML would expand to more than {self.budget:,} characters with its aliases written out", mark
+            )
         if isinstance(top.node, SequenceNode):
             top.node.value.append(node)
         elif top.key is None:
@@ -126,68 +137,84 @@ def _compose_document(loader: Any, text_len: int, limits: Limits, where: str | N
             top.node.value.append((top.key, node))
             top.key = None
 
-    loader.get_event()  # DocumentStart
-    while True:
-        event = loader.get_event()
-        if isinstance(event, ev.DocumentEndEvent):
-            return root
-        mark = event.start_mark
-        if isinstance(event, ev.AliasEvent):
-            aliases += 1
-            if aliases > limits.max_aliases:
-                fail(f"the YAML uses more than {limits.max_aliases:,} aliases", mark)
-            target = anchors.get(event.anchor or "")
-            if target is None:
-                raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", mark)
-            if id(target) in open_ids:
-                fail(f"the YAML alias *{event.anchor} refers to itself (a recursive structure)", mark)
-            attach(target, sizes[id(target)], mark)
-            continue
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None and anchor in anchors:
-            raise yaml.composer.ComposerError(
-                "found duplicate anchor", anchors[anchor].start_mark, "second occurrence", mark
+    def compose(self) -> Node | None:
+        self.loader.get_event()  # DocumentStart
+        while True:
+            event = self.loader.get_event()
+            if isinstance(event, ev.DocumentEndEvent):
+                return self.root
+            if isinstance(event, ev.AliasEvent):
+                self.alias(event)
+                continue
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None and anchor in self.anchors:
+                raise yaml.composer.ComposerError(
+                    "found duplicate anchor", self.anchors[anchor].start_mark, "second occurrence", event.start_mark
+                )
+            if isinstance(event, ev.ScalarEvent):
+                self.scalar(event, anchor)
+            elif isinstance(event, ev.SequenceStartEvent | ev.MappingStartEvent):
+                self.start(event, anchor)
+            elif isinstance(event, ev.SequenceEndEvent | ev.MappingEndEvent):
+                frame = self.stack.pop()
+                frame.node.end_mark = event.end_mark
+                self.open_ids.discard(id(frame.node))
+                self.sizes[id(frame.node)] = frame.size
+                self.attach(frame.node, frame.size, event.start_mark)
+
+    def alias(self, event: ev.AliasEvent) -> None:
+        mark: Any = event.start_mark
+        self.aliases += 1
+        if self.aliases > self.limits.max_aliases:
+            self.fail(f"the YAML uses more than {self.limits.max_aliases:,} aliases", mark)
+        target = self.anchors.get(event.anchor or "")
+        if target is None:
+            raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", mark)
+        if id(target) in self.open_ids:
+            self.fail(f"the YAML alias *{event.anchor} refers to itself (a recursive structure)", mark)
+        self.attach(target, self.sizes[id(target)], mark)
+
+    def scalar(self, event: ev.ScalarEvent, anchor: str | None) -> None:
+        mark: Any = event.start_mark
+        if event.style == '"' and _SURROGATE.search(event.value):  # only "\ud800" escapes make them
+            raise InputError(
+                "a YAML string holds a lone UTF-16 surrogate, which is not text",
+                "Write the character itself, or a \\U0001xxxx escape, instead of a \\ud800-\\udfff escape.",
+                path=self.where,
+                line=self.line_offset + mark.line + 1,
             )
-        if isinstance(event, ev.ScalarEvent):
-            if event.style == '"' and _SURROGATE.search(event.value):  # only "\ud800" escapes make them
-                raise InputError(
-                    "a YAML string holds a lone UTF-16 surrogate, which is not text",
-                    "Write the character itself, or a \\U0001xxxx escape, instead of a \\ud800-\\udfff escape.",
-                    path=where,
-                    line=line_offset + mark.line + 1,
-                )
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = loader.resolve(ScalarNode, event.value, event.implicit)
-            if tag in _NUMBER_TAGS and len(event.value) > limits.max_number_chars:
-                fail(
-                    f"the YAML holds a number with {len(event.value):,} characters (limit {limits.max_number_chars})",
-                    mark,
-                )
-            node: Node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)  # type: ignore[arg-type]  # libyaml Mark
-            size = 1 + len(event.value)
-            if anchor is not None:
-                anchors[anchor] = node
-            sizes[id(node)] = size
-            attach(node, size, mark)
-        elif isinstance(event, ev.SequenceStartEvent | ev.MappingStartEvent):
-            kind = SequenceNode if isinstance(event, ev.SequenceStartEvent) else MappingNode
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = loader.resolve(kind, None, event.implicit)
-            node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)  # type: ignore[arg-type]  # libyaml Mark
-            if anchor is not None:
-                anchors[anchor] = node
-            open_ids.add(id(node))
-            stack.append(_Frame(node))
-            if len(stack) > limits.max_depth:
-                fail(f"the YAML is nested more than {limits.max_depth} levels deep", mark)
-        elif isinstance(event, ev.SequenceEndEvent | ev.MappingEndEvent):
-            frame = stack.pop()
-            frame.node.end_mark = event.end_mark
-            open_ids.discard(id(frame.node))
-            sizes[id(frame.node)] = frame.size
-            attach(frame.node, frame.size, mark)
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(ScalarNode, event.value, event.implicit)
+        if tag in _NUMBER_TAGS and len(event.value) > self.limits.max_number_chars:
+            self.fail(
+                f"the YAML holds a number with {len(event.value):,} characters (limit {self.limits.max_number_chars})",
+                mark,
+            )
+        node: Node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)  # type: ignore[arg-type]  # libyaml Mark
+        size = 1 + len(event.value)
+        if anchor is not None:
+            self.anchors[anchor] = node
+        self.sizes[id(node)] = size
+        self.attach(node, size, mark)
+
+    def start(self, event: ev.SequenceStartEvent | ev.MappingStartEvent, anchor: str | None) -> None:
+        kind = SequenceNode if isinstance(event, ev.SequenceStartEvent) else MappingNode
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(kind, None, event.implicit)
+        node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)  # type: ignore[arg-type]  # libyaml Mark
+        if anchor is not None:
+            self.anchors[anchor] = node
+        self.open_ids.add(id(node))
+        self.stack.append(_Frame(node))
+        if len(self.stack) > self.limits.max_depth:
+            self.fail(f"the YAML is nested more than {self.limits.max_depth} levels deep", event.start_mark)
+
+
+def _compose_document(loader: Any, text_len: int, limits: Limits, where: str | None, line_offset: int) -> Node | None:
+    """One document's node graph from the event stream, measuring depth, aliases and expansion."""
+    return _Composer(loader, text_len, limits, where, line_offset).compose()
 
 
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")

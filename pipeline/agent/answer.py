@@ -106,7 +106,7 @@ def grounded(result: LoopResult, index: Any, *, intent: str | None = None) -> Ag
     invented = [a for a in dict.fromkeys(ATOM_CITE.findall(text)) if a not in atoms]
     logs_seen = seen_log_lines(result.outputs)
     logs = [f"{f}:{n}" for f, n in dict.fromkeys(LOG_CITE.findall(text)) if f"{f}:{n}" in logs_seen]
-    citations, drafts = atom_citations(index, cited)
+    citations, drafts = atom_citations(index, cited, result.outputs)
     reasons = []
     if not citations and not logs:
         reasons.append("the answer cites no atom or log line the tools returned")
@@ -136,10 +136,16 @@ def grounded(result: LoopResult, index: Any, *, intent: str | None = None) -> Ag
     )
 
 
-def atom_citations(index: Any, atom_ids: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def atom_citations(
+    index: Any, atom_ids: list[str], outputs: list[dict[str, Any]] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Citations (the ``/v1/ask`` shape) of the cited atoms, from the index; without one (``kb ops ask`` on
+    a workspace with no bundle), from what the tools returned about the atom (triage links its atoms)."""
     citations, drafts = [], []
     for atom_id in atom_ids:
         atom = index.atom(atom_id) if index is not None else None
+        if atom is None:
+            atom = _atom_from_outputs(outputs or [], atom_id)
         if atom is None:
             continue
         citations.append(
@@ -148,3 +154,13 @@ def atom_citations(index: Any, atom_ids: list[str]) -> tuple[list[dict[str, Any]
         if atom.get("status") == "draft":
             drafts.append(atom_id)
     return citations, drafts
+
+
+def _atom_from_outputs(outputs: list[dict[str, Any]], atom_id: str) -> dict[str, Any] | None:
+    """An atom's title, status and sources as a tool returned them (a triage link's citation)."""
+    for out in outputs:
+        for d in _walk(out["output"]):
+            if d.get("atom_id") == atom_id and isinstance(d.get("title"), str):
+                sources = [s for c in d.get("citations") or [] if isinstance(c, dict) for s in c.get("sources") or []]
+                return {"title": d["title"], "status": d.get("status"), "sources": sources or d.get("sources") or []}
+    return None

@@ -73,6 +73,26 @@ def _progress(ctx: typer.Context, total: int, force: bool = False):
         yield lambda n: bar.advance(task, n)
 
 
+def _record_gaps(ctx: typer.Context, settings: Any, result: Any) -> None:
+    """The errors no atom covers go to the gap log (``kb gaps``; off with ``gaps.record: false``).
+
+    A busy or broken gap log is a warning: the triage is what the operator asked for.
+    """
+    if not settings.gaps.record or not result.uncovered_errors:
+        return
+    from pipeline.errors import KbError
+    from pipeline.ops import record_uncovered
+
+    st = state(ctx)
+    try:
+        n = record_uncovered(st.workspace.state_dir, result, max_rows=settings.gaps.max_rows)
+    except KbError as exc:
+        err_console.print(f"Warning: the uncovered errors were not recorded as gaps: {exc.message}", markup=False)
+        return
+    if n and not st.quiet:
+        err_console.print(f"recorded {n} uncovered error(s) in the gap log (kb gaps)", markup=False)
+
+
 def _emit(result: Any, fmt: OutFormat, max_groups: int, exit_code: bool) -> None:
     from pipeline.ops.render import render_report
 
@@ -118,7 +138,9 @@ def triage(
             raise NotFoundError(f"{name} is not a file", "pass log files, or - to read from stdin")
         with _progress(ctx, path.stat().st_size, progress) as cb:
             scanner.scan_file(path, name, cb)
-    _emit(scanner.result(catalog), output_format, max_groups or settings.ops.max_groups, exit_code)
+    result = scanner.result(catalog)
+    _record_gaps(ctx, settings, result)
+    _emit(result, output_format, max_groups or settings.ops.max_groups, exit_code)
 
 
 @ops_app.command("scan")
@@ -143,6 +165,7 @@ def scan(
     catalog = _catalog(ctx, bundle)
     result = scan_system(st.workspace.root, system, catalog, since=parse_since(since or None),
                          max_manifest_bytes=settings.ops.max_manifest_bytes)  # fmt: skip
+    _record_gaps(ctx, settings, result)
     _emit(result, output_format, max_groups or settings.ops.max_groups, exit_code)
 
 
@@ -153,25 +176,60 @@ def ask(
     system: str = typer.Option("kb", "--system", "-s", help="The system to look at (default: kb itself)."),
     since: str | None = typer.Option("24h", "--since", help="How far back to look."),
     output_format: OutFormat = typer.Option(OutFormat.human, "--format", "-f", help="human or json."),
-    bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Link to a bundle's atoms (default: atoms/)."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", "-b", help="Bundle to link to and search (default: atoms/; with an LLM: dist/'s newest)."
+    ),
+    show_context: bool = typer.Option(
+        False, "--show-context", help="Print exactly what the model saw (the tool calls and their outputs, redacted)."
+    ),
 ) -> None:
-    """Ask why the system failed. Without an LLM the answer is the triage, cited and marked uncertain
-    where no atom covers an error."""
-    from pipeline.ops import answer_offline
+    """Ask why the system failed. With an LLM: a bounded tool loop over the system's logs, metrics and
+    records and the knowledge base. Without one: the triage, cited and marked uncertain where no atom
+    covers an error."""
+    from pipeline.answer import llm_configured
 
     st = state(ctx)
     settings = st.settings()
-    catalog = _catalog(ctx, bundle)
-    from pipeline.ops import parse_since, scan_system
+    if llm_configured(settings):
+        _ask_agent(ctx, question, system, since, output_format, bundle, show_context)
+        return
+    from pipeline.ops import answer_offline, parse_since, scan_system
 
-    result = scan_system(st.workspace.root, system, catalog, since=parse_since(since or None))
+    catalog = _catalog(ctx, bundle)
+    result = scan_system(st.workspace.root, system, catalog, since=parse_since(since or None),
+                         max_manifest_bytes=settings.ops.max_manifest_bytes)  # fmt: skip
+    _record_gaps(ctx, settings, result)
     out = answer_offline(question, system, None, settings, st.workspace.root, result=result)
+    if show_context:
+        err_console.print("--- context: nothing was sent to an LLM (no LLM configured: the deterministic triage) ---",
+                          markup=False)  # fmt: skip
     if output_format == OutFormat.json:
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
     console.print(out["answer"], markup=False, highlight=False)
     if out["uncertain"]:
         console.print("uncertain: an error here is covered by no atom", markup=False)
+
+
+def _ask_agent(
+    ctx: typer.Context,
+    question: str,
+    system: str,
+    since: str | None,
+    output_format: OutFormat,
+    bundle: Path | None,
+    show_context: bool,
+) -> None:
+    """kb-ops with an LLM: the bounded loop of ``pipeline.agent.ops_ask`` (the same one as chat model kb-ops)."""
+    from pipeline.agent import ops_ask
+    from pipeline.cli.agent_cmd import emit
+    from pipeline.cli.tools_cmd import context_inputs
+    from pipeline.tools.context import open_context
+
+    settings, path, workspace = context_inputs(ctx, bundle)
+    tctx = open_context(settings, workspace, path)
+    result = ops_ask(tctx, question, system=system, since=since or None)
+    emit(result, "json" if output_format == OutFormat.json else "text", show_context)
 
 
 @ops_app.command("systems")

@@ -9,7 +9,8 @@ Public entry points (the CLI, the service, the tools and the agent loop call the
 - ``triage_text`` / ``triage_files``: triage of a pasted log or files (``kb triage``);
 - ``answer_offline(question, system, index, settings, workspace_root=None)``: the triage
   rendered as an answer, the path of ``kb ops ask`` and ``kb-ops`` without an LLM;
-- ``check_manifests(workspace_root)``: problems of ``systems/*.yaml`` for ``kb check``.
+- ``check_manifests(workspace_root)``: problems of ``systems/*.yaml`` for ``kb check``;
+- ``record_uncovered(state_dir, result)``: the uncovered errors into the gap log (``kb gaps``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "check_manifests",
     "gap_questions",
     "parse_since",
+    "record_uncovered",
     "scan_system",
     "triage_files",
     "triage_text",
@@ -132,23 +134,33 @@ def answer_offline(
 
 
 def gap_questions(result: TriageResult) -> list[dict[str, Any]]:
-    """The uncovered error groups as questions for the next interview (the gap loop's input).
+    """The uncovered error groups as gap-log entries (``pipeline.index.gaps``): the next interview's questions.
 
-    TODO(gaps): hand these to ``pipeline.index.gaps.record_gaps`` (the review issue adds it) from
-    ``kb triage``/``kb ops scan``/``POST /v1/triage`` once it is on main; not called yet.
+    The text is the group's template (values masked), so the same error seen again with other ids,
+    paths or times counts up one gap instead of adding another; ``detail`` says where it was first seen.
     """
     return [
         {
             "kind": "uncovered-error",
-            "question": f"What does this error mean and how is it fixed: {g.message[:300]}",
-            "template": g.template,
-            "fingerprint": g.fingerprint,
+            "text": g.template[:300],
             "count": g.count,
-            "where": f"{g.file}:{g.line_number}",
-            "first_seen": g.first_seen,
-        }  # fmt: skip
+            "detail": f"{g.file}:{g.line_number}" + (f" (first seen {g.first_seen})" if g.first_seen else ""),
+        }
         for g in result.uncovered_errors
     ]
+
+
+def record_uncovered(state_dir: Path, result: TriageResult, *, max_rows: int = 5000) -> int:
+    """Record the errors triage found but no error atom covers in the gap log (``kb gaps`` lists them).
+
+    Returns how many were recorded. Texts are redacted by the gap log itself.
+    """
+    entries = gap_questions(result)
+    if not entries:
+        return 0
+    from pipeline.index.gaps import record_gaps
+
+    return record_gaps(state_dir, entries, max_rows=max_rows)
 
 
 def check_manifests(workspace_root: Path) -> list[tuple[str, int, str, str]]:

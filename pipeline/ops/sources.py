@@ -244,6 +244,8 @@ def _run_sql(root: Path, manifest: SystemManifest, url: str, sql: str, params: d
         try:
             cur = con.execute(sql, params)
             return [d[0] for d in cur.description or []], cur.fetchmany(limit)
+        except sqlite3.Error as exc:
+            raise _query_failed(exc) from None
         finally:
             con.close()
     if scheme == "duckdb":
@@ -252,7 +254,18 @@ def _run_sql(root: Path, manifest: SystemManifest, url: str, sql: str, params: d
         return read_query(path, re.sub(r":(\w+)", r"$\1", sql), params, limit)
     import psycopg  # lazily: the postgres extra
 
-    with psycopg.connect(url, autocommit=False) as pg:
-        pg.read_only = True
-        pcur = pg.execute(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), params)
-        return [d.name for d in pcur.description or []], pcur.fetchmany(limit)
+    try:
+        with psycopg.connect(url, autocommit=False) as pg:
+            pg.read_only = True
+            pcur = pg.execute(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), params)
+            return [d.name for d in pcur.description or []], pcur.fetchmany(limit)
+    except psycopg.Error as exc:  # a refused write (read-only transaction), a missing table, a server gone
+        raise _query_failed(exc) from None
+
+
+def _query_failed(exc: Exception) -> InputError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(
+        f"the records query failed: {first}",
+        "check the query's SQL in the manifest (records are read-only: writes are refused) and the database",
+    )

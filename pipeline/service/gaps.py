@@ -1,4 +1,5 @@
-"""The service's hook into the gap log: questions answered ``uncertain``, and drafts users were answered from.
+"""The service's hook into the gap log: questions answered ``uncertain``, drafts users were answered from,
+and pasted logs' errors that no atom covers.
 
 Recording never fails a request: a gap log that is busy or broken is logged and skipped. No user
 identity is recorded (no IP, no key, no header): only the redacted question, time and evidence.
@@ -27,6 +28,15 @@ class GapRecorder:
                 entries.append(
                     {"kind": "asked-draft", "text": question, "atom_id": atom_id, "evidence": result.evidence}
                 )
+        self._record(entries)
+
+    def note_uncovered(self, result: Any) -> None:
+        """A triage's error groups that no atom covers (``POST /v1/triage``)."""
+        from pipeline.ops import gap_questions
+
+        self._record(gap_questions(result))
+
+    def _record(self, entries: list[dict[str, Any]]) -> None:
         if not entries:
             return
         try:

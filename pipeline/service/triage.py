@@ -59,4 +59,6 @@ def add_triage_routes(app: Any, service: Any) -> None:
             raise ApiError(422, "'log' is empty.", "invalid_request_error")
         with service.holder.lease() as live:
             result = triage_text(req.log, _catalog(live, service.gate))
+        if service.gaps is not None:
+            service.gaps.note_uncovered(result)
         return result.to_dict(max_groups=req.max_groups or service.settings.ops.max_groups)

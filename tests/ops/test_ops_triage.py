@@ -19,6 +19,7 @@ import yaml
 from pipeline.ops import Catalog, answer_offline, catalog_for, triage_text
 from pipeline.ops.masking import tokens
 from pipeline.ops.triage import Scanner, parse_since
+from tests.extras import needs_extra
 from tests.paths import REPO_ROOT, TESTS_DATA
 
 DATA = TESTS_DATA
@@ -222,3 +223,70 @@ def test_human_report_golden(catalog, name):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_uncovered_errors_become_gaps(ws, kb, tmp_path):
+    """kb triage and kb ops scan record the errors no atom covers in the gap log; kb gaps lists them once."""
+    root = _demo_workspace(ws, tmp_path)
+    for name in ("gaps.duckdb", "gaps.duckdb.wal"):  # the shared workspace's earlier triages recorded some
+        (root / ".kb" / name).unlink(missing_ok=True)
+    r = kb("-w", root, "triage", LOGS / "uncovered-dns.log", "--format", "json")
+    assert r.exit_code == 0 and "recorded 1 uncovered error(s) in the gap log" in r.stderr
+    [seen] = [g["count"] for g in json.loads(r.stdout)["groups"] if g["uncovered"]]
+    assert kb("-w", root, "triage", LOGS / "uncovered-dns.log").exit_code == 0  # the same error again: counted up
+    assert kb("-w", root, "ops", "scan", "--system", "argocd-demo", "--since", "all").exit_code == 0
+    r = kb("-w", root, "gaps", "--json", "--no-close")
+    assert r.exit_code == 0, r.stderr
+    errors = [g for g in json.loads(r.stdout)["gaps"] if g["kind"] == "uncovered-error"]
+    [dns] = [g for g in errors if "dns" in g["text"].lower() or "no such host" in g["text"].lower()]
+    assert dns["count"] == 2 * seen  # two runs of the same log: one gap, counted up
+    assert any("context deadline exceeded" in g["text"] for g in errors)
+    # a covered log adds nothing, and gaps.record: false turns recording off
+    before = len(errors)
+    assert "recorded" not in kb("-w", root, "triage", LOGS / "pod-uidmap.log").stderr
+    with open(root / "kb.yaml", "a", encoding="utf-8") as fh:
+        fh.write("gaps:\n  record: false\n")
+    assert "recorded" not in kb("-w", root, "triage", LOGS / "uncovered-dns.log").stderr
+    again = json.loads(kb("-w", root, "gaps", "--json", "--no-close").stdout)["gaps"]
+    assert len([g for g in again if g["kind"] == "uncovered-error"]) == before
+
+
+@needs_extra("llm")
+def test_kb_ops_ask_with_an_llm_runs_the_agent_loop(ws, kb, tmp_path):
+    """With an LLM configured, kb ops ask is pipeline.agent.ops_ask's bounded tool loop (scripted fake server):
+    the triage tool runs, the answer cites the atom and the log line the tool returned, --show-context shows
+    exactly what the model saw."""
+    import re
+
+    from tests.fakes.openai_server import OpenAIServer, text, tool_call
+
+    root = _demo_workspace(ws, tmp_path)
+
+    def responder(body):
+        tool_msgs = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+        if not tool_msgs:
+            return tool_call("triage", {"system": "argocd-demo", "since": None})
+        out = tool_msgs[0]
+        atom = re.search(r'"atom_id":\s*"([^"]+)"', out).group(1)
+        file, line = re.search(r'"file":\s*"([^"]+)",\s*"line":\s*".*?",\s*"line_number":\s*(\d+)', out).groups()
+        return text(f"The notifications controller failed at {file}:{line}; the expert says [{atom}].")
+
+    with OpenAIServer(responder) as fake:
+        text_ = (
+            (root / "kb.yaml")
+            .read_text(encoding="utf-8")
+            .replace("llm:\n", f"llm:\n  base_url: {fake.base_url}\n  http_retries: 0\n  max_retries: 0\n", 1)
+        )
+        (root / "kb.yaml").write_text(text_, encoding="utf-8")
+        r = kb("-w", root, "ops", "ask", "why did the sync fail?", "--system", "argocd-demo", "--since", "all",
+               "--show-context", "--format", "json")  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        data = json.loads(r.stdout)
+        assert [c["name"] for c in data["tool_calls"]] == ["triage"] and data["mode"] != "offline"
+        assert data["citations"] and data["log_citations"] and data["log_citations"][0].startswith("logs/argocd/")
+        assert data["drafts"] == [data["citations"][0]["atom_id"]] and "draft" in data["answer"]  # said
+        assert data["uncertain"] is True and "covered by no atom" in data["reason"]  # context deadline exceeded
+        assert data["context"] == [req["messages"] for req in fake.requests]
+        assert "--- request 2:" in r.stderr and "argocd-demo" in r.stderr
+        r = kb("-w", root, "ops", "ask", "why did the sync fail?", "--system", "argocd-demo", "--since", "all")
+        assert r.exit_code == 0 and "Uncertain: YES" in r.stdout and "1 tool call(s), 2 LLM request(s)" in r.stdout

@@ -67,7 +67,7 @@ def _topics(ws: Workspace, found: list[Any]) -> list[str]:
     declared: list[str] = []
     for iid in ws.interview_ids():
         try:
-            declared += interview_file.load(ws.interview_dir(iid) / "interview.yaml").topics
+            declared += interview_file.load(ws.interview_yaml(iid)).topics
         except Exception:  # noqa: BLE001 - a broken interview.yaml is kb check's to report
             continue
     tags = Counter(t for a in found for t in a.meta.tags)
