@@ -102,6 +102,7 @@ class FaissDense:
                 "Delete the index file beside the bundle; kb serve rebuilds it.",
             )
         self._exact = ExactDense(vectors)
+        self._params: dict[int, Any] = {}  # efSearch -> a reusable SearchParameters (read-only in search)
 
     def _build(self) -> Any:
         faiss, dim, p = self._faiss, self.vectors.shape[1], self.params
@@ -117,17 +118,29 @@ class FaissDense:
             index.add(self.vectors)
         return index
 
+    def _search_params(self, ef: int, selector: Any) -> Any:
+        """The search parameters; the unfiltered ones are made once per efSearch (building a
+        SWIG ``SearchParameters`` costs about as much as a tenth of an HNSW search)."""
+        faiss = self._faiss
+        if selector is None and ef in self._params:
+            return self._params[ef]
+        params = faiss.SearchParametersHNSW(efSearch=ef) if self.kind == "hnsw" else faiss.SearchParameters()
+        if selector is None:
+            return self._params.setdefault(ef, params)
+        params.sel = selector
+        return params
+
     def _search(self, q: np.ndarray, n: int, selector: Any = None, ef: int | None = None) -> np.ndarray:
         faiss = self._faiss
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(ef or self.params.ef_search, n))
-        else:
-            params = faiss.SearchParameters()
-        if selector is not None:
-            params.sel = selector
-        _, ids = self.index.search(q[None, :].astype(np.float32), n, params=params)
-        ids = ids[0]
-        return ids[ids >= 0]
+        ef = max(ef or self.params.ef_search, n) if self.kind == "hnsw" else 0
+        params = self._search_params(ef, selector)
+        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
+        dist = np.empty((1, n), dtype=np.float32)
+        ids = np.empty((1, n), dtype=np.int64)
+        # search_c: faiss' C++ entry point under its numpy wrapper (which re-checks and re-allocates)
+        self.index.search_c(1, faiss.swig_ptr(x), n, faiss.swig_ptr(dist), faiss.swig_ptr(ids), params)
+        found = ids[0]
+        return found[found >= 0]
 
     def top(self, q: np.ndarray, depth: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.vectors)
@@ -147,7 +160,7 @@ class FaissDense:
             ids = self._search(q, depth, selector, ef)
             if len(ids) < depth:
                 return self._exact.top(q, depth, mask)
-        scores = self.vectors[ids] @ q  # float32 re-score: the same scores as the exact scan
+        scores = self.vectors.take(ids, axis=0) @ q  # float32 re-score: the same scores as the exact scan
         order = np.lexsort((ids, -scores))
         return ids[order], scores[order]
 
