@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,7 @@ class FaissDense:
                 "Delete the index file beside the bundle; kb serve rebuilds it.",
             )
         self._exact = ExactDense(vectors)
+        self._params: dict[int, Any] = {}  # efSearch -> a reusable SearchParameters (read-only in search)
 
     def _build(self) -> Any:
         faiss, dim, p = self._faiss, self.vectors.shape[1], self.params
@@ -117,17 +118,29 @@ class FaissDense:
             index.add(self.vectors)
         return index
 
+    def _search_params(self, ef: int, selector: Any) -> Any:
+        """The search parameters; the unfiltered ones are made once per efSearch (building a
+        SWIG ``SearchParameters`` costs about as much as a tenth of an HNSW search)."""
+        faiss = self._faiss
+        if selector is None and ef in self._params:
+            return self._params[ef]
+        params = faiss.SearchParametersHNSW(efSearch=ef) if self.kind == "hnsw" else faiss.SearchParameters()
+        if selector is None:
+            return self._params.setdefault(ef, params)
+        params.sel = selector
+        return params
+
     def _search(self, q: np.ndarray, n: int, selector: Any = None, ef: int | None = None) -> np.ndarray:
         faiss = self._faiss
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(ef or self.params.ef_search, n))
-        else:
-            params = faiss.SearchParameters()
-        if selector is not None:
-            params.sel = selector
-        _, ids = self.index.search(q[None, :].astype(np.float32), n, params=params)
-        ids = ids[0]
-        return ids[ids >= 0]
+        ef = max(ef or self.params.ef_search, n) if self.kind == "hnsw" else 0
+        params = self._search_params(ef, selector)
+        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
+        dist = np.empty((1, n), dtype=np.float32)
+        ids = np.empty((1, n), dtype=np.int64)
+        # search_c: faiss' C++ entry point under its numpy wrapper (which re-checks and re-allocates)
+        self.index.search_c(1, faiss.swig_ptr(x), n, faiss.swig_ptr(dist), faiss.swig_ptr(ids), params)
+        found = ids[0]
+        return found[found >= 0]
 
     def top(self, q: np.ndarray, depth: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.vectors)
@@ -147,7 +160,7 @@ class FaissDense:
             ids = self._search(q, depth, selector, ef)
             if len(ids) < depth:
                 return self._exact.top(q, depth, mask)
-        scores = self.vectors[ids] @ q  # float32 re-score: the same scores as the exact scan
+        scores = self.vectors.take(ids, axis=0) @ q  # float32 re-score: the same scores as the exact scan
         order = np.lexsort((ids, -scores))
         return ids[order], scores[order]
 
@@ -183,11 +196,23 @@ def measure_recall(index: Any, exact: ExactDense, queries: np.ndarray, k: int = 
     return float(np.mean(got))
 
 
-def checked(index: FaissDense, queries: np.ndarray | None = None) -> FaissDense:
-    """``index`` when its recall@10 vs the exact scan reaches ``params.min_recall``; else refused."""
+MAX_AUTO_EF = 1024  # `auto` widens efSearch up to this before it gives up on HNSW
+
+
+def checked(index: FaissDense, queries: np.ndarray | None = None, widen: bool = False) -> FaissDense:
+    """``index`` when its recall@10 vs the exact scan reaches ``params.min_recall``; else refused.
+
+    ``widen`` (``serve.dense: auto``): an HNSW index short of the target is retried with efSearch
+    doubled (a search parameter: no rebuild) up to ``MAX_AUTO_EF``, so ``auto`` does not refuse to
+    serve a large bundle that the default beam is too narrow for (measured: 100k real-derived
+    passages reach 0.965 at efSearch 64)."""
     vectors = index.vectors
     qs = sample_queries(vectors) if queries is None else queries
-    found = measure_recall(index, ExactDense(vectors), qs)
+    exact = ExactDense(vectors)
+    found = measure_recall(index, exact, qs)
+    while widen and index.kind == "hnsw" and found < index.params.min_recall and index.params.ef_search < MAX_AUTO_EF:
+        index.params = replace(index.params, ef_search=min(MAX_AUTO_EF, 2 * index.params.ef_search))
+        found = measure_recall(index, exact, qs)
     if found < index.params.min_recall:
         p = index.params
         raise BundleError(
@@ -236,6 +261,9 @@ def load_index(path: Path, vectors: np.ndarray, params: AnnParams, bundle_checks
         )
     if meta.get("bundle_checksum") != bundle_checksum or meta.get("n") != len(vectors):
         raise BundleError(f"The dense index {path} belongs to another bundle.", "Delete it; kb rebuilds it.")
+    saved_ef = int((meta.get("params") or {}).get("ef_search") or 0)
+    if params.kind == "hnsw" and saved_ef > params.ef_search:  # widened by `auto` when it was made
+        params = replace(params, ef_search=saved_ef)
     index = FaissDense.from_bytes(vectors, params, data)
     index.recall = meta.get("recall")  # type: ignore[attr-defined]
     return index
@@ -260,7 +288,7 @@ def dense_index(
     path = index_path(bundle, params) if bundle is not None else None
     if path is not None and path.is_file():
         return load_index(path, vectors, params, bundle_checksum)
-    index = checked(FaissDense(vectors, params))
+    index = checked(FaissDense(vectors, params), widen=mode == "auto")
     if path is not None and save:
         try:
             save_index(path, index, bundle_checksum)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,9 +58,10 @@ class Hit:
         }
 
 
-@dataclass(frozen=True)
-class Match:
-    """An atom (by index) with its fused score, best passage and raw scores (the search core's output)."""
+class Match(NamedTuple):
+    """An atom (by index) with its fused score, best passage and raw scores (the search core's output).
+
+    A NamedTuple rather than a frozen dataclass: making ten per query costs ~1 µs instead of ~20."""
 
     atom: int
     score: float
@@ -163,6 +164,8 @@ class SearchCore:
                 dense = np.where(mask, dense, -np.inf)
             top = _top(dense, depth)
             top = top[np.isfinite(dense[top])]
+            if self.lexical is None or not query.strip():
+                return self._dense_only(top, dense[top], k)
             ids.append(top)
             contrib.append(1.0 / (RRF_K + 1 + np.arange(len(top))))
         lex = None
@@ -179,19 +182,33 @@ class SearchCore:
     def _search_ann(self, q: np.ndarray, query: str, k: int, mask: np.ndarray | None, depth: int) -> list[Match]:
         """As ``search``, with the dense candidates from the approximate index (re-scored exactly)."""
         assert self.dense_index is not None  # _search_ann is only called with an index
-        top, _ = self.dense_index.top(q, depth, mask)
+        top, scores = self.dense_index.top(q, depth, mask)
+        if self.lexical is None or not query.strip():  # dense only: the candidates' scores are all we need
+            return self._dense_only(top, scores, k)
         ids = [top]
         contrib = [1.0 / (RRF_K + 1 + np.arange(len(top)))]
-        lex = None
-        if self.lexical is not None and query.strip():
-            lex = self.lexical.scores(query)
-            if mask is not None:
-                lex = np.where(mask, lex, 0.0)
-            lt = _top(lex, depth)
-            lt = lt[lex[lt] > 0]
-            ids.append(lt)
-            contrib.append(1.0 / (RRF_K + 1 + np.arange(len(lt))))
+        lex = self.lexical.scores(query)
+        if mask is not None:
+            lex = np.where(mask, lex, 0.0)
+        lt = _top(lex, depth)
+        lt = lt[lex[lt] > 0]
+        ids.append(lt)
+        contrib.append(1.0 / (RRF_K + 1 + np.arange(len(lt))))
         return self._fuse(ids, contrib, k, _LazyDense(self.vectors, q, mask), lex)
+
+    def _dense_only(self, top: np.ndarray, scores: np.ndarray, k: int) -> list[Match]:
+        """``_fuse`` for one dense ranking (best first): an atom's best passage is its first one in
+        that order, so grouping is one pass over the (<= depth) candidates; the same matches."""
+        out: list[Match] = []
+        seen: set[int] = set()
+        passages, dense = top.tolist(), scores.tolist()
+        for rank, a in enumerate(self.atom_of[top].tolist()):
+            if a not in seen:
+                seen.add(a)
+                out.append(Match(a, 1.0 / (RRF_K + 1 + rank), passages[rank], dense[rank], 0.0))
+                if len(out) == k:
+                    break
+        return out
 
     def _fuse(self, ids: list[np.ndarray], contrib: list[np.ndarray], k: int, dense: Any, lex: Any) -> list[Match]:
         if not ids or not sum(len(i) for i in ids):
@@ -203,7 +220,8 @@ class SearchCore:
             fused = np.bincount(inverse, weights=np.concatenate(contrib))
         atoms = self.atom_of[passages]
         order = np.lexsort((passages, -fused, atoms))  # per atom: best fused first (ties: lower id)
-        firsts = order[np.r_[True, atoms[order][1:] != atoms[order][:-1]]]
+        grouped = atoms[order]
+        firsts = order[np.concatenate(([True], grouped[1:] != grouped[:-1]))]
         firsts = firsts[np.lexsort((atoms[firsts], -fused[firsts]))][:k]
         out = []
         for i in firsts:
@@ -216,7 +234,7 @@ class SearchCore:
             else:
                 d = float(dense[lo:hi].max())
             lx = float(lex[lo:hi].max()) if lex is not None else 0.0
-            out.append(Match(atom=a, score=float(fused[i]), passage=p, dense=d, lexical=lx))
+            out.append(Match(a, float(fused[i]), p, d, lx))
         return out
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bundle_support import embedder, export, make_workspace
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, MissingDependencyError
 from pipeline.index.bundle import Bundle
 from pipeline.index.lexical import Lexical, tokenize
 from pipeline.index.search import SearchCore
@@ -110,6 +110,37 @@ def test_dense_core_groups_passages_per_atom():
     assert matches[0].passage == 10 and matches[0].dense == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="grouped by atom"):
         SearchCore(vectors, rng.permutation(atom_of), 100)
+
+
+def test_dense_only_shortcut_equals_the_general_fusion():
+    """Dense-only searches skip the fusion (one pass over the ranked candidates); they must return
+    exactly what the general path (``_fuse``) returns, with and without a filter, and with the
+    ANN index when faiss is installed."""
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((1500, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    atom_of = np.sort(rng.integers(0, 400, 1500))
+    n_atoms = int(atom_of[-1]) + 1
+    cores = [SearchCore(vectors, atom_of, n_atoms)]
+    try:
+        from pipeline.index.ann import AnnParams, FaissDense
+
+        cores.append(SearchCore(vectors, atom_of, n_atoms, dense_index=FaissDense(vectors, AnnParams())))
+    except MissingDependencyError:  # no faiss (the `ann` extra): the exact path only
+        pass
+    for core in cores:
+        for i in range(20):
+            q = vectors[i * 7] + 0.3 * rng.standard_normal(32).astype(np.float32)
+            mask = None if i % 2 else rng.random(1500) < 0.6
+            dense = np.where(mask, vectors @ q, -np.inf) if mask is not None else vectors @ q
+            top = np.argsort(-dense, kind="stable")[:50]
+            top = top[np.isfinite(dense[top])]
+            if core.dense_index is not None:
+                top, _ = core.dense_index.top(q, 50, mask)
+            general = core._fuse([top], [1.0 / (61 + np.arange(len(top)))], 10, dense, None)
+            got = core.search(q, k=10, mask=mask)
+            assert [(m.atom, m.passage, m.score) for m in got] == [(m.atom, m.passage, m.score) for m in general]
+            assert [m.dense for m in got] == pytest.approx([m.dense for m in general], abs=1e-6)
 
 
 def test_concurrent_searches_agree(bundle):

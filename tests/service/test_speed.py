@@ -97,6 +97,25 @@ def test_ann_index_refused_when_recall_falls_short(grown):
     assert "serve.dense: exact" in exc.value.hint
 
 
+def test_auto_widens_ef_search_instead_of_refusing(tmp_path):
+    """``serve.dense: auto`` retries a short HNSW index with a wider beam (no rebuild) and keeps
+    the efSearch that passed in the sidecar; an explicit ``hnsw`` with the same beam is refused."""
+    from pipeline.index.ann import AnnParams, dense_index
+
+    rng = np.random.default_rng(5)  # clustered: efSearch 10 reaches ~0.97 here, 32 ~0.997
+    centres = rng.standard_normal((50, 64)).astype(np.float32)
+    vectors = centres[rng.integers(0, 50, 4000)] + 0.8 * rng.standard_normal((4000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    params = AnnParams(m=8, ef_construction=40, ef_search=1, min_recall=0.99)
+    with pytest.raises(BundleError, match="below serve.min_recall"):
+        dense_index(vectors, "hnsw", params)
+    bundle = tmp_path / "kb-x.duckdb"
+    index = dense_index(vectors, "auto", params, bundle=bundle, bundle_checksum="abc", threshold=1)
+    assert index.kind == "hnsw" and index.params.ef_search > 1 and index.recall >= 0.95
+    again = dense_index(vectors, "auto", params, bundle=bundle, bundle_checksum="abc", threshold=1)
+    assert again.params.ef_search == index.params.ef_search  # read back from the sidecar
+
+
 def test_ann_index_file_checked_and_refused_when_short(tmp_path, grown):
     from pipeline.index.ann import AnnParams, FaissDense, load_index, save_index
 
