@@ -122,13 +122,15 @@ def report_run(st: Any) -> None:
         raise typer.Exit(3)
 
 
-def run_via_celery(ctx: typer.Context, *, force: bool, broker: str | None, wait_for: bool) -> None:
+def run_via_celery(
+    ctx: typer.Context, *, force: bool, broker: str | None, wait_for: bool, steps: list[str] | None = None
+) -> None:
     """``kb run --via celery``: submit, print the run id, and (by default) wait and report like kb run."""
     from pipeline.jobs import app as jobs_app
 
     st = state(ctx)
     settings = st.settings(**{"workers.broker_url": broker})
-    run_id = jobs_app.submit(settings, st.workspace, force=force)
+    run_id = jobs_app.submit(settings, st.workspace, force=force, steps=steps or jobs_app.STEPS)
     console.print(f"run id: {run_id}", markup=False)
     if not wait_for:
         console.print(f"Follow it with: kb jobs watch {run_id}", markup=False)
@@ -240,7 +242,7 @@ def retry_cmd(
         todo = [i for i in st.interviews if any(st.state(s, i) not in ok for s in ("transcribe", "distill"))]
         stage = "transcribe"
     jobs_app.submit(settings, st_.workspace, force=bool(st.meta.get("force")), interviews=todo,
-                    from_stage=stage, run_id=run_id)  # fmt: skip
+                    from_stage=stage, run_id=run_id, steps=st.meta.get("steps") or jobs_app.STEPS)  # fmt: skip
     console.print(f"run id: {run_id}: resent {len(todo)} interview(s) from {stage}, and the callback", markup=False)
     if wait_for:
         report_run(wait(ctx, run_id, timeout=settings.workers.wait_timeout_s))

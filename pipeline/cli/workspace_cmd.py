@@ -64,16 +64,14 @@ def run_pipeline(
     st = state(ctx)
     if via not in ("local", "celery"):
         raise typer.BadParameter(f"--via must be local or celery, not '{via}'")
-    if via == "celery":
-        if only or skip:
-            raise typer.BadParameter("--via celery runs every step (the workers skip what is fresh)")
-        from pipeline.cli.jobs_cmd import run_via_celery
-
-        return run_via_celery(ctx, force=force, broker=broker, wait_for=wait)
     try:
-        runner.selected(only, skip)
+        steps = runner.selected(only, skip)
     except runner.UnknownStepError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if via == "celery":
+        from pipeline.cli.jobs_cmd import run_via_celery
+
+        return run_via_celery(ctx, force=force, broker=broker, wait_for=wait, steps=steps)
     settings = st.settings()
     result = runner.run(
         settings,

@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.config import Settings, WorkersSettings
 from pipeline.errors import ConfigError, KbError, MissingDependencyError
 from pipeline.jobs import records, tasks
+from pipeline.jobs.steps import STEPS
 from pipeline.workspace import Workspace, sha256_json, sha256_text
 
 QUEUES: tuple[str, ...] = ("asr", "diarise", "llm", "index")
@@ -137,8 +138,13 @@ def submit(
     interviews: list[str] | None = None,
     from_stage: str = "transcribe",
     run_id: str | None = None,
+    steps: tuple[str, ...] | list[str] = STEPS,
 ) -> str:
-    """Send a run: per interview a chain transcribe (asr) → distill (llm), grouped, with the callback."""
+    """Send a run: per interview a chain transcribe (asr) → distill (llm), grouped, with the callback.
+
+    ``steps`` are kb run's (``--only`` / ``--skip``): the chains hold the per-interview ones, the
+    callback runs the selected ones of distill (consolidate and write), check, site, export.
+    """
     from celery import chord, group
 
     app = make_app(settings, broker)
@@ -146,15 +152,21 @@ def submit(
     new = run_id is None
     run_id = run_id or records.new_run_id()
     todo = ws.interview_ids() if interviews is None else interviews
-    job = {"workspace": str(ws.root.resolve()), "run": run_id, "force": force, "settings": tasks.settings_sha(settings)}
+    job = {"workspace": str(ws.root.resolve()), "run": run_id, "force": force, "settings": tasks.settings_sha(settings),
+           "steps": list(steps)}  # fmt: skip
+    if "transcribe" not in steps:
+        from_stage = "distill" if from_stage == "transcribe" else from_stage
+    if from_stage not in ("transcribe", "distill") or ("distill" not in steps and from_stage == "distill"):
+        todo = []  # only the callback's steps
     chains, ids = [], {}
     for i in todo:
         tid, did = task_ids(settings, ws, i, force)
         ids[i] = {"transcribe": tid, "distill": did}
         one = {**job, "interview": i}
         d = app.signature("kb.distill", kwargs={"job": one}, task_id=did, queue="llm")
+        t = app.signature("kb.transcribe", args=(one,), task_id=tid, queue="asr")
         if from_stage == "transcribe":
-            chains.append(app.signature("kb.transcribe", args=(one,), task_id=tid, queue="asr") | d)
+            chains.append(t | d if "distill" in steps else t)
         else:
             chains.append(d.clone(args=({"interview": i, "ok": True},)))
     meta: dict[str, Any] = records.read_run(ws, run_id) if not new else {"submitted": records.now(), "force": force}
@@ -162,6 +174,7 @@ def submit(
     meta.setdefault("tasks", {}).update(ids)
     meta["finalize"] = f"{run_id}-finalize-{sha256_text(records.now())[:8]}"
     meta["broker"] = redact(app.kb_url)
+    meta["steps"] = list(steps)
     records.write_run(ws, run_id, meta)
     body = app.signature("kb.finalize", kwargs={"job": job}, task_id=meta["finalize"], queue="index")
     if chains:

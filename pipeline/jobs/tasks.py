@@ -124,7 +124,8 @@ def finalize(results: list[dict[str, Any]], job: dict[str, Any]) -> dict[str, An
         try:
             merged = _merge_ledger(settings, ws, run_id, len(results))
             reporter = Reporter()
-            result = run_steps(settings, ws, reporter, FINAL_STEPS, force=bool(job.get("force")))
+            names = [n for n in FINAL_STEPS if n in job.get("steps", FINAL_STEPS)]
+            result = run_steps(settings, ws, reporter, names, force=bool(job.get("force")))
         except KbError as exc:
             outcome("failed")
             why = exc.message + (f" ({exc.hint})" if exc.hint else "")
