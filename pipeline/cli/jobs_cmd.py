@@ -63,7 +63,7 @@ def _progress_line(st: Any) -> str:
     return f"run {st.run_id}: {done}/{st.total} task(s) finished, {st.requests} LLM request(s) logged"
 
 
-def wait(ctx: typer.Context, run_id: str, *, timeout: float, poll: float = 0.3) -> Any:
+def wait(ctx: typer.Context, run_id: str, settings: Any, *, timeout: float, poll: float = 0.3) -> Any:
     """Follow a run until its callback finishes (a progress bar on a terminal); returns its status."""
     import sys
 
@@ -71,7 +71,7 @@ def wait(ctx: typer.Context, run_id: str, *, timeout: float, poll: float = 0.3) 
     from pipeline.jobs import records
 
     ws = state(ctx).workspace
-    settings = state(ctx).settings()
+    celery = jobs_app.make_app(settings)
     deadline = time.monotonic() + timeout
     bar = None
     if sys.stderr.isatty() and not os.environ.get("CI"):
@@ -87,7 +87,7 @@ def wait(ctx: typer.Context, run_id: str, *, timeout: float, poll: float = 0.3) 
                 bar.update(task, total=st.total, completed=st.finished)
             if st.outcome in ("done", "failed"):
                 return st
-            cstate, why = jobs_app.callback_state(settings, ws, run_id)
+            cstate, why = jobs_app.callback_state(celery, st.meta)
             if cstate == "FAILURE":
                 raise KbError(
                     f"run {run_id} failed in a worker: {why}", f"See the worker's log; then 'kb jobs retry {run_id}'."
@@ -99,6 +99,7 @@ def wait(ctx: typer.Context, run_id: str, *, timeout: float, poll: float = 0.3) 
                 )
             time.sleep(poll)
     finally:
+        celery.close()
         if bar is not None:
             bar.stop()
 
@@ -135,7 +136,7 @@ def run_via_celery(
     if not wait_for:
         console.print(f"Follow it with: kb jobs watch {run_id}", markup=False)
         return
-    report_run(wait(ctx, run_id, timeout=settings.workers.wait_timeout_s))
+    report_run(wait(ctx, run_id, settings, timeout=settings.workers.wait_timeout_s))
 
 
 def _resolve(ctx: typer.Context, run_id: str | None) -> str:
@@ -245,4 +246,4 @@ def retry_cmd(
                     from_stage=stage, run_id=run_id, steps=st.meta.get("steps") or jobs_app.STEPS)  # fmt: skip
     console.print(f"run id: {run_id}: resent {len(todo)} interview(s) from {stage}, and the callback", markup=False)
     if wait_for:
-        report_run(wait(ctx, run_id, timeout=settings.workers.wait_timeout_s))
+        report_run(wait(ctx, run_id, settings, timeout=settings.workers.wait_timeout_s))

@@ -184,10 +184,8 @@ def submit(
     return run_id
 
 
-def callback_state(settings: Settings, ws: Workspace, run_id: str, broker: str | None = None) -> tuple[str, str]:
-    """(Celery state, error text) of the run's callback: FAILURE when a task raised a bug, not a KbError."""
-    app = make_app(settings, broker)
-    meta = records.read_run(ws, run_id)
-    res = app.AsyncResult(meta["finalize"])
-    state = str(res.state)
-    return state, (str(res.result) if state == "FAILURE" else "")
+def callback_state(app: Any, meta: dict[str, Any]) -> tuple[str, str]:
+    """(Celery state, error text) of a run's callback: FAILURE when a task raised a bug, not a KbError."""
+    got = app.backend.get_task_meta(meta["finalize"])  # not AsyncResult: no result subscription left behind
+    state = str(got.get("status", "PENDING"))
+    return state, (str(got.get("result")) if state == "FAILURE" else "")
