@@ -44,6 +44,7 @@ def worker_cmd(
 
     celery = jobs_app.make_app(settings, queues=chosen)
     jobs_app.ping(celery)
+    jobs_app.warm(chosen)
     if metrics_port is not None:
         from pipeline.jobs import metrics
 

@@ -52,7 +52,14 @@ def make_app(settings: Settings, broker: str | None = None, *, queues: tuple[str
     validate_limits(w)
     url = broker or w.broker_url
     app = Celery("kb", broker=url, backend=w.result_url or url, set_as_current=False)
-    transport = {"visibility_timeout": w.visibility_timeout_s}
+    # a dead worker's unacknowledged tasks come back after the visibility timeout: sweep for them
+    # often enough that a short timeout means a quick redelivery (kombu's default is ~100 s)
+    sweep = max(1, min(10, int(w.visibility_timeout_s // 4)))
+    transport = {
+        "visibility_timeout": w.visibility_timeout_s,
+        "unacked_restore_interval": sweep,
+        "unacked_restore_throttle": 1,
+    }
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -83,6 +90,26 @@ def make_app(settings: Settings, broker: str | None = None, *, queues: tuple[str
     app.task(name="kb.finalize", acks_late=False)(tasks.finalize)
     app.kb_url = url
     return app
+
+
+#: What a worker imports before it forks its pool, per queue it serves (a first task is then not
+#: slower than the others, nor cut by a short soft time limit while importing).
+WARM: dict[str, tuple[str, ...]] = {
+    "asr": ("pipeline.stages.transcribe",),
+    "diarise": ("pipeline.stages.transcribe",),
+    "llm": ("pipeline.stages.distill", "instructor", "openai"),
+    "index": ("pipeline.stages.distill", "pipeline.stages.check", "pipeline.stages.site", "pipeline.stages.export"),
+}
+
+
+def warm(queues: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in dict.fromkeys(m for q in queues for m in WARM.get(q, ())):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an extra this worker lacks: the task says so when it needs it
+            pass
 
 
 def ping(app: Any) -> None:

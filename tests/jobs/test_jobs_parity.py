@@ -74,4 +74,3 @@ def test_celery_run_equals_local_run(kb, tmp_path, workers):
     new_run = again.stdout.split("run id: ", 1)[1].split()[0]
     st2 = records.status(Workspace.at(remote, discover=False), new_run)
     assert {st2.state("transcribe", i) for i in st2.interviews} == {"skipped"}
-
