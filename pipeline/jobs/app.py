@@ -80,14 +80,14 @@ def make_app(settings: Settings, broker: str | None = None, *, queues: tuple[str
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=3,
     )
-    idempotent: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+    idempotent: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "shared": False}
     app.task(name="kb.transcribe", **idempotent)(tasks.transcribe)
 
     @app.task(name="kb.distill", bind=True, **idempotent)
     def distill(self: Any, previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         return tasks.distill(previous, job, self.request.id)
 
-    app.task(name="kb.finalize", acks_late=False)(tasks.finalize)
+    app.task(name="kb.finalize", acks_late=False, shared=False)(tasks.finalize)
     app.kb_url = url
     return app
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,12 @@ def sample_workspace(kb, root: Path) -> Path:
     assert kb("init", root, "--no-git").exit_code == 0
     shutil.copytree(REPO_ROOT / "interviews", root / "interviews", dirs_exist_ok=True)
     return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -44,7 +52,8 @@ def test_celery_run_equals_local_run(kb, tmp_path, workers):
     # the embedding cache is keyed by model and text: sharing it only saves loading the model twice
     shutil.copytree(local / ".kb" / "embeddings", remote / ".kb" / "embeddings")
     a = workers.start(remote, "--queues", "asr,diarise", "-c", "1")
-    b = workers.start(remote, "--queues", "llm,index", "-c", "1")
+    port = free_port()
+    b = workers.start(remote, "--queues", "llm,index", "-c", "1", "--metrics-port", str(port))
     res = kb("-w", remote, "run", "--via", "celery", "--broker", workers.broker)
     assert res.exit_code == local_code, res.stderr + workers.logs()
     run_id = res.stdout.split("run id: ", 1)[1].split()[0]
@@ -63,6 +72,12 @@ def test_celery_run_equals_local_run(kb, tmp_path, workers):
     assert by_stage["transcribe"] == {a.pid}, st.tasks  # asr ran in worker a's pool, nowhere else
     assert by_stage["distill"] == {b.pid} and by_stage["finalize"] == {b.pid}
     assert all(rec["pid"] != os.getpid() for rec in st.tasks.values())
+
+    # kb worker's /metrics: jobs by stage and outcome (merged over its pool processes), queue depth
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'kb_jobs_total{outcome="done",stage="finalize"} 1.0' in metrics, metrics
+    assert 'kb_jobs_total{outcome="skipped",stage="distill"} 2.0' in metrics  # extractive: nothing per interview
+    assert 'kb_jobs_queue_depth{queue="llm"} 0.0' in metrics
 
     # the run's progress, and the same run again: every step fresh, nothing rewritten
     status = kb("-w", remote, "jobs", "status", run_id)
