@@ -204,10 +204,11 @@ def submit(
     meta["steps"] = list(steps)
     records.write_run(ws, run_id, meta)
     body = app.signature("kb.finalize", kwargs={"job": job}, task_id=meta["finalize"], queue="index")
-    if chains:
-        chord(group(chains), body).apply_async()
-    else:
-        body.clone(args=([],)).apply_async()
+    sent = chord(group(chains), body).apply_async() if chains else body.clone(args=([],)).apply_async()
+    # nobody waits on this handle (kb jobs reads the workspace): drop its result subscription now,
+    # while the broker is there, rather than in its finaliser
+    app.backend.remove_pending_result(sent)
+    app.close()
     return run_id
 
 
