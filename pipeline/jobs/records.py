@@ -127,7 +127,9 @@ class RunStatus:
 
     @property
     def total(self) -> int:
-        return 2 * len(self.interviews) + 1
+        """Tasks of the run: the per-interview ones its steps send, and the callback."""
+        steps = self.meta.get("steps") or ("transcribe", "distill")
+        return sum(s in steps for s in ("transcribe", "distill")) * len(self.interviews) + 1
 
     @property
     def finished(self) -> int:
