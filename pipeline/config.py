@@ -250,6 +250,26 @@ class SetupSettings(_Section):
     max_atoms: int = Field(12, ge=1, description="Most config-template / interface-input / procedure atoms retrieved.")
 
 
+class WorkersSettings(_Section):
+    """Celery workers (``kb worker``, ``kb run --via celery``): broker and time limits.
+
+    Soft limit < hard limit < the broker's visibility timeout, or a task still running would be
+    handed to a second worker (checked when the Celery app is made)."""
+
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Celery broker (redis:// or redis+socket:///path); --broker wins."
+    )
+    result_url: str | None = Field(None, description="Result backend; default: the broker URL.")
+    visibility_timeout_s: float = Field(
+        3600.0, gt=0, description="Seconds before an unacknowledged task is redelivered."
+    )
+    soft_time_limit_s: float = Field(1800.0, gt=0, description="A task is asked to stop after this many seconds.")
+    time_limit_s: float = Field(2400.0, gt=0, description="A task is killed after this many seconds.")
+    concurrency: int = Field(1, ge=1, description="kb worker: task processes (-c).")
+    prefetch: int = Field(4, ge=1, description="Tasks a worker process reserves ahead (1 when it serves asr).")
+    wait_timeout_s: float = Field(86400.0, gt=0, description="kb run --via celery: longest wait for the run.")
+
+
 class Settings(BaseSettings):
     """All of kb's settings. ``Settings.load(workspace, **flags)`` is the way to build one."""
 
@@ -280,6 +300,7 @@ class Settings(BaseSettings):
     ops: OpsSettings = OpsSettings()
     change: ChangeSettings = ChangeSettings()
     setup: SetupSettings = SetupSettings()
+    workers: WorkersSettings = WorkersSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

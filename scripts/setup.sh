@@ -16,6 +16,7 @@ command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)  # query_metric tests; promtool for the alert rules
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # the Celery broker of kb worker (tests start their own)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing system packages: ${need_apt[*]}"

@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "asr": ("faster_whisper",),
     "whisperx": ("whisperx", "nltk", "omegaconf", "pandas", "transformers"),
     "diarise": ("pyannote.audio", "torchcodec", "pyannote.metrics"),
+    "workers": ("celery", "kombu", "redis", "prometheus_client"),
     "dev": ("grimp", "selenium"),
 }
 

@@ -25,6 +25,7 @@ from pipeline.cli import (  # noqa: E402
     gaps_cmd,  # noqa: E402,F401  gaps
     import_docs_cmd,  # noqa: E402,F401  import-docs
     interviews_cmd,  # noqa: E402,F401  add, transcribe, eval-diarisation
+    jobs_cmd,  # noqa: E402,F401  worker, jobs status/watch/retry (kb run --via celery)
     mcp_cmd,  # noqa: E402,F401  mcp
     monitoring_cmd,  # noqa: E402,F401  monitoring dashboard
     ops_cmd,  # noqa: E402,F401  triage, ops

@@ -42,6 +42,8 @@ COMMAND_ORDER = (
     "setup",
     "change",
     "run",
+    "worker",
+    "jobs",
     "cost",
     "config",
     "schemas",

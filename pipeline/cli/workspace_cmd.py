@@ -52,15 +52,26 @@ def run_pipeline(
     force: bool = typer.Option(False, "--force", help="Redo every step, even where outputs are fresh."),
     only: list[str] = typer.Option([], "--only", metavar="STEP", help="Run only these steps (repeatable)."),
     skip: list[str] = typer.Option([], "--skip", metavar="STEP", help="Skip these steps (repeatable)."),
+    via: str = typer.Option("local", "--via", help="local (this process) | celery (kb worker processes)."),
+    broker: str | None = typer.Option(
+        None, "--broker", help="--via celery: the broker URL (default workers.broker_url)."
+    ),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="--via celery: wait for the run and report it."),
 ) -> None:
     """Run the stages in order for the workspace, skipping what is fresh and saying so."""
     from pipeline import runner
 
     st = state(ctx)
+    if via not in ("local", "celery"):
+        raise typer.BadParameter(f"--via must be local or celery, not '{via}'")
     try:
-        runner.selected(only, skip)
+        steps = runner.selected(only, skip)
     except runner.UnknownStepError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if via == "celery":
+        from pipeline.cli.jobs_cmd import run_via_celery
+
+        return run_via_celery(ctx, force=force, broker=broker, wait_for=wait, steps=steps)
     settings = st.settings()
     result = runner.run(
         settings,

@@ -212,6 +212,47 @@ def _append_atoms(con: Any, run_id: str, rows: list[tuple], *, written: int, pro
         con.close()
 
 
+def merge_run(
+    path: Path,
+    run_id: str,
+    requests: list[dict[str, Any]],
+    *,
+    backend: str,
+    model: str | None,
+    prompt: str | None,
+    status: str,
+    interviews: int,
+) -> int:
+    """Fold workers' per-request records into the run log as one run; returns the requests merged.
+
+    Workers cannot share the DuckDB write connection, so each writes one JSON record per request
+    and the one writer of a Celery run (its callback) calls this. The run's rows are replaced, so
+    merging twice (a redelivered callback) counts each request once.
+    """
+    con = _connect(Path(path))
+    try:
+        con.execute(_SCHEMA)
+        con.execute("DELETE FROM requests WHERE run_id = ?", [run_id])
+        con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+        for r in requests:
+            con.execute(
+                "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, dt.datetime.fromisoformat(r["requested_at"]), r.get("interview"), r.get("window"),
+                 r["tokens_in"], r["tokens_out"], r["cost_usd"], r.get("reask", False), r.get("retries", 0),
+                 r.get("status", "ok")],
+            )  # fmt: skip
+        con.execute(
+            "INSERT INTO runs (run_id, started, finished, backend, model, prompt, status, interviews, windows, "
+            "requests, tokens_in, tokens_out, cost_usd) SELECT ?, min(requested_at), ?, ?, ?, ?, ?, ?, "
+            "count(DISTINCT window_index || interview), count(*), coalesce(sum(tokens_in), 0), "
+            "coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0) FROM requests WHERE run_id = ?",
+            [run_id, _now(), backend, model, prompt, status, interviews, run_id],
+        )
+        return len(requests)
+    finally:
+        con.close()
+
+
 @dataclass
 class CostReport:
     runs: list[dict[str, Any]] = field(default_factory=list)

@@ -10,6 +10,7 @@ Every LLM request is logged with its tokens and cost in ``.kb/runs.duckdb`` (``k
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from pipeline.stages.distill import writer as da
 from pipeline.stages.distill.windows import windows
 from pipeline.transcripts import interview as interview_file
 from pipeline.transcripts import store
-from pipeline.workspace import RUN_LOG, Workspace, atomic_write_json, clean_leftovers, sha256_file
+from pipeline.workspace import RUN_LOG, Workspace, atomic_write_json, clean_leftovers, sha256_file, sha256_json
 
 RUNLOG = RUN_LOG  # kept for callers that spell the run log as ws.state_dir / RUNLOG
 
@@ -366,3 +367,54 @@ def _log_atoms(ws: Workspace, report: DistillReport, planned: list[da.Planned]) 
 def run_all(settings: Settings, workspace: Workspace, reporter: Reporter, force: bool = False) -> DistillReport:
     """``kb run`` step: distill every interview with a transcript whose inputs changed."""
     return run(settings, workspace, reporter, force=force)
+
+
+def settings_hash(settings: Settings) -> str:
+    """What distillation depends on besides the transcript (backend, model, prompt, settings): names worker tasks."""
+    backend = choose_backend(settings, None)
+    return sha256_json(
+        {
+            "backend": backend,
+            "model": settings.llm.model if backend == "llm" else None,
+            "prompt": dl.PROMPT if backend == "llm" else extractive.PROMPT,
+            "settings": settings.distill.model_dump(exclude={"max_cost_usd", "backend"}),
+        }
+    )
+
+
+def prefetch(
+    settings: Settings,
+    workspace: Workspace,
+    reporter: Reporter,
+    interview_id: str,
+    *,
+    force: bool = False,
+    on_request: Callable[[str, int | None, RequestRecord], None] | None = None,
+) -> DistillReport:
+    """A worker's share of distillation: one interview's LLM windows into the window cache.
+
+    Consolidation and writing stay in the one ``run_all`` that follows (it then finds every window
+    cached), so the atoms are a local run's. Nothing to do for the extractive backend or a fresh
+    interview. ``on_request(interview, window, record)`` sees every completion (the cost ledger).
+    """
+    ws = workspace
+    chosen = choose_backend(settings, None)
+    report = DistillReport(backend=chosen)
+    if chosen != "llm":
+        return report
+    if not force and ws.freshness("distill").is_fresh(interview_id, _inputs(ws, interview_id, chosen, settings)):
+        reporter.skip(f"distill {interview_id}: transcript and settings unchanged (use --force to redo)")
+        report.skipped = 1
+        return report
+    client = make_client(settings, budget_usd=settings.distill.max_cost_usd)
+    where: dict[str, Any] = {"interview": interview_id, "window": None}
+    if on_request is not None:
+        client.on_request = lambda r: on_request(interview_id, where["window"], r)
+    try:
+        got = _llm_interview(client, settings, ws, reporter, report, where, interview_id, True)
+    finally:
+        report.usage = client.total
+        client.on_request = None
+        client.close()
+    report.interviews = 1 if got is not None and got[2] else 0
+    return report

@@ -199,6 +199,29 @@ def _merge_md(
     return new
 
 
+def _source(settings: Settings, workspace: Workspace, interview_id: str) -> tuple[Interview, MediaRef, Path]:
+    """The interview, its chosen media entry and the file it points to (NotFoundError when missing)."""
+    folder = workspace.interview_dir(interview_id)
+    iv_path = workspace.interview_yaml(interview_id)
+    iv = interview_file.load(iv_path)
+    media = choose_media(iv, iv_path)
+    src = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
+    if src.is_file() or src.is_symlink():
+        src = interview_file.media_path(workspace, iv_path, media, settings.allowed_roots)
+    if not src.is_file():
+        raise NotFoundError(
+            f"{workspace.relative(iv_path)}: registered {media.kind} '{media.file}' is missing.",
+            "Put the file back, or fix 'media:' in interview.yaml.",
+        )
+    return iv, media, src
+
+
+def inputs_hash(settings: Settings, workspace: Workspace, interview_id: str) -> str:
+    """The hash of what a transcript depends on (the freshness record's inputs): names its worker task."""
+    iv, _media, src = _source(settings, workspace, interview_id)
+    return sha256_json(_inputs(settings, iv, sha256_file(src), importers.detect_format(src)))
+
+
 def transcribe_one(
     settings: Settings,
     workspace: Workspace,
@@ -209,19 +232,9 @@ def transcribe_one(
     force: bool = False,
 ) -> tuple[str, int, list[str]]:
     """Returns (outcome 'transcribed'|'fresh', corrections merged, unmapped speaker labels)."""
-    folder = workspace.interview_dir(interview_id)
     iv_path = workspace.interview_yaml(interview_id)
-    iv = interview_file.load(iv_path)
-    media = choose_media(iv, iv_path)
+    iv, media, src = _source(settings, workspace, interview_id)
     clean_leftovers(workspace, reporter)
-    src = Path(media.file) if Path(media.file).is_absolute() else folder / media.file
-    if src.is_file() or src.is_symlink():
-        src = interview_file.media_path(workspace, iv_path, media, settings.allowed_roots)
-    if not src.is_file():
-        raise NotFoundError(
-            f"{workspace.relative(iv_path)}: registered {media.kind} '{media.file}' is missing.",
-            "Put the file back, or fix 'media:' in interview.yaml.",
-        )
     sha = sha256_file(src)
     if sha != media.sha256:
         reporter.warn(f"{interview_id}: {media.file} changed since it was registered (sha256 differs).")

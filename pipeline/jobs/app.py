@@ -1,0 +1,219 @@
+"""The Celery app of kb's workers (the only module that imports celery, lazily) and run submission.
+
+Queues are explicit: ``asr`` (transcribe; a worker serving it reserves one task at a time),
+``diarise`` (declared for a split speech pipeline), ``llm`` (distillation windows) and ``index``
+(the run's callback: consolidate, check, site, export). JSON is the only serializer. Transcribe and
+distill acknowledge late (and are re-queued when their worker dies) because they are idempotent:
+their outputs are content-addressed and written atomically, so a redelivered task finds them. The
+callback, the run's one writer, acknowledges early (``kb jobs retry`` reruns it). Time limits are
+checked: soft < hard < the broker's visibility timeout, or a slow task would run twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pipeline.config import Settings, WorkersSettings
+from pipeline.errors import ConfigError, KbError, MissingDependencyError
+from pipeline.jobs import records, tasks
+from pipeline.jobs.steps import STEPS
+from pipeline.workspace import Workspace, sha256_json, sha256_text
+
+QUEUES: tuple[str, ...] = ("asr", "diarise", "llm", "index")
+ROUTES = {"kb.transcribe": "asr", "kb.distill": "llm", "kb.finalize": "index"}
+
+
+def validate_limits(w: WorkersSettings) -> None:
+    """soft < hard < visibility timeout, or a ConfigError that says which setting to change."""
+    soft, hard, vis = w.soft_time_limit_s, w.time_limit_s, w.visibility_timeout_s
+    if not soft < hard < vis:
+        raise ConfigError(
+            f"Worker time limits must satisfy soft < hard < visibility timeout; got workers.soft_time_limit_s={soft:g}, "
+            f"workers.time_limit_s={hard:g}, workers.visibility_timeout_s={vis:g}.",
+            "A task still running past the visibility timeout is handed to a second worker. Raise "
+            "workers.visibility_timeout_s above workers.time_limit_s (kb.yaml or KB_WORKERS_VISIBILITY_TIMEOUT_S), "
+            "or lower the time limits.",
+        )
+
+
+def redact(url: str) -> str:
+    return re.sub(r"://([^/@:]*):[^@/]*@", r"://\1:***@", url)
+
+
+def make_app(settings: Settings, broker: str | None = None, *, queues: tuple[str, ...] = QUEUES) -> Any:
+    """The Celery app for these settings (``broker`` = the --broker flag, which wins)."""
+    try:
+        from celery import Celery
+        from kombu import Queue
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "celery", "workers", "kb worker / kb run --via celery") from None
+    w = settings.workers
+    validate_limits(w)
+    url = broker or w.broker_url
+    app = Celery("kb", broker=url, backend=w.result_url or url, set_as_current=False)
+    # a dead worker's unacknowledged tasks come back after the visibility timeout: sweep for them
+    # often enough that a short timeout means a quick redelivery (kombu's default is ~100 s)
+    sweep = max(1, min(10, int(w.visibility_timeout_s // 4)))
+    transport = {
+        "visibility_timeout": w.visibility_timeout_s,
+        "unacked_restore_interval": sweep,
+        "unacked_restore_throttle": 1,
+    }
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_default_queue="index",
+        task_routes={name: {"queue": q, "routing_key": q} for name, q in ROUTES.items()},
+        worker_prefetch_multiplier=1 if "asr" in queues else w.prefetch,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        task_soft_time_limit=w.soft_time_limit_s,
+        task_time_limit=w.time_limit_s,
+        task_acks_late=False,
+        task_track_started=True,
+        result_expires=7 * 86400,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=3,
+    )
+    idempotent: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "shared": False}
+    app.task(name="kb.transcribe", **idempotent)(tasks.transcribe)
+
+    @app.task(name="kb.distill", bind=True, **idempotent)
+    def distill(self: Any, previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        return tasks.distill(previous, job, self.request.id)
+
+    app.task(name="kb.finalize", acks_late=False, shared=False)(tasks.finalize)
+    app.kb_url = url
+    return app
+
+
+#: What a worker imports before it forks its pool, per queue it serves (a first task is then not
+#: slower than the others, nor cut by a short soft time limit while importing).
+WARM: dict[str, tuple[str, ...]] = {
+    "asr": ("pipeline.stages.transcribe",),
+    "diarise": ("pipeline.stages.transcribe",),
+    "llm": ("pipeline.stages.distill", "instructor", "openai"),
+    "index": ("pipeline.stages.distill", "pipeline.stages.check", "pipeline.stages.site", "pipeline.stages.export"),
+}
+
+
+def warm(queues: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in dict.fromkeys(m for q in queues for m in WARM.get(q, ())):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an extra this worker lacks: the task says so when it needs it
+            pass
+
+
+def ping(app: Any) -> None:
+    """Reach the broker now, or a KbError naming the fix (instead of Celery retrying forever)."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=3)
+    except Exception as exc:  # noqa: BLE001  kombu raises its own OperationalError and the transport's errors
+        raise KbError(
+            f"Cannot reach the Celery broker at {redact(app.kb_url)} ({type(exc).__name__}: {exc}).",
+            "Start Redis (e.g. 'redis-server' or 'redis-server --unixsocket /tmp/redis.sock'), or point kb at a "
+            "running one with --broker URL / KB_WORKERS_BROKER_URL / workers.broker_url in kb.yaml.",
+        ) from None
+
+
+def queue_depth(app: Any) -> dict[str, int]:
+    """Tasks waiting in each queue (for the kb_jobs_queue_depth gauge)."""
+    out: dict[str, int] = {}
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for q in QUEUES:
+            try:
+                out[q] = int(channel.queue_declare(queue=q, passive=True).message_count)
+            except conn.channel_errors:  # Redis keeps no key for an empty queue: "not found" is 0
+                out[q] = 0
+    return out
+
+
+def task_ids(settings: Settings, ws: Workspace, interview: str, force: bool) -> tuple[str, str]:
+    """Content-addressed ids of an interview's transcribe and distill tasks.
+
+    From the hashes kb run's freshness records hold (the transcript's source, importer, people and
+    ASR settings; then distillation's backend, model, prompt and settings): the same inputs give
+    the same ids, so a redelivered or resubmitted task is the same task and finds its outputs.
+    """
+    from pipeline.stages import distill, transcribe
+
+    try:
+        source = transcribe.inputs_hash(settings, ws, interview)
+    except KbError as exc:  # the task will fail with this message; its id still names the attempt
+        source = sha256_text(exc.message)
+    tid = "transcribe-" + sha256_json({"interview": interview, "inputs": source, "force": force})[:32]
+    did = "distill-" + sha256_json({"after": tid, "settings": distill.settings_hash(settings)})[:32]
+    return tid, did
+
+
+def submit(
+    settings: Settings,
+    ws: Workspace,
+    *,
+    force: bool = False,
+    broker: str | None = None,
+    interviews: list[str] | None = None,
+    from_stage: str = "transcribe",
+    run_id: str | None = None,
+    steps: tuple[str, ...] | list[str] = STEPS,
+) -> str:
+    """Send a run: per interview a chain transcribe (asr) → distill (llm), grouped, with the callback.
+
+    ``steps`` are kb run's (``--only`` / ``--skip``): the chains hold the per-interview ones, the
+    callback runs the selected ones of distill (consolidate and write), check, site, export.
+    """
+    from celery import chord, group
+
+    app = make_app(settings, broker)
+    ping(app)
+    new = run_id is None
+    run_id = run_id or records.new_run_id()
+    todo = ws.interview_ids() if interviews is None else interviews
+    job = {"workspace": str(ws.root.resolve()), "run": run_id, "force": force, "settings": tasks.settings_sha(settings),
+           "steps": list(steps)}  # fmt: skip
+    if "transcribe" not in steps:
+        from_stage = "distill" if from_stage == "transcribe" else from_stage
+    if from_stage not in ("transcribe", "distill") or ("distill" not in steps and from_stage == "distill"):
+        todo = []  # only the callback's steps
+    chains, ids = [], {}
+    for i in todo:
+        tid, did = task_ids(settings, ws, i, force)
+        ids[i] = {"transcribe": tid, "distill": did}
+        one = {**job, "interview": i}
+        d = app.signature("kb.distill", kwargs={"job": one}, task_id=did, queue="llm")
+        t = app.signature("kb.transcribe", args=(one,), task_id=tid, queue="asr")
+        if from_stage == "transcribe":
+            chains.append(t | d if "distill" in steps else t)
+        else:
+            chains.append(d.clone(args=({"interview": i, "ok": True},)))
+    meta: dict[str, Any] = records.read_run(ws, run_id) if not new else {"submitted": records.now(), "force": force}
+    meta.update(interviews=sorted(set(meta.get("interviews", [])) | set(todo)) if not new else todo)
+    meta.setdefault("tasks", {}).update(ids)
+    meta["finalize"] = f"{run_id}-finalize-{sha256_text(records.now())[:8]}"
+    meta["broker"] = redact(app.kb_url)
+    meta["steps"] = list(steps)
+    records.write_run(ws, run_id, meta)
+    body = app.signature("kb.finalize", kwargs={"job": job}, task_id=meta["finalize"], queue="index")
+    sent = chord(group(chains), body).apply_async() if chains else body.clone(args=([],)).apply_async()
+    # nobody waits on this handle (kb jobs reads the workspace): drop its result subscription now,
+    # while the broker is there, rather than in its finaliser
+    app.backend.remove_pending_result(sent)
+    app.close()
+    return run_id
+
+
+def callback_state(app: Any, meta: dict[str, Any]) -> tuple[str, str]:
+    """(Celery state, error text) of a run's callback: FAILURE when a task raised a bug, not a KbError."""
+    got = app.backend.get_task_meta(meta["finalize"])  # not AsyncResult: no result subscription left behind
+    state = str(got.get("status", "PENDING"))
+    return state, (str(got.get("result")) if state == "FAILURE" else "")
