@@ -46,7 +46,16 @@ STOPWORDS = frozenset(
 )
 #: "Mentioned in passing": a salient word in at most this many passages, none of the top atoms'.
 RARE_DF = 3
+#: Not words of a question: redaction markers with the key they hid (``token=[REDACTED:secret]``,
+#: ``agent.redact``) and e-mail addresses pasted along. Left in, they read as topics the knowledge
+#: base lacks ("never mentions 'REDACTED'") and pull the search off the question.
+NOISE = re.compile(r"(?:[\w.-]+\s*[:=]\s*)?\[REDACTED:[\w-]+\]|\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+def plain_question(text: str) -> str:
+    """``text`` without ``NOISE`` (what search and the signals see); the text itself when nothing is left."""
+    return " ".join(NOISE.sub(" ", text).split()) or text
 
 
 @functools.cache

@@ -34,11 +34,17 @@ without the conversation. Keep the user's words and product names; add only what
 say the message refers to. Reply with the question only."""
 
 
+#: How an uncertain answer starts (``core`` answers with it), after an optional "Answering: ..." line.
+IDK = "I don't know: the knowledge base has no answer to this question."
+_UNANSWERED = re.compile(r"(?:\A|\n)\s*I don't know\b")
+
+
 @dataclass
 class Turn:
     role: str
     content: str
     citations: list[str] = field(default_factory=list)
+    unanswered: bool = False  # an assistant turn that said "I don't know" (or came with uncertain: true)
 
 
 def parse_history(history: list[Any] | None) -> list[Turn]:
@@ -55,8 +61,24 @@ def parse_history(history: list[Any] | None) -> list[Turn]:
         cited = []
         for c in get("citations", None) or []:
             cited.append(str(c.get("atom_id") if isinstance(c, dict) else c))
-        turns.append(Turn(role, str(content).strip(), [c for c in cited if c]))
+        text = str(content).strip()
+        unanswered = role == "assistant" and (bool(get("uncertain", False)) or bool(_UNANSWERED.search(text)))
+        turns.append(Turn(role, text, [c for c in cited if c], unanswered))
     return turns
+
+
+def answered_user_turns(turns: list[Turn]) -> list[str]:
+    """The user turns the knowledge base answered: a question it said "I don't know" to is not
+    what a follow-up refers to (its words, e.g. an uncovered product, would only mislead search
+    and read as a topic the knowledge base lacks). All user turns when none was answered."""
+    users = [t.content for t in turns if t.role == "user"]
+    answered = [
+        t.content
+        for i, t in enumerate(turns)
+        if t.role == "user"
+        and not (i + 1 < len(turns) and turns[i + 1].role == "assistant" and turns[i + 1].unanswered)
+    ]
+    return answered or users
 
 
 def cited_atoms(turns: list[Turn]) -> list[str]:
@@ -108,8 +130,9 @@ def standalone(question: str, turns: list[Turn], index: Any, llm: Any | None = N
         return _rewrite(question, turns, llm)
     if not is_follow_up(question, index):
         return Standalone(question, question)
-    earlier = [u for u in reversed(users) if not is_elliptic(u, index)][:MAX_EARLIER]
-    earlier = earlier or users[-1:]
+    answered = answered_user_turns(turns)
+    earlier = [u for u in reversed(answered) if not is_elliptic(u, index)][:MAX_EARLIER]
+    earlier = earlier or answered[-1:]
     topic = earlier[-1] if len(earlier) > 1 and is_follow_up(earlier[0], index) else earlier[0]
     search = " ".join([question, *earlier])
     elliptic = is_elliptic(question, index)
