@@ -130,9 +130,9 @@ def standalone(question: str, turns: list[Turn], index: Any, llm: Any | None = N
         return _rewrite(question, turns, llm)
     if not is_follow_up(question, index):
         return Standalone(question, question)
-    answered = answered_user_turns(turns)
-    earlier = [u for u in reversed(answered) if not is_elliptic(u, index)][:MAX_EARLIER]
-    earlier = earlier or answered[-1:]
+    replied = answered_user_turns(turns)
+    earlier = [u for u in reversed(replied) if not is_elliptic(u, index)][:MAX_EARLIER]
+    earlier = earlier or replied[-1:]
     topic = earlier[-1] if len(earlier) > 1 and is_follow_up(earlier[0], index) else earlier[0]
     search = " ".join([question, *earlier])
     elliptic = is_elliptic(question, index)
