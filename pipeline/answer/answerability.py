@@ -49,6 +49,13 @@ STOPWORDS = frozenset(
     is are was were be been being am have has had get gets got also just only very really please
     any some all each every other another one ones thing things way ways""".split()
 )
+#: Words of a follow-up that name no topic ("how do I fix it", "what causes that", "an example").
+GENERIC = frozenset(
+    """fix fixes fixed fixing solve solved solution solutions workaround workarounds cause causes caused
+    happen happens happening reason why mean means meaning explain detail details example examples
+    work works working keep running run instead else more again right wrong help give show tell
+    make sure step steps way ways need want try tried case use using better best faster slower""".split()
+)
 #: "Mentioned in passing": a salient word in at most this many passages, none of the top atoms'.
 RARE_DF = 3
 #: Not words of a question: redaction markers with the key they hid (``token=[REDACTED:secret]``,
@@ -151,7 +158,9 @@ def signals(question: str, hits: list[Any], index: Any, stats: TermStats, exclud
     weights = {s: stats.idf(s) for _, s in words}
     total = sum(weights.values())
     coverage = 1.0
-    if total:
+    if words and all(w.lower() in GENERIC for w, _ in words):
+        coverage = 0.0  # "how do I fix that?" names no topic: nothing can be shown to cover it
+    elif total:
         tops = [stats.terms_of(h.atom_id, exclude) for h in hits[:COVERAGE_ATOMS]]
         coverage = max(sum(v for s, v in weights.items() if s in terms) / total for terms in tops)
     opening = next(iter(_WORD.findall(question)), "")

@@ -14,18 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.answer.answerability import content_words
+from pipeline.answer.answerability import GENERIC, content_words
 
 #: Words that ask about something without naming it.
 ANAPHORA = frozenset("it its that this these those them they there one same such".split())
 OPENERS = ("and ", "and,", "what about", "how about", "also", "but ", "so ", "then ", "or ")
-#: Words of a follow-up that name no topic ("how do I fix it", "what causes that", "an example").
-GENERIC = frozenset(
-    """fix fixes fixed fixing solve solved solution solutions workaround workarounds cause causes caused
-    happen happens happening reason why mean means meaning explain detail details example examples
-    work works working keep running run instead else more again right wrong help give show tell
-    make sure step steps way ways need want try tried case use using better best faster slower""".split()
-)
 MAX_EARLIER = 2  # user turns combined with an offline follow-up
 CITED = re.compile(r"\[([a-z0-9][a-z0-9-]{0,119})\]")
 
