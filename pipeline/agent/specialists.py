@@ -10,7 +10,6 @@ tool wrote under ``proposals/`` or ``plans/``; a person applies it (``kb setup a
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from pipeline.agent.answer import AgentAnswer, atom_citations, grounded
@@ -182,11 +181,12 @@ def ask(ctx: ToolContext, question: str, client: Any | None = None) -> AgentAnsw
     from pipeline.agent.redact import Redactor
 
     chat = ctx.extras.get("llm") or client or llm_client(ctx)
-    wrapped = RedactingChat(chat, Redactor.from_settings(ctx.settings)) if chat is not None else None
+    redactor = Redactor.from_settings(ctx.settings)
+    wrapped = RedactingChat(chat, redactor) if chat is not None else None
     ctx = dataclasses.replace(ctx, extras={**ctx.extras, "llm": wrapped})
-    # redaction markers are not words of the question: they would read as a topic the KB lacks
-    plain = " ".join(re.sub(r"\[REDACTED:[\w-]+\]", " ", question).split()) or question
-    out: Any = registry.get("ask").run(ctx, {"question": plain})
+    # redacted first, as every request is: answering then reads the markers (and the key they hid) as
+    # no words of the question (``answer.answerability.NOISE``), the same policy as /v1/ask
+    out: Any = registry.get("ask").run(ctx, {"question": redactor.text(question)})
     return AgentAnswer(
         answer=out.answer,
         uncertain=out.uncertain,

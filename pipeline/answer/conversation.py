@@ -14,18 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.answer.answerability import content_words
+from pipeline.answer.answerability import GENERIC, content_words
 
 #: Words that ask about something without naming it.
 ANAPHORA = frozenset("it its that this these those them they there one same such".split())
 OPENERS = ("and ", "and,", "what about", "how about", "also", "but ", "so ", "then ", "or ")
-#: Words of a follow-up that name no topic ("how do I fix it", "what causes that", "an example").
-GENERIC = frozenset(
-    """fix fixes fixed fixing solve solved solution solutions workaround workarounds cause causes caused
-    happen happens happening reason why mean means meaning explain detail details example examples
-    work works working keep running run instead else more again right wrong help give show tell
-    make sure step steps way ways need want try tried case use using better best faster slower""".split()
-)
 MAX_EARLIER = 2  # user turns combined with an offline follow-up
 CITED = re.compile(r"\[([a-z0-9][a-z0-9-]{0,119})\]")
 
@@ -34,11 +27,17 @@ without the conversation. Keep the user's words and product names; add only what
 say the message refers to. Reply with the question only."""
 
 
+#: How an uncertain answer starts (``core`` answers with it), after an optional "Answering: ..." line.
+IDK = "I don't know: the knowledge base has no answer to this question."
+_UNANSWERED = re.compile(r"(?:\A|\n)\s*I don't know\b")
+
+
 @dataclass
 class Turn:
     role: str
     content: str
     citations: list[str] = field(default_factory=list)
+    unanswered: bool = False  # an assistant turn that said "I don't know" (or came with uncertain: true)
 
 
 def parse_history(history: list[Any] | None) -> list[Turn]:
@@ -55,8 +54,24 @@ def parse_history(history: list[Any] | None) -> list[Turn]:
         cited = []
         for c in get("citations", None) or []:
             cited.append(str(c.get("atom_id") if isinstance(c, dict) else c))
-        turns.append(Turn(role, str(content).strip(), [c for c in cited if c]))
+        text = str(content).strip()
+        unanswered = role == "assistant" and (bool(get("uncertain", False)) or bool(_UNANSWERED.search(text)))
+        turns.append(Turn(role, text, [c for c in cited if c], unanswered))
     return turns
+
+
+def answered_user_turns(turns: list[Turn]) -> list[str]:
+    """The user turns the knowledge base answered: a question it said "I don't know" to is not
+    what a follow-up refers to (its words, e.g. an uncovered product, would only mislead search
+    and read as a topic the knowledge base lacks). All user turns when none was answered."""
+    users = [t.content for t in turns if t.role == "user"]
+    answered = [
+        t.content
+        for i, t in enumerate(turns)
+        if t.role == "user"
+        and not (i + 1 < len(turns) and turns[i + 1].role == "assistant" and turns[i + 1].unanswered)
+    ]
+    return answered or users
 
 
 def cited_atoms(turns: list[Turn]) -> list[str]:
@@ -108,8 +123,9 @@ def standalone(question: str, turns: list[Turn], index: Any, llm: Any | None = N
         return _rewrite(question, turns, llm)
     if not is_follow_up(question, index):
         return Standalone(question, question)
-    earlier = [u for u in reversed(users) if not is_elliptic(u, index)][:MAX_EARLIER]
-    earlier = earlier or users[-1:]
+    replied = answered_user_turns(turns)
+    earlier = [u for u in reversed(replied) if not is_elliptic(u, index)][:MAX_EARLIER]
+    earlier = earlier or replied[-1:]
     topic = earlier[-1] if len(earlier) > 1 and is_follow_up(earlier[0], index) else earlier[0]
     search = " ".join([question, *earlier])
     elliptic = is_elliptic(question, index)

@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.answer.answerability import judge, signals
+from pipeline.answer.answerability import judge, plain_question, signals
 from pipeline.answer.calibrate import DEFAULT_THRESHOLD
 from pipeline.answer.citations import citation, hit_dict
-from pipeline.answer.conversation import Standalone, parse_history, standalone
+from pipeline.answer.conversation import IDK, Standalone, parse_history, standalone
 from pipeline.answer.index import AnswerIndex, TermStats
 from pipeline.config import Settings, secret
 
@@ -28,8 +28,6 @@ MAX_ANSWER_CHARS = 1500
 LLM_CONTEXT_ATOMS = 4
 LLM_ATOM_CHARS = 2500
 SUGGESTIONS = 3
-
-IDK = "I don't know: the knowledge base has no answer to this question."
 
 
 @dataclass
@@ -92,6 +90,7 @@ def answer(
     stats = stats or TermStats.of(index)
     turns = parse_history(history)
     asked = standalone(question, turns, index, llm) if question else Standalone("", "")
+    asked.search = plain_question(asked.search) if asked.search else ""
     hits = retrieve(index, asked, k)
     sig = signals(asked.search, hits, index, stats)
     verdict = judge(sig, threshold)

@@ -209,10 +209,6 @@ def test_router_troubleshoot(fake):
     assert_grounded(answer)
 
 
-@pytest.mark.xfail(
-    reason="the ask specialist's answer is flagged uncertain by the new answerability (issue 10) before the LLM is asked; to reconcile",
-    strict=False,
-)
 def test_router_ask(fake):
     from pipeline.agent import agent
 
@@ -283,10 +279,6 @@ def test_agent_without_llm_routes_by_keywords():
 # over HTTP and the CLI
 
 
-@pytest.mark.xfail(
-    reason="kb-agent's ask is flagged uncertain by the new answerability (issue 10) on this bundle; to reconcile",
-    strict=False,
-)
 def test_chat_completions_kb_ops_and_kb_agent(fake):
     pytest.importorskip("fastapi")
     httpx = pytest.importorskip("httpx")
@@ -316,10 +308,6 @@ def test_chat_completions_kb_ops_and_kb_agent(fake):
         assert 'kb_tool_calls_total{result="ok",tool="find_error",transport="agent"} 1.0' in metrics
 
 
-@pytest.mark.xfail(
-    reason="same as test_router_ask: no second (answer) request since answerability flags the question first",
-    strict=False,
-)
 def test_kb_agent_show_context(fake, kb, monkeypatch):
     ws, _ = built_once()
     monkeypatch.setenv("KB_LLM_BASE_URL", fake.base_url)

@@ -60,7 +60,7 @@ def ask(real, question, history=None, llm=None):
     from pipeline.answer import answer
     from pipeline.answer.calibrate import DEFAULT_THRESHOLD
 
-    # the mechanism at the dev-measured threshold (the full docs calibrate to 0.757; this subset differs)
+    # the mechanism at the default threshold (what the full docs calibrate to; this subset differs)
     ws, bundle, _, stats = real
     return answer(
         bundle, question, Settings.load(ws.root), llm, history=history, threshold=DEFAULT_THRESHOLD, stats=stats

@@ -23,7 +23,7 @@ def docs_text() -> list[str]:
     return [p.read_text(encoding="utf-8").lower() for p in pages]
 
 
-@pytest.mark.parametrize("name", ["dev.jsonl", "report.jsonl"])
+@pytest.mark.parametrize("name", ["dev.jsonl", "dev2.jsonl", "report.jsonl"])
 def test_unanswerable_questions_are_really_not_in_the_docs(name, docs_text):
     rows = [r for r in _rows(name) if r["expected"] == []]
     for row in rows:
@@ -40,5 +40,7 @@ def test_sizes_and_splits_are_disjoint():
     assert len(unanswerable) >= 30 and len(answerable) >= 60 and len(conversations) >= 20
     assert sum(1 for r in report if r["expected"] == []) >= 30
     assert all(2 <= len(c["turns"]) <= 3 and c["expected"] for c in conversations)
-    questions = [r["question"] for r in dev + report] + [c["turns"][-1] + c["turns"][0] for c in conversations]
-    assert len(set(questions)) == len(questions)
+    dev2 = _rows("dev2.jsonl")  # the larger tuning set (README): new questions, none of the others'
+    assert sum(1 for r in dev2 if r["expected"]) >= 100 and sum(1 for r in dev2 if r["expected"] == []) >= 40
+    questions = [r["question"] for r in dev + dev2 + report] + [c["turns"][-1] + c["turns"][0] for c in conversations]
+    assert len({q.lower() for q in questions}) == len(questions)

@@ -84,10 +84,6 @@ def _ask(browser, question: str, n: int):
                  and t[n - 1].find_elements(By.CSS_SELECTOR, ".badge") and t[n - 1], what=f"answer {n}")  # fmt: skip
 
 
-@pytest.mark.xfail(
-    reason="in the integrated service the elliptic follow-up is flagged uncertain (it passed on the answers branch alone): a regression of the merge with the speed/hardening branches, to bisect",
-    strict=False,
-)
 def test_ask_follow_up_and_open_a_citation(bundle, browser):
     from selenium.webdriver.common.by import By
 

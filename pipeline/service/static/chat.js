@@ -144,6 +144,8 @@
       }
     }
     render(box, text, extra || { uncertain: true, citations: [], suggestions: [] });
+    // the newest answer (its citations and suggestions last) above the fixed question form, not under it
+    window.scrollTo(0, document.documentElement.scrollHeight);
     const cited = extra && !extra.uncertain ? extra.citations.map((c) => ({ atom_id: c.atom_id })) : [];
     messages = sent.concat([{ role: "assistant", content: text, citations: cited }]);
   }

@@ -49,10 +49,6 @@ def _ask(url: str, question: str) -> dict:
     return resp.json()
 
 
-@pytest.mark.xfail(
-    reason="the new answerability (issue 10) still flags the closing question uncertain on this small bundle; the two issues' fixtures must be reconciled",
-    strict=False,
-)
 def test_gap_loop_end_to_end(tmp_path, kb):
     from pipeline.config import Settings
     from pipeline.service.app import create_app
@@ -60,8 +56,8 @@ def test_gap_loop_end_to_end(tmp_path, kb):
 
     ws = tmp_path / "ws"
     assert kb("init", ws).exit_code == 0
-    # the calibrated MiniLM threshold (a two-atom bundle calibrates itself too low to tell)
-    (ws / "kb.yaml").write_text("serve:\n  uncertain_below: 0.41\n", encoding="utf-8")
+    # no threshold override: a bundle this small has too few FAQ pairs to calibrate on, so answering
+    # uses its default (measured on the real docs), as kb serve and kb gaps would for a user
     add = kb(
         "-w",
         ws,
