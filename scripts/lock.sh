@@ -9,4 +9,6 @@ VENV=${VENV:-.venv}
 "$VENV/bin/pip-compile" --quiet --extra all --extra dev --extra bench --strip-extras --allow-unsafe \
   --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --annotation-style line \
   -o requirements/lock.txt pyproject.toml requirements/lock.in
+# The project itself is installed by setup.sh (-e .); a pinned file:// line would point at this checkout's path.
+sed -i '/^kb-atoms @ file:/d' requirements/lock.txt
 echo "lock: requirements/lock.txt ($(grep -c '==' requirements/lock.txt) packages)"
