@@ -18,10 +18,9 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 #: Grown past the limits when the issue branches of 2026-12-01 were merged; each is a known debt to split
 #: by job next (listed in the issue notes). The tests still fail on anything else, and on these growing.
-KNOWN_LONG_MODULES = {"pipeline/atoms.py": 520, "pipeline/index/bundle.py": 600, "pipeline/workspace.py": 540}
+KNOWN_LONG_MODULES = {"pipeline/atoms.py": 520, "pipeline/workspace.py": 540}
 KNOWN_LONG_FUNCTIONS = {
     "pipeline/safeload.py _compose_document": 95,
-    "pipeline/service/app.py create_app": 130,
     "pipeline/stages/add.py run": 86,
     "pipeline/transcripts/whisper_json.py read_doc": 88,
 }
