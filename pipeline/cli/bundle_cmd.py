@@ -96,6 +96,12 @@ def evaluate(
         help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages.",
     ),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
+    index: str | None = typer.Option(
+        None,
+        "--index",
+        metavar="URL",
+        help="Evaluate the Postgres index at this postgresql:// URL (password: PGPASSWORD or KB_INDEX_URL).",
+    ),
 ) -> None:
     """Measure retrieval: recall@1/5/10 and MRR over FAQ questions or a JSONL golden set.
 
@@ -106,11 +112,18 @@ def evaluate(
     from pipeline.stages import evaluate as eval_stage
 
     st = state(ctx)
+    target: Path | str | None = bundle
+    if index is not None:
+        from pipeline.index.postgres import is_postgres_url, refuse_password_flag
+
+        if is_postgres_url(index):
+            refuse_password_flag(index)
+        target = index
     report = eval_stage.run(
         st.settings(),
         st.workspace,
         reporter(ctx),
-        bundle_path=bundle,
+        bundle_path=target,
         questions=questions,
         k=k,
         holdout=holdout,
@@ -122,7 +135,9 @@ def evaluate(
     else:
         from rich.table import Table
 
-        table = Table(title=f"Retrieval on {report.bundle.name}: {report.questions} questions ({report.golden})")
+        table = Table(
+            title=f"Retrieval on {getattr(report.bundle, 'name', report.bundle)}: {report.questions} questions ({report.golden})"
+        )
         table.add_column("metric")
         table.add_column("value", justify="right")
         for cut, value in report.recall.items():

@@ -66,7 +66,7 @@ def _connect(url: str) -> Any:
 
 
 def has_password(url: str) -> bool:
-    return bool(re.search(r"://[^/@:]+:[^@/]*@", url))
+    return bool(re.search(r"://[^/@:]+:[^@/]+@", url))  # an empty password (user:@host) is none
 
 
 def refuse_password_flag(url: str, flag: str = "--index") -> None:
@@ -316,7 +316,8 @@ class PostgresIndex(IndexReader):
             finally:
                 con.close()
             dim = self.manifest.embedding.dim
-            self._vectors = np.asarray([r[0] for r in rows], dtype=np.float32).reshape(len(rows), dim)
+            vecs = [r[0].to_numpy() if hasattr(r[0], "to_numpy") else r[0] for r in rows]  # pgvector's Vector
+            self._vectors = np.asarray(vecs, dtype=np.float32).reshape(len(rows), dim)
         return self._vectors
 
     def _dense(self, query_vector: np.ndarray, mask: np.ndarray | None, depth: int) -> np.ndarray:
