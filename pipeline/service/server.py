@@ -1,7 +1,7 @@
 """Running the app with uvicorn (the only importer of uvicorn): one process, or ``--workers N``.
 
 With several workers uvicorn starts N processes that share the listening socket; each builds its
-own app through ``worker_app`` (a factory uvicorn imports by name) from the ``KB_SERVE_WORKER``
+own app through ``worker_app`` (a factory uvicorn imports by name) from the ``KBSERVE_WORKER_SPEC``
 JSON that ``kb serve`` puts in the environment, loads the same bundle file read-only (or the same
 Postgres index), writes its metrics into the shared ``PROMETHEUS_MULTIPROC_DIR`` and follows the
 shared reload signal (``pipeline.service.reload.ReloadSignal``). ``run_dir`` is kb's own temp
@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.errors import KbError, MissingDependencyError
 
-WORKER_ENV = "KB_SERVE_WORKER"
+WORKER_ENV = "KBSERVE_WORKER_SPEC"  # not KB_*: pydantic-settings would read it as serve.worker
 
 
 def require_uvicorn() -> None:
@@ -96,7 +96,7 @@ def worker_app_path() -> str:
 
 
 def worker_app() -> Any:
-    """The app of one serving worker, built from ``KB_SERVE_WORKER`` (set by ``kb serve --workers``)."""
+    """The app of one serving worker, built from ``KBSERVE_WORKER_SPEC`` (set by ``kb serve --workers``)."""
     from pipeline.config import Settings
     from pipeline.service.app import create_app
     from pipeline.service.reload import ReloadSignal
