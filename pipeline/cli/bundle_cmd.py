@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -96,6 +97,12 @@ def evaluate(
         help="Hide each FAQ question's own pair from the search: the atom must be found by its other passages.",
     ),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
+    index: str | None = typer.Option(
+        None,
+        "--index",
+        metavar="URL",
+        help="Evaluate the Postgres index at this postgresql:// URL (password: PGPASSWORD or KB_INDEX_URL).",
+    ),
 ) -> None:
     """Measure retrieval: recall@1/5/10 and MRR over FAQ questions or a JSONL golden set.
 
@@ -106,11 +113,18 @@ def evaluate(
     from pipeline.stages import evaluate as eval_stage
 
     st = state(ctx)
+    target: Path | str | None = bundle
+    if index is not None:
+        from pipeline.index.postgres import is_postgres_url, refuse_password_flag
+
+        if is_postgres_url(index):
+            refuse_password_flag(index)
+        target = index
     report = eval_stage.run(
         st.settings(),
         st.workspace,
         reporter(ctx),
-        bundle_path=bundle,
+        bundle_path=target,
         questions=questions,
         k=k,
         holdout=holdout,
@@ -120,28 +134,7 @@ def evaluate(
         data = report.to_json() | {"min_recall": min_recall}
         console.print_json(json.dumps(data))
     else:
-        from rich.table import Table
-
-        table = Table(title=f"Retrieval on {report.bundle.name}: {report.questions} questions ({report.golden})")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for cut, value in report.recall.items():
-            table.add_row(f"recall@{cut}", f"{value:.3f}")
-        table.add_row(f"MRR@{report.k}", f"{report.mrr:.3f}")
-        if report.answerable_flagged is not None:
-            table.add_row("answerable wrongly flagged uncertain", f"{report.answerable_flagged:.3f}")
-        if report.unanswerable_flagged is not None:
-            table.add_row(
-                f"unanswerable flagged uncertain ({report.unanswerable})", f"{report.unanswerable_flagged:.3f}"
-            )
-        for cut, value in report.conversation_recall.items():
-            table.add_row(f"conversations ({report.conversations}): last-turn recall@{cut}", f"{value:.3f}")
-        console.print(table)
-        misses = [r.question for r in report.results if r.rank is None and not r.unanswerable]
-        if misses:
-            console.print(f"{len(misses)} question(s) not found in the top {report.k}, e.g.:", markup=False)
-            for q in misses[:5]:
-                console.print(f"  - {q}", markup=False)
+        _print_table(report)
     if min_recall is not None and report.recall[k] < min_recall:
         err_console.print(
             f"Error: recall@{k} is {report.recall[k]:.3f}, below --min-recall {min_recall:.3f}.",
@@ -149,3 +142,29 @@ def evaluate(
             markup=False,
         )
         raise typer.Exit(3)
+
+
+def _print_table(report: Any) -> None:
+    """The eval report as a table, then a few of the questions it missed."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"Retrieval on {getattr(report.bundle, 'name', report.bundle)}: {report.questions} questions ({report.golden})"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for cut, value in report.recall.items():
+        table.add_row(f"recall@{cut}", f"{value:.3f}")
+    table.add_row(f"MRR@{report.k}", f"{report.mrr:.3f}")
+    if report.answerable_flagged is not None:
+        table.add_row("answerable wrongly flagged uncertain", f"{report.answerable_flagged:.3f}")
+    if report.unanswerable_flagged is not None:
+        table.add_row(f"unanswerable flagged uncertain ({report.unanswerable})", f"{report.unanswerable_flagged:.3f}")
+    for cut, value in report.conversation_recall.items():
+        table.add_row(f"conversations ({report.conversations}): last-turn recall@{cut}", f"{value:.3f}")
+    console.print(table)
+    misses = [r.question for r in report.results if r.rank is None and not r.unanswerable]
+    if misses:
+        console.print(f"{len(misses)} question(s) not found in the top {report.k}, e.g.:", markup=False)
+        for q in misses[:5]:
+            console.print(f"  - {q}", markup=False)

@@ -13,12 +13,34 @@ from pipeline.config import Settings
 from pipeline.errors import BundleError, KbError
 
 
-def _settings_and_bundle(ctx: typer.Context, bundle: Path | None, **flags: Any) -> tuple[Settings, Path, Path]:
+def _settings_and_bundle(
+    ctx: typer.Context, bundle: Path | None, index: str | None = None, *, use_index_url: bool = False, **flags: Any
+) -> tuple[Settings, Any, Any]:
     """Settings of the workspace (when there is one), the bundle file (the given one or dist/'s
-    newest) and its source (what a reload looks at again: the given file or folder, or dist/)."""
+    newest) and its source (what a reload looks at again: the given file or folder, or dist/).
+
+    ``index`` (``--index``): a ``postgresql://`` URL (no password: PGPASSWORD or KB_INDEX_URL) or a
+    bundle path; with ``use_index_url`` (kb serve) and neither flag, ``index.url`` (KB_INDEX_URL) picks Postgres.
+    """
+    from pipeline.index.postgres import is_postgres_url, refuse_password_flag
     from pipeline.service.reload import resolve_bundle
 
+    if index is not None and is_postgres_url(index):
+        refuse_password_flag(index)
+    elif index is not None:
+        bundle = bundle or Path(index)
     st = state(ctx)
+    try:
+        ws_root = st.workspace.root
+    except KbError:
+        ws_root = None
+    url = index if is_postgres_url(index) else None
+    if url is None and bundle is None and use_index_url:
+        url = Settings.load(ws_root, **flags).index.url
+    if url is not None:
+        settings = Settings.load(ws_root, **flags)
+        limit_native_threads(settings.threads)
+        return settings, url, url
     try:
         ws = st.workspace
     except KbError:
@@ -49,8 +71,17 @@ def serve(
     mcp: bool = typer.Option(
         False, "--mcp", help="Also serve MCP (stateless streamable HTTP) at /mcp, behind the same auth."
     ),
+    index: str | None = typer.Option(
+        None,
+        "--index",
+        metavar="URL",
+        help="Serve the Postgres index at this postgresql:// URL (password: PGPASSWORD or KB_INDEX_URL), or a bundle.",
+    ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Serving processes sharing the port, the bundle and /metrics."
+    ),
 ) -> None:
-    """Serve the bundle over HTTP: search, cited answers, OpenAI-compatible chat, metrics.
+    """Serve the bundle (or the Postgres index) over HTTP: search, cited answers, OpenAI-compatible chat, metrics.
 
     Reload a new bundle without dropping requests: POST /admin/reload, send SIGHUP, or --watch.
     """
@@ -59,7 +90,8 @@ def serve(
     from pipeline.service.app import create_app, reload_in_background
     from pipeline.service.server import require_uvicorn, run_server
 
-    settings, _, source = _settings_and_bundle(ctx, bundle, **{"serve.host": host, "serve.port": port})
+    flags = {"serve.host": host, "serve.port": port}
+    settings, _, source = _settings_and_bundle(ctx, bundle, index, use_index_url=True, **flags)
     if not 1 <= settings.serve.port <= 65535:
         from pipeline.errors import ConfigError
 
@@ -71,6 +103,9 @@ def serve(
         ws = state(ctx).workspace
     except KbError:
         ws = None
+    if workers > 1:
+        _serve_workers(settings, source, ws, workers, flags, watch=watch, mcp=mcp, log_level=log_level)
+        return
     web = create_app(
         source,
         settings,
@@ -90,7 +125,7 @@ def serve(
         return
     m = live.manifest
     err_console.print(
-        f"Serving {live.path} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
+        f"Serving {live.label} ({m.counts.get('atoms', '?')} atoms, {m.embedding.model}) on {url}\n"
         f'  POST {url}/v1/ask {{"question": ...}} · POST /v1/search · POST /v1/chat/completions · GET /metrics'
         f"{' · MCP ' + url + '/mcp' if mcp else ''}\n"
         f"  uncertain below {live.extra['calibration'].threshold:.3f} ({live.extra['calibration'].source})\n"
@@ -101,6 +136,33 @@ def serve(
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
     run_server(web, settings.serve.host, settings.serve.port, log_level)
+
+
+def _serve_workers(settings: Settings, source: Any, ws: Any, workers: int, flags: dict[str, Any], **opts: Any) -> None:
+    """``--workers N``: uvicorn's supervisor starts N processes, each builds the app itself."""
+    import json
+    import os
+
+    from pipeline.index.postgres import has_password, is_postgres_url
+    from pipeline.service.server import WORKER_ENV, run_server, worker_app_path, worker_run_dir
+
+    spec = {
+        "source": None if is_postgres_url(source) else str(source),  # a URL stays in KB_INDEX_URL / --index
+        "index": str(source) if is_postgres_url(source) and not has_password(str(source)) else None,
+        "workspace": str(ws.root) if ws is not None else None,
+        "flags": {k: v for k, v in flags.items() if v is not None},
+        "watch": opts["watch"],
+        "mcp": opts["mcp"],
+        "background_load": settings.serve.background_load,
+    }
+    with worker_run_dir() as run_dir:
+        os.environ[WORKER_ENV] = json.dumps(spec | {"run_dir": str(run_dir)})
+        url = f"http://{settings.serve.host}:{settings.serve.port}"
+        err_console.print(
+            f"Serving {source if spec['source'] else 'the Postgres index'} on {url} with {workers} workers",
+            markup=False,
+        )
+        run_server(worker_app_path(), settings.serve.host, settings.serve.port, opts["log_level"], workers=workers)
 
 
 def _gap_log(ctx: typer.Context, settings: Settings) -> Any:

@@ -22,106 +22,43 @@ The checksum covers every row in a fixed order and the vectors' bytes: a changed
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline import telemetry
 from pipeline.errors import BundleError
 from pipeline.index.ann import AUTO_THRESHOLD, AnnParams, dense_index
-from pipeline.index.lexical import TOKENIZER, Lexical
-from pipeline.index.search import Hit, SearchCore
+from pipeline.index.content import (
+    BUNDLE_SCHEMA_VERSION,
+    COLUMNS,
+    ORDER,
+    TABLES,
+    BundleContent,
+    check_embedder,
+    checksum,
+    resolve_embedder,
+)
+from pipeline.index.reader import IndexReader
 from pipeline.models import EmbeddingInfo, Manifest
 from pipeline.workspace import temp_dir
 
-BUNDLE_SCHEMA_VERSION = 2
-TABLES = ("atoms", "faq", "sources", "passages", "segments")
-
-_COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "atoms": [
-        ("id", "VARCHAR"),
-        ("type", "VARCHAR"),
-        ("status", "VARCHAR"),
-        ("title", "VARCHAR"),
-        ("summary", "VARCHAR"),
-        ("tags", "VARCHAR[]"),
-        ("meta", "VARCHAR"),
-        ("body", "VARCHAR"),
-        ("path", "VARCHAR"),
-    ],
-    "faq": [("atom_id", "VARCHAR"), ("ord", "INTEGER"), ("question", "VARCHAR"), ("answer", "VARCHAR")],
-    "sources": [("atom_id", "VARCHAR"), ("ord", "INTEGER"), ("source", "VARCHAR")],
-    "passages": [
-        ("id", "INTEGER"),
-        ("atom_id", "VARCHAR"),
-        ("ord", "INTEGER"),
-        ("kind", "VARCHAR"),
-        ("heading", "VARCHAR"),
-        ("part", "INTEGER"),
-        ("text", "VARCHAR"),
-        ("search_text", "VARCHAR"),
-        ("tokens", "VARCHAR[]"),
-    ],
-    "segments": [
-        ("interview", "VARCHAR"),
-        ("id", "INTEGER"),
-        ("start_s", "DOUBLE"),
-        ("end_s", "DOUBLE"),
-        ("speaker", "VARCHAR"),
-        ("speaker_name", "VARCHAR"),
-        ("role", "VARCHAR"),
-        ("text", "VARCHAR"),
-    ],
-}
-_ORDER = {
-    "atoms": "id",
-    "faq": "atom_id, ord",
-    "sources": "atom_id, ord",
-    "passages": "id",
-    "segments": "interview, id",
-}
-
-
-@dataclass
-class BundleContent:
-    """Rows of every table (in their fixed order) and the passage vectors, as written and read."""
-
-    atoms: list[tuple] = field(default_factory=list)
-    faq: list[tuple] = field(default_factory=list)
-    sources: list[tuple] = field(default_factory=list)
-    passages: list[tuple] = field(default_factory=list)
-    segments: list[tuple] = field(default_factory=list)
-    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-
-    def sort(self) -> None:
-        self.atoms.sort(key=lambda r: r[0])
-        self.faq.sort(key=lambda r: (r[0], r[1]))
-        self.sources.sort(key=lambda r: (r[0], r[1]))
-        self.segments.sort(key=lambda r: (r[0], r[1]))
-
-    def counts(self) -> dict[str, int]:
-        names = ("atoms", "faq", "sources", "passages", "segments")
-        return {name: len(getattr(self, name)) for name in names}
-
-
-def checksum(content: BundleContent, embedding: EmbeddingInfo, schema_version: int = BUNDLE_SCHEMA_VERSION) -> str:
-    """sha256 over the schema version, the embedding model, every row in order, and the vectors."""
-    h = hashlib.sha256()
-    head = {"schema": schema_version, "embedding": embedding.model_dump(mode="json"), "tokenizer": TOKENIZER}
-    h.update(json.dumps(head, sort_keys=True).encode())
-    for name in TABLES:
-        h.update(f"\n#{name}\n".encode())
-        for row in getattr(content, name):
-            h.update(json.dumps(list(row), ensure_ascii=False, separators=(",", ":")).encode())
-            h.update(b"\n")
-    h.update(b"\n#vectors\n")
-    h.update(np.ascontiguousarray(content.vectors, dtype="<f4").tobytes())
-    return h.hexdigest()
+__all__ = [
+    "BUNDLE_SCHEMA_VERSION",
+    "TABLES",
+    "Bundle",
+    "BundleContent",
+    "check_embedder",
+    "checksum",
+    "manifest_for",
+    "newest_bundle",
+    "read_bundle",
+    "read_manifest",
+    "write_bundle",
+]
+_COLUMNS, _ORDER = COLUMNS, ORDER
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,12 +200,14 @@ def _read_content(path: Path, con=None) -> BundleContent:
             con.close()
 
 
-class Bundle:
-    """A loaded, validated bundle: hybrid search, atoms and FAQ pairs, all in memory.
+class Bundle(IndexReader):
+    """A loaded, validated bundle file: everything in memory (``IndexReader``), dense by numpy or ANN.
 
     Thread-safe for concurrent reads (nothing mutates after ``load``). ``embedder`` embeds
     queries; it must be the model the bundle was exported with.
     """
+
+    kind = "bundle"
 
     def __init__(
         self,
@@ -282,49 +221,6 @@ class Bundle:
         dense_threshold: int = AUTO_THRESHOLD,
     ):
         self.path = Path(path)
-        self.manifest = manifest
-        self.embedder = embedder
-        self._atoms: dict[str, dict[str, Any]] = {}
-        self._faq: dict[str, list[dict[str, str]]] = {}
-        self._sources: dict[str, list[dict[str, Any]]] = {}
-        for atom_id, _, q, a in content.faq:
-            self._faq.setdefault(atom_id, []).append({"question": q, "answer": a})
-        for atom_id, _, src in content.sources:
-            self._sources.setdefault(atom_id, []).append(json.loads(src))
-        self._order: list[str] = []
-        for atom_id, atype, status, title, summary, tags, meta, body, apath in content.atoms:
-            self._order.append(atom_id)
-            self._atoms[atom_id] = {
-                "id": atom_id,
-                "type": atype,
-                "status": status,
-                "title": title,
-                "summary": summary,
-                "tags": list(tags or []),
-                "meta": json.loads(meta),
-                "body": body,
-                "path": apath,
-            }
-        self._segments: dict[str, list[dict[str, Any]]] = {}
-        for interview, sid, start, end, speaker, name, role, text in content.segments:
-            self._segments.setdefault(interview, []).append(
-                {
-                    "id": sid,
-                    "start": start,
-                    "end": end,
-                    "speaker": speaker,
-                    "speaker_name": name,
-                    "role": role,
-                    "text": text,
-                }
-            )
-        index = {a: i for i, a in enumerate(self._order)}
-        self._passages = [
-            {"atom_id": r[1], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]} for r in content.passages
-        ]
-        atom_of = np.array([index[r[1]] for r in content.passages], dtype=np.int64)
-        self._tokens = [list(r[8] or []) for r in content.passages]
-        lexical = Lexical(self._tokens)
         dense_idx = dense_index(
             content.vectors,
             dense,
@@ -334,20 +230,8 @@ class Bundle:
             threshold=dense_threshold,
         )
         self.dense_kind = dense_idx.kind
-        self._core = SearchCore(
-            content.vectors,
-            atom_of,
-            len(self._order),
-            lexical=lexical,
-            atom_fields={
-                "type": [self._atoms[a]["type"] for a in self._order],
-                "status": [self._atoms[a]["status"] for a in self._order],
-                "tags": [self._atoms[a]["tags"] for a in self._order],
-            },
-            dense_index=dense_idx,
-        )
+        super().__init__(manifest, content, embedder, dense_index=dense_idx)
 
-    # loading -----------------------------------------------------------------------------
     @classmethod
     def load(
         cls,
@@ -388,157 +272,8 @@ class Bundle:
                 f"found {found[:12]}).",
                 "Do not edit bundles; edit the atoms and run 'kb export' again.",
             )
-        if not hasattr(embedder, "encode") and callable(embedder):
-            embedder = embedder(manifest)
-        check_embedder(manifest, embedder, path)
+        embedder = resolve_embedder(manifest, embedder, path)
         return cls(path, manifest, content, embedder, dense=dense, ann=ann, dense_threshold=dense_threshold)
-
-    def close(self) -> None:
-        """Nothing stays open after ``load``; kept so callers can release bundles uniformly."""
-
-    def __enter__(self) -> Bundle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # reading -----------------------------------------------------------------------------
-    @property
-    def atom_ids(self) -> list[str]:
-        return list(self._order)
-
-    def atom(self, atom_id: str) -> dict[str, Any] | None:
-        """The atom's front matter fields at the top level, plus ``body`` (Markdown) and ``faq``."""
-        rec = self._atoms.get(atom_id)
-        if rec is None:
-            return None
-        out = dict(rec["meta"])
-        out.update(
-            id=atom_id,
-            meta=dict(rec["meta"]),
-            body=rec["body"],
-            faq=[dict(p) for p in self._faq.get(atom_id, [])],
-            sources=[dict(s) for s in self._sources.get(atom_id, [])],
-            path=rec["path"],
-        )
-        return out
-
-    def faq_pairs(self, atom_id: str) -> list[dict[str, str]]:
-        return [dict(p) for p in self._faq.get(atom_id, [])]
-
-    def faq_questions(self) -> list[tuple[str, str, list[int]]]:
-        """(atom id, question, ids of the pair's own FAQ passages) for every FAQ pair, atom order:
-        what ``kb eval --holdout`` and the uncertainty calibration hide from search."""
-        own: dict[tuple[str, str], list[int]] = {}
-        for i, p in enumerate(self._passages):
-            if p["kind"] == "faq":
-                own.setdefault((p["atom_id"], str(p["heading"] or "").strip()), []).append(i)
-        out: list[tuple[str, str, list[int]]] = []
-        for atom_id in self._order:
-            for pair in self._faq.get(atom_id, []):
-                q = pair["question"].strip()
-                if q:
-                    out.append((atom_id, q, own.get((atom_id, q), [])))
-        return out
-
-    def sources(self, atom_id: str) -> list[dict[str, Any]]:
-        return [dict(s) for s in self._sources.get(atom_id, [])]
-
-    def passage_tokens(self) -> list[tuple[str, list[str]]]:
-        """(atom id, stemmed BM25 tokens) of every passage, in passage-id order: the term statistics
-        answering uses to see whether a question's rare terms are covered (``pipeline.answer``)."""
-        return [(p["atom_id"], list(t)) for p, t in zip(self._passages, self._tokens, strict=True)]
-
-    def passage_vectors(self) -> np.ndarray:
-        """The (passages x dim) unit vectors, passage-id order (read-only)."""
-        return self._core.vectors
-
-    def tokenize(self, texts: list[str]) -> list[list[str]]:
-        """Each text as the index tokenises passages (lowercased, stemmed, stopwords dropped)."""
-        from pipeline.index.lexical import tokenize
-
-        return tokenize(list(texts)) if texts else []
-
-    def interviews(self) -> list[str]:
-        """Interviews with segments in the bundle (those that citations point to)."""
-        return sorted(self._segments)
-
-    def segments(self, interview: str, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
-        """The interview's segments kept in the bundle, those overlapping ``[start, end]`` when given."""
-        rows = self._segments.get(interview, [])
-        lo = float("-inf") if start is None else float(start)
-        hi = float("inf") if end is None else float(end)
-        return [dict(r) for r in rows if r["end"] >= lo and r["start"] <= hi]
-
-    def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
-        """Passages (with their ``id``), all or one atom's."""
-        return [dict(p, id=i) for i, p in enumerate(self._passages) if atom_id is None or p["atom_id"] == atom_id]
-
-    # search ------------------------------------------------------------------------------
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        filters: dict[str, Any] | None = None,
-        *,
-        query_vector: np.ndarray | None = None,
-        exclude_passages: list[int] | None = None,
-    ) -> list[Hit]:
-        """The ``k`` best atoms for ``query``: dense + BM25 fused, one hit per atom, best first.
-
-        ``filters``: ``{"type": ..., "status": ..., "tag": ...}``, each a value or a list (any of).
-        ``exclude_passages``: passage ids to ignore (``kb eval`` holds out a question's own FAQ pair).
-        """
-        mask = self._core.passage_mask(filters)
-        if exclude_passages:
-            mask = np.ones(self._core.size, dtype=bool) if mask is None else mask.copy()
-            mask[np.asarray(exclude_passages, dtype=np.int64)] = False
-        if query_vector is None and self.embedder is not None and query.strip():
-            model = getattr(self.embedder, "model_id", None)
-            with telemetry.span(
-                f"embeddings {model}", **{"gen_ai.operation.name": "embeddings", "gen_ai.request.model": model}
-            ):
-                query_vector = self.embedder.encode([query])[0]
-        with telemetry.span("retrieve", **{"kb.bundle.checksum": self.manifest.checksum, "kb.retrieval.k": k}) as span:
-            matches = self._core.search(query_vector, query, k=k, mask=mask)
-            span.set_attribute("kb.retrieval.atom_ids", [self._order[m.atom] for m in matches])
-            span.set_attribute("kb.retrieval.scores", [round(float(m.score), 6) for m in matches])
-        hits = []
-        for rank, m in enumerate(matches, 1):
-            atom_id = self._order[m.atom]
-            rec = self._atoms[atom_id]
-            p = self._passages[m.passage]
-            hits.append(
-                Hit(
-                    atom_id=atom_id,
-                    title=rec["title"],
-                    type=rec["type"],
-                    status=rec["status"],
-                    score=m.score,
-                    passage={"kind": p["kind"], "heading": p["heading"], "text": p["text"]},
-                    sources=self.sources(atom_id),
-                    dense_score=m.dense,
-                    lexical_score=m.lexical,
-                    rank=rank,
-                )
-            )
-        return hits
-
-    @property
-    def core(self) -> SearchCore:
-        return self._core
-
-
-def check_embedder(manifest: Manifest, embedder: Any, path: Path | str = "bundle") -> None:
-    model = getattr(embedder, "model_id", None)
-    dim = getattr(embedder, "dim", None)
-    if model != manifest.embedding.model or dim != manifest.embedding.dim:
-        raise BundleError(
-            f"{path} was embedded with '{manifest.embedding.model}' (dim {manifest.embedding.dim}), "
-            f"but the embedder in use is '{model}' (dim {dim}).",
-            f"Set embed.model to '{manifest.embedding.model}' (kb.yaml or KB_EMBED_MODEL), or re-export the "
-            "bundle with the current embed.model.",
-        )
 
 
 def manifest_for(

@@ -7,29 +7,29 @@ Rows are upserted per atom, keyed by the atom id and a hash of everything the at
 (so exporting the same bundle twice changes 0 rows), and atoms gone from the bundle are deleted.
 
 ``PostgresIndex.load(url, embedder)`` is what the service and ``kb eval`` use instead of
-``Bundle.load``: it offers the same reading methods (``search``, ``atom``, ``faq_questions``, the
-term statistics of ``passage_tokens``, ...). Dense search runs in Postgres (HNSW with
-``hnsw.iterative_scan`` so filters keep their recall); the lexical side and the fusion are the
-bundle's own code over the same tokens, so both indexes rank the same way. The password comes
+``Bundle.load`` (``kb serve --index URL``, ``kb eval --index URL``): both are an
+``pipeline.index.reader.IndexReader`` (the same reading methods, filters, BM25 and fusion over the
+same tokens); only the dense side differs: it runs in Postgres (HNSW with ``hnsw.iterative_scan``
+so filters keep their recall). Transcript segments are rewritten when the bundle changes. The password comes
 from the environment only (``PGPASSWORD`` or the URL in ``KB_INDEX_URL``), never from kb.yaml.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline import telemetry
 from pipeline.errors import BundleError, ConfigError, MissingDependencyError
-from pipeline.index.bundle import BUNDLE_SCHEMA_VERSION, BundleContent, check_embedder
-from pipeline.index.lexical import Lexical, tokenize
-from pipeline.index.search import Hit, SearchCore
+from pipeline.index.content import BUNDLE_SCHEMA_VERSION, BundleContent, resolve_embedder
+from pipeline.index.reader import IndexReader
 from pipeline.models import Manifest
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -65,6 +65,20 @@ def _connect(url: str) -> Any:
     return con
 
 
+def has_password(url: str) -> bool:
+    return bool(re.search(r"://[^/@:]+:[^@/]+@", url))  # an empty password (user:@host) is none
+
+
+def refuse_password_flag(url: str, flag: str = "--index") -> None:
+    """A password typed into a flag ends up in shell history and ``ps``: refused, with where it goes."""
+    if has_password(url):
+        raise ConfigError(
+            f"{flag} {_redact(url)} holds a password; kb takes it only from the environment.",
+            f"Drop the password from {flag} and export PGPASSWORD, or put the whole URL in KB_INDEX_URL "
+            f"(then omit {flag}).",
+        )
+
+
 def _redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
@@ -91,6 +105,8 @@ def _ddl(s: str, dim: int) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {s}.passages (atom_id text REFERENCES {s}.atoms ON DELETE CASCADE, ord int,"
         " kind text, heading text, part int, text text, search_text text, tokens text[], tsv tsvector,"
         f" embedding vector({dim}), PRIMARY KEY (atom_id, ord))",
+        f"CREATE TABLE IF NOT EXISTS {s}.segments (interview text, id int, start_s float8, end_s float8, speaker text,"
+        " speaker_name text, role text, text text, PRIMARY KEY (interview, id))",
         f"CREATE INDEX IF NOT EXISTS passages_embedding_hnsw ON {s}.passages USING hnsw (embedding vector_cosine_ops)",
         f"CREATE INDEX IF NOT EXISTS passages_tsv_gin ON {s}.passages USING gin (tsv)",
     ]
@@ -168,6 +184,12 @@ def upsert_bundle(
                 _insert_atom(con, s, g)
             if row is None or row[0] != manifest.checksum:
                 report.manifest_changed = True
+                con.execute(f"DELETE FROM {s}.segments")
+                if content.segments:
+                    with con.cursor() as cur:
+                        cur.executemany(
+                            f"INSERT INTO {s}.segments VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", content.segments
+                        )
                 con.execute(
                     f"INSERT INTO {s}.manifest (id, json, checksum, model, dim) VALUES (1, %s, %s, %s, %s) "
                     "ON CONFLICT (id) DO UPDATE SET json = EXCLUDED.json, checksum = EXCLUDED.checksum, "
@@ -220,51 +242,38 @@ def read_manifest(url: str, schema: str = "kb") -> Manifest:
     return Manifest.model_validate(row[0])
 
 
-class PostgresIndex:
-    """A kb index in Postgres; the reading API of ``pipeline.index.bundle.Bundle``."""
+class PostgresIndex(IndexReader):
+    """A kb index in Postgres: the shared reader over its rows, dense search by its HNSW index."""
 
     kind = "postgres"
+    dense_kind = "hnsw (pgvector)"
 
     def __init__(self, url: str, manifest: Manifest, content: BundleContent, embedder: Any, schema: str) -> None:
-        self.url, self.schema, self.manifest, self.embedder = url, schema, manifest, embedder
+        super().__init__(manifest, content, embedder)
+        self.url, self.schema = url, schema
         self.path = f"{_redact(url)}#{schema}"
-        self._atoms: dict[str, dict[str, Any]] = {}
-        self._order: list[str] = []
-        for atom_id, atype, status, title, summary, tags, meta, body, apath in content.atoms:
-            self._order.append(atom_id)
-            self._atoms[atom_id] = {
-                "type": atype,
-                "status": status,
-                "title": title,
-                "summary": summary,
-                "tags": list(tags or []),
-                "meta": meta if isinstance(meta, dict) else json.loads(meta),
-                "body": body,
-                "path": apath,
-            }
-        self._faq: dict[str, list[dict[str, str]]] = {}
-        for atom_id, _, q, a in content.faq:
-            self._faq.setdefault(atom_id, []).append({"question": q, "answer": a})
-        self._sources: dict[str, list[dict[str, Any]]] = {}
-        for atom_id, _, src in content.sources:
-            self._sources.setdefault(atom_id, []).append(src if isinstance(src, dict) else json.loads(src))
-        self._passages = [
-            {"atom_id": r[1], "ord": r[2], "kind": r[3], "heading": r[4], "part": r[5], "text": r[6]}
-            for r in content.passages
-        ]
         self._pid = {(p["atom_id"], p["ord"]): i for i, p in enumerate(self._passages)}
-        self._tokens = [list(r[8] or []) for r in content.passages]
-        index = {a: i for i, a in enumerate(self._order)}
-        atom_of = np.array([index[p["atom_id"]] for p in self._passages], dtype=np.int64)
-        self._core = SearchCore(
-            np.zeros((len(atom_of), 0), dtype=np.float32),
-            atom_of,
-            len(self._order),
-            lexical=Lexical(self._tokens),
-            atom_fields={k: [self._atoms[a][k] for a in self._order] for k in ("type", "status", "tags")},
-        )
+        self._vectors: np.ndarray | None = None
+        self._local = threading.local()  # one connection per serving thread, opened on first search
+        self._cons: list[Any] = []
+        self._cons_lock = threading.Lock()
 
-    # loading -----------------------------------------------------------------------------
+    def _con(self) -> Any:
+        con = getattr(self._local, "con", None)
+        if con is None or con.closed:
+            con = self._local.con = _connect(self.url)
+            with self._cons_lock:
+                self._cons.append(con)
+        return con
+
+    def close(self) -> None:
+        """Close the serving threads' connections (a reload retires this index)."""
+        with self._cons_lock:
+            cons, self._cons = self._cons, []
+        for con in cons:
+            with contextlib.suppress(Exception):
+                con.close()
+
     @classmethod
     def load(cls, url: str, embedder: Any, schema: str = "kb") -> PostgresIndex:
         """Read the index's rows (not its vectors) and check ``embedder`` is its model (or a factory of it)."""
@@ -291,73 +300,26 @@ class PostgresIndex:
                         ).fetchall()
                     )
                 ],
+                segments=con.execute(f"SELECT * FROM {s}.segments ORDER BY interview, id").fetchall(),
             )
         finally:
             con.close()
-        if not hasattr(embedder, "encode") and callable(embedder):
-            embedder = embedder(manifest)
-        check_embedder(manifest, embedder, f"the Postgres index {s}")
+        embedder = resolve_embedder(manifest, embedder, f"the Postgres index {s}")
         return cls(url, manifest, content, embedder, s)
 
-    def close(self) -> None:
-        """Every query opens its own connection; nothing to release."""
-
-    # reading (as Bundle) -----------------------------------------------------------------
-    @property
-    def atom_ids(self) -> list[str]:
-        return list(self._order)
-
-    def atom(self, atom_id: str) -> dict[str, Any] | None:
-        rec = self._atoms.get(atom_id)
-        if rec is None:
-            return None
-        out = dict(rec["meta"])
-        out.update(
-            id=atom_id,
-            meta=dict(rec["meta"]),
-            body=rec["body"],
-            faq=self.faq_pairs(atom_id),
-            sources=self.sources(atom_id),
-            path=rec["path"],
-        )
-        return out
-
-    def faq_pairs(self, atom_id: str) -> list[dict[str, str]]:
-        return [dict(p) for p in self._faq.get(atom_id, [])]
-
-    def sources(self, atom_id: str) -> list[dict[str, Any]]:
-        return [dict(s) for s in self._sources.get(atom_id, [])]
-
-    def faq_questions(self) -> list[tuple[str, str, list[int]]]:
-        own: dict[tuple[str, str], list[int]] = {}
-        for i, p in enumerate(self._passages):
-            if p["kind"] == "faq":
-                own.setdefault((p["atom_id"], str(p["heading"] or "").strip()), []).append(i)
-        return [
-            (a, pair["question"].strip(), own.get((a, pair["question"].strip()), []))
-            for a in self._order
-            for pair in self._faq.get(a, [])
-            if pair["question"].strip()
-        ]
-
-    def passages(self, atom_id: str | None = None) -> list[dict[str, Any]]:
-        return [dict(p, id=i) for i, p in enumerate(self._passages) if atom_id is None or p["atom_id"] == atom_id]
-
-    def passage_tokens(self) -> list[tuple[str, list[str]]]:
-        return [(p["atom_id"], list(t)) for p, t in zip(self._passages, self._tokens, strict=True)]
-
-    def tokenize(self, texts: list[str]) -> list[list[str]]:
-        return tokenize(texts)
-
     def passage_vectors(self) -> np.ndarray:
-        con = _connect(self.url)
-        try:
-            rows = con.execute(f"SELECT embedding FROM {self.schema}.passages ORDER BY atom_id, ord").fetchall()
-        finally:
-            con.close()
-        return np.asarray([r[0] for r in rows], dtype=np.float32).reshape(len(rows), self.manifest.embedding.dim)
+        """The vectors, read from Postgres once when first asked (calibration at load time)."""
+        if self._vectors is None:
+            con = _connect(self.url)
+            try:
+                rows = con.execute(f"SELECT embedding FROM {self.schema}.passages ORDER BY atom_id, ord").fetchall()
+            finally:
+                con.close()
+            dim = self.manifest.embedding.dim
+            vecs = [r[0].to_numpy() if hasattr(r[0], "to_numpy") else r[0] for r in rows]  # pgvector's Vector
+            self._vectors = np.asarray(vecs, dtype=np.float32).reshape(len(rows), dim)
+        return self._vectors
 
-    # search ------------------------------------------------------------------------------
     def _dense(self, query_vector: np.ndarray, mask: np.ndarray | None, depth: int) -> np.ndarray:
         """Cosine per passage for the ``depth`` nearest allowed passages (HNSW), -inf elsewhere."""
         out = np.full(self._core.size, -np.inf, dtype=np.float32)
@@ -370,71 +332,27 @@ class PostgresIndex:
             where = "WHERE (atom_id || '#' || ord) = ANY(%s)"
             params.append(allowed)
         params.append(query_vector.astype(np.float32))
-        con = _connect(self.url)
-        try:
-            with con.transaction():
-                con.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, depth * 2))}")
-                con.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                rows = con.execute(
-                    f"SELECT atom_id, ord, 1 - (embedding <=> %s) FROM {self.schema}.passages {where} "
-                    f"ORDER BY embedding <=> %s LIMIT {int(depth)}",
-                    params,
-                ).fetchall()
-        finally:
-            con.close()
+        sql = (
+            f"SELECT atom_id, ord, 1 - (embedding <=> %s) FROM {self.schema}.passages {where} "
+            f"ORDER BY embedding <=> %s LIMIT {int(depth)}"
+        )
+        for attempt in (1, 2):  # a dropped connection (server restart) is reopened once
+            con = self._con()
+            try:
+                with con.transaction():
+                    con.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, depth * 2))}")
+                    con.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                    rows = con.execute(sql, params).fetchall()
+                break
+            except Exception:
+                with contextlib.suppress(Exception):
+                    con.close()
+                self._local.con = None
+                if attempt == 2:
+                    raise
         for atom_id, ordinal, cos in rows:
             out[self._pid[(atom_id, ordinal)]] = cos
         return out
-
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        filters: dict[str, Any] | None = None,
-        *,
-        query_vector: np.ndarray | None = None,
-        exclude_passages: list[int] | None = None,
-    ) -> list[Hit]:
-        mask = self._core.passage_mask(filters)
-        if exclude_passages:
-            mask = np.ones(self._core.size, dtype=bool) if mask is None else mask.copy()
-            mask[np.asarray(exclude_passages, dtype=np.int64)] = False
-        if query_vector is None and self.embedder is not None and query.strip():
-            query_vector = self.embedder.encode([query])[0]
-        depth = min(self._core.size, max(50, 5 * k))
-        with telemetry.span(
-            "retrieve", **{"kb.bundle.checksum": self.manifest.checksum, "kb.index.kind": "postgres"}
-        ) as span:
-            dense = (
-                self._dense(np.asarray(query_vector), mask, depth)
-                if query_vector is not None and self._core.size
-                else None
-            )
-            matches = self._core.search(None, query, k=k, mask=mask, dense=dense)
-            span.set_attribute("kb.retrieval.atom_ids", [self._order[m.atom] for m in matches])
-        hits = []
-        for rank, m in enumerate(matches, 1):
-            atom_id = self._order[m.atom]
-            rec, p = self._atoms[atom_id], self._passages[m.passage]
-            hits.append(
-                Hit(
-                    atom_id=atom_id,
-                    title=rec["title"],
-                    type=rec["type"],
-                    status=rec["status"],
-                    score=m.score,
-                    passage={"kind": p["kind"], "heading": p["heading"], "text": p["text"]},
-                    sources=self.sources(atom_id),
-                    dense_score=m.dense if np.isfinite(m.dense) else 0.0,
-                    lexical_score=m.lexical,
-                    rank=rank,
-                )
-            )
-        return hits
-
-    @property
-    def core(self) -> SearchCore:
-        return self._core
 
 
 def load_index(target: str | Path, embedder: Any, schema: str = "kb") -> Any:

@@ -33,13 +33,13 @@ def add_admin_routes(app: Any, service: Service) -> None:
         except KbError as exc:
             raise ApiError(
                 409,
-                f"New bundle refused, still serving {getattr(service.holder.current, 'path', 'nothing yet')}: {exc.message}",
+                f"New bundle refused, still serving {getattr(service.holder.current, 'label', 'nothing yet')}: {exc.message}",
                 "bundle_refused",
             )
         except Exception as exc:  # noqa: BLE001 - refused, the old bundle stays
             raise ApiError(
                 409,
-                f"New bundle refused, still serving {getattr(service.holder.current, 'path', 'nothing yet')}: {exc}",
+                f"New bundle refused, still serving {getattr(service.holder.current, 'label', 'nothing yet')}: {exc}",
                 "bundle_refused",
             )
         return {"status": "reloaded", "bundle": bundle_info(live)}

@@ -1,4 +1,4 @@
-"""The FastAPI app over a loaded bundle: search, cited answers, atoms, metrics, reload.
+"""The FastAPI app over a loaded index (bundle file or Postgres): search, cited answers, atoms, metrics, reload.
 
 ``create_app(bundle_path, settings)`` loads and validates the bundle at once (a bad bundle raises
 ``BundleError`` before anything listens). Handlers are plain functions: FastAPI runs them in its
@@ -8,6 +8,7 @@ thread pool, and each one leases the current bundle so a reload never pulls it f
 from __future__ import annotations
 
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from pipeline.service.encoder import load_serving_bundle
 from pipeline.service.errors import add_error_handlers
 from pipeline.service.metrics import Metrics
 from pipeline.service.openai_compat import add_chat_routes
-from pipeline.service.reload import BundleHolder, Watcher
+from pipeline.service.reload import BundleHolder, Watcher, source_version
 from pipeline.service.routes import add_core_routes
 
 __all__ = ["create_app", "reload_in_background"]
@@ -41,8 +42,10 @@ def create_app(
     mcp: bool = False,
     workspace: Any | None = None,
     background_load: bool = False,
+    fanout: Any | None = None,
 ) -> Any:
-    """Build the app serving ``bundle_path`` (a bundle file, or a folder: its newest kb-*.duckdb).
+    """Build the app serving ``bundle_path`` (a bundle file, a folder: its newest kb-*.duckdb, or a
+    ``postgresql://`` URL: the Postgres index).
 
     ``llm``: a client with ``.chat(messages)`` (default: one from ``settings.llm`` when configured);
     ``watch``: reload when the bundle changes; ``embedder``: reuse a loaded one (tests, benchmarks);
@@ -50,19 +53,52 @@ def create_app(
     ``mcp``: also serve MCP (stateless streamable HTTP) at ``/mcp``; ``workspace``: for tools that need it.
     ``background_load``: listen at once and load the bundle in a thread (``kb serve``: containers
     are live at once, ``/readyz`` turns 200 when the bundle is in; requests before get 503).
+    ``fanout``: a ``pipeline.service.reload.ReloadSignal`` shared by several serving processes
+    (``kb serve --workers N``): a reload asked of one reaches all.
     """
-    from fastapi import FastAPI
-
-    from pipeline.service.guards import Guard
-    from pipeline.service.metrics import MetricsMiddleware
-
     metrics = Metrics()
+    service = _build_service(
+        bundle_path, settings, metrics, llm, loader, embedder, gap_log, background_load, fanout=fanout
+    )
+    service.workspace = workspace
+    mcp_mount = None
+    if mcp:
+        from pipeline.service.mcp_server import HttpMount, service_contexts
 
-    def _load(path: Path, previous: Any | None) -> Any:
+        observe = metrics.observe_tool_for("mcp")
+        mcp_mount = HttpMount(service_contexts(service), host=settings.serve.host, observe=observe)
+    if watch or fanout is not None:
+        service.watcher = Watcher(
+            service.holder, service.on_reload, interval=watch_interval, fanout=fanout, files=watch
+        )
+    app = _fastapi(service, mcp_mount)
+    _add_routes(app, service, settings, mcp_mount)
+    return app
+
+
+def _loader_for(settings: Settings, loader: Any | None, embedder: Any | None) -> Any:
+    def _load(path: Any, previous: Any | None) -> Any:
         if loader is not None:
             return loader(path, previous)
         # the serving encoder (onnx, cached, micro-batched) and dense index: pipeline/service/encoder.py
         return load_serving_bundle(path, settings, getattr(previous, "embedder", None) or embedder)
+
+    return _load
+
+
+def _build_service(
+    bundle_path: Path | str,
+    settings: Settings,
+    metrics: Metrics,
+    llm: Any | None,
+    loader: Any | None,
+    embedder: Any | None,
+    gap_log: Any | None,
+    background_load: bool,
+    *,
+    fanout: Any | None = None,
+) -> Service:
+    """The holder (first load now or in a thread) and the Service around it."""
 
     def _prepare(bundle: Any) -> dict[str, Any]:
         stats = TermStats.of(bundle)  # once per loaded bundle: answerability's term statistics
@@ -83,17 +119,13 @@ def create_app(
                 return
         handoff["service"].on_first_load(live, exc)
 
-    holder = BundleHolder(bundle_path, _load, _prepare, background=background_load, on_loaded=_first)
+    _load = _loader_for(settings, loader, embedder)
+    version = partial(source_version, schema=settings.index.schema_name)
+    holder = BundleHolder(bundle_path, _load, _prepare, background=background_load, on_loaded=_first, version=version)
     from pipeline.service.gaps import GapRecorder
 
-    service = Service(
-        holder=holder,
-        settings=settings,
-        metrics=metrics,
-        llm=llm,
-        gaps=GapRecorder(gap_log) if gap_log is not None else None,
-    )
-    service.workspace = workspace
+    gaps = GapRecorder(gap_log) if gap_log is not None else None
+    service = Service(holder=holder, settings=settings, metrics=metrics, llm=llm, gaps=gaps, fanout=fanout)
     with handoff_lock:
         handoff["service"] = service
         pending = handoff["pending"]
@@ -101,17 +133,14 @@ def create_app(
         service.on_first_load(*pending)
     if holder.current is not None:
         service._describe(holder.current)
-    mcp_mount = None
-    if mcp:
-        from pipeline.service.mcp_server import HttpMount, service_contexts
+    return service
 
-        observe = metrics.observe_tool_for("mcp")
-        mcp_mount = HttpMount(service_contexts(service), host=settings.serve.host, observe=observe)
-    if watch:
-        service.watcher = Watcher(holder, service.on_reload, interval=watch_interval)
 
+def _fastapi(service: Service, mcp_mount: Any | None) -> Any:
     import contextlib
     from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
 
     @asynccontextmanager
     async def lifespan(app: Any):
@@ -121,7 +150,8 @@ def create_app(
             yield
         if service.watcher is not None:
             service.watcher.stop()
-        holder.close()
+        service.holder.close()
+        service.metrics.process_exit()
 
     app = FastAPI(
         title="kb",
@@ -132,21 +162,24 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    return app
+
+
+def _add_routes(app: Any, service: Service, settings: Settings, mcp_mount: Any | None) -> None:
+    from pipeline.service.guards import Guard
+    from pipeline.service.metrics import MetricsMiddleware
+    from pipeline.service.triage import TRIAGE_PATH, add_triage_routes
 
     add_error_handlers(app)
     add_core_routes(app, service)
     add_admin_routes(app, service)
     add_chat_routes(app, service)
     add_chat_page_routes(app, service)
-    from pipeline.service.triage import TRIAGE_PATH, add_triage_routes
-
     if mcp_mount is not None:
         from starlette.routing import Route
 
         app.router.routes.append(Route("/mcp", endpoint=mcp_mount.asgi, methods=["GET", "POST", "DELETE"]))
-
     add_triage_routes(app, service)
-
     app.add_middleware(
         Guard,
         api_key=secret(settings.serve.api_key_env),
@@ -156,5 +189,4 @@ def create_app(
         body_timeout_s=settings.serve.body_timeout_s,
         max_header_bytes=settings.serve.max_header_bytes,
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401/413 too
-    return app
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # outermost: counts 401/413 too

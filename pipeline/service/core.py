@@ -39,6 +39,7 @@ class Service:
     gaps: Any = None  # GapRecorder: uncertain questions and drafts asked about go to the gap log
     workspace: Any = None  # pipeline.workspace.Workspace, when serving from one (tools that need it)
     gate: Any = None  # bounds concurrent retrievals (embedding is CPU-bound): FIFO queue, not thrash
+    fanout: Any = None  # ReloadSignal shared by several serving processes (kb serve --workers N)
 
     def __post_init__(self) -> None:
         if self.gate is None:
@@ -112,33 +113,38 @@ class Service:
         if live is not None:
             self.metrics.reloads.labels(result="ok").inc()
             self._describe(live)
-            log.warning("kb serve: now serving %s", live.path)
+            log.warning("kb serve: now serving %s", live.label)
         else:
             self.metrics.reloads.labels(result="refused").inc()
-            serving = self.holder.current.path if self.holder.current else "nothing yet"
+            serving = self.holder.current.label if self.holder.current else "nothing yet"
             log.warning("kb serve: new bundle refused, still serving %s: %s", serving, exc)
 
     def reload(self, path: str | None = None) -> Live:
+        """Reload here; with several serving processes, announce it so every other one follows."""
         try:
             live = self.holder.reload(path)
         except Exception as exc:
             self.on_reload(None, exc)
             raise
         self.on_reload(live, None)
+        if self.fanout is not None:
+            generation = self.fanout.announce(path)
+            if self.watcher is not None:
+                self.watcher.seen = generation  # this process already follows it
         return live
 
     def on_first_load(self, live: Live | None, exc: Exception | None) -> None:
         """The background first load ended: describe the bundle, or say why it failed."""
         if live is not None:
             self._describe(live)
-            log.warning("kb serve: ready, serving %s (%s atoms)", live.path, live.manifest.counts.get("atoms", "?"))
+            log.warning("kb serve: ready, serving %s (%s atoms)", live.label, live.manifest.counts.get("atoms", "?"))
         else:
             self.metrics.reloads.labels(result="refused").inc()
             log.error("kb serve: the bundle could not be loaded (/readyz stays 503): %s", exc)
 
     def _describe(self, live: Live) -> None:
         m = live.manifest
-        self.metrics.set_bundle(str(live.path), m.checksum, m.embedding.model)
+        self.metrics.set_bundle(live.label, m.checksum, m.embedding.model)
 
 
 class _Gated:
@@ -199,7 +205,8 @@ class PerThreadLlm:
 def bundle_info(live: Live) -> dict[str, Any]:
     m = live.manifest
     return {
-        "path": str(live.path),
+        "kind": getattr(live.bundle, "kind", "bundle"),
+        "path": live.label,
         "checksum": m.checksum,
         "created": m.created.isoformat() if hasattr(m.created, "isoformat") else str(m.created),
         "kb_version": m.kb_version,

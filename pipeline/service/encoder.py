@@ -144,10 +144,24 @@ def _innermost(embedder: Any) -> Any:
     return embedder
 
 
-def load_serving_bundle(path: Path, settings: Settings, embedder: Any | None = None) -> Any:
-    """Load ``path`` with the serving encoder (or ``embedder`` when it is the bundle's model) and dense index."""
+def load_serving_bundle(path: Path | str, settings: Settings, embedder: Any | None = None) -> Any:
+    """Load ``path`` (a bundle file, or a ``postgresql://`` URL: the Postgres index) with the serving
+    encoder (or ``embedder`` when it is the index's model) and, for a file, its dense index."""
     from functools import partial
 
+    from pipeline.index.postgres import PostgresIndex, is_postgres_url
+
+    def usable(embedding: Any) -> bool:
+        return (
+            embedder is not None
+            and getattr(embedder, "model_id", None) == embedding.model
+            and getattr(embedder, "dim", None) == embedding.dim
+        )
+
+    factory = partial(serving_embedder, settings=settings)
+    if is_postgres_url(path):
+        schema = settings.index.schema_name
+        return PostgresIndex.load(str(path), lambda m: embedder if usable(m.embedding) else factory(m), schema)
     from pipeline.index.bundle import Bundle, read_manifest
 
     kw = {
@@ -155,11 +169,9 @@ def load_serving_bundle(path: Path, settings: Settings, embedder: Any | None = N
         "ann": ann_params(settings),
         "dense_threshold": settings.serve.dense_auto_threshold,
     }
-    if embedder is not None:
-        embedding = read_manifest(path).embedding
-        if getattr(embedder, "model_id", None) == embedding.model and getattr(embedder, "dim", None) == embedding.dim:
-            return Bundle.load(path, embedder, **kw)
-    bundle = Bundle.load(path, partial(serving_embedder, settings=settings), **kw)
+    if embedder is not None and usable(read_manifest(path).embedding):
+        return Bundle.load(path, embedder, **kw)
+    bundle = Bundle.load(path, factory, **kw)
     check_int8_recall(bundle)
     return bundle
 

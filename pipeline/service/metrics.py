@@ -1,9 +1,22 @@
-"""Prometheus metrics of one app (its own registry, so several apps in one process don't clash)."""
+"""Prometheus metrics of one app (its own registry, so several apps in one process don't clash).
+
+Several serving processes (``kb serve --workers N``): kb sets ``PROMETHEUS_MULTIPROC_DIR`` to a
+folder of its own before the workers start, each worker writes its values there (prometheus-client
+multiprocess mode) and ``/metrics`` on any worker reads all of them: counters and histograms are
+summed, ``kb_bundle_info`` is the max over live workers (1 while any worker serves that bundle),
+and ``kb_uncertain_ratio`` is computed from the summed answer counters, not merged per worker.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess folder when several serving processes share metrics, else None."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class Metrics:
@@ -37,11 +50,22 @@ class Metrics:
         self.answers = Counter(
             "kb_answers_total", "Answers given, by mode and uncertainty.", ["mode", "uncertain"], registry=r
         )
-        self.uncertain_rate = Gauge("kb_uncertain_ratio", "Share of answers flagged uncertain since start.", registry=r)
+        self.multiprocess = multiprocess_dir() is not None
+        # one process: a gauge; several: computed at render time from the summed answers (a ratio does not merge)
+        self.uncertain_rate = (
+            None
+            if self.multiprocess
+            else Gauge("kb_uncertain_ratio", "Share of answers flagged uncertain since start.", registry=r)
+        )
         self.reloads = Counter("kb_bundle_reloads_total", "Bundle reload attempts by result.", ["result"], registry=r)
         self.bundle_info = Gauge(
-            "kb_bundle_info", "The bundle being served (value 1).", ["path", "checksum", "model"], registry=r
+            "kb_bundle_info",
+            "The bundle being served (value 1).",
+            ["path", "checksum", "model"],
+            registry=r,
+            multiprocess_mode="livemax",
         )
+        self._bundle_labels: tuple[str, str, str] | None = None
         self.llm_tokens = Counter("kb_llm_tokens_total", "LLM tokens used for answers.", ["direction"], registry=r)
         self.tool_calls = Counter(
             "kb_tool_calls_total",
@@ -75,7 +99,8 @@ class Metrics:
         self.retrieval_score.observe(evidence)
         self._answered += 1
         self._uncertain += int(uncertain)
-        self.uncertain_rate.set(self._uncertain / self._answered)
+        if self.uncertain_rate is not None:
+            self.uncertain_rate.set(self._uncertain / self._answered)
         if tokens_in or tokens_out:
             self.llm_tokens.labels(direction="in").inc(tokens_in)
             self.llm_tokens.labels(direction="out").inc(tokens_out)
@@ -92,13 +117,44 @@ class Metrics:
         return observe
 
     def set_bundle(self, path: str, checksum: str, model: str) -> None:
+        if self._bundle_labels is not None:
+            # 0 first: in multiprocess mode the old value stays in this worker's file after clear()
+            self.bundle_info.labels(*self._bundle_labels).set(0)
         self.bundle_info.clear()
+        self._bundle_labels = (path, checksum, model)
         self.bundle_info.labels(path=path, checksum=checksum, model=model).set(1)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if not self.multiprocess:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        body = generate_latest(registry)
+        answered = uncertain = 0.0
+        for family in registry.collect():
+            if family.name == "kb_answers":
+                for sample in family.samples:
+                    if sample.name == "kb_answers_total":
+                        answered += sample.value
+                        uncertain += sample.value if sample.labels.get("uncertain") == "true" else 0.0
+        ratio = uncertain / answered if answered else 0.0
+        body += (
+            "# HELP kb_uncertain_ratio Share of answers flagged uncertain since start (all serving processes).\n"
+            f"# TYPE kb_uncertain_ratio gauge\nkb_uncertain_ratio {ratio}\n"
+        ).encode()
+        return body, CONTENT_TYPE_LATEST
+
+    def process_exit(self) -> None:
+        """This serving process ends: its live gauges leave the merged view (multiprocess mode)."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())
 
 
 class MetricsMiddleware:

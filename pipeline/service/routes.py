@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,7 +46,15 @@ def add_core_routes(app: Any, service: Service) -> None:
             from pipeline.service.encoder import encoder_stats
 
             encoder = encoder_stats(getattr(live.bundle, "embedder", None))
-            return {"status": "ok", "bundle": bundle_info(live), "llm": service.llm is not None, "encoder": encoder}
+            info = bundle_info(live)
+            return {
+                "status": "ok",
+                "index": {"kind": info["kind"], "checksum": info["checksum"]},
+                "bundle": info,
+                "llm": service.llm is not None,
+                "encoder": encoder,
+                "pid": os.getpid(),
+            }
 
     @app.api_route("/readyz", methods=["GET", "HEAD"])
     def readyz() -> Any:

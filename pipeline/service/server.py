@@ -1,10 +1,27 @@
-"""Running the app with uvicorn (the only importer of uvicorn)."""
+"""Running the app with uvicorn (the only importer of uvicorn): one process, or ``--workers N``.
+
+With several workers uvicorn starts N processes that share the listening socket; each builds its
+own app through ``worker_app`` (a factory uvicorn imports by name) from the ``KBSERVE_WORKER_SPEC``
+JSON that ``kb serve`` puts in the environment, loads the same bundle file read-only (or the same
+Postgres index), writes its metrics into the shared ``PROMETHEUS_MULTIPROC_DIR`` and follows the
+shared reload signal (``pipeline.service.reload.ReloadSignal``). ``run_dir`` is kb's own temp
+folder for both; ``kb serve`` removes it when the server stops.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import KbError, MissingDependencyError
+
+WORKER_ENV = "KBSERVE_WORKER_SPEC"  # not KB_*: pydantic-settings would read it as serve.worker
 
 
 def require_uvicorn() -> None:
@@ -15,16 +32,23 @@ def require_uvicorn() -> None:
         raise MissingDependencyError("uvicorn", "serve", "kb serve") from None
 
 
-def run_server(web: Any, host: str, port: int, log_level: str = "info") -> None:
-    """Serve ``web`` until interrupted; a server that cannot start is a KbError naming the address."""
+def run_server(web: Any, host: str, port: int, log_level: str = "info", workers: int = 1) -> None:
+    """Serve ``web`` until interrupted; a server that cannot start is a KbError naming the address.
+
+    ``workers`` > 1: ``web`` is the import string of an app factory (``worker_app``).
+    """
     import uvicorn
 
     from pipeline.service.http_limits import uvicorn_options  # slow/stalled clients: deadlines per request phase
 
-    config = uvicorn.Config(web, host=host, port=port, log_level=log_level, access_log=False, **uvicorn_options(web))
+    extra: dict[str, Any] = {"factory": True, "workers": workers} if workers > 1 else uvicorn_options(web)
+    config = uvicorn.Config(web, host=host, port=port, log_level=log_level, access_log=False, **extra)
     server = uvicorn.Server(config)
     try:
-        server.run()
+        if workers > 1:
+            _run_workers(config)
+        else:
+            server.run()
     except SystemExit as exc:  # uvicorn exits 3 when it cannot start (e.g. the port is taken)
         if exc.code in (0, None):
             return
@@ -32,3 +56,76 @@ def run_server(web: Any, host: str, port: int, log_level: str = "info") -> None:
             f"Could not serve on {host}:{port} (uvicorn: startup failed, see above).",
             "Is another server on that port, or the host not an address of this machine? Pass --port/--host or set serve.port/serve.host.",
         ) from None
+
+
+def _run_workers(config: Any) -> None:
+    """uvicorn's own supervisor: N processes on one socket, each importing the app factory."""
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        sock = config.bind_socket()
+    except SystemExit:
+        raise
+    except OSError:
+        raise SystemExit(3) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
+
+
+@contextlib.contextmanager
+def worker_run_dir() -> Iterator[Path]:
+    """kb's own folder for the workers' shared metrics and reload signal, removed afterwards.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` is set here, before any worker starts (prometheus-client reads it
+    at import); the previous value is restored when the server stops.
+    """
+    root = Path(tempfile.mkdtemp(prefix="kb-serve-"))
+    (root / "metrics").mkdir()
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(root / "metrics")
+    try:
+        yield root
+    finally:
+        if before is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = before
+        shutil.rmtree(root, ignore_errors=True)  # only the folder made above
+
+
+def worker_app_path() -> str:
+    return f"{__name__}:worker_app"
+
+
+def worker_app() -> Any:
+    """The app of one serving worker, built from ``KBSERVE_WORKER_SPEC`` (set by ``kb serve --workers``)."""
+    from pipeline.config import Settings
+    from pipeline.service.app import create_app
+    from pipeline.service.reload import ReloadSignal
+
+    spec = json.loads(os.environ[WORKER_ENV])
+    root = spec.get("workspace")
+    settings = Settings.load(Path(root) if root else None, **spec.get("flags", {}))
+    source = spec.get("source") or spec.get("index") or settings.index.url
+    if source is None:
+        raise KbError("kb serve --workers: the worker got no bundle or index to serve.", "This is a bug in kb serve.")
+    ws = gap_log = None
+    if root:
+        from pipeline.workspace import Workspace
+
+        ws = Workspace.at(Path(root))
+        if settings.gaps.record:
+            from pipeline.index.gaps import GapLog, default_path
+
+            gap_log = GapLog(default_path(ws.state_dir), max_rows=settings.gaps.max_rows)
+    return create_app(
+        source,
+        settings,
+        watch=bool(spec.get("watch")),
+        watch_interval=float(spec.get("watch_interval", 1.0)),
+        gap_log=gap_log,
+        mcp=bool(spec.get("mcp")),
+        workspace=ws,
+        background_load=bool(spec.get("background_load")),
+        fanout=ReloadSignal(Path(spec["run_dir"]) / "reload.json"),
+    )

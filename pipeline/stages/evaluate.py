@@ -62,7 +62,7 @@ class QuestionResult:
 
 @dataclass
 class EvalReport:
-    bundle: Path
+    bundle: Path | str  # the bundle file, or the Postgres index (URL without password)
     golden: str
     k: int
     questions: int
@@ -206,7 +206,7 @@ def run(
     workspace: Workspace,
     reporter: Reporter,
     *,
-    bundle_path: Path | None = None,
+    bundle_path: Path | str | None = None,
     questions: Path | None = None,
     conversations: Path | None = None,
     k: int = 10,
@@ -218,8 +218,12 @@ def run(
     from pipeline.answer.index import TermStats
 
     started = time.perf_counter()
-    path = Path(bundle_path) if bundle_path else newest_bundle(workspace)
+    from pipeline.index.postgres import is_postgres_url
+
+    path: Any = bundle_path if is_postgres_url(bundle_path) else Path(bundle_path) if bundle_path else None
+    path = path or newest_bundle(workspace)
     bundle = open_bundle(path, settings, embedder)
+    path = str(bundle.path) if is_postgres_url(path) else path  # the URL without its password
     try:
         golden = read_questions(questions) if questions else ([] if conversations else faq_questions(bundle, holdout))
         talks = read_conversations(conversations) if conversations else []

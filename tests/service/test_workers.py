@@ -1,0 +1,72 @@
+"""``kb serve --workers 2`` on loopback: two processes share the port and the bundle file.
+
+Requests spread over both pids; /metrics (prometheus multiprocess mode, kb's own temp folder)
+sums the counters of both; a reload asked of one worker reaches the other (the shared signal).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("uvicorn", reason="needs kb-atoms[serve]")
+
+from tests.serve_support import kb_serve, wait_for  # noqa: E402
+from tests.service.test_service import REAL_QUESTION, built, export_bundle, free_port, make_workspace  # noqa: E402, F401
+
+
+def _count(metrics: str, route: str) -> float:
+    pattern = rf'^kb_requests_total\{{[^}}]*route="{re.escape(route)}"[^}}]*\}} ([0-9.e+]+)$'
+    return sum(float(m) for m in re.findall(pattern, metrics, flags=re.M))
+
+
+def test_two_workers_share_requests_metrics_and_reloads(built, tmp_path):  # noqa: F811
+    from pipeline.index.bundle import read_manifest
+
+    ws = make_workspace(tmp_path / "ws")
+    dist = ws / "dist"
+    first = export_bundle(ws, dist / "kb-1.duckdb")
+    with kb_serve("--workspace", ws, "serve", "--workers", "2", port=free_port()) as url:
+        pids: set[int] = set()
+        lock = threading.Lock()
+
+        def client() -> None:
+            for _ in range(6):
+                with httpx.Client() as c:  # a new connection each time: the kernel picks the worker
+                    r = c.post(url + "/v1/search", json={"query": REAL_QUESTION, "k": 3}, timeout=60)
+                    assert r.status_code == 200
+                    pid = c.get(url + "/healthz", timeout=60).json()["pid"]
+                with lock:
+                    pids.add(pid)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(pids) == 2, pids
+        metrics = httpx.get(url + "/metrics").text
+        assert _count(metrics, "/v1/search") == 48  # both workers' requests, whichever answered /metrics
+        assert "kb_uncertain_ratio" in metrics
+
+        checksum = read_manifest(first).checksum
+        (ws / "atoms").joinpath(sorted(p.relative_to(ws / "atoms") for p in (ws / "atoms").rglob("*.md"))[0]).unlink()
+        second = export_bundle(ws, dist / "kb-2.duckdb")
+        new = read_manifest(second).checksum
+        assert new != checksum
+        assert httpx.post(url + "/admin/reload", timeout=120).json()["bundle"]["checksum"] == new
+        seen: dict[int, str] = {}
+
+        def both_reloaded() -> bool:
+            with httpx.Client() as c:
+                health = c.get(url + "/healthz", timeout=30).json()
+            seen[health["pid"]] = health["index"]["checksum"]
+            return len(seen) == 2 and set(seen.values()) == {new}
+
+        wait_for(both_reloaded, timeout=120, interval=0.1, what="the reload to reach both workers")
+        info = [line for line in httpx.get(url + "/metrics").text.splitlines() if line.startswith("kb_bundle_info{")]
+        assert any(new in line and line.endswith(" 1.0") for line in info), info
+        assert not any(checksum in line and line.endswith(" 1.0") for line in info), info
