@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ConflictError
 from pipeline.index.duck import connect
+from pipeline.redaction import apply
 
 KINDS = ("question", "uncovered-error", "asked-draft")
 MAX_TEXT = 2000
+LOCK_WAIT_S = 10.0  # longest a write waits for another process's lock on the file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS gaps (
@@ -32,32 +37,11 @@ CREATE TABLE IF NOT EXISTS gaps (
 )
 """
 
-# Redaction: what must never be kept from a user's question or a log line (secrets and people).
-_REDACT = [
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 <redacted>"),
-    (
-        re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\b(\s*[:=]\s*)\S+"),
-        r"\1\2<redacted>",
-    ),
-    (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]+:[^\s/@]+@"), "<scheme>://<redacted>@"),
-    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "<email>"),
-    (re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"), "<ip>"),
-    (
-        re.compile(
-            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9-]{16,}|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,})\b"
-        ),
-        "<redacted>",
-    ),
-    (re.compile(r"\b[A-Za-z0-9+/_-]{32,}={0,2}(?![\w])"), "<redacted>"),
-]
-
 
 def redact(text: str) -> str:
-    """``text`` without secrets, e-mail addresses and IP addresses (bounded to ``MAX_TEXT`` characters)."""
-    out = " ".join(str(text).split())[:MAX_TEXT]
-    for pattern, repl in _REDACT:
-        out = pattern.sub(repl, out)
-    return out
+    """``text`` without secrets, e-mail and IP addresses: the ops chat's rules (``pipeline.redaction``), bounded
+    to ``MAX_TEXT`` characters."""
+    return apply(" ".join(str(text).split())[:MAX_TEXT])[0]
 
 
 def _norm(text: str) -> str:
@@ -93,13 +77,27 @@ class GapLog:
         self._lock = threading.Lock()
 
     def _connect(self, read_only: bool = False) -> Any:
+        """A connection, waiting out another process's lock (``kb serve --workers N`` share one file): each
+        holds it for one short statement, so a bounded retry with jitter loses no record."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect(
-            self.path,
-            in_use=f"the gap log {self.path} is in use by another kb process",
-            hint="Try again in a moment (kb serve writes to it briefly per uncertain answer).",
-        )
-        con.execute(_SCHEMA)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                con = connect(
+                    self.path,
+                    in_use=f"the gap log {self.path} is in use by another kb process",
+                    hint="Try again in a moment (kb serve writes to it briefly per uncertain answer).",
+                )
+                break
+            except ConflictError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05))
+        try:
+            con.execute(_SCHEMA)
+        except Exception:
+            con.close()
+            raise
         return con
 
     def record(self, entries: Iterable[dict[str, Any]], *, now: dt.datetime | None = None) -> int:

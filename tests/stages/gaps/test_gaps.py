@@ -30,7 +30,7 @@ COVERED = "What is an SLO?"
 
 def test_redaction_and_bound(tmp_path):
     assert redact("token=abc123 for bob@example.org at 10.1.2.3 Bearer eyJhbGciOiJIUzI1") == (
-        "token=<redacted> for <email> at <ip> Bearer <redacted>"
+        "token=[REDACTED:secret] for [REDACTED:email] at [REDACTED:ip] Bearer [REDACTED:token]"
     )
     log = GapLog(tmp_path / "g.duckdb", max_rows=3)
     for i in range(5):
