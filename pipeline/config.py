@@ -229,7 +229,11 @@ def over_budget(what: str, value: int, setting: str, limit: int, *, path: Any = 
 
 class GapsSettings(_Section):
     record: bool = Field(True, description="kb serve records questions it answered uncertain (no user identity).")
-    max_rows: int = Field(5000, ge=1, description="Most gaps kept in .kb/gaps.duckdb (closed, then oldest, go first).")
+    max_rows: int = Field(
+        5000,
+        ge=1,
+        description="Most gaps kept in .kb/gaps.duckdb or the Postgres index (closed, then oldest, go first).",
+    )
     repeat_threshold: float = Field(80.0, description="rapidfuzz score at which two users' questions count as one.")
 
 

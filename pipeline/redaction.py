@@ -8,6 +8,7 @@ A named group ``keep`` is kept (``password=`` stays, its value goes); the match 
 
 from __future__ import annotations
 
+import functools
 import re
 
 # (name, pattern): the match (minus a ``keep`` group) becomes ``[REDACTED:<name>]``.
@@ -55,13 +56,12 @@ DEFAULT_RULES = compile_rules(rule_spec())
 
 def apply(text: str, rules: list[tuple[str, re.Pattern[str]]] | None = None) -> tuple[str, int]:
     """``text`` with every rule's matches replaced, and how many were."""
-    n = 0
-
-    def sub(name: str, m: re.Match[str]) -> str:
-        nonlocal n
-        n += 1
-        return f"{m.groupdict().get('keep') or ''}[REDACTED:{name}]"
-
+    total = 0
     for name, rx in DEFAULT_RULES if rules is None else rules:
-        text = rx.sub(lambda m, name=name: sub(name, m), text)
-    return text, n
+        text, n = rx.subn(functools.partial(_replace, name), text)
+        total += n
+    return text, total
+
+
+def _replace(name: str, m: re.Match[str]) -> str:
+    return f"{m.groupdict().get('keep') or ''}[REDACTED:{name}]"

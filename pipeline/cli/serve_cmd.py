@@ -110,7 +110,7 @@ def serve(
         source,
         settings,
         watch=watch,
-        gap_log=_gap_log(ctx, settings),
+        gap_log=_gap_log(ctx, settings, source),
         mcp=mcp,
         workspace=ws,
         background_load=settings.serve.background_load,
@@ -165,7 +165,7 @@ def _serve_workers(settings: Settings, source: Any, ws: Any, workers: int, flags
         run_server(worker_app_path(), settings.serve.host, settings.serve.port, opts["log_level"], workers=workers)
 
 
-def _gap_log(ctx: typer.Context, settings: Settings) -> Any:
+def _gap_log(ctx: typer.Context, settings: Settings, source: Any = None) -> Any:
     """The workspace's gap log for uncertain questions (none outside a workspace or with gaps.record off)."""
     if not settings.gaps.record:
         return None
@@ -173,9 +173,9 @@ def _gap_log(ctx: typer.Context, settings: Settings) -> Any:
         ws = state(ctx).workspace
     except KbError:
         return None
-    from pipeline.index.gaps import GapLog, default_path
+    from pipeline.index.gapstore import open_gap_log
 
-    return GapLog(default_path(ws.state_dir), max_rows=settings.gaps.max_rows)
+    return open_gap_log(ws.state_dir, settings, source if isinstance(source, str) else None)
 
 
 def _has_key(settings: Settings) -> bool:

@@ -6,6 +6,8 @@ were answered from an atom still in draft). No user identity is ever stored: onl
 text, when, how often, and the retrieval evidence. The table is bounded (``gaps.max_rows``):
 past it, closed gaps go first, then the least recently seen. A gap is closed by
 ``close`` when the same question, asked again against a newer bundle, is answered certain.
+When kb serves from Postgres the same table lives in the index's schema (``gaps_pg``; chosen by
+``gapstore.open_gap_log``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,39 @@ def _norm(text: str) -> str:
 
 def gap_key(kind: str, text: str, atom_id: str | None = None) -> str:
     return hashlib.sha256(f"{kind}\x1f{_norm(text)}\x1f{atom_id or ''}".encode()).hexdigest()[:32]
+
+
+def gap_rows(entries: Iterable[dict[str, Any]], now: dt.datetime | None = None) -> list[tuple[Any, ...]]:
+    """The table rows for ``entries`` (both stores): validated kinds, redacted texts, the gap keys."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows: list[tuple[Any, ...]] = []
+    for e in entries:
+        kind = str(e.get("kind", ""))
+        if kind not in KINDS:
+            raise ValueError(f"unknown gap kind {kind!r}; kinds: {', '.join(KINDS)}")
+        text = redact(str(e.get("text") or ""))
+        if not text.strip():
+            continue
+        atom = e.get("atom_id")
+        detail = redact(str(e["detail"])) if e.get("detail") else None
+        evidence = e.get("evidence")
+        rows.append(
+            (
+                gap_key(kind, text, atom),
+                kind,
+                text,
+                atom,
+                None if evidence is None else float(evidence),
+                int(e.get("count") or 1),
+                now,
+                now,
+                "open",
+                None,
+                None,
+                detail,
+            )
+        )
+    return rows
 
 
 @dataclass
@@ -103,34 +138,7 @@ class GapLog:
     def record(self, entries: Iterable[dict[str, Any]], *, now: dt.datetime | None = None) -> int:
         """Add or count up gaps: each entry has ``kind``, ``text`` and optionally ``atom_id``, ``evidence``,
         ``count`` and ``detail``. Texts are redacted here, whoever calls. Returns how many entries were kept."""
-        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = []
-        for e in entries:
-            kind = str(e.get("kind", ""))
-            if kind not in KINDS:
-                raise ValueError(f"unknown gap kind {kind!r}; kinds: {', '.join(KINDS)}")
-            text = redact(str(e.get("text") or ""))
-            if not text.strip():
-                continue
-            atom = e.get("atom_id")
-            detail = redact(str(e["detail"])) if e.get("detail") else None
-            evidence = e.get("evidence")
-            rows.append(
-                (
-                    gap_key(kind, text, atom),
-                    kind,
-                    text,
-                    atom,
-                    None if evidence is None else float(evidence),
-                    int(e.get("count") or 1),
-                    now,
-                    now,
-                    "open",
-                    None,
-                    None,
-                    detail,
-                )
-            )
+        rows = gap_rows(entries, now)
         if not rows:
             return 0
         with self._lock:

@@ -16,10 +16,13 @@ Public entry points (the CLI, the service, the tools and the agent loop call the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.ops.linking import Catalog, workspace_atoms
 from pipeline.ops.triage import Progress, Scanner, TriageResult, parse_since, triage_text
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
 
 __all__ = [
     "Catalog",
@@ -150,7 +153,9 @@ def gap_questions(result: TriageResult) -> list[dict[str, Any]]:
     ]
 
 
-def record_uncovered(state_dir: Path, result: TriageResult, *, max_rows: int = 5000) -> int:
+def record_uncovered(
+    state_dir: Path, result: TriageResult, *, max_rows: int = 5000, settings: Settings | None = None
+) -> int:
     """Record the errors triage found but no error atom covers in the gap log (``kb gaps`` lists them).
 
     Returns how many were recorded. Texts are redacted by the gap log itself.
@@ -159,7 +164,10 @@ def record_uncovered(state_dir: Path, result: TriageResult, *, max_rows: int = 5
     if not entries:
         return 0
     from pipeline.index.gaps import record_gaps
+    from pipeline.index.gapstore import open_gap_log
 
+    if settings is not None:  # the Postgres index's table when one is used (index.url)
+        return open_gap_log(state_dir, settings).record(entries)
     return record_gaps(state_dir, entries, max_rows=max_rows)
 
 

@@ -115,9 +115,9 @@ def worker_app() -> Any:
 
         ws = Workspace.at(Path(root))
         if settings.gaps.record:
-            from pipeline.index.gaps import GapLog, default_path
+            from pipeline.index.gapstore import open_gap_log
 
-            gap_log = GapLog(default_path(ws.state_dir), max_rows=settings.gaps.max_rows)
+            gap_log = open_gap_log(ws.state_dir, settings, source if isinstance(source, str) else None)
     return create_app(
         source,
         settings,

@@ -12,7 +12,7 @@ from rapidfuzz import fuzz
 from pipeline import atoms
 from pipeline.config import Settings
 from pipeline.errors import InputError
-from pipeline.index.gaps import GapLog, default_path
+from pipeline.index.gapstore import GapStore, open_gap_log
 from pipeline.transcripts import interview as interview_file
 from pipeline.workspace import Workspace
 
@@ -48,8 +48,9 @@ class GapsReport:
         return text + (f"; {len(self.closed)} closed by the newest bundle" if self.closed else "")
 
 
-def gap_log(ws: Workspace, settings: Settings) -> GapLog:
-    return GapLog(default_path(ws.state_dir), max_rows=settings.gaps.max_rows)
+def gap_log(ws: Workspace, settings: Settings) -> GapStore:
+    """Where ``kb serve`` writes: the Postgres index's table with ``index.url`` set, else ``.kb/gaps.duckdb``."""
+    return open_gap_log(ws.state_dir, settings)
 
 
 def _atoms(ws: Workspace) -> list[Any]:
