@@ -36,8 +36,17 @@ def log_file_path(setting: str, workspace_root: Path | None) -> Path | None:
     """Where ``kb serve`` appends its log: ``serve.log_file`` (auto = the workspace's .kb/logs/serve.log)."""
     if setting.strip().lower() in ("off", "none", "false", ""):
         return None
-    if setting.strip().lower() == "auto":
-        return workspace_root / ".kb" / "logs" / "serve.log" if workspace_root is not None else None
+    if setting.strip().lower() == "auto":  # best effort: a read-only workspace (a container's) serves without it
+        if workspace_root is None:
+            return None
+        auto = workspace_root / ".kb" / "logs" / "serve.log"
+        try:
+            auto.parent.mkdir(parents=True, exist_ok=True)
+            with auto.open("a", encoding="utf-8"):
+                pass
+        except OSError:
+            return None
+        return auto
     path = Path(setting).expanduser()
     return path if path.is_absolute() or workspace_root is None else workspace_root / path
 

@@ -203,6 +203,9 @@ def test_serve_log_file_setting_resolves_and_refuses_an_unwritable_path(tmp_path
 
     assert log_file_path("auto", tmp_path) == tmp_path / ".kb" / "logs" / "serve.log"
     assert log_file_path("auto", None) is None and log_file_path("off", tmp_path) is None
+    (tmp_path / "ro" / ".kb").mkdir(parents=True)
+    (tmp_path / "ro" / ".kb" / "logs").write_text("not a folder")  # auto is best effort: no log, no failure
+    assert log_file_path("auto", tmp_path / "ro") is None
     assert log_file_path("logs/kb.log", tmp_path) == tmp_path / "logs" / "kb.log"
     config = log_config(tmp_path / "logs" / "kb.log")
     assert "file" in config["loggers"]["uvicorn"]["handlers"] and config["loggers"]["kb"]["handlers"] == ["file"]
