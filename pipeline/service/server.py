@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import KbError, MissingDependencyError
-
-WORKER_ENV = "KBSERVE_WORKER_SPEC"  # not KB_*: pydantic-settings would read it as serve.worker
+from pipeline.service.worker_spec import WORKER_ENV, worker_serve_settings
 
 
 def require_uvicorn() -> None:
@@ -98,7 +97,14 @@ def run_server(
 
     from pipeline.service.http_limits import uvicorn_options  # slow/stalled clients: deadlines per request phase
 
-    extra: dict[str, Any] = {"factory": True, "workers": workers} if workers > 1 else uvicorn_options(web)
+    if workers > 1:
+        from pipeline.service.worker_protocol import WorkerH11Protocol
+
+        serve = worker_serve_settings()
+        extra: dict[str, Any] = {"factory": True, "workers": workers, "http": WorkerH11Protocol}
+        extra["h11_max_incomplete_event_size"] = serve.max_header_bytes
+    else:
+        extra = uvicorn_options(web)
     if log_file is not None:
         extra["log_config"] = log_config(log_file)
     config = uvicorn.Config(web, host=host, port=port, log_level=log_level, access_log=False, **extra)
