@@ -140,6 +140,11 @@ class ServeSettings(_Section):
         30.0, gt=0, description="A request's whole body must arrive within this many seconds of its headers (408)."
     )
     max_header_bytes: int = Field(16_384, ge=1024, description="Request line + headers larger than this get 431.")
+    log_file: str = Field(
+        "auto",
+        description="kb serve's own log (rotated): auto = <workspace>/.kb/logs/serve.log, where `kb ops ask` on "
+        "system kb reads it; a path; or off.",
+    )
     uncertain_below: float | None = Field(None, description="Override the calibrated answerability threshold.")
     site_url: str | None = Field(
         None, description="URL of the review site (kb site): citations link to the atom page and the transcript moment."

@@ -88,7 +88,7 @@ def serve(
     import signal
 
     from pipeline.service.app import create_app, reload_in_background
-    from pipeline.service.server import require_uvicorn, run_server
+    from pipeline.service.server import log_file_path, require_uvicorn, run_server
 
     flags = {"serve.host": host, "serve.port": port}
     settings, _, source = _settings_and_bundle(ctx, bundle, index, use_index_url=True, **flags)
@@ -103,8 +103,11 @@ def serve(
         ws = state(ctx).workspace
     except KbError:
         ws = None
+    log_file = log_file_path(settings.serve.log_file, ws.root if ws is not None else None)
     if workers > 1:
-        _serve_workers(settings, source, ws, workers, flags, watch=watch, mcp=mcp, log_level=log_level)
+        _serve_workers(
+            settings, source, ws, workers, flags, watch=watch, mcp=mcp, log_level=log_level, log_file=log_file
+        )
         return
     web = create_app(
         source,
@@ -121,7 +124,7 @@ def serve(
         err_console.print(f"Listening on {url}; loading {source} (GET /readyz says when it is in)", markup=False)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
-        run_server(web, settings.serve.host, settings.serve.port, log_level)
+        run_server(web, settings.serve.host, settings.serve.port, log_level, log_file=log_file)
         return
     m = live.manifest
     err_console.print(
@@ -135,7 +138,7 @@ def serve(
     )
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: reload_in_background(web))
-    run_server(web, settings.serve.host, settings.serve.port, log_level)
+    run_server(web, settings.serve.host, settings.serve.port, log_level, log_file=log_file)
 
 
 def _serve_workers(settings: Settings, source: Any, ws: Any, workers: int, flags: dict[str, Any], **opts: Any) -> None:
@@ -162,7 +165,14 @@ def _serve_workers(settings: Settings, source: Any, ws: Any, workers: int, flags
             f"Serving {source if spec['source'] else 'the Postgres index'} on {url} with {workers} workers",
             markup=False,
         )
-        run_server(worker_app_path(), settings.serve.host, settings.serve.port, opts["log_level"], workers=workers)
+        run_server(
+            worker_app_path(),
+            settings.serve.host,
+            settings.serve.port,
+            opts["log_level"],
+            workers=workers,
+            log_file=opts["log_file"],
+        )
 
 
 def _gap_log(ctx: typer.Context, settings: Settings, source: Any = None) -> Any:

@@ -1,7 +1,7 @@
 """kb as a system of its own: every workspace can ask why its last export or serve failed.
 
 The built-in ``kb`` system (used when there is no ``systems/kb.yaml``) reads kb's own traces:
-the logs under ``.kb/logs/`` (send ``kb serve``'s log there: ``kb serve 2>> .kb/logs/serve.log``), the run log
+the logs under ``.kb/logs/`` (``kb serve`` appends its own there: ``serve.log_file``, default ``.kb/logs/serve.log``), the run log
 ``.kb/runs.duckdb`` (named queries over distillation runs and requests), the last check report
 ``.kb/state/check-report.json`` (as a config file to read), and ``/metrics`` of a local
 ``kb serve`` through a Prometheus that scrapes it (``KB_OPS_KB_PROMETHEUS``, default

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import KbError, MissingDependencyError
-
-WORKER_ENV = "KBSERVE_WORKER_SPEC"  # not KB_*: pydantic-settings would read it as serve.worker
+from pipeline.service.worker_spec import WORKER_ENV, worker_serve_settings
 
 
 def require_uvicorn() -> None:
@@ -32,16 +31,82 @@ def require_uvicorn() -> None:
         raise MissingDependencyError("uvicorn", "serve", "kb serve") from None
 
 
-def run_server(web: Any, host: str, port: int, log_level: str = "info", workers: int = 1) -> None:
+def log_file_path(setting: str, workspace_root: Path | None) -> Path | None:
+    """Where ``kb serve`` appends its log: ``serve.log_file`` (auto = the workspace's .kb/logs/serve.log)."""
+    if setting.strip().lower() in ("off", "none", "false", ""):
+        return None
+    if setting.strip().lower() == "auto":  # best effort: a read-only workspace (a container's) serves without it
+        if workspace_root is None:
+            return None
+        auto = workspace_root / ".kb" / "logs" / "serve.log"
+        try:
+            auto.parent.mkdir(parents=True, exist_ok=True)
+            with auto.open("a", encoding="utf-8"):
+                pass
+        except OSError:
+            return None
+        return auto
+    path = Path(setting).expanduser()
+    return path if path.is_absolute() or workspace_root is None else workspace_root / path
+
+
+def log_config(log_file: Path) -> dict[str, Any]:
+    """uvicorn's own logging config plus a rotated file for uvicorn's and kb's server loggers.
+
+    A dict (not a handler added afterwards): uvicorn applies its config at start-up and in every
+    worker process, replacing handlers set on its loggers before.
+    """
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise KbError(
+            f"kb serve cannot write its log file {log_file}: {exc.strerror or exc}",
+            "Free space or fix the folder's permissions, or set serve.log_file to another path (or off).",
+        ) from None
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["file"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["file"] = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "filename": str(log_file),
+        "maxBytes": 10 * 1024 * 1024,
+        "backupCount": 3,
+        "encoding": "utf-8",
+        "formatter": "file",
+    }
+    for name in ("uvicorn", "uvicorn.access"):
+        config["loggers"][name]["handlers"] = [*config["loggers"][name]["handlers"], "file"]
+    config["loggers"]["kb"] = {"handlers": ["file"], "level": "INFO", "propagate": True}
+    return config
+
+
+def run_server(
+    web: Any, host: str, port: int, log_level: str = "info", workers: int = 1, log_file: Path | None = None
+) -> None:
     """Serve ``web`` until interrupted; a server that cannot start is a KbError naming the address.
 
-    ``workers`` > 1: ``web`` is the import string of an app factory (``worker_app``).
+    ``workers`` > 1: ``web`` is the import string of an app factory (``worker_app``). ``log_file``:
+    uvicorn's and kb's server messages are also appended there (rotated).
     """
     import uvicorn
 
     from pipeline.service.http_limits import uvicorn_options  # slow/stalled clients: deadlines per request phase
 
-    extra: dict[str, Any] = {"factory": True, "workers": workers} if workers > 1 else uvicorn_options(web)
+    if workers > 1:
+        from pipeline.service.worker_protocol import WorkerH11Protocol
+
+        serve = worker_serve_settings()
+        extra: dict[str, Any] = {"factory": True, "workers": workers, "http": WorkerH11Protocol}
+        extra["h11_max_incomplete_event_size"] = serve.max_header_bytes
+    else:
+        extra = uvicorn_options(web)
+    if log_file is not None:
+        extra["log_config"] = log_config(log_file)
     config = uvicorn.Config(web, host=host, port=port, log_level=log_level, access_log=False, **extra)
     server = uvicorn.Server(config)
     try:

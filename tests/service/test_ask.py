@@ -134,6 +134,14 @@ def test_kb_serve_subprocess_answers_and_reloads_on_sighup(built, tmp_path):  # 
             _, err = proc.communicate()
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
     assert "Serving " in err.decode() and "/v1/ask" in err.decode()
+    # its own log lands where `kb ops ask` on system kb reads (serve.log_file: auto), parsed with time and level
+    from pipeline.ops.manifest import kb_manifest
+    from pipeline.ops.sources import search_logs
+
+    log = (ws / ".kb" / "logs" / "serve.log").read_text(encoding="utf-8")
+    assert "kb.serve: kb serve: now serving" in log and "kb-2.duckdb" in log
+    hits = search_logs(ws, kb_manifest(ws), query="now serving")["hits"]
+    assert hits and hits[-1]["level"] == "warning" and hits[-1]["time"]
 
 
 def test_demo_ask_script_serves_asks_and_stops(built):  # noqa: F811
@@ -187,3 +195,21 @@ def test_serve_on_a_taken_port_is_exit_1(kb, built):  # noqa: F811
         r = kb("--workspace", ws, "serve", "--bundle", bundle, "--port", port, "--log-level", "critical")
     assert r.exit_code == 1
     assert f"Error: Could not serve on 127.0.0.1:{port}" in r.stderr and "Hint: " in r.stderr
+
+
+def test_serve_log_file_setting_resolves_and_refuses_an_unwritable_path(tmp_path):
+    from pipeline.errors import KbError
+    from pipeline.service.server import log_config, log_file_path
+
+    assert log_file_path("auto", tmp_path) == tmp_path / ".kb" / "logs" / "serve.log"
+    assert log_file_path("auto", None) is None and log_file_path("off", tmp_path) is None
+    (tmp_path / "ro" / ".kb").mkdir(parents=True)
+    (tmp_path / "ro" / ".kb" / "logs").write_text("not a folder")  # auto is best effort: no log, no failure
+    assert log_file_path("auto", tmp_path / "ro") is None
+    assert log_file_path("logs/kb.log", tmp_path) == tmp_path / "logs" / "kb.log"
+    config = log_config(tmp_path / "logs" / "kb.log")
+    assert "file" in config["loggers"]["uvicorn"]["handlers"] and config["loggers"]["kb"]["handlers"] == ["file"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(KbError, match="cannot write its log file") as exc:
+        log_config(tmp_path / "file" / "serve.log")
+    assert "serve.log_file" in exc.value.hint

@@ -29,6 +29,7 @@ def test_two_workers_share_requests_metrics_and_reloads(built, tmp_path):  # noq
     ws = make_workspace(tmp_path / "ws")
     dist = ws / "dist"
     first = export_bundle(ws, dist / "kb-1.duckdb")
+    (ws / "kb.yaml").write_text("serve:\n  header_timeout_s: 1\n", encoding="utf-8")  # read by each worker
     with kb_serve("--workspace", ws, "serve", "--workers", "2", port=free_port()) as url:
         pids: set[int] = set()
         lock = threading.Lock()
@@ -70,3 +71,12 @@ def test_two_workers_share_requests_metrics_and_reloads(built, tmp_path):  # noq
         info = [line for line in httpx.get(url + "/metrics").text.splitlines() if line.startswith("kb_bundle_info{")]
         assert any(new in line and line.endswith(" 1.0") for line in info), info
         assert not any(checksum in line and line.endswith(" 1.0") for line in info), info
+
+        # every worker cuts off a client that never finishes its headers (the workspace's 1 s deadline)
+        from tests.hostile.kbserve import send_raw
+
+        port = int(url.rsplit(":", 1)[1])
+        for _ in range(4):
+            reply = send_raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", timeout=20)
+            assert reply.status == 408 and reply.seconds < 10, (reply.status, reply.seconds)
+            assert reply.json()["error"]["code"]

@@ -1,0 +1,23 @@
+"""The slow-client deadlines of a ``kb serve --workers N`` process.
+
+uvicorn pickles its config into each worker it spawns, so the protocol must be a class importable
+by name (``protocol_class`` builds one per app at run time, which cannot be pickled). Its limits
+come from the same settings the worker's app loads: the ``KBSERVE_WORKER_SPEC`` that ``kb serve``
+puts in the environment before it starts the workers.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from pipeline.service.http_limits import DeadlineMixin
+from pipeline.service.worker_spec import worker_serve_settings
+
+_serve = worker_serve_settings()
+
+
+class WorkerH11Protocol(DeadlineMixin, H11Protocol):
+    header_timeout_s = _serve.header_timeout_s
+    body_timeout_s = _serve.body_timeout_s
+    max_header_bytes = _serve.max_header_bytes
+    on_reject = None  # refused requests of a worker are counted by the app's guard, not here
