@@ -326,7 +326,7 @@ def load_yaml_roundtrip(
     try:
         return yaml_rt.load(text)
     except RuamelError as exc:
-        raise _syntax_error(exc, _where(path), 0, hint) from None  # type: ignore[arg-type]
+        raise _syntax_error(exc, _where(path), 0, hint) from None  # type: ignore[arg-type]  # ruamel's errors carry problem_mark, which _syntax_error reads
 
 
 def dump_yaml_roundtrip(data: Any) -> str:

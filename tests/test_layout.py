@@ -8,6 +8,7 @@ circle cannot be hidden by moving an import into a function.
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 
@@ -106,3 +107,12 @@ def test_no_import_circles_even_through_function_level_imports():
         back = g.find_shortest_chain(importer=members[1], imported=members[0]) or ()
         details.append(" -> ".join(chain) + " | " + " -> ".join(back))
     assert not circles, "import circles (move the shared part down a layer):\n" + "\n".join(details)
+
+
+def test_every_type_ignore_names_its_error_code_and_a_reason():
+    bare = []
+    for path in _modules():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "type: ignore" in line and not re.search(r"type: ignore\[[\w-]+(?:, *[\w-]+)*\]\s+#\s*\S", line):
+                bare.append(f"{path.relative_to(REPO_ROOT)}:{number}")
+    assert not bare, f"'# type: ignore[code]  # why' expected: {bare}"

@@ -220,7 +220,7 @@ def checked(index: FaissDense, queries: np.ndarray | None = None, widen: bool = 
             f"{p.min_recall} (M={p.m}, efSearch={p.ef_search}); it is not used.",
             "Raise serve.hnsw_ef_search / serve.hnsw_m, or serve this bundle with serve.dense: exact.",
         )
-    index.recall = found  # type: ignore[attr-defined]
+    index.recall = found  # type: ignore[attr-defined]  # the index carries its measured recall (faiss objects take attributes)
     return index
 
 
@@ -265,7 +265,7 @@ def load_index(path: Path, vectors: np.ndarray, params: AnnParams, bundle_checks
     if params.kind == "hnsw" and saved_ef > params.ef_search:  # widened by `auto` when it was made
         params = replace(params, ef_search=saved_ef)
     index = FaissDense.from_bytes(vectors, params, data)
-    index.recall = meta.get("recall")  # type: ignore[attr-defined]
+    index.recall = meta.get("recall")  # type: ignore[attr-defined]  # the index carries its measured recall (faiss objects take attributes)
     return index
 
 

@@ -286,7 +286,7 @@ def build(scanner: Scanner, catalog: Catalog | None) -> TriageResult:
     for tmpl, members in merged.items():
         first = min(members, key=lambda m: m.seq)
         times = [m.first_seen for m in members if m.first_seen] + [m.last_seen for m in members if m.last_seen]
-        keyed = sorted((t for t in times if time_key(t)), key=time_key)  # type: ignore[arg-type]
+        keyed = sorted((t for t in times if time_key(t)), key=time_key)  # type: ignore[arg-type]  # the filter keeps only times time_key can order
         text = " ".join(tmpl)
         groups.append(
             Group(

@@ -57,19 +57,19 @@ class DeadlineMixin:
         self._kb_timer: Any = None
 
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)  # type: ignore[misc]
+        super().connection_made(transport)  # type: ignore[misc]  # a mixin: H11Protocol comes after it in the MRO
         self._kb_arm("headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._kb_disarm()
-        super().connection_lost(exc)  # type: ignore[misc]
+        super().connection_lost(exc)  # type: ignore[misc]  # a mixin: H11Protocol comes after it in the MRO
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)  # type: ignore[misc]
+        super().data_received(data)  # type: ignore[misc]  # a mixin: H11Protocol comes after it in the MRO
         self._kb_track(after_response=False)
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()  # type: ignore[misc]
+        super().on_response_complete()  # type: ignore[misc]  # a mixin: H11Protocol comes after it in the MRO
         self._kb_track(after_response=True)
 
     def send_400_response(self, msg: str) -> None:

@@ -69,12 +69,12 @@ def quote_of(atom: Atom) -> tuple[str, str] | None:
     for s in atom.meta.sources:
         q = getattr(s, "quote", None)
         if q:
-            return q, f"{s.interview} @ {s.start:g}s"  # type: ignore[union-attr]
+            return q, f"{s.interview} @ {s.start:g}s"  # type: ignore[union-attr]  # a source with a quote is an interview source (start is set)
         doc = getattr(s, "document", None)
         if doc:
             block = _first_blockquote(atom.body)
             if block:
-                return block, f"{doc} § {s.heading}"  # type: ignore[union-attr]
+                return block, f"{doc} § {s.heading}"  # type: ignore[union-attr]  # a source with a document is a document source (heading is set)
     return None
 
 

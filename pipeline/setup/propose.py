@@ -201,7 +201,7 @@ def explain(k: Knowledge, r: Rendered) -> list[tuple[str, Any, str]]:
         elif src and src[0] == "assumption":
             how = "assumption: tune this"
         elif ptr in inputs and quote_of(inputs[ptr]):
-            q, where = quote_of(inputs[ptr])  # type: ignore[misc]
+            q, where = quote_of(inputs[ptr])  # type: ignore[misc]  # quote_of returned a pair on the line above
             how = f'template default; atom `{inputs[ptr].meta.id}`: "{q}" ({where})'
         elif tq:
             how = f'template `{r.template.id}`: "{tq[0]}" ({tq[1]})'

@@ -454,7 +454,7 @@ def find_errors(bundle: Any, message: str, limit: int = 5, min_score: float = 70
                 title=str(atom.get("title", "")),
                 status=str(atom.get("status", "")),
                 score=round(best[0], 2),
-                match=best[2],  # type: ignore[arg-type]
+                match=best[2],  # type: ignore[arg-type]  # best[2] is the matched pattern's kind, one of ErrorMatch's literals
                 matched=best[1],
                 resolution=resolution_steps(atom),
                 citations=cites,

@@ -57,7 +57,7 @@ def clean_leftovers(workspace: Workspace, reporter: Any = None) -> list[Path]:
     for path in found:
         remove_path(path)
     if found and reporter is not None:
-        pids = sorted({TEMP_NAME_RE.match(p.name).group(1) for p in found})  # type: ignore[union-attr]
+        pids = sorted({TEMP_NAME_RE.match(p.name).group(1) for p in found})  # type: ignore[union-attr]  # found holds only names TEMP_NAME_RE matched
         names = ", ".join(workspace.relative(p) for p in found[:5]) + (" ..." if len(found) > 5 else "")
         reporter.info(
             f"removed {len(found)} leftover temp file(s) of interrupted kb run(s) (pid {', '.join(pids)}): {names}"

@@ -244,7 +244,7 @@ def infer_type(members: list[Pair]) -> tuple[str, str]:
         if len(steps) >= 3:
             return "procedure", f"an answer walks through {len(steps)} ordered steps"
     if _ERROR_MSG.search(text):
-        return "error", f"the expert quotes an error message ({_ERROR_MSG.search(text).group(0)[:60]})"  # type: ignore[union-attr]
+        return "error", f"the expert quotes an error message ({_ERROR_MSG.search(text).group(0)[:60]})"  # type: ignore[union-attr]  # the caller matched _ERROR_MSG on this text first
     flags = set(_FLAG.findall(text))
     if flags:
         return "interface-input", f"the expert names a command or flag ({sorted(flags)[0][:40]})"
