@@ -65,3 +65,11 @@ def apply(text: str, rules: list[tuple[str, re.Pattern[str]]] | None = None) -> 
 
 def _replace(name: str, m: re.Match[str]) -> str:
     return f"{m.groupdict().get('keep') or ''}[REDACTED:{name}]"
+
+
+_URL_PASSWORD = re.compile(r"://([^/@:\s]*):[^@/\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown (messages, labels, logs): its password as ``***``."""
+    return _URL_PASSWORD.sub(r"://\1:***@", url)

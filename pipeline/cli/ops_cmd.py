@@ -85,7 +85,7 @@ def _record_gaps(ctx: typer.Context, settings: Any, result: Any) -> None:
 
     st = state(ctx)
     try:
-        n = record_uncovered(st.workspace.state_dir, result, max_rows=settings.gaps.max_rows, settings=settings)
+        n = record_uncovered(st.workspace.state_dir, result, settings)
     except KbError as exc:
         err_console.print(f"Warning: the uncovered errors were not recorded as gaps: {exc.message}", markup=False)
         return

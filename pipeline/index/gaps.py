@@ -40,6 +40,31 @@ CREATE TABLE IF NOT EXISTS gaps (
 """
 
 
+class GapSQL:
+    """The statements both stores run, for ``table`` and the driver's placeholder (DuckDB ``?``, psycopg ``%s``)."""
+
+    def __init__(self, table: str, p: str) -> None:
+        self.upsert = (
+            f"INSERT INTO {table} VALUES ({', '.join([p] * 12)}) ON CONFLICT (key) DO UPDATE SET "
+            "count = gaps.count + excluded.count, last_seen = excluded.last_seen, "
+            "evidence = coalesce(excluded.evidence, gaps.evidence), detail = coalesce(excluded.detail, gaps.detail), "
+            "status = 'open', closed_at = NULL, closed_by = NULL"
+        )
+        self.count = f"SELECT count(*) FROM {table}"
+        # past the bound: closed gaps first, then the least recently seen
+        self.trim = f"DELETE FROM {table} WHERE key IN (SELECT key FROM {table} ORDER BY (status = 'open'), last_seen LIMIT {p})"
+        self._select = f"SELECT * FROM {table}"
+        self._status = f" WHERE status = {p}"
+        self.close = f"UPDATE {table} SET status = 'closed', closed_at = {p}, closed_by = {p} WHERE key = {p}"
+
+    def select(self, status: str | None) -> tuple[str, list[str]]:
+        sql = self._select + (self._status if status else "") + " ORDER BY count DESC, last_seen DESC, key"
+        return sql, [status] if status else []
+
+
+DUCK_SQL = GapSQL("gaps", "?")
+
+
 def redact(text: str) -> str:
     """``text`` without secrets, e-mail and IP addresses: the ops chat's rules (``pipeline.redaction``), bounded
     to ``MAX_TEXT`` characters."""
@@ -111,7 +136,7 @@ class GapLog:
         self.max_rows = max(1, int(max_rows))
         self._lock = threading.Lock()
 
-    def _connect(self, read_only: bool = False) -> Any:
+    def _connect(self) -> Any:
         """A connection, waiting out another process's lock (``kb serve --workers N`` share one file): each
         holds it for one short statement, so a bounded retry with jitter loses no record."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,25 +169,16 @@ class GapLog:
         with self._lock:
             con = self._connect()
             try:
-                con.executemany(
-                    "INSERT INTO gaps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                    "count = gaps.count + excluded.count, last_seen = excluded.last_seen, "
-                    "evidence = coalesce(excluded.evidence, gaps.evidence), detail = coalesce(excluded.detail, gaps.detail), "
-                    "status = 'open', closed_at = NULL, closed_by = NULL",
-                    rows,
-                )
+                con.executemany(DUCK_SQL.upsert, rows)
                 self._bound(con)
             finally:
                 con.close()
         return len(rows)
 
     def _bound(self, con: Any) -> None:
-        n = con.execute("SELECT count(*) FROM gaps").fetchone()[0]
+        n = con.execute(DUCK_SQL.count).fetchone()[0]
         if n > self.max_rows:
-            con.execute(
-                "DELETE FROM gaps WHERE key IN (SELECT key FROM gaps ORDER BY (status = 'open'), last_seen LIMIT ?)",
-                [n - self.max_rows],
-            )
+            con.execute(DUCK_SQL.trim, [n - self.max_rows])
 
     def all(self, status: str | None = None) -> list[Gap]:
         if not self.path.is_file():
@@ -170,12 +186,8 @@ class GapLog:
         with self._lock:
             con = self._connect()
             try:
-                sql = (
-                    "SELECT * FROM gaps"
-                    + (" WHERE status = ?" if status else "")
-                    + " ORDER BY count DESC, last_seen DESC, key"
-                )
-                rows = con.execute(sql, [status] if status else []).fetchall()
+                sql, params = DUCK_SQL.select(status)
+                rows = con.execute(sql, params).fetchall()
             finally:
                 con.close()
         return [Gap(*r) for r in rows]
@@ -188,10 +200,7 @@ class GapLog:
         with self._lock:
             con = self._connect()
             try:
-                con.executemany(
-                    "UPDATE gaps SET status = 'closed', closed_at = ?, closed_by = ? WHERE key = ?",
-                    [(now, closed_by, k) for k in keys],
-                )
+                con.executemany(DUCK_SQL.close, [(now, closed_by, k) for k in keys])
             finally:
                 con.close()
         return len(keys)
@@ -199,9 +208,3 @@ class GapLog:
 
 def default_path(state_dir: Path) -> Path:
     return Path(state_dir) / "gaps.duckdb"
-
-
-def record_gaps(state_dir: Path | str, entries: Iterable[dict[str, Any]], *, max_rows: int = 5000) -> int:
-    """Record gaps in the workspace's gap log (``<state_dir>/gaps.duckdb``): the call ``kb triage`` makes
-    for the errors it found uncovered, e.g. ``[{"kind": "uncovered-error", "text": template, "count": n}]``."""
-    return GapLog(default_path(Path(state_dir)), max_rows=max_rows).record(entries)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.index.gaps import Gap, gap_rows
+from pipeline.index.gaps import Gap, GapSQL, gap_rows
 from pipeline.index.postgres import _connect, _schema
 
 
@@ -24,9 +24,10 @@ class PostgresGapLog:
         self.max_rows = max(1, int(max_rows))
         self._lock = threading.Lock()
         self._ready = False
+        self.sql = GapSQL(f"{self.schema}.gaps", "%s")
 
     def _con(self) -> Any:
-        con = _connect(self.url)
+        con = _connect(self.url, vectors=False)
         if not self._ready:
             s = self.schema
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
@@ -44,29 +45,18 @@ class PostgresGapLog:
         rows = gap_rows(entries, now)
         if not rows:
             return 0
-        s = self.schema
         with self._lock, self._con() as con, con.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {s}.gaps VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET count = gaps.count + excluded.count, last_seen = excluded.last_seen, "
-                "evidence = coalesce(excluded.evidence, gaps.evidence), detail = coalesce(excluded.detail, gaps.detail), "
-                "status = 'open', closed_at = NULL, closed_by = NULL",
-                rows,
-            )
-            cur.execute(f"SELECT count(*) FROM {s}.gaps")
+            cur.executemany(self.sql.upsert, rows)
+            cur.execute(self.sql.count)
             n = cur.fetchone()[0]
             if n > self.max_rows:
-                cur.execute(
-                    f"DELETE FROM {s}.gaps WHERE key IN (SELECT key FROM {s}.gaps "
-                    "ORDER BY (status = 'open'), last_seen LIMIT %s)",
-                    [n - self.max_rows],
-                )
+                cur.execute(self.sql.trim, [n - self.max_rows])
         return len(rows)
 
     def all(self, status: str | None = None) -> list[Gap]:
-        sql = f"SELECT * FROM {self.schema}.gaps" + (" WHERE status = %s" if status else "")
+        sql, params = self.sql.select(status)
         with self._lock, self._con() as con:
-            rows = con.execute(sql + " ORDER BY count DESC, last_seen DESC, key", [status] if status else []).fetchall()
+            rows = con.execute(sql, params).fetchall()
         return [Gap(*r) for r in rows]
 
     def close(self, keys: Iterable[str], closed_by: str, *, now: dt.datetime | None = None) -> int:
@@ -75,8 +65,5 @@ class PostgresGapLog:
             return 0
         now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with self._lock, self._con() as con, con.cursor() as cur:
-            cur.executemany(
-                f"UPDATE {self.schema}.gaps SET status = 'closed', closed_at = %s, closed_by = %s WHERE key = %s",
-                [(now, closed_by, k) for k in keys],
-            )
+            cur.executemany(self.sql.close, [(now, closed_by, k) for k in keys])
         return len(keys)

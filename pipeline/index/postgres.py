@@ -31,6 +31,7 @@ from pipeline.errors import BundleError, ConfigError, MissingDependencyError
 from pipeline.index.content import BUNDLE_SCHEMA_VERSION, BundleContent, resolve_embedder
 from pipeline.index.reader import IndexReader
 from pipeline.models import Manifest
+from pipeline.redaction import redact_url
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -39,7 +40,9 @@ def is_postgres_url(value: str | Path | None) -> bool:
     return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
 
 
-def _connect(url: str) -> Any:
+def _connect(url: str, *, vectors: bool = True) -> Any:
+    """A connection (autocommit off); ``vectors``: with pgvector ensured and its types registered (the index
+    needs them, the gap log's table does not)."""
     try:
         import psycopg
         from pgvector.psycopg import register_vector
@@ -49,16 +52,18 @@ def _connect(url: str) -> Any:
         con = psycopg.connect(url, autocommit=False)
     except psycopg.OperationalError as exc:
         raise ConfigError(
-            f"Cannot connect to Postgres ({_redact(url)}): {str(exc).strip().splitlines()[0]}",
+            f"Cannot connect to Postgres ({redact_url(url)}): {str(exc).strip().splitlines()[0]}",
             "Check the URL (KB_INDEX_URL or --index), that the server runs, and PGPASSWORD.",
         ) from None
+    if not vectors:
+        return con
     try:
         con.execute("CREATE EXTENSION IF NOT EXISTS vector")
         con.commit()
     except psycopg.Error as exc:
         con.rollback()
         raise ConfigError(
-            f"Postgres at {_redact(url)} has no pgvector extension ({exc.diag.message_primary}).",
+            f"Postgres at {redact_url(url)} has no pgvector extension ({exc.diag.message_primary}).",
             "Install pgvector on the server (CREATE EXTENSION vector needs it), or ask your DBA.",
         ) from None
     register_vector(con)
@@ -73,14 +78,10 @@ def refuse_password_flag(url: str, flag: str = "--index") -> None:
     """A password typed into a flag ends up in shell history and ``ps``: refused, with where it goes."""
     if has_password(url):
         raise ConfigError(
-            f"{flag} {_redact(url)} holds a password; kb takes it only from the environment.",
+            f"{flag} {redact_url(url)} holds a password; kb takes it only from the environment.",
             f"Drop the password from {flag} and export PGPASSWORD, or put the whole URL in KB_INDEX_URL "
             f"(then omit {flag}).",
         )
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def _schema(name: str) -> str:
@@ -237,7 +238,8 @@ def read_manifest(url: str, schema: str = "kb") -> Manifest:
         con.close()
     if row is None:
         raise BundleError(
-            f"The Postgres database {_redact(url)} holds no kb index (schema {s}).", "Fill it with: kb export --to URL"
+            f"The Postgres database {redact_url(url)} holds no kb index (schema {s}).",
+            "Fill it with: kb export --to URL",
         )
     return Manifest.model_validate(row[0])
 
@@ -251,7 +253,7 @@ class PostgresIndex(IndexReader):
     def __init__(self, url: str, manifest: Manifest, content: BundleContent, embedder: Any, schema: str) -> None:
         super().__init__(manifest, content, embedder)
         self.url, self.schema = url, schema
-        self.path = f"{_redact(url)}#{schema}"
+        self.path = f"{redact_url(url)}#{schema}"
         self._pid = {(p["atom_id"], p["ord"]): i for i, p in enumerate(self._passages)}
         self._vectors: np.ndarray | None = None
         self._local = threading.local()  # one connection per serving thread, opened on first search

@@ -11,13 +11,13 @@ checked: soft < hard < the broker's visibility timeout, or a slow task would run
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pipeline.config import Settings, WorkersSettings
 from pipeline.errors import ConfigError, KbError, MissingDependencyError
 from pipeline.jobs import records, tasks
 from pipeline.jobs.steps import STEPS
+from pipeline.redaction import redact_url as redact
 from pipeline.workspace import Workspace, sha256_json, sha256_text
 
 QUEUES: tuple[str, ...] = ("asr", "diarise", "llm", "index")
@@ -35,10 +35,6 @@ def validate_limits(w: WorkersSettings) -> None:
             "workers.visibility_timeout_s above workers.time_limit_s (kb.yaml or KB_WORKERS_VISIBILITY_TIMEOUT_S), "
             "or lower the time limits.",
         )
-
-
-def redact(url: str) -> str:
-    return re.sub(r"://([^/@:]*):[^@/]*@", r"://\1:***@", url)
 
 
 def make_app(settings: Settings, broker: str | None = None, *, queues: tuple[str, ...] = QUEUES) -> Any:

@@ -10,7 +10,7 @@ Public entry points (the CLI, the service, the tools and the agent loop call the
 - ``answer_offline(question, system, index, settings, workspace_root=None)``: the triage
   rendered as an answer, the path of ``kb ops ask`` and ``kb-ops`` without an LLM;
 - ``check_manifests(workspace_root)``: problems of ``systems/*.yaml`` for ``kb check``;
-- ``record_uncovered(state_dir, result)``: the uncovered errors into the gap log (``kb gaps``).
+- ``record_uncovered(state_dir, result, settings)``: the uncovered errors into the gap log (``kb gaps``).
 """
 
 from __future__ import annotations
@@ -153,22 +153,18 @@ def gap_questions(result: TriageResult) -> list[dict[str, Any]]:
     ]
 
 
-def record_uncovered(
-    state_dir: Path, result: TriageResult, *, max_rows: int = 5000, settings: Settings | None = None
-) -> int:
-    """Record the errors triage found but no error atom covers in the gap log (``kb gaps`` lists them).
+def record_uncovered(state_dir: Path, result: TriageResult, settings: Settings) -> int:
+    """Record the errors triage found but no error atom covers in the gap log (``kb gaps`` lists them):
+    the workspace's file, or the Postgres index's table when one is used (``index.url``).
 
     Returns how many were recorded. Texts are redacted by the gap log itself.
     """
     entries = gap_questions(result)
     if not entries:
         return 0
-    from pipeline.index.gaps import record_gaps
     from pipeline.index.gapstore import open_gap_log
 
-    if settings is not None:  # the Postgres index's table when one is used (index.url)
-        return open_gap_log(state_dir, settings).record(entries)
-    return record_gaps(state_dir, entries, max_rows=max_rows)
+    return open_gap_log(state_dir, settings).record(entries)
 
 
 def check_manifests(workspace_root: Path) -> list[tuple[str, int, str, str]]:

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from pipeline.index.gaps import GapLog, default_path, record_gaps, redact
+from pipeline.index.gaps import GapLog, default_path, redact
 from tests.paths import TESTS_DATA
 
 pytest.importorskip("uvicorn")
@@ -36,9 +36,13 @@ def test_redaction_and_bound(tmp_path):
     for i in range(5):
         log.record([{"kind": "question", "text": f"question number {i}?"}])
     assert [g.text for g in log.all()] == ["question number 4?", "question number 3?", "question number 2?"]
-    # the triage engineer's entry point: uncovered errors counted up by their text
-    assert record_gaps(tmp_path, [{"kind": "uncovered-error", "text": "OOMKilled in repo-server", "count": 3}]) == 1
-    record_gaps(tmp_path, [{"kind": "uncovered-error", "text": "OOMKilled in repo-server", "count": 2}])
+    # triage's uncovered errors, counted up by their text (through open_gap_log, as kb triage records them)
+    from pipeline.config import Settings
+    from pipeline.index.gapstore import open_gap_log
+
+    store = open_gap_log(tmp_path, Settings())
+    assert store.record([{"kind": "uncovered-error", "text": "OOMKilled in repo-server", "count": 3}]) == 1
+    store.record([{"kind": "uncovered-error", "text": "OOMKilled in repo-server", "count": 2}])
     (gap,) = GapLog(default_path(tmp_path)).all()
     assert gap.count == 5 and gap.kind == "uncovered-error"
 
