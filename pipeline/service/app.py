@@ -150,6 +150,8 @@ def _fastapi(service: Service, mcp_mount: Any | None) -> Any:
             yield
         if service.watcher is not None:
             service.watcher.stop()
+        if service.gaps is not None:
+            service.gaps.close()
         service.holder.close()
         service.metrics.process_exit()
 

@@ -1,13 +1,18 @@
 """The service's hook into the gap log: questions answered ``uncertain``, drafts users were answered from,
 and pasted logs' errors that no atom covers.
 
-Recording never fails a request: a gap log that is busy or broken is logged and skipped. No user
-identity is recorded (no IP, no key, no header): only the redacted question, time and evidence.
+Recording never fails nor holds a request: entries go to a bounded queue that one writer thread
+drains into the gap log (a DuckDB file that another serving process may hold for a moment, or a
+Postgres table), so a busy or broken gap log costs the answer nothing; a full queue or a failed
+write is logged and skipped. ``close`` (the app's shutdown) writes what is queued. No user identity
+is recorded (no IP, no key, no header): only the redacted question, time and evidence.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -15,8 +20,11 @@ log = logging.getLogger("kb.serve")
 
 
 class GapRecorder:
-    def __init__(self, gap_log: Any) -> None:
+    def __init__(self, gap_log: Any, max_pending: int = 1000) -> None:
         self.log = gap_log
+        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=max_pending)
+        self._writer: threading.Thread | None = None
+        self._start = threading.Lock()
 
     def note(self, question: str, result: Any, status_of: Callable[[str], str | None]) -> None:
         entries: list[dict[str, Any]] = []
@@ -39,9 +47,29 @@ class GapRecorder:
     def _record(self, entries: list[dict[str, Any]]) -> None:
         if not entries:
             return
+        with self._start:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._drain, name="kb-gap-writer", daemon=True)
+                self._writer.start()
         try:
-            self.log.record(entries)
-        except Exception as exc:  # the answer matters more than its gap record
-            log.warning(
-                "kb serve: could not record a gap (%s)", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            )
+            self._queue.put_nowait(entries)
+        except queue.Full:
+            log.warning("kb serve: the gap log is behind (%d records queued); a gap was skipped", self._queue.qsize())
+
+    def _drain(self) -> None:
+        while (entries := self._queue.get()) is not None:
+            try:
+                self.log.record(entries)
+            except Exception as exc:  # the answer matters more than its gap record
+                log.warning(
+                    "kb serve: could not record a gap (%s)",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Write what is queued, then stop the writer (the app's shutdown)."""
+        with self._start:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join(timeout)
