@@ -1,4 +1,4 @@
-"""The index interface and the reader both stores share (the DuckDB bundle and Postgres).
+"""The reader both index stores share (the DuckDB bundle and Postgres): one implementation, one ranking.
 
 Both stores hold the same ``BundleContent``; ``IndexReader`` builds the in-memory side of a
 loaded index from it once (atoms, FAQ pairs, sources, segments, passages, BM25 over the stored
@@ -6,14 +6,14 @@ tokens, filters) and answers every reading method and the hybrid search. A store
 the dense side is scored (``_dense``): the bundle scans its vectors in memory (or its ANN index),
 Postgres asks its HNSW index. So both rank the same way, with the same fusion over the same tokens.
 
-``Index`` is the interface the service, ``kb eval`` and answering (``pipeline.answer.index.
-AnswerIndex``) rely on; ``kind`` says which store it is and ``manifest.checksum`` which bundle.
+What answering needs of either store is ``pipeline.answer.index.AnswerIndex``; ``IndexReader``
+implements it once for both. ``kind`` says which store it is and ``manifest.checksum`` which bundle.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -22,40 +22,6 @@ from pipeline.index.content import BundleContent
 from pipeline.index.lexical import Lexical
 from pipeline.index.search import Hit, SearchCore
 from pipeline.models import Manifest
-
-
-class Index(Protocol):
-    """What every kb index offers (``Bundle``, ``PostgresIndex``)."""
-
-    kind: str
-    manifest: Manifest
-    embedder: Any
-    path: Any
-
-    @property
-    def atom_ids(self) -> list[str]: ...
-
-    def atom(self, atom_id: str) -> dict[str, Any] | None: ...
-
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        filters: dict[str, Any] | None = None,
-        *,
-        query_vector: np.ndarray | None = None,
-        exclude_passages: list[int] | None = None,
-    ) -> list[Hit]: ...
-
-    def faq_questions(self) -> list[tuple[str, str, list[int]]]: ...
-
-    def passage_tokens(self) -> list[tuple[str, list[str]]]: ...
-
-    def tokenize(self, texts: list[str]) -> list[list[str]]: ...
-
-    def passage_vectors(self) -> np.ndarray: ...
-
-    def close(self) -> None: ...
 
 
 def _json(value: Any) -> Any:

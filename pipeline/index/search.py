@@ -170,14 +170,19 @@ class SearchCore:
             contrib.append(1.0 / (RRF_K + 1 + np.arange(len(top))))
         lex = None
         if self.lexical is not None and query.strip():
-            lex = self.lexical.scores(query)
-            if mask is not None:
-                lex = np.where(mask, lex, 0.0)
-            top = _top(lex, depth)
-            top = top[lex[top] > 0]
+            lex, top = self._lexical_top(query, mask, depth)
             ids.append(top)
             contrib.append(1.0 / (RRF_K + 1 + np.arange(len(top))))
         return self._fuse(ids, contrib, k, dense, lex)
+
+    def _lexical_top(self, query: str, mask: np.ndarray | None, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 per passage (0 where masked out) and the best ``depth`` passages that match at all."""
+        assert self.lexical is not None  # only called with a lexical side
+        lex = self.lexical.scores(query)
+        if mask is not None:
+            lex = np.where(mask, lex, 0.0)
+        top = _top(lex, depth)
+        return lex, top[lex[top] > 0]
 
     def _search_ann(self, q: np.ndarray, query: str, k: int, mask: np.ndarray | None, depth: int) -> list[Match]:
         """As ``search``, with the dense candidates from the approximate index (re-scored exactly)."""
@@ -187,11 +192,7 @@ class SearchCore:
             return self._dense_only(top, scores, k)
         ids = [top]
         contrib = [1.0 / (RRF_K + 1 + np.arange(len(top)))]
-        lex = self.lexical.scores(query)
-        if mask is not None:
-            lex = np.where(mask, lex, 0.0)
-        lt = _top(lex, depth)
-        lt = lt[lex[lt] > 0]
+        lex, lt = self._lexical_top(query, mask, depth)
         ids.append(lt)
         contrib.append(1.0 / (RRF_K + 1 + np.arange(len(lt))))
         return self._fuse(ids, contrib, k, _LazyDense(self.vectors, q, mask), lex)
