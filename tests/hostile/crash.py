@@ -195,11 +195,37 @@ def _embedder():
     return load_embedder(Settings.load(None))
 
 
-def disk_full(root: Path, mode: str) -> dict:
-    """Export onto a full disk (a 3 MB tmpfs with a filler file) or under ``ulimit -f``."""
+def in_child(out: Path, limit_bytes: int | None, fn) -> dict:
+    """Run ``fn`` in a forked child (whose files may not grow past ``limit_bytes``, ``ulimit -f``); its outcome:
+    ``{"code": 0}``, a KbError's ``code 1, type, message, hint``, or anything else as ``code -1``."""
     import resource
 
     from pipeline.errors import KbError
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        result: dict = {}
+        try:
+            if limit_bytes is not None:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+            fn()
+            result = {"code": 0}
+        except KbError as exc:
+            result = {"code": 1, "type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        except BaseException as exc:
+            result = {"code": -1, "type": type(exc).__name__, "message": str(exc)[:500]}
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # only the soft limit was lowered
+        out.write_text(json.dumps(result))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return json.loads(out.read_text())
+
+
+def disk_full(root: Path, mode: str) -> dict:
+    """Export onto a full disk (a 3 MB tmpfs with a filler file) or under ``ulimit -f``."""
+
     from pipeline.workspace import leftovers
 
     embedder = _embedder()
@@ -213,25 +239,7 @@ def disk_full(root: Path, mode: str) -> dict:
         ).returncode:
             return {"skipped": "mount -t tmpfs is not allowed here"}
         (dist / "filler").write_bytes(b"\0" * (3 * 1024 * 1024 - 64 * 1024))
-    out = root / "child.json"
-    pid = os.fork()
-    if pid == 0:
-        result: dict = {}
-        try:
-            if mode == "ulimit":
-                resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-            run()
-            result = {"code": 0}
-        except KbError as exc:
-            result = {"code": 1, "type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-        except BaseException as exc:
-            result = {"code": -1, "type": type(exc).__name__, "message": str(exc)[:500]}
-        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # only the soft limit was lowered
-        out.write_text(json.dumps(result))
-        os._exit(0)
-    os.waitpid(pid, 0)
-    failed = json.loads(out.read_text())
+    failed = in_child(root / "child.json", 256 * 1024 if mode == "ulimit" else None, run)
     after_fail = sorted(p.name for p in dist.iterdir() if p.name != "filler")
     if mode == "tmpfs":
         (dist / "filler").unlink()  # free the space

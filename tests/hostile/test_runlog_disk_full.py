@@ -9,11 +9,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import signal
-from pathlib import Path
 
 import pytest
 
@@ -26,31 +22,9 @@ from pipeline.stages import distill
 from pipeline.workspace import Workspace
 from tests.fakes.distill_model import excerpt, item, make_workspace
 from tests.fakes.openai_server import OpenAIServer, tool_call
+from tests.hostile.crash import in_child
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork() for the ulimit -f child")
-
-
-def in_child(out: Path, limit_bytes: int, fn) -> dict:
-    """Run ``fn`` in a forked child whose files may not grow past ``limit_bytes``; its outcome."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        result: dict = {}
-        try:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
-            hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, hard))
-            fn()
-            result = {"code": 0}
-        except KbError as exc:
-            result = {"code": 1, "type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-        except BaseException as exc:
-            result = {"code": -1, "type": type(exc).__name__, "message": str(exc)[:500]}
-        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # only the soft limit was lowered
-        out.write_text(json.dumps(result))
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return json.loads(out.read_text())
 
 
 def answer() -> dict:
