@@ -155,16 +155,16 @@ def _table(st: Any) -> Any:
     from rich.table import Table
 
     table = Table(title=f"run {st.run_id}: {st.outcome}")
-    for col in ("interview", "transcribe", "distill", "worker pid", "attempts"):
+    stages = ("transcribe", "diarise", "distill")
+    for col in ("interview", "asr", *stages[1:], "worker pid", "attempts"):
         table.add_column(col)
     for i in st.interviews:
-        recs = [st.tasks.get((s, i), {}) for s in ("transcribe", "distill")]
+        recs = [st.tasks.get((s, i), {}) for s in stages]
         pids = ",".join(str(r["pid"]) for r in recs if r.get("pid"))
         attempts = str(max((int(r.get("attempts", 0)) for r in recs), default=0))
-        table.add_row(i, st.state("transcribe", i), st.state("distill", i), pids, attempts)
-    table.add_row(
-        "(callback)", "", st.state("finalize", "_run"), str(st.tasks.get(("finalize", "_run"), {}).get("pid", "")), ""
-    )
+        table.add_row(i, *(st.state(s, i) for s in stages), pids, attempts)
+    final = st.tasks.get(("finalize", "_run"), {})
+    table.add_row("(callback)", "", "", st.state("finalize", "_run"), str(final.get("pid", "")), "")
     return table
 
 
@@ -221,7 +221,7 @@ def retry_cmd(
     ctx: typer.Context,
     run_id: str = typer.Argument(..., metavar="RUN", help="Run id."),
     stage: str | None = typer.Option(
-        None, "--stage", help="transcribe | distill | finalize (default: where it failed)."
+        None, "--stage", help="transcribe | diarise | distill | finalize (default: where it failed)."
     ),
     broker: str | None = typer.Option(None, "--broker", help=BROKER_HELP),
     wait_for: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run and report it."),
@@ -241,7 +241,7 @@ def retry_cmd(
     elif stage is not None:
         todo = [i for i in st.interviews if st.state(stage, i) not in ok] or list(st.interviews)
     else:
-        todo = [i for i in st.interviews if any(st.state(s, i) not in ok for s in ("transcribe", "distill"))]
+        todo = [i for i in st.interviews if any(st.state(s, i) not in ok for s in records.INTERVIEW_STAGES)]
         stage = "transcribe"
     jobs_app.submit(settings, st_.workspace, force=bool(st.meta.get("force")), interviews=todo,
                     from_stage=stage, run_id=run_id, steps=st.meta.get("steps") or jobs_app.STEPS)  # fmt: skip

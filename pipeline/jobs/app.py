@@ -1,9 +1,9 @@
 """The Celery app of kb's workers (the only module that imports celery, lazily) and run submission.
 
-Queues are explicit: ``asr`` (transcribe; a worker serving it reserves one task at a time),
-``diarise`` (declared for a split speech pipeline), ``llm`` (distillation windows) and ``index``
-(the run's callback: consolidate, check, site, export). JSON is the only serializer. Transcribe and
-distill acknowledge late (and are re-queued when their worker dies) because they are idempotent:
+Queues are explicit: ``asr`` (a recording's ASR output into its intermediate file, or an import; a
+worker serving it reserves one task at a time), ``diarise`` (diarisation and speaker assignment over
+that file -> transcript.json), ``llm`` (distillation windows) and ``index`` (the run's callback:
+consolidate, check, site, export). JSON is the only serializer. The per-interview tasks acknowledge late (and are re-queued when their worker dies) because they are idempotent:
 their outputs are content-addressed and written atomically, so a redelivered task finds them. The
 callback, the run's one writer, acknowledges early (``kb jobs retry`` reruns it). Time limits are
 checked: soft < hard < the broker's visibility timeout, or a slow task would run twice.
@@ -21,7 +21,7 @@ from pipeline.redaction import redact_url as redact
 from pipeline.workspace import Workspace, sha256_json, sha256_text
 
 QUEUES: tuple[str, ...] = ("asr", "diarise", "llm", "index")
-ROUTES = {"kb.transcribe": "asr", "kb.distill": "llm", "kb.finalize": "index"}
+ROUTES = {"kb.transcribe": "asr", "kb.diarise": "diarise", "kb.distill": "llm", "kb.finalize": "index"}
 
 
 def validate_limits(w: WorkersSettings) -> None:
@@ -78,6 +78,7 @@ def make_app(settings: Settings, broker: str | None = None, *, queues: tuple[str
     )
     idempotent: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "shared": False}
     app.task(name="kb.transcribe", **idempotent)(tasks.transcribe)
+    app.task(name="kb.diarise", **idempotent)(tasks.diarise)
 
     @app.task(name="kb.distill", bind=True, **idempotent)
     def distill(self: Any, previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
@@ -134,8 +135,8 @@ def queue_depth(app: Any) -> dict[str, int]:
     return out
 
 
-def task_ids(settings: Settings, ws: Workspace, interview: str, force: bool) -> tuple[str, str]:
-    """Content-addressed ids of an interview's transcribe and distill tasks.
+def task_ids(settings: Settings, ws: Workspace, interview: str, force: bool) -> dict[str, str]:
+    """Content-addressed ids of an interview's transcribe (asr), diarise and distill tasks.
 
     From the hashes kb run's freshness records hold (the transcript's source, importer, people and
     ASR settings; then distillation's backend, model, prompt and settings): the same inputs give
@@ -148,8 +149,9 @@ def task_ids(settings: Settings, ws: Workspace, interview: str, force: bool) -> 
     except KbError as exc:  # the task will fail with this message; its id still names the attempt
         source = sha256_text(exc.message)
     tid = "transcribe-" + sha256_json({"interview": interview, "inputs": source, "force": force})[:32]
+    zid = "diarise-" + sha256_json({"after": tid})[:32]  # the transcribe inputs hold the diarise settings
     did = "distill-" + sha256_json({"after": tid, "settings": distill.settings_hash(settings)})[:32]
-    return tid, did
+    return {"transcribe": tid, "diarise": zid, "distill": did}
 
 
 def submit(
@@ -163,7 +165,7 @@ def submit(
     run_id: str | None = None,
     steps: tuple[str, ...] | list[str] = STEPS,
 ) -> str:
-    """Send a run: per interview a chain transcribe (asr) → distill (llm), grouped, with the callback.
+    """Send a run: per interview a chain transcribe (asr) → diarise → distill (llm), grouped, with the callback.
 
     ``steps`` are kb run's (``--only`` / ``--skip``): the chains hold the per-interview ones, the
     callback runs the selected ones of distill (consolidate and write), check, site, export.
@@ -178,20 +180,13 @@ def submit(
     job = {"workspace": str(ws.root.resolve()), "run": run_id, "force": force, "settings": tasks.settings_sha(settings),
            "steps": list(steps)}  # fmt: skip
     if "transcribe" not in steps:
-        from_stage = "distill" if from_stage == "transcribe" else from_stage
-    if from_stage not in ("transcribe", "distill") or ("distill" not in steps and from_stage == "distill"):
+        from_stage = "distill" if from_stage in ("transcribe", "diarise") else from_stage
+    if from_stage not in records.INTERVIEW_STAGES or ("distill" not in steps and from_stage == "distill"):
         todo = []  # only the callback's steps
     chains, ids = [], {}
     for i in todo:
-        tid, did = task_ids(settings, ws, i, force)
-        ids[i] = {"transcribe": tid, "distill": did}
-        one = {**job, "interview": i}
-        d = app.signature("kb.distill", kwargs={"job": one}, task_id=did, queue="llm")
-        t = app.signature("kb.transcribe", args=(one,), task_id=tid, queue="asr")
-        if from_stage == "transcribe":
-            chains.append(t | d if "distill" in steps else t)
-        else:
-            chains.append(d.clone(args=({"interview": i, "ok": True},)))
+        ids[i] = task_ids(settings, ws, i, force)
+        chains.append(_chain(app, {**job, "interview": i}, ids[i], from_stage, steps))
     meta: dict[str, Any] = records.read_run(ws, run_id) if not new else {"submitted": records.now(), "force": force}
     meta.update(interviews=sorted(set(meta.get("interviews", [])) | set(todo)) if not new else todo)
     meta.setdefault("tasks", {}).update(ids)
@@ -206,6 +201,22 @@ def submit(
     app.backend.remove_pending_result(sent)
     app.close()
     return run_id
+
+
+def _chain(app: Any, job: dict[str, Any], ids: dict[str, str], from_stage: str, steps: Any) -> Any:
+    """One interview's tasks from ``from_stage`` on: transcribe (asr) → diarise → distill (llm)."""
+    sigs = {
+        "transcribe": app.signature("kb.transcribe", args=(job,), task_id=ids["transcribe"], queue="asr"),
+        "diarise": app.signature("kb.diarise", kwargs={"job": job}, task_id=ids["diarise"], queue="diarise"),
+        "distill": app.signature("kb.distill", kwargs={"job": job}, task_id=ids["distill"], queue="llm"),
+    }
+    wanted = [s for s in ("transcribe", "diarise") if "transcribe" in steps] + ["distill"] * ("distill" in steps)
+    names = wanted[wanted.index(from_stage) :] if from_stage in wanted else []
+    if names and names[0] != "transcribe":  # a resent chain starts after a stage that went well
+        sigs[names[0]] = sigs[names[0]].clone(args=({"interview": job["interview"], "ok": True},))
+    from celery import chain
+
+    return chain(*(sigs[n] for n in names))
 
 
 def callback_state(app: Any, meta: dict[str, Any]) -> tuple[str, str]:

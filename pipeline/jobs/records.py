@@ -22,7 +22,9 @@ from pipeline.errors import NotFoundError
 from pipeline.workspace import Workspace, atomic_write_json
 
 #: The stages of a Celery run, in order: per interview, then the run's callback.
-STAGES: tuple[str, ...] = ("transcribe", "distill", "finalize")
+STAGES: tuple[str, ...] = ("transcribe", "diarise", "distill", "finalize")
+#: The per-interview ones (the transcribe step sends two tasks: asr, then diarise).
+INTERVIEW_STAGES: tuple[str, ...] = STAGES[:-1]
 #: The callback's record name (it is not per interview).
 RUN_SCOPE = "_run"
 
@@ -129,7 +131,8 @@ class RunStatus:
     def total(self) -> int:
         """Tasks of the run: the per-interview ones its steps send, and the callback."""
         steps = self.meta.get("steps") or ("transcribe", "distill")
-        return sum(s in steps for s in ("transcribe", "distill")) * len(self.interviews) + 1
+        per = (2 if "transcribe" in steps else 0) + (1 if "distill" in steps else 0)
+        return per * len(self.interviews) + 1
 
     @property
     def finished(self) -> int:

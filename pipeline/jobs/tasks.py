@@ -64,28 +64,62 @@ def _guard(stage: str, job: dict[str, Any], body: Callable[[Settings, Workspace]
 
 
 def transcribe(job: dict[str, Any]) -> dict[str, Any]:
-    """asr queue: one interview's transcript (import, or ASR + diarisation + speaker mapping)."""
+    """asr queue: a recording's ASR output into its intermediate file, or an imported transcript."""
 
     def body(settings: Settings, ws: Workspace) -> dict[str, Any]:
         from pipeline.stages import transcribe as stage
 
         i = job["interview"]
-        report = stage.run(settings, ws, Reporter(), [i], force=bool(job.get("force")), keep_going=True)
-        if report.failed:
-            return _failed(ws, job, "transcribe", report.failed[i]) | {"outcome": "failed"}
-        state = "skipped" if i in report.fresh else "done"
-        records.record_task(ws, job["run"], "transcribe", i, state=state, summary=str(report))
-        return {"interview": i, "ok": True, "outcome": state}
+        kind, outcome = stage.recognise_one(
+            settings, ws, Reporter(), i, force=bool(job.get("force")), run_id=job["run"]
+        )
+        state = "skipped" if outcome in ("fresh", "cached") else "done"
+        summary = {"fresh": "transcript is fresh", "cached": "ASR output found", "recognised": "ASR output written",
+                   "transcribed": "transcript imported"}[outcome]  # fmt: skip
+        records.record_task(ws, job["run"], "transcribe", i, state=state, summary=summary, kind=kind)
+        return {"interview": i, "ok": True, "outcome": state, "kind": kind}
 
     return _guard("transcribe", job, body)
+
+
+def _skip_after_failure(previous: dict[str, Any], job: dict[str, Any], stage: str) -> dict[str, Any]:
+    _settings, ws = open_job(job)
+    why = f"{previous.get('stage', 'an earlier stage')} failed"
+    records.record_task(ws, job["run"], stage, job["interview"], state="skipped", why=why)
+    return previous
+
+
+def diarise(previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """diarise queue: diarisation and word-speaker assignment over the stored ASR output -> transcript.json.
+
+    An imported transcript was written by the asr task: nothing to do here, and the record says so.
+    """
+    if not previous.get("ok"):
+        return _skip_after_failure(previous, job, "diarise")
+
+    def body(settings: Settings, ws: Workspace) -> dict[str, Any]:
+        from pipeline.stages import transcribe as stage
+
+        i = job["interview"]
+        if stage.source_kind(settings, ws, i) != "audio":
+            summary = "imported transcript: nothing to diarise"
+            records.record_task(ws, job["run"], "diarise", i, state="skipped", summary=summary, kind="import")
+            return {"interview": i, "ok": True, "outcome": "skipped"}
+        force = bool(job.get("force"))
+        report = stage.run(settings, ws, Reporter(), [i], force=force, keep_going=True, reuse_asr=True)
+        if report.failed:
+            return _failed(ws, job, "diarise", report.failed[i]) | {"outcome": "failed"}
+        state = "skipped" if i in report.fresh else "done"
+        records.record_task(ws, job["run"], "diarise", i, state=state, summary=str(report), kind="audio")
+        return {"interview": i, "ok": True, "outcome": state}
+
+    return _guard("diarise", job, body)
 
 
 def distill(previous: dict[str, Any], job: dict[str, Any], task_id: str) -> dict[str, Any]:
     """llm queue: one interview's LLM windows into the window cache (nothing to do when extractive)."""
     if not previous.get("ok"):
-        settings, ws = open_job(job)
-        records.record_task(ws, job["run"], "distill", job["interview"], state="skipped", why="transcribe failed")
-        return previous
+        return _skip_after_failure(previous, job, "distill")
 
     def body(settings: Settings, ws: Workspace) -> dict[str, Any]:
         from pipeline.stages import distill as stage

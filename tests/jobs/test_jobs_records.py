@@ -41,14 +41,17 @@ def test_task_ids_follow_inputs_and_settings(workspace):
     base = Settings.load(workspace)
     ids = jobs_app.task_ids(base, ws, iid, False)
     assert ids == jobs_app.task_ids(Settings.load(workspace), ws, iid, False)  # stable: a resubmission is the same task
-    assert ids[0].startswith("transcribe-") and ids[1].startswith("distill-")
+    assert [ids[s].split("-")[0] for s in ("transcribe", "diarise", "distill")] == ["transcribe", "diarise", "distill"]
     other = Settings.load(workspace, **{"distill.pairs_per_atom": 3})
     changed = jobs_app.task_ids(other, ws, iid, False)
-    assert changed[0] == ids[0] and changed[1] != ids[1]  # only distillation's settings changed
+    assert changed["transcribe"] == ids["transcribe"] and changed["diarise"] == ids["diarise"]
+    assert changed["distill"] != ids["distill"]  # only distillation's settings changed
+    diarised = jobs_app.task_ids(Settings.load(workspace, **{"diarise.smoothing_s": 0.9}), ws, iid, False)
+    assert diarised == ids  # an imported transcript does not depend on diarisation (a recording's would)
     broker = Settings.load(workspace, **{"workers.broker_url": "redis://elsewhere:6379/0"})
     assert jobs_app.task_ids(broker, ws, iid, False) == ids  # where the broker is does not shape outputs
     (ws.interview_dir(iid) / "interview.yaml").write_text(
         (ws.interview_dir(iid) / "interview.yaml").read_text(encoding="utf-8").replace("title: ", "title: New ", 1),
         encoding="utf-8",
     )
-    assert jobs_app.task_ids(base, ws, iid, False)[0] != ids[0]  # the people/title are transcript inputs
+    assert jobs_app.task_ids(base, ws, iid, False)["transcribe"] != ids["transcribe"]  # people/title: transcript inputs

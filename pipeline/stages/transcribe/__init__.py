@@ -1,5 +1,13 @@
-"""``kb transcribe``: recordings -> transcript.json (ASR + diarisation + speaker assignment), or imports."""
+"""``kb transcribe``: recordings -> transcript.json (ASR, then diarisation + speaker assignment), or imports."""
 
-from pipeline.stages.transcribe.stage import TranscribeReport, inputs_hash, run, run_all, transcribe_one
+from pipeline.stages.transcribe.stage import (
+    TranscribeReport,
+    inputs_hash,
+    recognise_one,
+    run,
+    run_all,
+    source_kind,
+    transcribe_one,
+)
 
-__all__ = ["TranscribeReport", "inputs_hash", "run", "run_all", "transcribe_one"]
+__all__ = ["TranscribeReport", "inputs_hash", "recognise_one", "run", "run_all", "source_kind", "transcribe_one"]

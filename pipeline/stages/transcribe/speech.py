@@ -13,12 +13,12 @@ from pathlib import Path
 
 from pipeline.backends import audio as audio_io
 from pipeline.backends import registry
-from pipeline.backends.asr.base import AsrBackend
+from pipeline.backends.asr.base import AsrBackend, AsrResult
 from pipeline.backends.diarise.base import Diariser
 from pipeline.config import Settings, secret
 from pipeline.models import Interview, Segment, Speaker, Transcript, TranscriptSource, Word
 from pipeline.reporting import Reporter
-from pipeline.stages.transcribe.assign import assign_speakers
+from pipeline.stages.transcribe.assign import SpeakerSegment, assign_speakers
 from pipeline.workspace import sha256_file
 
 
@@ -78,9 +78,12 @@ class SpeechPipeline:
         return self._diarisers[kind]
 
     def transcribe(self, audio_path: Path | str, interview: Interview) -> Transcript:
-        """Transcribe and diarise one recording of ``interview``."""
-        audio_path = Path(audio_path)
-        audio = audio_io.load(audio_path)
+        """Transcribe and diarise one recording of ``interview`` (``recognise`` then ``diarise``)."""
+        audio = audio_io.load(Path(audio_path))
+        return self.diarise(audio_path, interview, self.recognise(interview, audio), audio)
+
+    def recognise(self, interview: Interview, audio: audio_io.Audio) -> AsrResult:
+        """ASR of one decoded recording: timed segments and words, no speakers yet."""
         language: str | None = self.settings.asr.language or interview.language
         if language in ("", "auto"):
             language = None
@@ -99,7 +102,14 @@ class SpeechPipeline:
             f"{interview.id}: transcribed {audio.duration:.0f} s in {took:.1f} s "
             f"({len(result.segments)} segment(s), language {result.language})"
         )
+        return result
 
+    def diarise(
+        self, audio_path: Path | str, interview: Interview, result: AsrResult, audio: audio_io.Audio | None = None
+    ) -> Transcript:
+        """Diarise the recording and give each word of ``result`` (its ASR) a speaker."""
+        audio_path = Path(audio_path)
+        audio = audio if audio is not None else audio_io.load(audio_path)
         kind = diariser_kind(self.settings, audio)
         if kind == "none" and self.settings.diarise.backend == "auto":
             self.reporter.warn(
@@ -118,30 +128,7 @@ class SpeechPipeline:
             )
 
         labelled = assign_speakers(result.segments, turns, self.settings.diarise.smoothing_s)
-        ids: dict[str, str] = {}
-        segments: list[Segment] = []
-        for seg in labelled:
-            sid = ids.setdefault(seg.speaker, f"S{len(ids) + 1}")
-            words = [
-                Word(
-                    start=lw.word.start,
-                    end=lw.word.end,
-                    text=lw.word.text.strip(),
-                    score=lw.word.score,
-                    speaker=ids.setdefault(lw.speaker, f"S{len(ids) + 1}"),
-                )
-                for lw in seg.words
-            ]
-            segments.append(
-                Segment(
-                    id=len(segments),
-                    start=seg.start,
-                    end=max(seg.end, seg.start),
-                    speaker=sid,
-                    text=seg.text,
-                    words=words,
-                )
-            )
+        ids, segments = _speaker_segments(labelled)
         return Transcript(
             interview=interview.id,
             source=TranscriptSource(
@@ -172,3 +159,32 @@ class SpeechPipeline:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _speaker_segments(labelled: list[SpeakerSegment]) -> tuple[dict[str, str], list[Segment]]:
+    """Raw speaker label -> S1, S2 ... (in order of appearance), and the transcript's segments."""
+    ids: dict[str, str] = {}
+    segments: list[Segment] = []
+    for seg in labelled:
+        sid = ids.setdefault(seg.speaker, f"S{len(ids) + 1}")
+        words = [
+            Word(
+                start=lw.word.start,
+                end=lw.word.end,
+                text=lw.word.text.strip(),
+                score=lw.word.score,
+                speaker=ids.setdefault(lw.speaker, f"S{len(ids) + 1}"),
+            )
+            for lw in seg.words
+        ]
+        segments.append(
+            Segment(
+                id=len(segments),
+                start=seg.start,
+                end=max(seg.end, seg.start),
+                speaker=sid,
+                text=seg.text,
+                words=words,
+            )
+        )
+    return ids, segments

@@ -52,14 +52,21 @@ class TranscribeReport:
 
 
 class _Speech:
-    """The speech pipeline, created on first use and reused for every recording of the batch."""
+    """The speech pipeline, created on first use and reused for every recording of the batch.
 
-    def __init__(self, settings: Settings, reporter: Reporter):
+    ASR's output goes through its intermediate file (``asrcache``): ``reuse`` says when a stored
+    one is taken instead of running ASR again (True: any; False: never, ``--force``; a run id: only
+    one that run wrote, so a forced Celery run's redelivered task finds its own output).
+    """
+
+    def __init__(self, settings: Settings, reporter: Reporter, workspace: Workspace, reuse: bool | str = True):
         self.settings = settings
         self.reporter = reporter
+        self.workspace = workspace
+        self.reuse = reuse
         self.pipeline: Any = None
 
-    def transcribe(self, path: Path, interview: Interview) -> Transcript:
+    def _pipeline(self) -> Any:
         if self.pipeline is None:
             try:
                 from pipeline.stages.transcribe.speech import SpeechPipeline
@@ -72,7 +79,32 @@ class _Speech:
                     "or install kb with its 'asr' extra.",
                 ) from None
             self.pipeline = SpeechPipeline(self.settings, self.reporter)
-        return self.pipeline.transcribe(path, interview)
+        return self.pipeline
+
+    def recognise(self, path: Path, iv: Interview, sha: str, interview_id: str, audio: Any = None) -> tuple[Any, bool]:
+        """(ASR result, whether it came from its intermediate file); a new result is written there."""
+        from pipeline.backends import audio as audio_io
+        from pipeline.stages.transcribe import asrcache
+
+        target = asrcache.path(self.workspace, interview_id, self.settings, iv, sha)
+        if self.reuse is not False:
+            found = asrcache.read(target, run=self.reuse if isinstance(self.reuse, str) else None)
+            if found is not None:
+                self.reporter.info(f"{interview_id}: ASR output found ({self.workspace.relative(target)})")
+                return found, True
+        pipeline = self._pipeline()
+        result = pipeline.recognise(iv, audio if audio is not None else audio_io.load(path))
+        asrcache.write(target, result, run=self.reuse if isinstance(self.reuse, str) else None)
+        return result, False
+
+    def transcribe(self, path: Path, iv: Interview, sha: str, interview_id: str) -> Transcript:
+        """ASR (or its stored output), then diarisation and word-speaker assignment."""
+        from pipeline.backends import audio as audio_io
+
+        pipeline = self._pipeline()
+        audio_data = audio_io.load(path)
+        result, _ = self.recognise(path, iv, sha, interview_id, audio_data)
+        return pipeline.diarise(path, iv, result, audio_data)
 
     def close(self) -> None:
         if self.pipeline is not None:
@@ -142,7 +174,7 @@ def _build(
     re-applied: (transcript, unmapped speaker labels)."""
     if is_audio:
         audio.check(src)
-        raw = speech.transcribe(src, iv)
+        raw = speech.transcribe(src, iv, sha, interview_id)
         raw = raw.model_copy(
             update={
                 "interview": interview_id,
@@ -222,6 +254,47 @@ def inputs_hash(settings: Settings, workspace: Workspace, interview_id: str) -> 
     return sha256_json(_inputs(settings, iv, sha256_file(src), importers.detect_format(src)))
 
 
+def source_kind(settings: Settings, workspace: Workspace, interview_id: str) -> str:
+    """``audio`` when the interview's chosen source is a recording (ASR and diarisation), else ``import``."""
+    _iv, _media, src = _source(settings, workspace, interview_id)
+    return "audio" if importers.detect_format(src) == "audio" else "import"
+
+
+def recognise_one(
+    settings: Settings,
+    workspace: Workspace,
+    reporter: Reporter,
+    interview_id: str,
+    *,
+    force: bool = False,
+    run_id: str | None = None,
+) -> tuple[str, str]:
+    """The first half of transcribing, on its own (a worker's ``asr`` task): (kind, outcome).
+
+    A recording: its ASR output into the intermediate file (outcome ``recognised``, ``cached`` when
+    it is there already, ``fresh`` when the transcript itself is fresh); diarisation is left to
+    ``run`` with the stored output. An imported transcript has no second half: it is imported here
+    (outcome ``transcribed`` or ``fresh``, as ``transcribe_one`` says).
+    """
+    iv, _media, src = _source(settings, workspace, interview_id)
+    if importers.detect_format(src) != "audio":
+        speech = _Speech(settings, reporter, workspace)
+        return "import", transcribe_one(settings, workspace, reporter, interview_id, speech, force=force)[0]
+    sha = sha256_file(src)
+    inputs = _inputs(settings, iv, sha, "audio")
+    json_path = workspace.transcript_json(interview_id)
+    if not force and json_path.is_file() and workspace.freshness(STAGE).is_fresh(interview_id, inputs):
+        reporter.skip(f"{interview_id}: transcript is fresh")
+        return "audio", "fresh"
+    audio.check(src)
+    speech = _Speech(settings, reporter, workspace, (run_id or False) if force else True)
+    try:
+        _result, cached = speech.recognise(src, iv, sha, interview_id)
+    finally:
+        speech.close()
+    return "audio", "cached" if cached else "recognised"
+
+
 def transcribe_one(
     settings: Settings,
     workspace: Workspace,
@@ -286,9 +359,11 @@ def run(
     *,
     force: bool = False,
     keep_going: bool = False,
+    reuse_asr: bool | str | None = None,
 ) -> TranscribeReport:
     """Transcribe ``ids`` (default: all). A failing interview never holds back the others; with
-    ``keep_going`` the failures are in the report (``failed``) instead of raised at the end."""
+    ``keep_going`` the failures are in the report (``failed``) instead of raised at the end.
+    ``reuse_asr`` (default: unless ``force``) takes stored ASR output (see ``_Speech``)."""
     known = workspace.interview_ids()
     if ids:
         for i in ids:
@@ -301,7 +376,7 @@ def run(
                 )
     todo = ids or known
     report = TranscribeReport()
-    speech = _Speech(settings, reporter)
+    speech = _Speech(settings, reporter, workspace, (not force) if reuse_asr is None else reuse_asr)
     failed: list[tuple[str, KbError]] = []
     try:
         for interview_id in reporter.progress(todo, "Transcribing", total=len(todo)):
