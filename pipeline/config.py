@@ -277,6 +277,9 @@ class WorkersSettings(_Section):
     concurrency: int = Field(1, ge=1, description="kb worker: task processes (-c).")
     prefetch: int = Field(4, ge=1, description="Tasks a worker process reserves ahead (1 when it serves asr).")
     wait_timeout_s: float = Field(86400.0, gt=0, description="kb run --via celery: longest wait for the run.")
+    run_lock_s: float = Field(
+        7200.0, gt=0, description="A run's hold on its workspace lapses this long after its last task started."
+    )
 
 
 class Settings(BaseSettings):

@@ -57,6 +57,9 @@ def run_pipeline(
         None, "--broker", help="--via celery: the broker URL (default workers.broker_url)."
     ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="--via celery: wait for the run and report it."),
+    wait_turn: bool = typer.Option(
+        False, "--wait-turn", help="--via celery: if another Celery run holds the workspace, start after it."
+    ),
 ) -> None:
     """Run the stages in order for the workspace, skipping what is fresh and saying so."""
     from pipeline import runner
@@ -71,7 +74,7 @@ def run_pipeline(
     if via == "celery":
         from pipeline.cli.jobs_cmd import run_via_celery
 
-        return run_via_celery(ctx, force=force, broker=broker, wait_for=wait, steps=steps)
+        return run_via_celery(ctx, force=force, broker=broker, wait_for=wait, steps=steps, wait_turn=wait_turn)
     settings = st.settings()
     result = runner.run(
         settings,

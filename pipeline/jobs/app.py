@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.config import Settings, WorkersSettings
 from pipeline.errors import ConfigError, KbError, MissingDependencyError
-from pipeline.jobs import records, tasks
+from pipeline.jobs import guard, records, tasks
 from pipeline.jobs.steps import STEPS
 from pipeline.redaction import redact_url as redact
 from pipeline.workspace import Workspace, sha256_json, sha256_text
@@ -76,17 +76,39 @@ def make_app(settings: Settings, broker: str | None = None, *, queues: tuple[str
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=3,
     )
-    idempotent: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "shared": False}
-    app.task(name="kb.transcribe", **idempotent)(tasks.transcribe)
-    app.task(name="kb.diarise", **idempotent)(tasks.diarise)
-
-    @app.task(name="kb.distill", bind=True, **idempotent)
-    def distill(self: Any, previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-        return tasks.distill(previous, job, self.request.id)
-
-    app.task(name="kb.finalize", acks_late=False, shared=False)(tasks.finalize)
+    _register(app, w.run_lock_s)
     app.kb_url = url
     return app
+
+
+def _register(app: Any, lock_s: float) -> None:
+    """The tasks; each renews its run's hold on the workspace when it starts, the callback releases it."""
+    idempotent: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "shared": False, "bind": True}
+
+    def renew(job: dict[str, Any]) -> None:
+        guard.renew(app, job["workspace"], job["run"], lock_s)
+
+    @app.task(name="kb.transcribe", **idempotent)
+    def transcribe(self: Any, job: dict[str, Any]) -> dict[str, Any]:
+        renew(job)
+        return tasks.transcribe(job)
+
+    @app.task(name="kb.diarise", **idempotent)
+    def diarise(self: Any, previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        renew(job)
+        return tasks.diarise(previous, job)
+
+    @app.task(name="kb.distill", **idempotent)
+    def distill(self: Any, previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        renew(job)
+        return tasks.distill(previous, job, self.request.id)
+
+    @app.task(name="kb.finalize", acks_late=False, shared=False)
+    def finalize(results: list[dict[str, Any]], job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return tasks.finalize(results, job)
+        finally:  # the run is over (done or failed): the next one may start
+            guard.release(app, job["workspace"], job["run"])
 
 
 #: What a worker imports before it forks its pool, per queue it serves (a first task is then not
@@ -164,21 +186,45 @@ def submit(
     from_stage: str = "transcribe",
     run_id: str | None = None,
     steps: tuple[str, ...] | list[str] = STEPS,
+    wait_turn: bool = False,
+    on_wait: Any = None,
 ) -> str:
     """Send a run: per interview a chain transcribe (asr) → diarise → distill (llm), grouped, with the callback.
 
     ``steps`` are kb run's (``--only`` / ``--skip``): the chains hold the per-interview ones, the
     callback runs the selected ones of distill (consolidate and write), check, site, export.
+    The run holds the workspace until its callback ends (``guard``): while another run holds it,
+    this one is refused, or with ``wait_turn`` waits for it (``on_wait(run)`` is told once).
     """
-    from celery import chord, group
-
     app = make_app(settings, broker)
     ping(app)
     new = run_id is None
     run_id = run_id or records.new_run_id()
+    root = str(ws.root.resolve())
+    try:
+        guard.acquire(
+            app, root, run_id, settings.workers.run_lock_s, finished=lambda other: _finished(ws, other),
+            wait_s=settings.workers.wait_timeout_s if wait_turn else None, on_wait=on_wait,
+        )  # fmt: skip
+        try:
+            _send(app, settings, ws, run_id, new, interviews, from_stage, force, steps)
+        except BaseException:
+            guard.release(app, root, run_id)
+            raise
+    finally:
+        app.close()
+    return run_id
+
+
+def _send(
+    app: Any, settings: Settings, ws: Workspace, run_id: str, new: bool, interviews: list[str] | None,
+    from_stage: str, force: bool, steps: Any,
+) -> None:  # fmt: skip
+    from celery import chord, group
+
     todo = ws.interview_ids() if interviews is None else interviews
-    job = {"workspace": str(ws.root.resolve()), "run": run_id, "force": force, "settings": tasks.settings_sha(settings),
-           "steps": list(steps)}  # fmt: skip
+    job = {"workspace": str(ws.root.resolve()), "run": run_id, "force": force,
+           "settings": tasks.settings_sha(settings), "steps": list(steps)}  # fmt: skip
     if "transcribe" not in steps:
         from_stage = "distill" if from_stage in ("transcribe", "diarise") else from_stage
     if from_stage not in records.INTERVIEW_STAGES or ("distill" not in steps and from_stage == "distill"):
@@ -187,6 +233,7 @@ def submit(
     for i in todo:
         ids[i] = task_ids(settings, ws, i, force)
         chains.append(_chain(app, {**job, "interview": i}, ids[i], from_stage, steps))
+
     meta: dict[str, Any] = records.read_run(ws, run_id) if not new else {"submitted": records.now(), "force": force}
     meta.update(interviews=sorted(set(meta.get("interviews", [])) | set(todo)) if not new else todo)
     meta.setdefault("tasks", {}).update(ids)
@@ -194,13 +241,20 @@ def submit(
     meta["broker"] = redact(app.kb_url)
     meta["steps"] = list(steps)
     records.write_run(ws, run_id, meta)
+    if not new:  # a resent run is running again until its new callback says otherwise
+        records.record_task(ws, run_id, "finalize", records.RUN_SCOPE, state="queued")
     body = app.signature("kb.finalize", kwargs={"job": job}, task_id=meta["finalize"], queue="index")
     sent = chord(group(chains), body).apply_async() if chains else body.clone(args=([],)).apply_async()
     # nobody waits on this handle (kb jobs reads the workspace): drop its result subscription now,
     # while the broker is there, rather than in its finaliser
     app.backend.remove_pending_result(sent)
-    app.close()
-    return run_id
+
+
+def _finished(ws: Workspace, run_id: str) -> bool:
+    try:
+        return records.status(ws, run_id).outcome in ("done", "failed")
+    except KbError:  # no records of it here (another machine's path?): trust the lock
+        return False
 
 
 def _chain(app: Any, job: dict[str, Any], ids: dict[str, str], from_stage: str, steps: Any) -> Any:
