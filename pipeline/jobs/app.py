@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.config import Settings, WorkersSettings
 from pipeline.errors import ConfigError, KbError, MissingDependencyError
-from pipeline.jobs import guard, records, tasks
+from pipeline.jobs import budget, guard, records, tasks
 from pipeline.jobs.steps import STEPS
 from pipeline.redaction import redact_url as redact
 from pipeline.workspace import Workspace, sha256_json, sha256_text
@@ -101,12 +101,17 @@ def _register(app: Any, lock_s: float) -> None:
     @app.task(name="kb.distill", **idempotent)
     def distill(self: Any, previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         renew(job)
-        return tasks.distill(previous, job, self.request.id)
+        tid = self.request.id
+
+        def shared(limit: float, window: Any) -> budget.RunBudget:
+            return budget.RunBudget(app, job["run"], limit, tid, window)
+
+        return tasks.distill(previous, job, tid, shared)
 
     @app.task(name="kb.finalize", acks_late=False, shared=False)
     def finalize(results: list[dict[str, Any]], job: dict[str, Any]) -> dict[str, Any]:
         try:
-            return tasks.finalize(results, job)
+            return tasks.finalize(results, job, lambda: budget.spent(app, job["run"]))
         finally:  # the run is over (done or failed): the next one may start
             guard.release(app, job["workspace"], job["run"])
 

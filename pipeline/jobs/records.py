@@ -93,9 +93,14 @@ def read_task(ws: Workspace, run_id: str, stage: str, interview: str) -> dict[st
         return None
 
 
+def request_name(task_id: str, window: int | None, n: int) -> str:
+    """(task id, window, n-th request of that window): a redelivered task's request gets the same name."""
+    return f"{task_id}-w{'x' if window is None else window}-{n}"
+
+
 def record_request(ws: Workspace, run_id: str, task_id: str, window: int | None, n: int, data: dict[str, Any]) -> None:
-    """One LLM completion of a task; the name (task id, window, n-th request of that window) makes it count once."""
-    name = f"{task_id}-w{'x' if window is None else window}-{n}.json"
+    """One LLM completion of a task; its name (``request_name``) makes it count once."""
+    name = request_name(task_id, window, n) + ".json"
     atomic_write_json(run_dir(ws, run_id) / "requests" / name, {**data, "requested_at": now()})
 
 

@@ -21,6 +21,9 @@ from pipeline.jobs.steps import run_steps
 from pipeline.reporting import Reporter
 from pipeline.workspace import Workspace, sha256_json
 
+#: ``(limit, window) -> SharedBudget``: a distill task's share of its run's budget (pipeline.jobs.budget).
+BudgetFactory = Callable[[float, Callable[[], "int | None"]], Any]
+
 #: What the callback runs once every interview's chain is done (distill consolidates and writes).
 FINAL_STEPS: tuple[str, ...] = ("distill", "check", "site", "export")
 
@@ -116,8 +119,13 @@ def diarise(previous: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     return _guard("diarise", job, body)
 
 
-def distill(previous: dict[str, Any], job: dict[str, Any], task_id: str) -> dict[str, Any]:
-    """llm queue: one interview's LLM windows into the window cache (nothing to do when extractive)."""
+def distill(
+    previous: dict[str, Any], job: dict[str, Any], task_id: str, budget: BudgetFactory | None = None
+) -> dict[str, Any]:
+    """llm queue: one interview's LLM windows into the window cache (nothing to do when extractive).
+
+    ``budget(limit, window)``: the run's shared budget (``distill.max_cost_usd`` for the whole run).
+    """
     if not previous.get("ok"):
         return _skip_after_failure(previous, job, "distill")
 
@@ -125,10 +133,19 @@ def distill(previous: dict[str, Any], job: dict[str, Any], task_id: str) -> dict
         from pipeline.stages import distill as stage
 
         counters: dict[int | None, int] = {}
+        limit = settings.distill.max_cost_usd
+        shared: list[Any] = []
+
+        def make_shared(window: Callable[[], int | None]) -> Any:
+            assert budget is not None and limit is not None
+            shared.append(budget(limit, window))
+            return shared[0]
 
         def on_request(interview: str, window: int | None, r: Any) -> None:
             n = counters.get(window, 0)
             counters[window] = n + 1
+            if shared:  # counted once in the run's budget, under the record's name
+                shared[0].settle(window, r.cost_usd)
             records.record_request(
                 ws,
                 job["run"],
@@ -140,7 +157,10 @@ def distill(previous: dict[str, Any], job: dict[str, Any], task_id: str) -> dict
             )  # fmt: skip
 
         i = job["interview"]
-        report = stage.prefetch(settings, ws, Reporter(), i, force=bool(job.get("force")), on_request=on_request)
+        report = stage.prefetch(
+            settings, ws, Reporter(), i, force=bool(job.get("force")), on_request=on_request,
+            shared_budget=make_shared if budget is not None else None,
+        )  # fmt: skip
         state = "skipped" if report.skipped or report.backend != "llm" else "done"
         records.record_task(ws, job["run"], "distill", i, state=state, summary=str(report), backend=report.backend)
         return {"interview": i, "ok": True, "outcome": state}
@@ -148,8 +168,13 @@ def distill(previous: dict[str, Any], job: dict[str, Any], task_id: str) -> dict
     return _guard("distill", job, body)
 
 
-def finalize(results: list[dict[str, Any]], job: dict[str, Any]) -> dict[str, Any]:
-    """index queue, the run's one writer: merge the LLM ledger, then distill (consolidate) → check → site → export."""
+def finalize(
+    results: list[dict[str, Any]], job: dict[str, Any], spent: Callable[[], float] | None = None
+) -> dict[str, Any]:
+    """index queue, the run's one writer: merge the LLM ledger, then distill (consolidate) → check → site → export.
+
+    With a run budget, consolidation may spend only what the distill tasks left (``spent()``).
+    """
     job = {**job, "interview": records.RUN_SCOPE}
     with observe("finalize") as outcome:
         settings, ws = open_job(job)
@@ -157,6 +182,12 @@ def finalize(results: list[dict[str, Any]], job: dict[str, Any]) -> dict[str, An
         records.record_task(ws, run_id, "finalize", records.RUN_SCOPE, state="started")
         try:
             merged = _merge_ledger(settings, ws, run_id, len(results))
+            limit = settings.distill.max_cost_usd
+            if limit is not None and spent is not None:
+                left = max(0.0, limit - spent())
+                settings = settings.model_copy(
+                    update={"distill": settings.distill.model_copy(update={"max_cost_usd": left})}
+                )
             reporter = Reporter()
             names = [n for n in FINAL_STEPS if n in job.get("steps", FINAL_STEPS)]
             result = run_steps(settings, ws, reporter, names, force=bool(job.get("force")))

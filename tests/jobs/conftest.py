@@ -90,6 +90,19 @@ class Workers:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
 
+    def wait_ready(self, n: int, timeout: float = 60) -> None:
+        """Until ``n`` workers answer a control ping (consuming: a task sent now may go to any of them)."""
+        from celery import Celery
+
+        app = Celery("kb-test", broker=self.broker, set_as_current=False)
+        try:
+            deadline = time.monotonic() + timeout
+            while len(app.control.ping(timeout=0.5)) < n:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{n} worker(s) did not come up\n" + self.logs())
+        finally:
+            app.close()
+
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("worker-*.log")))
 

@@ -14,53 +14,11 @@ from pipeline.index.runlog import report as cost_report
 from pipeline.jobs import records
 from pipeline.workspace import Workspace
 from tests.extras import needs_extra
-from tests.fakes.distill_model import excerpt, grounded_model, make_workspace
+from tests.fakes.distill_model import grounded_model
 from tests.fakes.openai_server import OpenAIServer, slow
+from tests.jobs.llm_support import INTERVIEWS, llm_workspace, tree, wait_for
 
 pytestmark = needs_extra("workers", "llm")
-
-INTERVIEWS = ("ship-it-59", "ship-it-59-loud")
-
-
-def shouted(tr):
-    """The same interview in capitals: other text, so its windows are not the first one's cache hits."""
-    data = tr.model_dump()
-    for seg in data["segments"]:
-        seg["text"] = seg["text"].upper()
-        for word in seg.get("words") or []:
-            word["text"] = word["text"].upper()
-    return type(tr).model_validate(data)
-
-
-def llm_workspace(root: Path, base_url: str) -> Path:
-    tr = excerpt()
-    make_workspace(
-        root,
-        {INTERVIEWS[0]: tr.model_copy(update={"interview": INTERVIEWS[0]}),
-         INTERVIEWS[1]: shouted(tr).model_copy(update={"interview": INTERVIEWS[1]})},
-    )  # fmt: skip
-    (root / "kb.yaml").write_text(
-        f"llm:\n  base_url: {base_url}\n  backoff_s: 0.01\n  timeout_s: 60\n"
-        "distill:\n  backend: llm\n  window_tokens: 500\n"  # four windows per interview
-        "workers:\n  visibility_timeout_s: 15\n  soft_time_limit_s: 11\n  time_limit_s: 13\n",
-        encoding="utf-8",
-    )
-    return root
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def wait_for(what, timeout: float, why: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.1)
-    pytest.fail(why)
-
 
 def test_sigkill_mid_distill_is_redelivered_and_counted_once(kb, tmp_path, workers):
     with OpenAIServer(grounded_model) as ref_server:

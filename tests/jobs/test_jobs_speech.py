@@ -10,7 +10,6 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
 from pipeline.config import Settings

@@ -1,6 +1,6 @@
 """LLM backends: the chat model interface, the OpenAI-compatible client (instructor), token counting."""
 
-from pipeline.backends.llm.base import ChatModel, ChatResult, RequestRecord, Usage
+from pipeline.backends.llm.base import ChatModel, ChatResult, RequestRecord, SharedBudget, Usage
 from pipeline.backends.llm.client import ExtractionError, LlmClient, configured, make_client, price
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "ExtractionError",
     "LlmClient",
     "RequestRecord",
+    "SharedBudget",
     "Usage",
     "configured",
     "make_client",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass
@@ -40,6 +40,18 @@ class ChatResult:
     text: str
     tokens_in: int
     tokens_out: int
+
+
+class SharedBudget(Protocol):
+    """A budget several processes spend from (a Celery run's ``distill.max_cost_usd``).
+
+    ``reserve`` holds the next request's upper-bound cost or raises BudgetExceededError;
+    ``release`` gives it back when the request failed. Whoever listens to the client's requests
+    (``on_request``) settles the real cost, under a name that counts it once."""
+
+    def reserve(self, estimate: float) -> None: ...
+
+    def release(self) -> None: ...
 
 
 @dataclass

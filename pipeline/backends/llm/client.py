@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pipeline import telemetry
 from pipeline.backends import registry
-from pipeline.backends.llm.base import ChatModel, ChatResult, RequestRecord, Usage
+from pipeline.backends.llm.base import ChatModel, ChatResult, RequestRecord, SharedBudget, Usage
 from pipeline.backends.llm.tokens import count_tokens
 from pipeline.config import LlmSettings, Settings, secret
 from pipeline.errors import BackendError, BudgetExceededError, ConfigError, KbError, MissingDependencyError
@@ -71,6 +71,7 @@ class LlmClient(ChatModel):
         self.budget_usd = budget_usd
         self.total = Usage()
         self.on_request: Callable[[RequestRecord], None] | None = None
+        self.shared_budget: SharedBudget | None = None  # checked instead of budget_usd when set
         self._local = threading.local()
         self._lock = threading.Lock()
         self._openai, self._instructor_mod = _imports()
@@ -146,8 +147,12 @@ class LlmClient(ChatModel):
         with telemetry.span(f"chat {model}", "client", **telemetry.chat_attributes(model, kwargs)) as span:
             try:
                 response = self._client.chat.completions.create(**kwargs)
-            except self._openai.APIError as exc:
-                raise _backend_error(exc, self.cfg) from exc
+            except BaseException as exc:
+                if self.shared_budget is not None:  # nothing was spent: give the reservation back
+                    self.shared_budget.release()
+                if isinstance(exc, self._openai.APIError):
+                    raise _backend_error(exc, self.cfg) from exc
+                raise
             tin, tout, cost = self._count(response, messages, reask, retries_before)
             span.set_attributes(telemetry.clean(telemetry.chat_result_attributes(response, tin, tout, cost, reask)))
         return response
@@ -181,6 +186,9 @@ class LlmClient(ChatModel):
         return price(self.cfg, prompt, max_tokens or self.cfg.max_output_tokens)
 
     def check_budget(self, messages: list[dict[str, Any]], tools: Any = None, max_tokens: int | None = None) -> None:
+        if self.shared_budget is not None:
+            self.shared_budget.reserve(self.estimate_request(messages, tools, max_tokens))
+            return
         if self.budget_usd is None:
             return
         estimate = self.estimate_request(messages, tools, max_tokens)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.backends.llm import RequestRecord, Usage, configured, make_client
+from pipeline.backends.llm import RequestRecord, SharedBudget, Usage, configured, make_client
 from pipeline.config import Settings
 from pipeline.errors import BackendError, BudgetExceededError, KbError, NotFoundError
 from pipeline.index.runlog import RunLog, append_atoms
@@ -390,12 +390,15 @@ def prefetch(
     *,
     force: bool = False,
     on_request: Callable[[str, int | None, RequestRecord], None] | None = None,
+    shared_budget: Callable[[Callable[[], int | None]], SharedBudget] | None = None,
 ) -> DistillReport:
     """A worker's share of distillation: one interview's LLM windows into the window cache.
 
     Consolidation and writing stay in the one ``run_all`` that follows (it then finds every window
     cached), so the atoms are a local run's. Nothing to do for the extractive backend or a fresh
-    interview. ``on_request(interview, window, record)`` sees every completion (the cost ledger).
+    interview. ``on_request(interview, window, record)`` sees every completion (the cost ledger);
+    ``shared_budget(window)`` makes the budget ``distill.max_cost_usd`` shared by all of a run's
+    tasks (``window()`` says which window a request is for) instead of this task's own.
     """
     ws = workspace
     chosen = choose_backend(settings, None)
@@ -406,8 +409,11 @@ def prefetch(
         reporter.skip(f"distill {interview_id}: transcript and settings unchanged (use --force to redo)")
         report.skipped = 1
         return report
-    client = make_client(settings, budget_usd=settings.distill.max_cost_usd)
+    shared = shared_budget is not None and settings.distill.max_cost_usd is not None
+    client = make_client(settings, budget_usd=None if shared else settings.distill.max_cost_usd)
     where: dict[str, Any] = {"interview": interview_id, "window": None}
+    if shared and shared_budget is not None:
+        client.shared_budget = shared_budget(lambda: where["window"])
     if on_request is not None:
         client.on_request = lambda r: on_request(interview_id, where["window"], r)
     try:
