@@ -49,6 +49,7 @@ def worker_cmd(
         from pipeline.jobs import metrics
 
         metrics.serve(metrics_port, lambda: jobs_app.queue_depth(celery))
+        metrics.mark_dead_on_exit()
         err_console.print(f"kb worker: metrics on http://0.0.0.0:{metrics_port}/metrics", markup=False)
     n = concurrency or settings.workers.concurrency
     err_console.print(

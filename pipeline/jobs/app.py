@@ -250,9 +250,13 @@ def _send(
         records.record_task(ws, run_id, "finalize", records.RUN_SCOPE, state="queued")
     body = app.signature("kb.finalize", kwargs={"job": job}, task_id=meta["finalize"], queue="index")
     sent = chord(group(chains), body).apply_async() if chains else body.clone(args=([],)).apply_async()
-    # nobody waits on this handle (kb jobs reads the workspace): drop its result subscription now,
-    # while the broker is there, rather than in its finaliser
+    # nobody waits on these handles (kb jobs reads the workspace): drop the result subscriptions of
+    # every task sent from here now, while the broker is there, rather than in their finalisers
+    # (which would retry a gone broker for ~20 s wherever the garbage collector runs them)
     app.backend.remove_pending_result(sent)
+    consumer = app.backend.result_consumer
+    for tid in [meta["finalize"], *(t for one in ids.values() for t in one.values())]:
+        consumer.cancel_for(tid)
 
 
 def _finished(ws: Workspace, run_id: str) -> bool:

@@ -119,3 +119,21 @@ def serve(port: int, depth: Callable[[], dict[str, int]]) -> Any:
         registry = REGISTRY
     registry.register(QueueDepth(depth))
     return start_http_server(port, addr="0.0.0.0", registry=registry)
+
+
+def mark_dead_on_exit() -> None:
+    """A pool process that exits (recycled, or after a crash Celery noticed) drops its livesum gauge.
+
+    Without this its last ``kb_jobs_running`` value would stay in the merged sum; counters and
+    histograms keep what it counted, as prometheus-client's multiprocess mode intends.
+    """
+    from celery.signals import worker_process_shutdown
+
+    def dead(pid: int | None = None, **_: Any) -> None:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
+
+    worker_process_shutdown.connect(dead, weak=False)

@@ -29,9 +29,12 @@ def _redis_ping(sock: Path) -> bool:
         return False
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def broker(tmp_path_factory) -> Iterator[str]:
-    """``redis+socket://`` URL of a fresh redis-server (no port, no persistence), stopped after."""
+    """``redis+socket://`` URL of a fresh redis-server per test module (no port, no persistence).
+
+    A module's tests share it: each test's runs have their own ids and workspaces, and each test
+    stops the workers it started, so nothing of one test is left for the next to consume."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server; scripts/setup.sh does it)")
@@ -83,7 +86,7 @@ class Workers:
         """Signal the worker's whole process group (its pool processes too)."""
         try:
             os.killpg(proc.pid, sig)
-            proc.wait(timeout=20)
+            proc.wait(timeout=5 if sig == signal.SIGQUIT else 20)
         except ProcessLookupError:
             pass
         except subprocess.TimeoutExpired:
@@ -107,9 +110,10 @@ class Workers:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("worker-*.log")))
 
     def stop(self) -> None:
+        """After the test: a cold shutdown (SIGQUIT; the test is over, nothing needs finishing)."""
         for proc in self.procs:
             if proc.poll() is None:
-                self.kill(proc, signal.SIGTERM)
+                self.kill(proc, signal.SIGQUIT)
 
 
 @pytest.fixture

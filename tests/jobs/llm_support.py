@@ -34,7 +34,7 @@ def llm_workspace(root: Path, base_url: str, **sections: dict) -> Path:
     cfg = {
         "llm": {"base_url": base_url, "backoff_s": 0.01, "timeout_s": 60},
         "distill": {"backend": "llm", "window_tokens": 500},  # four windows per interview
-        "workers": {"visibility_timeout_s": 15, "soft_time_limit_s": 11, "time_limit_s": 13},
+        "workers": {"visibility_timeout_s": 10, "soft_time_limit_s": 7, "time_limit_s": 8.5},
     }
     for name, values in sections.items():
         cfg[name] = {**cfg.get(name, {}), **values}

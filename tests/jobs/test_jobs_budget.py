@@ -23,7 +23,7 @@ BUDGET = 0.035  # 3 x $0.01 spent + the next $0.01 would pass it
 
 
 def model(request):
-    time.sleep(0.3)  # long enough that both workers have requests under way
+    time.sleep(0.15)  # long enough that both workers have requests under way
     answer = grounded_model(request)
     answer.body["usage"] = {"prompt_tokens": 0, "completion_tokens": 1000, "total_tokens": 1000}
     return answer

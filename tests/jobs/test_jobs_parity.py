@@ -43,17 +43,17 @@ def bundle_checksum(ws: Path) -> str:
 
 
 def test_celery_run_equals_local_run(kb, tmp_path, workers):
+    remote = sample_workspace(kb, tmp_path / "remote")
+    a = workers.start(remote, "--queues", "asr,diarise", "-c", "1")  # they start while the local run runs
+    port = free_port()
+    b = workers.start(remote, "--queues", "llm,index", "-c", "1", "--metrics-port", str(port))
+
     local = sample_workspace(kb, tmp_path / "local")
     res = kb("-w", local, "run")
     assert res.exit_code in (0, 3), res.stderr  # 3: kb check found errors (then both runs must say so)
     local_code = res.exit_code
-
-    remote = sample_workspace(kb, tmp_path / "remote")
     # the embedding cache is keyed by model and text: sharing it only saves loading the model twice
     shutil.copytree(local / ".kb" / "embeddings", remote / ".kb" / "embeddings")
-    a = workers.start(remote, "--queues", "asr,diarise", "-c", "1")
-    port = free_port()
-    b = workers.start(remote, "--queues", "llm,index", "-c", "1", "--metrics-port", str(port))
     res = kb("-w", remote, "run", "--via", "celery", "--broker", workers.broker)
     assert res.exit_code == local_code, res.stderr + workers.logs()
     run_id = res.stdout.split("run id: ", 1)[1].split()[0]
@@ -69,7 +69,7 @@ def test_celery_run_equals_local_run(kb, tmp_path, workers):
     st = records.status(Workspace.at(remote, discover=False), run_id)
     assert st.outcome == "done" and st.finished == st.total
     by_stage = {stage: {rec["ppid"] for (s, _), rec in st.tasks.items() if s == stage} for stage in records.STAGES}
-    assert by_stage["transcribe"] == {a.pid}, st.tasks  # asr ran in worker a's pool, nowhere else
+    assert by_stage["transcribe"] == by_stage["diarise"] == {a.pid}, st.tasks  # in worker a's pool, nowhere else
     assert by_stage["distill"] == {b.pid} and by_stage["finalize"] == {b.pid}
     assert all(rec["pid"] != os.getpid() for rec in st.tasks.values())
 
@@ -88,4 +88,4 @@ def test_celery_run_equals_local_run(kb, tmp_path, workers):
     assert tree(remote / "atoms") == before
     new_run = again.stdout.split("run id: ", 1)[1].split()[0]
     st2 = records.status(Workspace.at(remote, discover=False), new_run)
-    assert {st2.state("transcribe", i) for i in st2.interviews} == {"skipped"}
+    assert {st2.state(s, i) for i in st2.interviews for s in ("transcribe", "diarise")} == {"skipped"}

@@ -5,10 +5,6 @@ request once (the loopback fake OpenAI server answers; one request is scripted t
 from __future__ import annotations
 
 import threading
-import time
-from pathlib import Path
-
-import pytest
 
 from pipeline.index.runlog import report as cost_report
 from pipeline.jobs import records
@@ -19,6 +15,7 @@ from tests.fakes.openai_server import OpenAIServer, slow
 from tests.jobs.llm_support import INTERVIEWS, llm_workspace, tree, wait_for
 
 pytestmark = needs_extra("workers", "llm")
+
 
 def test_sigkill_mid_distill_is_redelivered_and_counted_once(kb, tmp_path, workers):
     with OpenAIServer(grounded_model) as ref_server:

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.config import Settings
@@ -37,15 +38,18 @@ def speech_workspace(kb, root: Path, model: Path) -> Path:
     return root
 
 
-def test_asr_and_diarise_run_apart_and_equal_kb_transcribe(kb, tmp_path, workers):
-    model = build_tiny_whisper(tmp_path / "tiny-whisper")
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return build_tiny_whisper(tmp_path_factory.mktemp("asr") / "tiny-whisper")
+
+
+def test_asr_and_diarise_run_apart_and_equal_kb_transcribe(kb, tmp_path, workers, model):
+    remote = speech_workspace(kb, tmp_path / "remote", model)
+    a = workers.start(remote, "--queues", "asr", "-c", "1")  # they start while the local run runs
+    b = workers.start(remote, "--queues", "diarise,index", "-c", "1")
     local = speech_workspace(kb, tmp_path / "local", model)
     res = kb("-w", local, "transcribe")
     assert res.exit_code == 0, res.stderr
-
-    remote = speech_workspace(kb, tmp_path / "remote", model)
-    a = workers.start(remote, "--queues", "asr", "-c", "1")
-    b = workers.start(remote, "--queues", "diarise,index", "-c", "1")
     res = kb("-w", remote, "run", "--via", "celery", "--only", "transcribe", "--broker", workers.broker)
     assert res.exit_code == 0, res.stderr + workers.logs()
     run_id = res.stdout.split("run id: ", 1)[1].split()[0]
@@ -79,12 +83,11 @@ def test_asr_and_diarise_run_apart_and_equal_kb_transcribe(kb, tmp_path, workers
         assert (rec["state"], rec["attempts"], rec["pid"]) == ("skipped", 2, os.getpid()), rec
 
 
-def test_forced_asr_is_redone_once_per_run(kb, tmp_path):
+def test_forced_asr_is_redone_once_per_run(kb, tmp_path, model):
     """--force redoes ASR; the same forced run's redelivered asr task reuses what it wrote."""
     from pipeline.reporting import Reporter
     from pipeline.stages import transcribe as stage
 
-    model = build_tiny_whisper(tmp_path / "tiny-whisper")
     root = speech_workspace(kb, tmp_path / "ws", model)
     ws, settings = Workspace.at(root, discover=False), Settings.load(root)
     assert stage.recognise_one(settings, ws, Reporter(), "stereo-call") == ("audio", "recognised")
