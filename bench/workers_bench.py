@@ -120,6 +120,7 @@ def main() -> None:
         base = base or rate
         print(f"{w} worker(s): {n} interviews, {reqs} LLM requests in {took:.1f} s = {rate:,.0f} interviews/hour")
     print(f"ratio 2 workers / 1 worker: {rows[1][1] / rows[1][2] / (rows[0][1] / rows[0][2]):.2f}x")
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ class Workers:
         """Signal the worker's whole process group (its pool processes too)."""
         try:
             os.killpg(proc.pid, sig)
-            proc.wait(timeout=5 if sig == signal.SIGQUIT else 20)
+            proc.wait(timeout=20)
         except ProcessLookupError:
             pass
         except subprocess.TimeoutExpired:
@@ -110,10 +110,11 @@ class Workers:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("worker-*.log")))
 
     def stop(self) -> None:
-        """After the test: a cold shutdown (SIGQUIT; the test is over, nothing needs finishing)."""
+        """After the test: SIGKILL to each worker's process group (the test is over, nothing needs
+        finishing; a warm shutdown costs seconds per worker)."""
         for proc in self.procs:
             if proc.poll() is None:
-                self.kill(proc, signal.SIGQUIT)
+                self.kill(proc)
 
 
 @pytest.fixture

@@ -46,7 +46,10 @@ def test_celery_run_equals_local_run(kb, tmp_path, workers):
     remote = sample_workspace(kb, tmp_path / "remote")
     a = workers.start(remote, "--queues", "asr,diarise", "-c", "1")  # they start while the local run runs
     port = free_port()
-    b = workers.start(remote, "--queues", "llm,index", "-c", "1", "--metrics-port", str(port))
+    metrics_dir = tmp_path / "metrics"  # the pool processes' counters (kb worker makes a temp one otherwise)
+    metrics_dir.mkdir()
+    queues = ("--queues", "llm,index", "-c", "1", "--metrics-port", str(port))
+    b = workers.start(remote, *queues, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
 
     local = sample_workspace(kb, tmp_path / "local")
     res = kb("-w", local, "run")
