@@ -122,10 +122,12 @@ def serve(port: int, depth: Callable[[], dict[str, int]]) -> Any:
 
 
 def mark_dead_on_exit() -> None:
-    """A pool process that exits (recycled, or after a crash Celery noticed) drops its livesum gauge.
+    """A pool process that exits (recycled, or at shutdown) drops its livesum gauge.
 
     Without this its last ``kb_jobs_running`` value would stay in the merged sum; counters and
-    histograms keep what it counted, as prometheus-client's multiprocess mode intends.
+    histograms keep what it counted, as prometheus-client's multiprocess mode intends. Celery sends
+    the signal from the exiting child; a child killed outright cannot, and its value stays until
+    ``kb worker`` restarts (each start takes a fresh multiprocess directory).
     """
     from celery.signals import worker_process_shutdown
 

@@ -62,3 +62,17 @@ def test_unreachable_broker_names_the_fix(workspace, kb, tmp_path):
 def test_unknown_queue_is_a_usage_error(workspace, kb):
     res = kb("-w", workspace, "worker", "--queues", "asr,gpu")
     assert res.exit_code == 2 and "unknown queue(s) gpu" in res.stderr
+
+
+def test_a_pool_process_that_exits_drops_its_running_gauge(tmp_path, monkeypatch):
+    """worker_process_shutdown marks the process dead: its livesum file goes, its counters stay."""
+    from celery.signals import worker_process_shutdown
+
+    from pipeline.jobs import metrics
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for name in ("gauge_livesum_4242.db", "counter_4242.db", "gauge_livesum_4343.db"):
+        (tmp_path / name).write_bytes(b"")
+    metrics.mark_dead_on_exit()
+    worker_process_shutdown.send(sender=None, pid=4242, exitcode=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_4242.db", "gauge_livesum_4343.db"]
