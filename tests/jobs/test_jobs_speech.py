@@ -82,6 +82,17 @@ def test_asr_and_diarise_run_apart_and_equal_kb_transcribe(kb, tmp_path, workers
         rec = st.tasks[(stage, "stereo-call")]
         assert (rec["state"], rec["attempts"], rec["pid"]) == ("skipped", 2, os.getpid()), rec
 
+    # kb jobs retry from the diarise stage: diarise (and the callback) again on worker b, not asr
+    res = kb("-w", remote, "jobs", "retry", run_id, "--stage", "diarise", "--broker", workers.broker)
+    assert res.exit_code == 0, res.stderr + workers.logs()
+    st = records.status(ws, run_id)
+    assert st.outcome == "done"
+    assert (st.tasks[("diarise", "stereo-call")]["attempts"], st.tasks[("diarise", "stereo-call")]["ppid"]) == (
+        3,
+        b.pid,
+    )
+    assert st.tasks[("transcribe", "stereo-call")]["attempts"] == 2
+
 
 def test_forced_asr_is_redone_once_per_run(kb, tmp_path, model):
     """--force redoes ASR; the same forced run's redelivered asr task reuses what it wrote."""
