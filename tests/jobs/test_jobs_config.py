@@ -66,6 +66,7 @@ def test_unknown_queue_is_a_usage_error(workspace, kb):
 
 def test_a_pool_process_that_exits_drops_its_running_gauge(tmp_path, monkeypatch):
     """worker_process_shutdown marks the process dead: its livesum file goes, its counters stay."""
+    import prometheus_client  # noqa: F401  imported before the variable is set: this process stays single-process
     from celery.signals import worker_process_shutdown
 
     from pipeline.jobs import metrics
