@@ -73,7 +73,9 @@ def acquire(
         other = try_acquire(app, workspace, run_id, ttl_s)
         if other is None:
             return
-        if other and finished(other):  # its callback ended without releasing (killed): stale
+        if not other:  # released between our SET and GET: try again
+            continue
+        if finished(other):  # its callback ended without releasing (killed): stale
             release(app, workspace, other)
             continue
         if wait_s is None or time.monotonic() > deadline:

@@ -16,6 +16,7 @@ backoff from settings (a server's Retry-After wins).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -149,7 +150,8 @@ class LlmClient(ChatModel):
                 response = self._client.chat.completions.create(**kwargs)
             except BaseException as exc:
                 if self.shared_budget is not None:  # nothing was spent: give the reservation back
-                    self.shared_budget.release()
+                    with contextlib.suppress(Exception):  # if that fails too, the hold stays: more careful, never less
+                        self.shared_budget.release()
                 if isinstance(exc, self._openai.APIError):
                     raise _backend_error(exc, self.cfg) from exc
                 raise
