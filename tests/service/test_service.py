@@ -24,6 +24,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from tests.serve_support import wait_for  # noqa: E402  (imports httpx)
+
 DATA = TESTS_DATA / "service"
 KEY_ENV = "KB_TEST_SERVE_KEY"
 
@@ -406,25 +408,31 @@ def test_reload_swaps_without_dropping_requests(built, tmp_path):
         second = export_bundle(ws2, dist / "kb-2.duckdb")
 
         stop = threading.Event()
-        statuses: list[int] = []
+        log: list[tuple[float, float, int]] = []  # (sent, answered, status) of every hammer request
 
         def hammer() -> None:
-            with httpx.Client(base_url=srv.url, timeout=30) as hc:
+            with httpx.Client(base_url=srv.url, timeout=120) as hc:
                 while not stop.is_set():
-                    statuses.append(
-                        hc.post("/v1/search", json={"query": "podman permission denied", "k": 3}).status_code
-                    )
+                    sent = time.monotonic()
+                    code = hc.post("/v1/search", json={"query": "podman permission denied", "k": 3}).status_code
+                    log.append((sent, time.monotonic(), code))
+                    time.sleep(0.01)  # leaves the reload its share of a loaded machine
 
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(hammer) for _ in range(4)]
-            time.sleep(0.3)
-            r = c.post("/admin/reload", json={"path": str(second)})
-            time.sleep(0.3)
-            stop.set()
+            try:
+                wait_for(lambda: len(log) >= 4, timeout=120, interval=0.05, what="requests before the reload")
+                began = time.monotonic()
+                r = c.post("/admin/reload", json={"path": str(second)}, timeout=120)
+                ended = time.monotonic()
+                wait_for(lambda: any(sent > ended for sent, _, _ in log), 120, 0.05, "requests after the reload")
+            finally:  # never leave the hammers running (the pool would wait for them forever)
+                stop.set()
             for f in futures:
                 f.result()
         assert r.status_code == 200, r.text
-        assert len(statuses) >= 4 and set(statuses) == {200}
+        assert {code for _, _, code in log} == {200}, log
+        assert any(sent < ended and answered > began for sent, answered, _ in log), "none in flight during the swap"
         after = c.get("/healthz").json()["bundle"]
         assert after["checksum"] != before and after["path"] == str(second)
         assert c.get("/v1/atoms/podman-machine-init-fails-on-low-disk").status_code == 200
