@@ -140,6 +140,12 @@ class ServeSettings(_Section):
         30.0, gt=0, description="A request's whole body must arrive within this many seconds of its headers (408)."
     )
     max_header_bytes: int = Field(16_384, ge=1024, description="Request line + headers larger than this get 431.")
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections per serving process; one more gets a JSON 503 with Retry-After (keep it "
+        "below the open-file limit, ulimit -n).",
+    )
     log_file: str = Field(
         "auto",
         description="kb serve's own log (rotated): auto = <workspace>/.kb/logs/serve.log, where `kb ops ask` on "

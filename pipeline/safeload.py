@@ -311,6 +311,28 @@ def read_yaml(path: str | Path, *, hint: str = SYNTAX_HINT, **kwargs: Any) -> An
     return load_yaml(read_utf8(path), path=path, hint=hint, **kwargs)
 
 
+def check_yaml_limits(text: str, *, path: str | Path | None = None, limits: Limits = DEFAULT) -> None:
+    """Only the limits (size, depth, aliases, expansion) of every document in ``text``; raises
+    ``InputLimitError``. A syntax error is left to the caller's own parser (ruamel.yaml reads
+    YAML 1.2 where PyYAML reads 1.1), so this goes in front of any other YAML loader."""
+    try:
+        compose_yaml_all(text, path=path, limits=limits)
+    except InputLimitError:
+        raise
+    except InputError:
+        return
+
+
+def check_json_limits(text: str | bytes, *, path: str | Path | None = None, limits: Limits = DEFAULT) -> None:
+    """Only the limits of a JSON text (size, depth, number length, lone surrogates); syntax left to the caller."""
+    try:
+        load_json(text, path=path, limits=limits)
+    except InputLimitError:
+        raise
+    except InputError:
+        return
+
+
 def load_yaml_roundtrip(
     text: str, *, path: str | Path | None = None, hint: str = SYNTAX_HINT, limits: Limits = DEFAULT
 ):

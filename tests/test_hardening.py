@@ -126,3 +126,24 @@ def test_confine_follows_symlinks_and_allowed_roots(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         confine(ws, tmp_path / "ws" / ".." / "out" / "s.md")
     assert confine(ws, tmp_path / "ws" / "link.md", allowed_roots=["../out"]) == (tmp_path / "out" / "s.md").resolve()
+
+
+def test_change_engine_recipes_schemas_and_answers_use_the_one_policy(tmp_path: Path) -> None:
+    """Users' config files (ruamel round-trip in the change engine), recipes, schemas and setup answers."""
+    from pipeline.change import docs, recipe, schemas
+    from pipeline.setup.output import parse_answers
+
+    with pytest.raises(docs.Unreadable, match="expand"):
+        docs.load(_bomb(), "values.yaml")  # the engine skips the file with this reason
+    with pytest.raises(docs.Unreadable, match="number with 200 characters"):
+        docs.load('{"n": ' + "1" * 200 + "}", "values.json")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_bomb(), encoding="utf-8")
+    for read in (recipe.load, schemas._read_schema, lambda f: parse_answers(f, [])):
+        with pytest.raises(InputLimitError, match="expand") as caught:
+            read(bomb)
+        assert caught.value.hint == safeload.LIMIT_HINT and "bomb.yaml" in str(caught.value.path)
+    with pytest.raises(InputLimitError):
+        recipe.parse_value("[" * 100 + "]" * 100)
+    loaded = docs.load("a: 1  # kept\nb: [x]\n", "values.yaml")  # ordinary files still load, comments kept
+    assert loaded.docs[0]["a"] == 1 and "# kept" in loaded.dump(loaded.docs)

@@ -94,6 +94,7 @@ def load(text: str, name: str) -> Loaded:
 def _load_yaml(text: str) -> Loaded:
     from ruamel.yaml.error import YAMLError
 
+    _limits(text, yaml=True)
     mapping, sequence, offset = guess_indent(text)
     first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
     y = yaml_for(mapping, sequence, offset, first.startswith("---"))
@@ -113,7 +114,19 @@ def _load_yaml(text: str) -> Loaded:
     return Loaded("yaml", docs, dump, anchors=bool(_ANCHOR.search(text)))
 
 
+def _limits(text: str, *, yaml: bool) -> None:
+    """kb's one loading policy (pipeline.safeload) before the round-trip parser: a bomb is skipped, never expanded."""
+    from pipeline import safeload
+    from pipeline.errors import InputLimitError
+
+    try:
+        (safeload.check_yaml_limits if yaml else safeload.check_json_limits)(text)
+    except InputLimitError as exc:
+        raise Unreadable(f"{exc.message} ({safeload.LIMIT_HINT})") from None
+
+
 def _load_json(text: str) -> Loaded:
+    _limits(text, yaml=False)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -112,6 +112,9 @@ def parse_value(text: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from pipeline import safeload
+
+    safeload.check_yaml_limits(text)
     try:
         return YAML(typ="safe", pure=True).load(text) if text.strip() else ""
     except YAMLError as exc:
@@ -189,7 +192,10 @@ def load(path: Path) -> Recipe:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from pipeline import safeload
+
     text = read_utf8(path, "Re-save the recipe as UTF-8.")
+    safeload.check_yaml_limits(text, path=path)
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:

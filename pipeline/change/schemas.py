@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from pipeline import safeload
 from pipeline.errors import InputError, NotFoundError
 from pipeline.textio import read_utf8
 from pipeline.workspace import Workspace, atomic_write_text
@@ -85,6 +86,7 @@ def _read_schema(file: Path, check: bool = True) -> dict[str, Any]:
     if not file.is_file():
         raise NotFoundError(f"schema file '{file}' does not exist.", "Give the path of a JSON Schema file.")
     text = read_utf8(file, "Re-save the schema as UTF-8.")
+    (safeload.check_json_limits if file.suffix == ".json" else safeload.check_yaml_limits)(text, path=file)
     try:
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
@@ -123,8 +125,10 @@ def read_targets(workspace: Workspace) -> dict[str, list[str]]:
     path = configs_dir(workspace) / TARGETS
     if not path.is_file():
         return {}
+    text = read_utf8(path, "Re-save it as UTF-8.")
+    safeload.check_yaml_limits(text, path=path)
     try:
-        data = yaml.safe_load(read_utf8(path, "Re-save it as UTF-8.")) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise InputError(
             f"not valid YAML: {' '.join(str(exc).split())[:200]}", "Fix it, or re-run kb schemas add --for.", path=path

@@ -308,8 +308,13 @@ def read_manifest(path: Path | str) -> Manifest:
 
 def newest_bundle(folder: Path) -> Path | None:
     """The most recently written ``kb-*.duckdb`` in ``folder`` (``kb export``'s names), or None."""
-    found = sorted(folder.glob("kb-*.duckdb"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    return found[-1] if found else None
+    found: list[tuple[float, Path]] = []
+    for p in folder.glob("kb-*.duckdb") if folder.is_dir() else []:
+        try:
+            found.append((p.stat().st_mtime, p))
+        except FileNotFoundError:  # removed since the listing (a prune, a concurrent swap)
+            continue
+    return max(found)[1] if found else None
 
 
 def read_bundle(path: Path | str) -> tuple[Manifest, BundleContent]:

@@ -183,7 +183,7 @@ def worker_app() -> Any:
             from pipeline.index.gapstore import open_gap_log
 
             gap_log = open_gap_log(ws.state_dir, settings, source if isinstance(source, str) else None)
-    return create_app(
+    web = create_app(
         source,
         settings,
         watch=bool(spec.get("watch")),
@@ -194,3 +194,7 @@ def worker_app() -> Any:
         background_load=bool(spec.get("background_load")),
         fanout=ReloadSignal(Path(spec["run_dir"]) / "reload.json"),
     )
+    from pipeline.service.worker_protocol import count_rejections_of
+
+    count_rejections_of(web)  # 400/408/431/503 refused before any route, in this worker's metrics
+    return web

@@ -8,9 +8,11 @@ puts in the environment before it starts the workers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from pipeline.service.http_limits import DeadlineMixin
+from pipeline.service.http_limits import DeadlineMixin, reject_counter
 from pipeline.service.worker_spec import worker_serve_settings
 
 _serve = worker_serve_settings()
@@ -20,4 +22,12 @@ class WorkerH11Protocol(DeadlineMixin, H11Protocol):
     header_timeout_s = _serve.header_timeout_s
     body_timeout_s = _serve.body_timeout_s
     max_header_bytes = _serve.max_header_bytes
-    on_reject = None  # refused requests of a worker are counted by the app's guard, not here
+    max_connections = _serve.max_connections
+    on_reject = None  # set by ``count_rejections_of`` once the worker's app (and its metrics) exists
+
+
+def count_rejections_of(web: Any) -> None:
+    """Protocol-level refusals of this worker (400/408/431/503 before any route) into its app's
+    ``kb_requests_total``: in multiprocess mode, summed with every other worker's in /metrics."""
+    counter = reject_counter(web)
+    WorkerH11Protocol.on_reject = staticmethod(counter) if counter is not None else None  # type: ignore[assignment]  # a staticmethod on the class, called without self

@@ -46,8 +46,12 @@ def parse_answers(file: Path | None, sets: list[str]) -> dict[str, dict[str, Any
 
     out: dict[str, dict[str, Any]] = {}
     if file is not None:
+        from pipeline import safeload
+
+        text = read_utf8(file, "Re-save it as UTF-8.")
+        safeload.check_yaml_limits(text, path=file)
         try:
-            data = yaml.safe_load(read_utf8(file, "Re-save it as UTF-8.")) or {}
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise InputError(
                 f"not valid YAML: {' '.join(str(exc).split())[:160]}", "Fix the answers file.", path=file

@@ -231,7 +231,7 @@ CASES: list[Case] = [
         "incoming/real.vtt",
         ("add", "FILE", "--id", "real-size"),
         0,
-        r"real-size",
+        r"real-size: speakers in the transcript: Natalie Pistunovich, .*Gerhard Lazu",
     ),
     Case(
         "add-reference-outside-then-transcribe",

@@ -4,9 +4,14 @@ usage: python crash.py STAGE WORKDIR RUNS SEED        STAGE: export | distill | 
        python crash.py disk-full WORKDIR MODE          MODE: ulimit | tmpfs
 
 The stage's code is imported once; each run is a forked child (a real process writing real
-files) killed with SIGKILL after a seeded random delay within the time a clean run takes. After
-every kill: no bundle in dist/ fails validation, every atom and transcript on disk parses. Then a
-normal run must clean the leftovers (and say so) and finish. Prints one JSON object.
+files) killed with SIGKILL at a seeded random point of its own progress, so the kills land mid-run
+by construction, however slow the machine: a clean run counts the file writes it makes inside the
+workspace (opens for writing, renames, removes, mkdirs: seen through an audit hook, nothing
+patched); each killed run picks write k of them and dies at it: every other run right there (before the
+write happens: between a temp file and its rename, say), the others after a random delay of up
+to one write's share of the run (inside a write, inside DuckDB's). After every kill: no bundle in dist/ fails
+validation, every atom and transcript on disk parses. Then a normal run must clean the leftovers
+(and say so) and finish. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -130,14 +136,67 @@ def problems(ws, embedder) -> list[str]:
     return found
 
 
-def _fork(run) -> int:
+_WRITE_EVENTS = frozenset({"os.rename", "os.remove", "os.mkdir", "os.rmdir", "os.truncate", "shutil.rmtree"})
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+
+
+def _is_write(event: str, args: tuple, root: str) -> bool:
+    """An audit event that changes a file under ``root`` (kb's own writes: its progress markers)."""
+    if event == "open":
+        path, mode, flags = args
+        if not ((isinstance(mode, str) and any(c in mode for c in "wax+")) or (mode is None and flags & _WRITE_FLAGS)):
+            return False
+    elif event not in _WRITE_EVENTS:
+        return False
+    else:
+        path = args[0]
+    if isinstance(path, int):
+        return False
+    try:
+        return os.fsdecode(path).startswith(root)
+    except TypeError:
+        return False
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _watch_writes(root: Path, counted: list[int], kill_at: int | None, delay: float) -> None:
+    """In the child: count its writes under ``root``; at write ``kill_at``, SIGKILL itself (after ``delay``)."""
+    prefix = str(root) + os.sep
+
+    def hook(event: str, args: tuple) -> None:
+        try:
+            if not _is_write(event, args, prefix):
+                return
+        except Exception:  # noqa: BLE001 - an audit hook must never fail the operation it watches
+            return
+        counted[0] += 1
+        if counted[0] != kill_at:
+            return
+        if delay <= 0:
+            _kill_self()
+        threading.Thread(target=lambda: (time.sleep(delay), _kill_self()), daemon=True).start()
+
+    sys.addaudithook(hook)
+
+
+def _fork(
+    run, root: Path | None = None, kill_at: int | None = None, delay: float = 0.0, count_to: Path | None = None
+) -> int:
     pid = os.fork()
     if pid == 0:  # the child: run, exit without cleanup handlers
         code = 0
+        counted = [0]
         try:
+            if root is not None:
+                _watch_writes(root, counted, kill_at, delay)
             run()
         except BaseException:
             code = 1
+        if count_to is not None:
+            count_to.write_text(str(counted[0]))
         os._exit(code)
     return pid
 
@@ -150,18 +209,13 @@ def crash(stage: str, root: Path, runs: int, seed: int) -> dict:
     ws = setup(stage, root)
     run = operation(stage, ws, embedder)
     rng = random.Random(seed)
-    before_run(stage, ws, rng)
-    started = time.monotonic()
-    pid = _fork(run)
-    _, status = os.waitpid(pid, 0)
-    clean = time.monotonic() - started
-    assert os.waitstatus_to_exitcode(status) == 0, "a clean run fails"
+    clean, writes = _clean_runs(stage, ws, run, rng, root / "writes.txt")
     killed_running, bad, left_seen = 0, [], 0
-    for _ in range(runs):
+    for i in range(runs):
         before_run(stage, ws, rng)
-        pid = _fork(run)
-        time.sleep(rng.uniform(0, clean * 1.1))
-        os.kill(pid, signal.SIGKILL)
+        kill_at = rng.randint(1, writes)
+        delay = 0.0 if i % 2 == 0 else rng.uniform(0, clean / writes)  # half at the write itself
+        pid = _fork(run, ws.root, kill_at, delay)
         _, status = os.waitpid(pid, 0)
         killed_running += os.WIFSIGNALED(status)
         bad += problems(ws, embedder)
@@ -178,6 +232,7 @@ def crash(stage: str, root: Path, runs: int, seed: int) -> dict:
         "stage": stage,
         "runs": runs,
         "clean_run_s": round(clean, 3),
+        "writes_in_clean_run": writes,
         "killed_while_running": killed_running,
         "runs_with_leftovers": left_seen,
         "leftovers_before_final": [str(p.relative_to(ws.root)) for p in left],
@@ -186,6 +241,21 @@ def crash(stage: str, root: Path, runs: int, seed: int) -> dict:
         "leftovers_after_final": [str(p.relative_to(ws.root)) for p in leftovers([ws.root], depth=4)],
         "problems": bad + problems(ws, embedder),
     }
+
+
+def _clean_runs(stage: str, ws, run, rng: random.Random, count_to: Path) -> tuple[float, int]:
+    """Two clean runs (the first warms caches up); the second's seconds and the fewest writes of either."""
+    counts, seconds = [], 0.0
+    for _ in range(2):
+        before_run(stage, ws, rng)
+        started = time.monotonic()
+        pid = _fork(run, ws.root, count_to=count_to)
+        _, status = os.waitpid(pid, 0)
+        seconds = time.monotonic() - started
+        assert os.waitstatus_to_exitcode(status) == 0, "a clean run fails"
+        counts.append(int(count_to.read_text()))
+    assert min(counts) > 0, "a clean run wrote nothing in the workspace"
+    return seconds, min(counts)
 
 
 def _embedder():

@@ -338,7 +338,7 @@ CASES: list[Case] = [
         headers={"Content-Length": "abc"},
         status=(400,),
         type="invalid_http",
-        names="header",
+        names="the Content-Length header",
     ),
     Case(
         "content-length-and-chunked",
@@ -359,6 +359,7 @@ CASES: list[Case] = [
         raw=b"POST /v1/search HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n",
         status=(400,),
         type="invalid_http",
+        names="the Transfer-Encoding header",
     ),
     Case(
         "request-line-garbage",
@@ -367,7 +368,7 @@ CASES: list[Case] = [
         raw=b"GARBAGE\r\n\r\n",
         status=(400,),
         type="invalid_http",
-        names="request line",
+        names="the request line 'GARBAGE'",
     ),
     Case(
         "no-host-header",
@@ -376,6 +377,7 @@ CASES: list[Case] = [
         raw=b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
         status=(400,),
         type="invalid_http",
+        names="the Host header",
     ),
     Case(
         "header-with-nul",
@@ -384,6 +386,35 @@ CASES: list[Case] = [
         raw=b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\nConnection: close\r\n\r\n",
         status=(400,),
         type="invalid_http",
+        names="the header 'X-A'",
+    ),
+    Case(
+        "header-name-with-space",
+        "GET",
+        "/",
+        raw=b"GET /healthz HTTP/1.1\r\nHost: x\r\nX Bad: 1\r\nConnection: close\r\n\r\n",
+        status=(400,),
+        type="invalid_http",
+        names="a header line ('X Bad: 1')",
+    ),
+    Case(
+        "request-line-control-byte",
+        "GET",
+        "/",
+        raw=b"GET /\x7f HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        status=(400,),
+        type="invalid_http",
+        names="the request line 'GET /\\x7f HTTP/1.1'",
+    ),
+    Case(
+        "content-length-twice-differing",
+        "POST",
+        S,
+        raw=b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n"
+        b"Connection: close\r\n\r\n{}",
+        status=(400,),
+        type="invalid_http",
+        names="the Content-Length header",
     ),
     Case(
         "chunked-over-limit",

@@ -1,7 +1,8 @@
 """kill -9 at random points of export, distill, import-docs and transcribe; a full disk during export.
 
-Each stage runs 20 times in forked children killed with SIGKILL after a seeded random delay
-(tests/hostile/crash.py), so the whole file stays around a minute. After every kill no bundle
+Each stage runs 20 times in forked children, each killed with SIGKILL at a seeded random point of
+its own progress (one of the file writes a clean run makes, right there or a little after it:
+tests/hostile/crash.py), so kills land mid-run however loaded the machine is. After every kill no bundle
 fails validation and every atom and transcript parses; the next normal run cleans the
 leftovers of the killed writers (and says so) and finishes.
 """
@@ -42,7 +43,7 @@ def _crash(tmp_path: Path, *args: str) -> dict:
 def test_kill_9_at_random_points(tmp_path: Path, stage: str) -> None:
     r = _crash(tmp_path, stage, str(RUNS), "17")
     assert r["runs"] == RUNS
-    assert r["killed_while_running"] >= RUNS // 4, r  # kills land mid-run (the rest just after the end)
+    assert r["killed_while_running"] >= RUNS // 2, r  # mid-run by construction (a delayed kill may come after the end)
     assert r["problems"] == [], "a killed run left a bundle that fails validation or a half-written file"
     assert r["final_error"] is None, r["final_error"]
     assert r["leftovers_after_final"] == []

@@ -75,3 +75,9 @@ def test_hostile_file(case, results) -> None:
     assert r["secret_in_workspace"] == [] and not r["outside_changed"]
     assert r["system_temp_left"] == [], "left files in the system temp folder"
     assert r["max_rss_mb"] < 1024
+    if case.name == "add-reference-outside-then-transcribe":  # the real-size transcript: every word of 5,000 cues kept
+        from tests.hostile.worker import _real_turns
+
+        turns = _real_turns()
+        expected = sum(len(turns[i % len(turns)][1].split()) for i in range(5000))
+        assert r["transcript_words"]["ref"] == expected, (r["transcript_words"], expected)

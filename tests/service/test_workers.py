@@ -18,8 +18,9 @@ from tests.serve_support import kb_serve, wait_for  # noqa: E402
 from tests.service.test_service import REAL_QUESTION, built, export_bundle, free_port, make_workspace  # noqa: E402, F401
 
 
-def _count(metrics: str, route: str) -> float:
-    pattern = rf'^kb_requests_total\{{[^}}]*route="{re.escape(route)}"[^}}]*\}} ([0-9.e+]+)$'
+def _count(metrics: str, route: str, status: str = "") -> float:
+    where = rf'[^}}]*status="{status}"' if status else ""
+    pattern = rf'^kb_requests_total\{{[^}}]*route="{re.escape(route)}"{where}[^}}]*\}} ([0-9.e+]+)$'
     return sum(float(m) for m in re.findall(pattern, metrics, flags=re.M))
 
 
@@ -80,3 +81,9 @@ def test_two_workers_share_requests_metrics_and_reloads(built, tmp_path):  # noq
             reply = send_raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", timeout=20)
             assert reply.status == 408 and reply.seconds < 10, (reply.status, reply.seconds)
             assert reply.json()["error"]["code"]
+        for _ in range(6):  # h11 refuses it: a 400 naming the request line, from whichever worker
+            reply = send_raw(port, b"GARBAGE\r\n\r\n", timeout=20)
+            assert reply.status == 400 and "the request line 'GARBAGE'" in reply.json()["error"]["message"]
+        # refusals before any route are counted in every worker, summed in /metrics
+        metrics = httpx.get(url + "/metrics").text
+        assert _count(metrics, "incomplete", "408") == 4 and _count(metrics, "incomplete", "400") == 6

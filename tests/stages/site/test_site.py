@@ -520,3 +520,35 @@ def test_recordings_are_copied_linked_or_left_out(tmp_path: Path, mode: str):
     assert '<audio class="kb-audio" controls="" preload="metadata" src="2026-03-10-carol/recording.wav">' in page
     assert media.read_bytes() == wav.read_bytes()
     assert media.is_symlink() is (mode == "link")
+
+
+@pytest.mark.parametrize("how", ["hand-edited", "referenced"])
+def test_a_recording_outside_the_workspace_is_published_only_when_a_person_registered_it(tmp_path: Path, how: str):
+    """interview.yaml naming a recording outside: refused (with the path) unless `kb add --reference` put it there."""
+    import yaml
+
+    from pipeline.workspace import sha256_file
+
+    ws = make_workspace(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    moved = Path(shutil.move(_add_recording(ws), outside / "private.wav"))
+    folder = ws.interview_dir("2026-03-10-carol")
+    meta = yaml.safe_load((folder / "interview.yaml").read_text(encoding="utf-8"))
+    ref = {"kind": "recording", "sha256": sha256_file(moved), "bytes": moved.stat().st_size}
+    if how == "hand-edited":  # a relative path climbing out, as if copied in: nobody registered that file
+        ref["file"] = "../../../outside/private.wav"
+    else:  # what `kb add --reference` writes: the absolute path, not copied, its sha256
+        ref.update(file=str(moved), copied=False)
+    meta["media"] = [ref]
+    (folder / "interview.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
+    _, rep = build(ws, strict=False, **{"site.media": "copy"})
+    built = ws.root / "build/site"
+    page = article(built / "interviews/2026-03-10-carol.html")
+    published = sorted(p.name for p in (built / "interviews").rglob("*.wav"))
+    if how == "referenced":
+        assert published == ["private.wav"] and "<audio" in page
+        return
+    assert published == [] and "<audio" not in page
+    said = " ".join(m for _, m in rep.lines) + " ".join(p.read_text(encoding="utf-8") for p in built.glob("*.html"))
+    assert "outside the workspace" in said and "private.wav" in said
