@@ -5,7 +5,8 @@ bundle's own calibration (as ``kb serve`` does), each split goes through ``kb ev
 function (``pipeline.stages.evaluate.run``), so the figures are the ones ``kb eval --questions``
 prints:
 
-- ``dev`` and ``dev2``: the tuning splits (thresholds and rules are chosen on them);
+- ``dev`` and ``dev2``: the tuning splits (thresholds and rules are chosen on them); ``dev3``: a check
+  written after tuning (not tuned on);
 - ``report``: only with ``--report``; measured, never tuned on (tests/data/eval/README.md).
 
 Columns: unanswerable flagged (target >= 0.90), answerable wrongly flagged (target <= 0.05),
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 SETS = ROOT / "tests" / "data" / "eval"
-TUNING = ("dev", "dev2")
+TUNING = ("dev", "dev2", "dev3")
 
 
 def row(name: str, bundle: Path, embedder: object, misses: bool) -> str:

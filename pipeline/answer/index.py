@@ -59,6 +59,8 @@ class TermStats:
     atom_terms: dict[str, frozenset[str]]
     passage_atom: list[str] = field(default_factory=list)
     passage_terms: list[frozenset[str]] = field(default_factory=list)
+    #: Each run of two or three adjacent stemmed tokens -> the passages holding it (phrase signal).
+    grams: dict[tuple[str, ...], list[int]] = field(default_factory=dict, repr=False)
     _passages_of: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -67,13 +69,21 @@ class TermStats:
         df: dict[str, int] = {}
         terms: dict[str, set[str]] = {}
         passage_terms = []
-        for atom_id, tokens in rows:
+        grams: dict[tuple[str, ...], list[int]] = {}
+        for i, (atom_id, tokens) in enumerate(rows):
+            for n in (2, 3):
+                for j in range(len(tokens) - n + 1):
+                    seen = grams.setdefault(tuple(tokens[j : j + n]), [])
+                    if not seen or seen[-1] != i:
+                        seen.append(i)
             unique = frozenset(tokens)
             passage_terms.append(unique)
             for t in unique:
                 df[t] = df.get(t, 0) + 1
             terms.setdefault(atom_id, set()).update(unique)
-        stats = cls(len(rows), df, {a: frozenset(t) for a, t in terms.items()}, [a for a, _ in rows], passage_terms)
+        stats = cls(
+            len(rows), df, {a: frozenset(t) for a, t in terms.items()}, [a for a, _ in rows], passage_terms, grams
+        )
         for i, (atom_id, _) in enumerate(rows):
             stats._passages_of.setdefault(atom_id, []).append(i)
         return stats
@@ -91,6 +101,10 @@ class TermStats:
             if i not in exclude:
                 out |= self.passage_terms[i]
         return frozenset(out)
+
+    def has_phrase(self, stems: tuple[str, ...], exclude: set[int] | None = None) -> bool:
+        """Whether some passage (not ``exclude``d) has these 2-3 stems adjacent, in this order."""
+        return any(i not in (exclude or ()) for i in self.grams.get(stems, ()))
 
     def atom_passages(self, atom_id: str) -> list[int]:
         return list(self._passages_of.get(atom_id, []))
