@@ -36,7 +36,8 @@ def start(bundle: Path, port: int, workers: int):
 
     import httpx
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    pools = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # kb serve sets its own per worker
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_") and k not in pools}
     cmd = [sys.executable, "-m", "pipeline", "serve", "--bundle", str(bundle), "--port", str(port)]
     proc = subprocess.Popen(
         [*cmd, "--workers", str(workers), "--log-level", "warning"],
@@ -87,6 +88,22 @@ async def ask_load(url: str, qs: list[str], clients: int, duration: float) -> tu
     return latencies, errors, time.monotonic() - started
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its descendants so far (Linux /proc)."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def part_workers(bundle_path: Path, clients: int, duration: float) -> None:
     import signal
 
@@ -100,7 +117,9 @@ def part_workers(bundle_path: Path, clients: int, duration: float) -> None:
         proc = start(bundle_path, port, workers)
         try:
             asyncio.run(ask_load(f"http://127.0.0.1:{port}", qs, clients, 3.0))  # warm-up
+            load0, server0, client0 = os.getloadavg()[0], tree_cpu(proc.pid), time.process_time()
             lat, errors, seconds = asyncio.run(ask_load(f"http://127.0.0.1:{port}", qs, clients, duration))
+            server_cpu, client_cpu = tree_cpu(proc.pid) - server0, time.process_time() - client0
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
@@ -108,7 +127,9 @@ def part_workers(bundle_path: Path, clients: int, duration: float) -> None:
         tput, p50, p95, err, n = rows[workers]
         print(
             f"workers={workers}: /v1/ask {clients} clients {duration:.0f}s: {n} requests, {err} errors, "
-            f"{tput:6.1f} req/s, p50 {p50 * 1000:7.1f} ms, p95 {p95 * 1000:7.1f} ms",
+            f"{tput:6.1f} req/s, p50 {p50 * 1000:7.1f} ms, p95 {p95 * 1000:7.1f} ms; CPU cores busy: servers "
+            f"{server_cpu / seconds:.2f}, load generator {client_cpu / seconds:.2f}; load average {load0:.1f} -> "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
             flush=True,
         )
     print(
