@@ -4,7 +4,8 @@
 atoms, FAQ pairs, sources and passages, the vectors as ``vector(dim)`` under an HNSW index
 (cosine) and the passages' stemmed tokens as a ``tsvector`` under GIN, without re-embedding.
 Rows are upserted per atom, keyed by the atom id and a hash of everything the atom contributes
-(so exporting the same bundle twice changes 0 rows), and atoms gone from the bundle are deleted.
+(so exporting the same bundle twice changes 0 rows), and atoms gone from the bundle are deleted;
+big loads go by COPY with the indexes built after (``pipeline.index.pg_load``).
 
 ``PostgresIndex.load(url, embedder)`` is what the service and ``kb eval`` use instead of
 ``Bundle.load`` (``kb serve --index URL``, ``kb eval --index URL``): both are an
