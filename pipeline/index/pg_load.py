@@ -34,7 +34,10 @@ from pipeline.models import Manifest
 
 Progress = Callable[[Iterable[Any], str, int], Iterator[Any]]
 Method = Literal["auto", "copy", "rows"]
-REBUILD_FRACTION = 0.3  # rewrite >= this share of the passages: drop the indexes, build after (measured, see note)
+# Rewriting >= this share of the passages: drop the indexes, build after. Measured at 10k passages
+# (bench/scale_bench.py --rule): the rebuild was faster already at 5 % and 10 % (x0.68, x0.80) and at 30 %
+# (x0.47); 10 %, not lower, because a rebuild makes the servers reading the index wait for the commit.
+REBUILD_FRACTION = 0.1
 COPY_MIN_PASSAGES = 200  # fewer passages to write: plain INSERTs (no staging table)
 BUILD_MEMORY = "1GB"  # maintenance_work_mem for the index build (HNSW builds fast only when its graph fits)
 _PASSAGE_COLS = "atom_id, ord, kind, heading, part, text, search_text, tokens"

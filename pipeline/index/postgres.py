@@ -21,7 +21,7 @@ import contextlib
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -116,7 +116,7 @@ def upsert_bundle(
     *,
     schema: str = "kb",
     replace: bool = False,
-    method: str = "auto",
+    method: Literal["auto", "copy", "rows"] = "auto",
     rebuild: bool | None = None,
     progress: Any = None,
     say: Any = None,
@@ -132,7 +132,7 @@ def upsert_bundle(
                 con.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
             for stmt in _ddl(s, manifest.embedding.dim):
                 con.execute(stmt)
-            return write_bundle(con, s, content, manifest, method=method, rebuild=rebuild, progress=progress, say=say)  # type: ignore[arg-type]
+            return write_bundle(con, s, content, manifest, method=method, rebuild=rebuild, progress=progress, say=say)
     finally:
         con.close()
 
