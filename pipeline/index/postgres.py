@@ -4,7 +4,8 @@
 atoms, FAQ pairs, sources and passages, the vectors as ``vector(dim)`` under an HNSW index
 (cosine) and the passages' stemmed tokens as a ``tsvector`` under GIN, without re-embedding.
 Rows are upserted per atom, keyed by the atom id and a hash of everything the atom contributes
-(so exporting the same bundle twice changes 0 rows), and atoms gone from the bundle are deleted.
+(so exporting the same bundle twice changes 0 rows), and atoms gone from the bundle are deleted;
+big loads go by COPY with the indexes built after (``pipeline.index.pg_load``).
 
 ``PostgresIndex.load(url, embedder)`` is what the service and ``kb eval`` use instead of
 ``Bundle.load`` (``kb serve --index URL``, ``kb eval --index URL``): both are an
@@ -17,13 +18,10 @@ from the environment only (``PGPASSWORD`` or the URL in ``KB_INDEX_URL``), never
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -108,122 +106,35 @@ def _ddl(s: str, dim: int) -> list[str]:
         f" embedding vector({dim}), PRIMARY KEY (atom_id, ord))",
         f"CREATE TABLE IF NOT EXISTS {s}.segments (interview text, id int, start_s float8, end_s float8, speaker text,"
         " speaker_name text, role text, text text, PRIMARY KEY (interview, id))",
-        f"CREATE INDEX IF NOT EXISTS passages_embedding_hnsw ON {s}.passages USING hnsw (embedding vector_cosine_ops)",
-        f"CREATE INDEX IF NOT EXISTS passages_tsv_gin ON {s}.passages USING gin (tsv)",
     ]
 
 
-@dataclass
-class UpsertReport:
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    manifest_changed: bool = False
-
-    @property
-    def rows_changed(self) -> int:
-        return self.inserted + self.updated + self.deleted + int(self.manifest_changed)
-
-
-def _atom_groups(content: BundleContent) -> dict[str, dict[str, Any]]:
-    """Everything each atom contributes to the bundle, with a hash that names its version."""
-    groups: dict[str, dict[str, Any]] = {
-        r[0]: {"atom": r, "faq": [], "sources": [], "passages": []} for r in content.atoms
-    }
-    for r in content.faq:
-        groups[r[0]]["faq"].append(r)
-    for r in content.sources:
-        groups[r[0]]["sources"].append(r)
-    for row, vec in zip(content.passages, content.vectors, strict=True):
-        groups[row[1]]["passages"].append((row, np.asarray(vec, dtype="<f4")))
-    for g in groups.values():
-        h = hashlib.sha256(json.dumps([list(g["atom"]), g["faq"], g["sources"]], ensure_ascii=False).encode())
-        for row, vec in g["passages"]:
-            h.update(json.dumps(list(row[2:]), ensure_ascii=False).encode())  # not the global passage id
-            h.update(vec.tobytes())
-        g["hash"] = h.hexdigest()
-    return groups
-
-
 def upsert_bundle(
-    url: str, content: BundleContent, manifest: Manifest, *, schema: str = "kb", replace: bool = False
-) -> UpsertReport:
-    """Copy a bundle's content into Postgres (one transaction); see the module docstring."""
+    url: str,
+    content: BundleContent,
+    manifest: Manifest,
+    *,
+    schema: str = "kb",
+    replace: bool = False,
+    method: Literal["auto", "copy", "rows"] = "auto",
+    rebuild: bool | None = None,
+    progress: Any = None,
+    say: Any = None,
+) -> Any:
+    """Copy a bundle's content into Postgres in one transaction (``pipeline.index.pg_load``); an ``UpsertReport``."""
+    from pipeline.index.pg_load import write_bundle
+
     s = _schema(schema)
-    dim = manifest.embedding.dim
     con = _connect(url)
-    report = UpsertReport()
     try:
         with con.transaction():
             if replace:
                 con.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
-            for stmt in _ddl(s, dim):
+            for stmt in _ddl(s, manifest.embedding.dim):
                 con.execute(stmt)
-            row = con.execute(f"SELECT checksum, model, dim FROM {s}.manifest").fetchone()
-            if row is not None and (row[1] != manifest.embedding.model or row[2] != dim):
-                raise BundleError(
-                    f"The Postgres index {s} holds vectors of '{row[1]}' (dim {row[2]}); this bundle's are "
-                    f"'{manifest.embedding.model}' (dim {dim}).",
-                    "Export a bundle made with the index's model (embed.model), or replace the index: "
-                    "kb export --to URL --replace (all its rows are rewritten).",
-                )
-            groups = _atom_groups(content)
-            have = dict(con.execute(f"SELECT id, version_hash FROM {s}.atoms").fetchall())
-            for atom_id in sorted(set(have) - set(groups)):
-                con.execute(f"DELETE FROM {s}.atoms WHERE id = %s", (atom_id,))
-                report.deleted += 1
-            for atom_id, g in groups.items():
-                if have.get(atom_id) == g["hash"]:
-                    report.unchanged += 1
-                    continue
-                if atom_id in have:
-                    con.execute(f"DELETE FROM {s}.atoms WHERE id = %s", (atom_id,))
-                    report.updated += 1
-                else:
-                    report.inserted += 1
-                _insert_atom(con, s, g)
-            if row is None or row[0] != manifest.checksum:
-                report.manifest_changed = True
-                con.execute(f"DELETE FROM {s}.segments")
-                if content.segments:
-                    with con.cursor() as cur:
-                        cur.executemany(
-                            f"INSERT INTO {s}.segments VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", content.segments
-                        )
-                con.execute(
-                    f"INSERT INTO {s}.manifest (id, json, checksum, model, dim) VALUES (1, %s, %s, %s, %s) "
-                    "ON CONFLICT (id) DO UPDATE SET json = EXCLUDED.json, checksum = EXCLUDED.checksum, "
-                    "model = EXCLUDED.model, dim = EXCLUDED.dim",
-                    (manifest.model_dump_json(), manifest.checksum, manifest.embedding.model, dim),
-                )
+            return write_bundle(con, s, content, manifest, method=method, rebuild=rebuild, progress=progress, say=say)
     finally:
         con.close()
-    return report
-
-
-def _insert_atom(con: Any, s: str, g: dict[str, Any]) -> None:
-    a = g["atom"]
-    con.execute(
-        f"INSERT INTO {s}.atoms (id, version_hash, type, status, title, summary, tags, meta, body, path) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (a[0], g["hash"], a[1], a[2], a[3], a[4], list(a[5] or []), a[6], a[7], a[8]),
-    )
-    with con.cursor() as cur:
-        if g["faq"]:
-            cur.executemany(f"INSERT INTO {s}.faq VALUES (%s, %s, %s, %s)", g["faq"])
-        if g["sources"]:
-            cur.executemany(f"INSERT INTO {s}.sources VALUES (%s, %s, %s)", g["sources"])
-        rows = [
-            (r[1], r[2], r[3], r[4], r[5], r[6], r[7], list(r[8] or []), " ".join(r[8] or []), vec.astype(np.float32))
-            for r, vec in g["passages"]
-        ]
-        if rows:
-            cur.executemany(
-                f"INSERT INTO {s}.passages (atom_id, ord, kind, heading, part, text, search_text, tokens, tsv, embedding) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('simple', %s), %s)",
-                rows,
-            )
 
 
 def read_manifest(url: str, schema: str = "kb") -> Manifest:

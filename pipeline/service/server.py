@@ -111,7 +111,8 @@ def run_server(
     server = uvicorn.Server(config)
     try:
         if workers > 1:
-            _run_workers(config)
+            with worker_thread_env(workers):
+                _run_workers(config)
         else:
             server.run()
     except SystemExit as exc:  # uvicorn exits 3 when it cannot start (e.g. the port is taken)
@@ -121,6 +122,24 @@ def run_server(
             f"Could not serve on {host}:{port} (uvicorn: startup failed, see above).",
             "Is another server on that port, or the host not an address of this machine? Pass --port/--host or set serve.port/serve.host.",
         ) from None
+
+
+_POOL_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def worker_thread_env(workers: int) -> Iterator[dict[str, str]]:
+    """The native thread pools (OpenMP, OpenBLAS, MKL: numpy's vector scans) of N serving workers share the
+    cores: each worker gets cores // N threads unless the user set the variable. Without this every worker
+    starts one spinning pool thread per core, N x cores threads on the same cores."""
+    share = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    set_here = {name: share for name in _POOL_ENV if not os.environ.get(name)}
+    os.environ.update(set_here)
+    try:
+        yield set_here
+    finally:
+        for name in set_here:
+            os.environ.pop(name, None)
 
 
 def _run_workers(config: Any) -> None:

@@ -371,9 +371,19 @@ def to_postgres(
     reporter.info(
         f"export: copying {bundle} ({len(content.atoms)} atoms, {len(content.passages)} passages) to Postgres"
     )
-    report = postgres.upsert_bundle(url, content, manifest, schema=settings.index.schema_name, replace=replace)
+    report = postgres.upsert_bundle(
+        url,
+        content,
+        manifest,
+        schema=settings.index.schema_name,
+        replace=replace,
+        progress=reporter.progress,
+        say=reporter.info,
+    )
+    how = f"{report.passages_written} passages by {'COPY' if report.method == 'copy' else 'INSERT'}"
+    how += ", indexes rebuilt" if report.indexes_rebuilt else ""
     reporter.info(
         f"export: Postgres index {settings.index.schema_name}: {report.inserted} atoms inserted, {report.updated} updated, "
-        f"{report.deleted} deleted, {report.unchanged} unchanged ({report.rows_changed} changes)"
+        f"{report.deleted} deleted, {report.unchanged} unchanged ({report.rows_changed} changes; {how})"
     )
     return report

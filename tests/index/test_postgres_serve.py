@@ -17,7 +17,14 @@ pytest.importorskip("pgvector", reason="needs kb-atoms[postgres]")
 httpx = pytest.importorskip("httpx")
 
 from tests.serve_support import kb_serve, wait_for  # noqa: E402
-from tests.service.test_service import REAL_ATOM, REAL_QUESTION, export_bundle, free_port, make_workspace  # noqa: E402
+from tests.service.test_service import (  # noqa: E402
+    OFF_TOPIC,
+    REAL_ATOM,
+    REAL_QUESTION,
+    export_bundle,
+    free_port,
+    make_workspace,
+)
 
 SCHEMA = "serve_test"
 
@@ -59,6 +66,12 @@ def test_export_serve_twice_eval_and_reload(pg_url, kb, tmp_path, monkeypatch):
             assert health["index"] == {"kind": "postgres", "checksum": checksum}
             answer = httpx.post(base + "/v1/ask", json={"question": REAL_QUESTION}, timeout=60).json()
             assert answer["citations"][0]["atom_id"] == REAL_ATOM
+            assert httpx.post(base + "/v1/ask", json={"question": OFF_TOPIC}, timeout=60).json()["uncertain"]
+        from pipeline.index.gaps_pg import PostgresGapLog
+
+        gaps = PostgresGapLog(url, schema=SCHEMA)  # both servers record into one gap table in the index's schema
+        wait_for(lambda: any(g.text == OFF_TOPIC and g.count == 2 for g in gaps.all()), what="both servers' gaps")
+        assert not (ws / ".kb" / "gaps.duckdb").exists()
         victim = sorted((ws / "atoms").rglob("*.md"))[-1]
         victim.unlink()
         second = export_bundle(ws, ws / "dist" / "kb-2.duckdb", embedder=embedder)

@@ -87,3 +87,22 @@ def test_two_workers_share_requests_metrics_and_reloads(built, tmp_path):  # noq
         # refusals before any route are counted in every worker, summed in /metrics
         metrics = httpx.get(url + "/metrics").text
         assert _count(metrics, "incomplete", "408") == 4 and _count(metrics, "incomplete", "400") == 6
+
+
+def test_workers_share_the_cores_between_their_native_thread_pools(monkeypatch):
+    """Each of N workers gets cores // N OpenMP/OpenBLAS/MKL threads (not one pool of every core each);
+    a variable the user set is kept; the environment is restored when the server stops."""
+    import os
+
+    from pipeline.service.server import worker_thread_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    with worker_thread_env(4) as set_here:
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "2"
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "3" and "OPENBLAS_NUM_THREADS" not in set_here
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["OPENBLAS_NUM_THREADS"] == "3"
+    with worker_thread_env(16):
+        assert os.environ["OMP_NUM_THREADS"] == "1"  # never 0
