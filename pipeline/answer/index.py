@@ -21,7 +21,9 @@ it offers these members:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Protocol
 
 
@@ -64,14 +66,10 @@ class TermStats:
     @classmethod
     def of(cls, index: Any) -> TermStats:
         rows = index.passage_tokens()
-        df: dict[str, int] = {}
         terms: dict[str, set[str]] = {}
-        passage_terms = []
-        for atom_id, tokens in rows:
-            unique = frozenset(tokens)
-            passage_terms.append(unique)
-            for t in unique:
-                df[t] = df.get(t, 0) + 1
+        passage_terms = [frozenset(tokens) for _, tokens in rows]
+        df = dict(Counter(chain.from_iterable(passage_terms)))  # counted in C, not term by term
+        for (atom_id, _), unique in zip(rows, passage_terms, strict=True):
             terms.setdefault(atom_id, set()).update(unique)
         stats = cls(len(rows), df, {a: frozenset(t) for a, t in terms.items()}, [a for a, _ in rows], passage_terms)
         for i, (atom_id, _) in enumerate(rows):
