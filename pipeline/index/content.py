@@ -104,8 +104,8 @@ def checksum(content: BundleContent, embedding: EmbeddingInfo, schema_version: i
         h.update(f"\n#{name}\n".encode())
         if name == "passages" and tj is not None:  # the same bytes: the row without tokens, then their JSON
             for row, tokens in zip(content.passages, tj, strict=True):
-                head = json.dumps(list(row[:-1]), ensure_ascii=False, separators=(",", ":"))
-                h.update(f"{head[:-1]},{tokens}]\n".encode())
+                start = json.dumps(list(row[:-1]), ensure_ascii=False, separators=(",", ":"))
+                h.update(f"{start[:-1]},{tokens}]\n".encode())
             continue
         for row in getattr(content, name):
             h.update(json.dumps(list(row), ensure_ascii=False, separators=(",", ":")).encode())
