@@ -74,8 +74,9 @@ def free_port() -> int:
 class Served:
     """``kb serve`` in a subprocess on 127.0.0.1 with ``serve:`` settings from a temp kb.yaml."""
 
-    def __init__(self, bundle: Path, serve: dict | None = None) -> None:
+    def __init__(self, bundle: Path, serve: dict | None = None, root: Path | None = None) -> None:
         self.bundle, self.serve = bundle, serve or {}
+        self.root = root or HERE.parent  # the kb checkout that serves (--reference-tree: an older one)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -87,7 +88,7 @@ class Served:
         lines = ["threads: 1", "serve:"] + [f"  {k}: {v}" for k, v in self.serve.items()]
         (ws / "kb.yaml").write_text("\n".join(lines if self.serve else lines[:1]) + "\n", encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
-        env["PYTHONPATH"] = str(HERE.parent)
+        env["PYTHONPATH"] = str(self.root)
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [
@@ -325,14 +326,26 @@ def part_load(real, n: int, clients: int, duration: float) -> None:
             print(f"{'':46} encoder: {enc}")
 
 
-def part_bundle(real, sizes: list[int]) -> None:
+def part_bundle(real, sizes: list[int], modes: list[str], reference: Path | None) -> None:
+    """Start-up to a 200 on /healthz and RSS; with ``reference`` (an older kb checkout) that kb first."""
     print("\n== bundle load: kb serve start-up (to a 200 on /healthz) and RSS ==")
-    print(f"{'':34} {'start s':>8} {'RSS MB':>8} {'vectors MB':>11}")
+    print(f"{'':44} {'start s':>8} {'x ref':>6} {'RSS MB':>8} {'x ref':>6} {'vectors MB':>11}")
+    labels = {"exact": "exact", "hnsw": "hnsw (index beside the bundle)"}
     for n in sizes:
         path = bundle_of(real, n)
-        for label, serve in (("exact", {"dense": "exact"}), ("hnsw (index beside the bundle)", {"dense": "hnsw"})):
-            with Served(path, serve) as srv:
-                print(f"{n:>9,} {label:24} {srv.startup:8.1f} {srv.rss_mb:8.0f} {n * 384 * 4 / 2**20:11.0f}")
+        for mode in modes:
+            ref = None
+            for tree, name in ((reference, "reference"), (None, "this kb")):
+                if tree is None and name == "reference":
+                    continue
+                with Served(path, {"dense": mode}, root=tree) as srv:
+                    start, rss = srv.startup, srv.rss_mb
+                ref = ref or (start, rss)
+                print(
+                    f"{n:>9,} {labels[mode] + ', ' + name:34} {start:8.1f} {start / ref[0]:6.2f} {rss:8.0f} "
+                    f"{rss / ref[1]:6.2f} {n * 384 * 4 / 2**20:11.0f}",
+                    flush=True,
+                )
 
 
 def main() -> None:
@@ -340,6 +353,8 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["chroma", "core", "load", "bundle"])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--bundle-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--bundle-modes", nargs="+", default=["exact", "hnsw"], choices=["exact", "hnsw"])
+    ap.add_argument("--reference-tree", type=Path, help="an older kb checkout: its start-up is the bundle reference")
     ap.add_argument("--load-size", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--duration", type=float, default=60.0)
@@ -358,7 +373,7 @@ def main() -> None:
     if "load" in args.parts:
         part_load(real, args.load_size, args.clients, args.duration)
     if "bundle" in args.parts:
-        part_bundle(real, args.bundle_sizes)
+        part_bundle(real, args.bundle_sizes, args.bundle_modes, args.reference_tree)
 
 
 if __name__ == "__main__":

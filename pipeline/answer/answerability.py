@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -82,7 +83,17 @@ def _zipf():
         from wordfreq import zipf_frequency
     except ImportError:
         return None
+    with _ZIPF_LOAD:  # wordfreq reads its word list on first use, unlocked: 50 threads read it 50 times
+        zipf_frequency("the", "en")
     return functools.lru_cache(maxsize=65536)(lambda w: zipf_frequency(w, "en"))
+
+
+_ZIPF_LOAD = threading.Lock()
+
+
+def warm() -> None:
+    """Load what the signals read on first use (wordfreq's list, the stemmer) before requests come."""
+    word_zipf("warm")
 
 
 #: Inflection endings tried when looking a word up in wordfreq: "complains" is as common as

@@ -21,7 +21,9 @@ it offers these members:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Protocol
 
 
@@ -50,6 +52,9 @@ class AnswerIndex(Protocol):
     def passage_vectors(self) -> Any: ...
 
 
+PHRASE_CACHE = 4096  # phrases remembered per loaded index
+
+
 @dataclass
 class TermStats:
     """Document frequency of each stemmed term over passages, and each atom's passages' terms."""
@@ -59,30 +64,26 @@ class TermStats:
     atom_terms: dict[str, frozenset[str]]
     passage_atom: list[str] = field(default_factory=list)
     passage_terms: list[frozenset[str]] = field(default_factory=list)
-    #: Each run of two or three adjacent stemmed tokens -> the passages holding it (phrase signal).
-    grams: dict[tuple[str, ...], list[int]] = field(default_factory=dict, repr=False)
+    #: Each passage's stemmed tokens in order (shared with the index, not copied): phrases are looked up here.
+    passage_tokens: list[list[str]] = field(default_factory=list, repr=False)
+    _phrases: dict[tuple[str, ...], tuple[int, ...]] = field(default_factory=dict, repr=False)
     _passages_of: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, index: Any) -> TermStats:
         rows = index.passage_tokens()
-        df: dict[str, int] = {}
         terms: dict[str, set[str]] = {}
-        passage_terms = []
-        grams: dict[tuple[str, ...], list[int]] = {}
-        for i, (atom_id, tokens) in enumerate(rows):
-            for n in (2, 3):
-                for j in range(len(tokens) - n + 1):
-                    seen = grams.setdefault(tuple(tokens[j : j + n]), [])
-                    if not seen or seen[-1] != i:
-                        seen.append(i)
-            unique = frozenset(tokens)
-            passage_terms.append(unique)
-            for t in unique:
-                df[t] = df.get(t, 0) + 1
+        passage_terms = [frozenset(tokens) for _, tokens in rows]
+        df = dict(Counter(chain.from_iterable(passage_terms)))  # counted in C, not term by term
+        for (atom_id, _), unique in zip(rows, passage_terms, strict=True):
             terms.setdefault(atom_id, set()).update(unique)
         stats = cls(
-            len(rows), df, {a: frozenset(t) for a, t in terms.items()}, [a for a, _ in rows], passage_terms, grams
+            len(rows),
+            df,
+            {a: frozenset(t) for a, t in terms.items()},
+            [a for a, _ in rows],
+            passage_terms,
+            [tokens for _, tokens in rows],
         )
         for i, (atom_id, _) in enumerate(rows):
             stats._passages_of.setdefault(atom_id, []).append(i)
@@ -103,8 +104,30 @@ class TermStats:
         return frozenset(out)
 
     def has_phrase(self, stems: tuple[str, ...], exclude: set[int] | None = None) -> bool:
-        """Whether some passage (not ``exclude``d) has these 2-3 stems adjacent, in this order."""
-        return any(i not in (exclude or ()) for i in self.grams.get(stems, ()))
+        """Whether some passage (not ``exclude``d) has these 2-3 stems adjacent, in this order.
+
+        Looked up on demand and remembered (only command-shaped questions ask): a table of every
+        2-3 gram would cost minutes and gigabytes to build at a million passages."""
+        hits = self._phrases.get(stems)
+        if hits is None:
+            hits = self._phrase_hits(stems)
+            if len(self._phrases) >= PHRASE_CACHE:
+                self._phrases.clear()  # bounded; a clear is safe under concurrent asks, an eviction is not
+            self._phrases[stems] = hits
+        return any(i not in (exclude or ()) for i in hits)
+
+    def _phrase_hits(self, stems: tuple[str, ...]) -> tuple[int, ...]:
+        if any(self.df.get(t, 0) == 0 for t in stems):
+            return ()
+        first = sorted(stems, key=lambda t: self.df.get(t, 0))  # the rarest stem rules most passages out
+        n = len(stems)
+        out = []
+        for i, terms in enumerate(self.passage_terms):
+            if all(t in terms for t in first):
+                tokens = self.passage_tokens[i]
+                if any(tuple(tokens[j : j + n]) == stems for j in range(len(tokens) - n + 1)):
+                    out.append(i)
+        return tuple(out)
 
     def atom_passages(self, atom_id: str) -> list[int]:
         return list(self._passages_of.get(atom_id, []))

@@ -3,7 +3,7 @@
 The missing-word rule (``answerability.py``) sees a topic whose *words* the corpus lacks. A question
 about ``podman top`` or ``argocd app rollback`` passes it: "podman", "top", "app" and "rollback" all
 occur somewhere, just never as that command. So the phrases a question names as commands are
-looked up as sequences of adjacent stemmed tokens (``TermStats.grams``, built once per loaded index):
+looked up as sequences of adjacent stemmed tokens (``TermStats.has_phrase``, on demand per phrase):
 
 * a command: a tool's name (a word the corpus uses in at least ``COMMAND_SHARE`` of its passages and
   general English does not know: "podman", "argocd") written after an instrument word ("with",

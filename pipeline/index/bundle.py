@@ -186,6 +186,9 @@ def _read_content(path: Path, con=None) -> BundleContent:
     try:
         content = BundleContent()
         for name, cols in _COLUMNS.items():
+            if name == "passages":
+                content.passages, content.token_json = _read_passages(con, cols)
+                continue
             names = ", ".join(c for c, _ in cols)
             setattr(
                 content,
@@ -198,6 +201,32 @@ def _read_content(path: Path, con=None) -> BundleContent:
     finally:
         if own:
             con.close()
+
+
+def _read_passages(con, cols: list[tuple[str, str]]) -> tuple[list[tuple], list[str]]:
+    """Passage rows, and each row's tokens as the JSON text the checksum hashes.
+
+    DuckDB renders the token lists as JSON (``to_json``), which Python splits: turning 10M list
+    items into Python objects one by one was most of a 100k-passage load. Equal token strings
+    share one object (``canon``): a 1M-passage bundle holds ~100M tokens but ~100k distinct ones.
+    A list whose JSON has an escape or a null is read with ``json.loads`` (exact, rare).
+    """
+    names = ", ".join(c for c, _ in cols[:-1])
+    rows = con.execute(f"SELECT {names}, to_json(tokens)::VARCHAR FROM passages ORDER BY id").fetchall()
+    canon: dict[str, str] = {}
+    intern = canon.setdefault
+    out, texts = [], []
+    for *head, tj in rows:
+        if tj is None:
+            tokens, tj = None, "null"
+        elif "\\" in tj or "null" in tj or not (tj.startswith('["') and tj.endswith('"]')):
+            tokens = json.loads(tj)
+            tj = json.dumps(tokens, ensure_ascii=False, separators=(",", ":"))
+        else:
+            tokens = [intern(t, t) for t in tj[2:-2].split('","')]
+        out.append((*head, tokens))
+        texts.append(tj)
+    return out, texts
 
 
 class Bundle(IndexReader):

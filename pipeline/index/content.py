@@ -77,6 +77,8 @@ class BundleContent:
     passages: list[tuple] = field(default_factory=list)
     segments: list[tuple] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    #: each passage's tokens as compact JSON, when the reader has it (the checksum then skips json.dumps)
+    token_json: list[str] | None = field(default=None, repr=False, compare=False)
 
     def sort(self) -> None:
         self.atoms.sort(key=lambda r: r[0])
@@ -93,8 +95,18 @@ def checksum(content: BundleContent, embedding: EmbeddingInfo, schema_version: i
     h = hashlib.sha256()
     head = {"schema": schema_version, "embedding": embedding.model_dump(mode="json"), "tokenizer": TOKENIZER}
     h.update(json.dumps(head, sort_keys=True).encode())
+    tj = (
+        content.token_json
+        if content.token_json is not None and len(content.token_json) == len(content.passages)
+        else None
+    )
     for name in TABLES:
         h.update(f"\n#{name}\n".encode())
+        if name == "passages" and tj is not None:  # the same bytes: the row without tokens, then their JSON
+            for row, tokens in zip(content.passages, tj, strict=True):
+                start = json.dumps(list(row[:-1]), ensure_ascii=False, separators=(",", ":"))
+                h.update(f"{start[:-1]},{tokens}]\n".encode())
+            continue
         for row in getattr(content, name):
             h.update(json.dumps(list(row), ensure_ascii=False, separators=(",", ":")).encode())
             h.update(b"\n")

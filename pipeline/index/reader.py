@@ -50,7 +50,7 @@ class IndexReader:
                 "title": title,
                 "summary": summary,
                 "tags": list(tags or []),
-                "meta": _json(meta),
+                "meta": meta,  # JSON text until first read (``_meta``): parsing 100k at load took seconds
                 "body": body,
                 "path": apath,
             }
@@ -104,16 +104,25 @@ class IndexReader:
         rec = self._atoms.get(atom_id)
         if rec is None:
             return None
-        out = dict(rec["meta"])
+        meta = self._meta(rec)
+        out = dict(meta)
         out.update(
             id=atom_id,
-            meta=dict(rec["meta"]),
+            meta=dict(meta),
             body=rec["body"],
             faq=self.faq_pairs(atom_id),
             sources=self.sources(atom_id),
             path=rec["path"],
         )
         return out
+
+    @staticmethod
+    def _meta(rec: dict[str, Any]) -> dict[str, Any]:
+        """The atom's front matter, parsed once (an idempotent cache: two threads store equal values)."""
+        meta = rec["meta"]
+        if isinstance(meta, str):
+            meta = rec["meta"] = _json(meta)
+        return meta
 
     def faq_pairs(self, atom_id: str) -> list[dict[str, str]]:
         return [dict(p) for p in self._faq.get(atom_id, [])]

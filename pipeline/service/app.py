@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.answer import llm_configured
+from pipeline.answer.answerability import warm as warm_signals
 from pipeline.answer.calibrate import calibrate
 from pipeline.answer.index import TermStats
 from pipeline.config import Settings, secret
@@ -102,6 +103,7 @@ def _build_service(
 
     def _prepare(bundle: Any) -> dict[str, Any]:
         stats = TermStats.of(bundle)  # once per loaded bundle: answerability's term statistics
+        warm_signals()  # wordfreq's list is read once here, not by every first concurrent request
         return {"calibration": calibrate(bundle, settings, stats), "stats": stats}
 
     if llm is not None:

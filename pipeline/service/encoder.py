@@ -58,13 +58,14 @@ def base_embedder(manifest: Any, settings: Settings, kind: str | None = None) ->
     from pipeline.backends.embed.onnx import OnnxEmbedder
 
     ref = resolve_model(name)
-    float_emb = OnnxEmbedder(ref, threads=settings.threads, batch_size=settings.embed.batch_size)
+    chunk = settings.serve.encoder_chunk  # query-sized runs: small batches stay in cache
+    float_emb = OnnxEmbedder(ref, threads=settings.threads, batch_size=chunk)
     if kind != "onnx-int8":
         return float_emb
     from pipeline.backends.embed.fast import check_quantised, quantise_onnx
 
     int8_path = quantise_onnx(float_emb.onnx_path, _int8_target(float_emb.onnx_path))
-    int8 = OnnxEmbedder(ref, threads=settings.threads, batch_size=settings.embed.batch_size, onnx_path=int8_path)
+    int8 = OnnxEmbedder(ref, threads=settings.threads, batch_size=chunk, onnx_path=int8_path)
     int8.cosine_to_float = check_quantised(float_emb, int8, PROBES)  # type: ignore[attr-defined]  # the int8 check result rides on the embedder for /healthz
     int8.float_embedder = float_emb  # type: ignore[attr-defined]  # kept for re-scoring; the embedder class has no such field
     return int8

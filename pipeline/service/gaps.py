@@ -20,6 +20,8 @@ log = logging.getLogger("kb.serve")
 
 
 class GapRecorder:
+    BURST = 500  # most entries written in one gap log call
+
     def __init__(self, gap_log: Any, max_pending: int = 1000) -> None:
         self.log = gap_log
         self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=max_pending)
@@ -57,9 +59,22 @@ class GapRecorder:
             log.warning("kb serve: the gap log is behind (%d records queued); a gap was skipped", self._queue.qsize())
 
     def _drain(self) -> None:
-        while (entries := self._queue.get()) is not None:
+        """Write each burst of queued entries in one ``record`` call (one connection, not one per
+        answer: under load, a connection per uncertain answer cost the encoder a good part of a core)."""
+        stop = False
+        while not stop and (entries := self._queue.get()) is not None:
+            burst = list(entries)
+            while len(burst) < self.BURST:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                burst += more
             try:
-                self.log.record(entries)
+                self.log.record(burst)
             except Exception as exc:  # the answer matters more than its gap record
                 log.warning(
                     "kb serve: could not record a gap (%s)",
