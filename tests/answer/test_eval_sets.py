@@ -23,7 +23,9 @@ def docs_text() -> list[str]:
     return [p.read_text(encoding="utf-8").lower() for p in pages]
 
 
-@pytest.mark.parametrize("name", ["dev.jsonl", "dev2.jsonl", "dev3.jsonl", "report.jsonl"])
+@pytest.mark.parametrize(
+    "name", ["dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4.jsonl", "report.jsonl", "report-b.jsonl"]
+)
 def test_unanswerable_questions_are_really_not_in_the_docs(name, docs_text):
     rows = [r for r in _rows(name) if r["expected"] == []]
     for row in rows:
@@ -44,7 +46,11 @@ def test_sizes_and_splits_are_disjoint():
     assert sum(1 for r in dev2 if r["expected"]) >= 100 and sum(1 for r in dev2 if r["expected"] == []) >= 40
     dev3 = _rows("dev3.jsonl")  # written after the phrase signal was tuned (README): a check, not a tuning set
     assert sum(1 for r in dev3 if r["expected"]) >= 40 and sum(1 for r in dev3 if r["expected"] == []) >= 20
-    questions = [r["question"] for r in dev + dev2 + dev3 + report] + [
+    dev4 = _rows("dev4.jsonl")  # the hard cases (README): prose unanswerables, paraphrased answerables; tuned on
+    assert sum(1 for r in dev4 if r["expected"]) >= 40 and sum(1 for r in dev4 if r["expected"] == []) >= 40
+    report_b = _rows("report-b.jsonl")  # a second report split, committed before any tuning (README): only measured
+    assert sum(1 for r in report_b if r["expected"]) >= 50 and sum(1 for r in report_b if r["expected"] == []) >= 34
+    questions = [r["question"] for r in dev + dev2 + dev3 + dev4 + report + report_b] + [
         c["turns"][-1] + c["turns"][0] for c in conversations
     ]
     assert len({q.lower() for q in questions}) == len(questions)
