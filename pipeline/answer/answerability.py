@@ -68,6 +68,22 @@ RARE_DF = 3
 #: base lacks ("never mentions 'REDACTED'") and pull the search off the question.
 NOISE = re.compile(r"(?:[\w.-]+\s*[:=]\s*)?\[REDACTED:[\w-]+\]|\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+]*[A-Za-z0-9]|[A-Za-z0-9]")
+#: English contractions: "aren't" is "are not", not a word "aren" the corpus lacks (and "'s", "'re",
+#: "'ll", "'ve", "'d", "'m" carry no topic). Straight and typographic apostrophes.
+_CONTRACTION = re.compile(r"(?i)\b(\w+?)n['\u2019]t\b|['\u2019](?:s|re|ll|ve|d|m)\b")
+_NEGATED = {"ca": "can", "wo": "will", "sha": "shall"}  # can't, won't, shan't
+
+
+def expand_contractions(text: str) -> str:
+    """``text`` with "n't" as " not" and the other contracted endings dropped ("aren't" -> "are not")."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) is None:
+            return ""
+        stem = m.group(1)
+        return f"{_NEGATED.get(stem.lower(), stem)} not"
+
+    return _CONTRACTION.sub(one, text)
 
 
 def plain_question(text: str) -> str:
@@ -140,7 +156,7 @@ def is_rare_word(word: str, *, first: bool = False) -> bool:
 
 def content_words(text: str, index: Any) -> list[tuple[str, str]]:
     """(word, stem) of the text's content words, in order, once each (hyphens split words)."""
-    words = [w for w in _WORD.findall(text.replace("-", " ")) if w.lower() not in STOPWORDS]
+    words = [w for w in _WORD.findall(expand_contractions(text).replace("-", " ")) if w.lower() not in STOPWORDS]
     if not words:
         return []
     stems = index.tokenize(words)

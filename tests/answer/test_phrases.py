@@ -80,3 +80,29 @@ def test_a_missing_command_refuses_even_when_every_word_is_covered(corpus):
 
     sig = signals("list processes with podman top", [Hit()], index, stats)
     assert "podman top" in sig.missing
+
+
+@pytest.mark.parametrize(
+    ("text", "expanded"),
+    [
+        ("there aren't enough spare ids", "there are not enough spare ids"),
+        ("I can't bind port 80", "I can not bind port 80"),
+        ("it won\u2019t start", "it will not start"),
+        ("the container's files", "the container files"),
+        ("we're stuck, don't know", "we stuck, do not know"),
+    ],
+)
+def test_contractions_are_words_not_topics(text, expanded):
+    from pipeline.answer.answerability import expand_contractions
+
+    assert expand_contractions(text) == expanded
+
+
+def test_a_contraction_is_not_a_word_the_corpus_lacks(corpus):
+    """ "aren't" once read as a word "aren" that no passage has: a salient missing topic, refused."""
+    from pipeline.answer.answerability import content_words
+
+    index, stats = corpus
+    words = [w for w, _ in content_words("podman machine starts aren't enough containers", index)]
+    assert "aren" not in words and "t" not in words
+    assert words == ["podman", "machine", "starts", "enough", "containers"]
