@@ -54,3 +54,28 @@ def test_sizes_and_splits_are_disjoint():
         c["turns"][-1] + c["turns"][0] for c in conversations
     ]
     assert len({q.lower() for q in questions}) == len(questions)
+
+
+def test_every_answerable_row_expects_an_atom_the_import_gives(tmp_path):
+    """Expected ids are import-docs' ids (podman and argocd imported apart, as the eval bundle is built):
+    a row whose ids all went stale (a heading mapping change renames atoms) would score as a miss."""
+    from pipeline.config import Settings
+    from pipeline.reporting import Reporter
+    from pipeline.stages import import_docs
+    from pipeline.stages import init as init_stage
+    from pipeline.workspace import Workspace
+
+    root = tmp_path / "ws"
+    init_stage.run(root)
+    ws, settings = Workspace.at(root, discover=False), Settings.load(root)
+    for name in ("podman", "argocd"):
+        import_docs.run(settings, ws, Reporter(), DATA / "docs" / name, tags=[name])
+    ids = {p.stem for p in (root / "atoms").rglob("*.md")}
+    assert len(ids) > 150
+    stale = [
+        (name, row.get("question") or row["turns"][-1])
+        for name in sorted(p.name for p in SETS.glob("*.jsonl"))
+        for row in _rows(name)
+        if row["expected"] and not set(row["expected"]) & ids
+    ]
+    assert stale == []
