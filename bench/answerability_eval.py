@@ -10,7 +10,8 @@ prints:
 - ``report`` and ``report-b`` (written blind, committed before any tuning): only with ``--report``;
   measured, never tuned on (tests/data/eval/README.md).
 
-Columns: unanswerable flagged (target >= 0.90), answerable wrongly flagged (target <= 0.05),
+Columns: unanswerable flagged (target >= 0.90), answerable wrongly flagged (target <= 0.05; "unretrieved":
+those whose atom was not in the top 5 either, so the refusal kept a wrong answer away),
 recall@5, last-turn recall@5 of the split's conversations (target >= 0.85).
 
     python bench/answerability_eval.py [--bundle FILE] [--report] [--misses]
@@ -52,7 +53,7 @@ def row(name: str, bundle: Path, embedder: object, misses: bool) -> str:
         if conv.is_file()
         else None
     )
-    if misses:
+    if misses and name in TUNING:  # never list the report splits: reading them is tuning on them
         for r in q.results:
             if r.flagged != r.unanswerable:
                 print(f"  [{name}] {'not flagged' if r.unanswerable else 'wrongly flagged'}: {r.question} ({r.reason})")
@@ -62,7 +63,7 @@ def row(name: str, bundle: Path, embedder: object, misses: bool) -> str:
     conv_cell = f"{c.conversation_recall.get(5, 0):.3f} ({c.conversations})" if c else "-"
     return (
         f"| {name} | {q.unanswerable_flagged or 0:.3f} ({caught}/{q.unanswerable}) | "
-        f"{q.answerable_flagged or 0:.3f} ({wrong}/{n_ans}) | {q.recall.get(5, 0):.3f} | {conv_cell} | {q.threshold:.3f} |"
+        f"{q.answerable_flagged or 0:.3f} ({wrong}/{n_ans}; {q.flagged_unretrieved} unretrieved) | {q.recall.get(5, 0):.3f} | {conv_cell} | {q.threshold:.3f} |"
     )
 
 

@@ -158,6 +158,7 @@ def _print_table(report: Any) -> None:
     table.add_row(f"MRR@{report.k}", f"{report.mrr:.3f}")
     if report.answerable_flagged is not None:
         table.add_row("answerable wrongly flagged uncertain", f"{report.answerable_flagged:.3f}")
+        table.add_row(f"  of them with no answer in the top {report.k} either", str(report.flagged_unretrieved))
     if report.unanswerable_flagged is not None:
         table.add_row(f"unanswerable flagged uncertain ({report.unanswerable})", f"{report.unanswerable_flagged:.3f}")
     for cut, value in report.conversation_recall.items():

@@ -77,11 +77,19 @@ class EvalReport:
     conversations: int = 0
     conversation_recall: dict[int, float] = field(default_factory=dict)  # of the last turn
 
+    @property
+    def flagged_unretrieved(self) -> int:
+        """Answerable questions flagged whose atom was not in the top k either: had kb answered, it would
+        have answered from the wrong atom, so the refusal kept a wrong answer away."""
+        return sum(1 for r in self.results if not r.unanswerable and r.flagged and r.rank is None)
+
     def __str__(self) -> str:
         parts = ", ".join(f"recall@{c} {v:.3f}" for c, v in self.recall.items())
         out = f"{self.questions} questions: {parts}, MRR {self.mrr:.3f}"
         if self.answerable_flagged is not None:
             out += f"; answerable wrongly flagged {self.answerable_flagged:.3f}"
+            if self.flagged_unretrieved:
+                out += f" ({self.flagged_unretrieved} of them not in the top {self.k} either)"
         if self.unanswerable_flagged is not None:
             out += f"; {self.unanswerable} unanswerable, flagged {self.unanswerable_flagged:.3f}"
         if self.conversations:
@@ -101,6 +109,7 @@ class EvalReport:
             "unanswerable": self.unanswerable,
             "unanswerable_flagged": _round(self.unanswerable_flagged),
             "answerable_flagged": _round(self.answerable_flagged),
+            "answerable_flagged_unretrieved": self.flagged_unretrieved,
             "threshold": self.threshold,
             "not_flagged": [r.question for r in self.results if r.unanswerable and not r.flagged],
             "wrongly_flagged": [r.question for r in self.results if not r.unanswerable and r.flagged],

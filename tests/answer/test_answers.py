@@ -204,9 +204,12 @@ def test_kb_eval_reports_flagged_shares_and_conversation_recall(kb, real, monkey
     assert data["unanswerable"] == unanswerable == 22 and data["questions"] == answerable >= 10
     assert data["conversations"] == n_talks >= 3
     assert data["unanswerable_flagged"] > 0.5 > data["answerable_flagged"]
+    flagged = set(data["wrongly_flagged"])  # the refusals that kept a wrong answer away are counted apart
+    assert data["answerable_flagged_unretrieved"] == len(flagged & set(data["misses"]))
     assert 0 <= data["conversation_recall"]["@5"] <= 1 and data["recall"]["@5"] > 0.5
     table = kb("eval", "--bundle", bundle.path, "--questions", questions, "--k", "5")
     assert "unanswerable flagged uncertain (22)" in table.stdout and "answerable wrongly flagged" in table.stdout
+    assert "no answer in the top 5 either" in table.stdout
 
 
 def test_timestamps_display_floored_and_link_exact():
