@@ -230,7 +230,7 @@ def signals(question: str, hits: list[Any], index: Any, stats: TermStats, exclud
 
 
 def _only_in(stats: TermStats, stem: str, exclude: set[int]) -> bool:
-    return all(i in exclude for i, terms in enumerate(stats.passage_terms) if stem in terms)
+    return all(i in exclude for i in stats.passages_with(stem).tolist())
 
 
 @dataclass

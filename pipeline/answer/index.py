@@ -21,10 +21,13 @@ it offers these members:
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Protocol
+
+import numpy as np
 
 
 class AnswerIndex(Protocol):
@@ -68,6 +71,11 @@ class TermStats:
     passage_tokens: list[list[str]] = field(default_factory=list, repr=False)
     _phrases: dict[tuple[str, ...], tuple[int, ...]] = field(default_factory=dict, repr=False)
     _passages_of: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    #: Positional postings (term -> row, CSR row pointers, token offsets, passage starts): ``_inverted``.
+    _postings: tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
+    _build_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def of(cls, index: Any) -> TermStats:
@@ -116,18 +124,54 @@ class TermStats:
             self._phrases[stems] = hits
         return any(i not in (exclude or ()) for i in hits)
 
+    def passages_with(self, term: str) -> np.ndarray:
+        """The sorted ids of the passages that have ``term``."""
+        at, starts = self._positions(term), self._inverted()[3]
+        return np.unique(np.searchsorted(starts, at, side="right") - 1)
+
+    def _positions(self, term: str) -> np.ndarray:
+        """Where ``term`` occurs, as ascending offsets into all passages' tokens laid end to end."""
+        rows, indptr, offsets, _ = self._postings or self._inverted()
+        t = rows.get(term)
+        return offsets[indptr[t] : indptr[t + 1]] if t is not None else offsets[:0]
+
+    def _inverted(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """Each term's token offsets (CSR over ``passage_tokens`` laid end to end) and each passage's first
+        offset, built once, when a first phrase (or a term only held-out passages have) is looked up: before,
+        each such lookup scanned every passage (~0.1 s at a million passages). ``bench/phrase_lookup.py``
+        measures the lookups and this build."""
+        with self._build_lock:
+            if self._postings is None:
+                rows = {t: i for i, t in enumerate(self.df)}  # df counts exactly the terms of the tokens
+                tokens = self.passage_tokens
+                lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+                starts = np.zeros(len(tokens) + 1, dtype=np.int64)
+                np.cumsum(lengths, out=starts[1:])
+                ids = np.fromiter(map(rows.__getitem__, chain.from_iterable(tokens)), np.int32, count=int(starts[-1]))
+                wide = np.int32 if starts[-1] < 2**31 else np.int64
+                offsets = np.argsort(ids, kind="stable").astype(wide)  # by term, each term's offsets ascending
+                offsets.flags.writeable = False
+                indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+                np.cumsum(np.bincount(ids, minlength=len(rows)), out=indptr[1:])
+                self._postings = (rows, indptr, offsets, starts)
+            return self._postings
+
     def _phrase_hits(self, stems: tuple[str, ...]) -> tuple[int, ...]:
         if any(self.df.get(t, 0) == 0 for t in stems):
             return ()
-        first = sorted(stems, key=lambda t: self.df.get(t, 0))  # the rarest stem rules most passages out
-        n = len(stems)
-        out = []
-        for i, terms in enumerate(self.passage_terms):
-            if all(t in terms for t in first):
-                tokens = self.passage_tokens[i]
-                if any(tuple(tokens[j : j + n]) == stems for j in range(len(tokens) - n + 1)):
-                    out.append(i)
-        return tuple(out)
+        # where the phrase would start, from its rarest stem's offsets, kept where each other stem follows
+        at = [self._positions(t) for t in stems]
+        first = min(range(len(stems)), key=lambda k: len(at[k]))
+        start = at[first].astype(np.int64) - first
+        for k in sorted(range(len(stems)), key=lambda k: len(at[k])):
+            if k != first:
+                want = start + k
+                i = np.searchsorted(at[k], want)
+                start = start[at[k][np.minimum(i, len(at[k]) - 1)] == want]
+        starts = self._inverted()[3]
+        doc = np.searchsorted(starts, start, side="right") - 1
+        inside = (start >= 0) & (start + len(stems) <= starts[doc + 1])  # the whole phrase in one passage
+        return tuple(np.unique(doc[inside]).tolist())
 
     def atom_passages(self, atom_id: str) -> list[int]:
         return list(self._passages_of.get(atom_id, []))

@@ -12,13 +12,15 @@ When kb serves from Postgres the same table lives in the index's schema (``gaps_
 
 from __future__ import annotations
 
+import abc
+import contextlib
 import datetime as dt
 import hashlib
 import random
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,13 +130,61 @@ class Gap:
     detail: str | None = None
 
 
-class GapLog:
+class GapTable(abc.ABC):
+    """``record``, ``all`` and ``close`` over the gap table, for both stores: each gives its dialect's statements
+    (``sql``) and a session (``_session``); the calls of one process are serialised by a lock."""
+
+    def __init__(self, sql: GapSQL, max_rows: int) -> None:
+        self.sql = sql
+        self.max_rows = max(1, int(max_rows))
+        self._lock = threading.Lock()
+
+    @abc.abstractmethod
+    def _session(self) -> contextlib.AbstractContextManager[Any]:
+        """One call's handle with DB-API ``execute``/``executemany`` (``execute`` returning something to fetch
+        from), its work committed and the connection closed on exit."""
+
+    def _missing(self) -> bool:
+        """No table to read yet (``all`` then says so with [] rather than making one)."""
+        return False
+
+    def record(self, entries: Iterable[dict[str, Any]], *, now: dt.datetime | None = None) -> int:
+        """Add or count up gaps: each entry has ``kind``, ``text`` and optionally ``atom_id``, ``evidence``,
+        ``count`` and ``detail``. Texts are redacted here, whoever calls. Returns how many entries were kept."""
+        rows = gap_rows(entries, now)
+        if not rows:
+            return 0
+        with self._lock, self._session() as db:
+            db.executemany(self.sql.upsert, rows)
+            n = db.execute(self.sql.count).fetchone()[0]
+            if n > self.max_rows:
+                db.execute(self.sql.trim, [n - self.max_rows])
+        return len(rows)
+
+    def all(self, status: str | None = None) -> list[Gap]:
+        if self._missing():
+            return []
+        sql, params = self.sql.select(status)
+        with self._lock, self._session() as db:
+            rows = db.execute(sql, params).fetchall()
+        return [Gap(*r) for r in rows]
+
+    def close(self, keys: Iterable[str], closed_by: str, *, now: dt.datetime | None = None) -> int:
+        keys = list(keys)
+        if not keys:
+            return 0
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self._lock, self._session() as db:
+            db.executemany(self.sql.close, [(now, closed_by, k) for k in keys])
+        return len(keys)
+
+
+class GapLog(GapTable):
     """The gap table in one DuckDB file, opened per call (``kb gaps`` may read while ``kb serve`` runs)."""
 
     def __init__(self, path: Path | str, max_rows: int = 5000) -> None:
+        super().__init__(DUCK_SQL, max_rows)
         self.path = Path(path)
-        self.max_rows = max(1, int(max_rows))
-        self._lock = threading.Lock()
 
     def _connect(self) -> Any:
         """A connection, waiting out another process's lock (``kb serve --workers N`` share one file): each
@@ -160,50 +210,16 @@ class GapLog:
             raise
         return con
 
-    def record(self, entries: Iterable[dict[str, Any]], *, now: dt.datetime | None = None) -> int:
-        """Add or count up gaps: each entry has ``kind``, ``text`` and optionally ``atom_id``, ``evidence``,
-        ``count`` and ``detail``. Texts are redacted here, whoever calls. Returns how many entries were kept."""
-        rows = gap_rows(entries, now)
-        if not rows:
-            return 0
-        with self._lock:
-            con = self._connect()
-            try:
-                con.executemany(DUCK_SQL.upsert, rows)
-                self._bound(con)
-            finally:
-                con.close()
-        return len(rows)
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Any]:
+        con = self._connect()
+        try:
+            yield con  # DuckDB commits each statement
+        finally:
+            con.close()
 
-    def _bound(self, con: Any) -> None:
-        n = con.execute(DUCK_SQL.count).fetchone()[0]
-        if n > self.max_rows:
-            con.execute(DUCK_SQL.trim, [n - self.max_rows])
-
-    def all(self, status: str | None = None) -> list[Gap]:
-        if not self.path.is_file():
-            return []
-        with self._lock:
-            con = self._connect()
-            try:
-                sql, params = DUCK_SQL.select(status)
-                rows = con.execute(sql, params).fetchall()
-            finally:
-                con.close()
-        return [Gap(*r) for r in rows]
-
-    def close(self, keys: Iterable[str], closed_by: str, *, now: dt.datetime | None = None) -> int:
-        keys = list(keys)
-        if not keys:
-            return 0
-        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        with self._lock:
-            con = self._connect()
-            try:
-                con.executemany(DUCK_SQL.close, [(now, closed_by, k) for k in keys])
-            finally:
-                con.close()
-        return len(keys)
+    def _missing(self) -> bool:
+        return not self.path.is_file()
 
 
 def default_path(state_dir: Path) -> Path:

@@ -1,7 +1,8 @@
 """Which gap log: the DuckDB file (``.kb/gaps.duckdb``) or the Postgres index's table, from the settings.
 
-Both stores have one interface (``GapStore``) and share the rows, keys and redaction of
-``pipeline.index.gaps``; ``kb serve``, ``kb triage`` and ``kb gaps`` all call ``open_gap_log``.
+Both stores have one interface (``GapStore``), implemented once by ``pipeline.index.gaps.GapTable`` (each store
+gives its SQL dialect and a connection), and share its rows, keys and redaction; ``kb serve``, ``kb triage``
+and ``kb gaps`` all call ``open_gap_log``.
 """
 
 from __future__ import annotations

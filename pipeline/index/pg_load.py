@@ -40,6 +40,7 @@ Method = Literal["auto", "copy", "rows"]
 REBUILD_FRACTION = 0.1
 COPY_MIN_PASSAGES = 200  # fewer passages to write: plain INSERTs (no staging table)
 BUILD_MEMORY = "1GB"  # maintenance_work_mem for the index build (HNSW builds fast only when its graph fits)
+_ATOM_COLS = "id, version_hash, type, status, title, summary, tags, meta, body, path"
 _PASSAGE_COLS = "atom_id, ord, kind, heading, part, text, search_text, tokens"
 _PASSAGE_TYPES = ["text", "int4", "text", "text", "int4", "text", "text", "text[]", "text", "vector"]
 
@@ -64,11 +65,32 @@ def _plain(items: Iterable[Any], description: str, total: int) -> Iterator[Any]:
     yield from items
 
 
-def index_ddl(s: str) -> list[str]:
-    return [
-        f"CREATE INDEX IF NOT EXISTS passages_embedding_hnsw ON {s}.passages USING hnsw (embedding vector_cosine_ops)",
-        f"CREATE INDEX IF NOT EXISTS passages_tsv_gin ON {s}.passages USING gin (tsv)",
-    ]
+_INDEXES = {
+    "passages_embedding_hnsw": "USING hnsw (embedding vector_cosine_ops)",
+    "passages_tsv_gin": "USING gin (tsv)",
+}
+
+
+def index_ddl(s: str, names: Iterable[str] = _INDEXES) -> list[str]:
+    return [f"CREATE INDEX IF NOT EXISTS {n} ON {s}.passages {_INDEXES[n]}" for n in names]
+
+
+def missing_indexes(con: Any, s: str) -> list[str]:
+    """The passages' indexes absent from schema ``s``: a catalog read, where a no-op ``CREATE INDEX IF NOT
+    EXISTS`` would take a SHARE lock on the table (blocking other writers until the export commits)."""
+    return [n for n in _INDEXES if con.execute("SELECT to_regclass(%s)", (f"{s}.{n}",)).fetchone()[0] is None]
+
+
+def atom_row(g: dict[str, Any]) -> tuple[Any, ...]:
+    """An atom group's row of ``{s}.atoms``, in ``_ATOM_COLS`` order."""
+    a = g["atom"]
+    return (a[0], g["hash"], a[1], a[2], a[3], a[4], list(a[5] or []), a[6], a[7], a[8])
+
+
+def passage_row(r: tuple[Any, ...], vec: np.ndarray) -> tuple[Any, ...]:
+    """A bundle passage row and its vector as ``_PASSAGE_COLS``, then the tsvector's source text and the vector."""
+    tokens = list(r[8] or [])
+    return (r[1], r[2], r[3], r[4], r[5], r[6], r[7], tokens, " ".join(tokens), vec)
 
 
 def atom_groups(content: BundleContent) -> dict[str, dict[str, Any]]:
@@ -144,17 +166,18 @@ def write_bundle(
         big = not have or report.passages_written >= REBUILD_FRACTION * max(1, total)
         report.indexes_rebuilt = big if rebuild is None else rebuild
         if report.indexes_rebuilt:
-            con.execute(f"DROP INDEX IF EXISTS {s}.passages_embedding_hnsw")
-            con.execute(f"DROP INDEX IF EXISTS {s}.passages_tsv_gin")
+            for name in _INDEXES:
+                con.execute(f"DROP INDEX IF EXISTS {s}.{name}")
         _copy_atoms(con, s, manifest.embedding.dim, written, progress)
-    else:
-        for g in progress(written, "export: writing atoms", len(written)):
-            _insert_atom(con, s, g)
-    if report.indexes_rebuilt or method == "rows":
         if report.indexes_rebuilt:
             say(f"export: building the HNSW and GIN indexes over {len(content.passages)} passages")
             con.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
-        for stmt in index_ddl(s):
+            for stmt in index_ddl(s):
+                con.execute(stmt)
+    else:
+        for g in progress(written, "export: writing atoms", len(written)):
+            _insert_atom(con, s, g)
+        for stmt in index_ddl(s, missing_indexes(con, s)):  # a first export by rows makes them
             con.execute(stmt)
     if row is None or row[0] != manifest.checksum:
         report.manifest_changed = True
@@ -179,12 +202,9 @@ def _write_segments(con: Any, s: str, content: BundleContent, progress: Progress
 def _copy_atoms(con: Any, s: str, dim: int, written: list[dict[str, Any]], progress: Progress) -> None:
     """COPY the atoms' rows; passages through a binary staging table (the tsvector is made in Postgres)."""
     cur = con.cursor()
-    with cur.copy(
-        f"COPY {s}.atoms (id, version_hash, type, status, title, summary, tags, meta, body, path) FROM STDIN"
-    ) as cp:
+    with cur.copy(f"COPY {s}.atoms ({_ATOM_COLS}) FROM STDIN") as cp:
         for g in written:
-            a = g["atom"]
-            cp.write_row((a[0], g["hash"], a[1], a[2], a[3], a[4], list(a[5] or []), a[6], a[7], a[8]))
+            cp.write_row(atom_row(g))
     with cur.copy(f"COPY {s}.faq FROM STDIN") as cp:
         for g in written:
             for r in g["faq"]:
@@ -201,7 +221,7 @@ def _copy_atoms(con: Any, s: str, dim: int, written: list[dict[str, Any]], progr
     with cur.copy("COPY kb_stage_passages FROM STDIN (FORMAT BINARY)") as cp:
         cp.set_types(_PASSAGE_TYPES)
         for r, vec in progress(rows, "export: copying passages", len(rows)):
-            cp.write_row((r[1], r[2], r[3], r[4], r[5], r[6], r[7], list(r[8] or []), " ".join(r[8] or []), vec))
+            cp.write_row(passage_row(r, vec))
     cur.execute(
         f"INSERT INTO {s}.passages ({_PASSAGE_COLS}, tsv, embedding) "
         f"SELECT {_PASSAGE_COLS}, to_tsvector('simple', tsv_src), embedding FROM kb_stage_passages"
@@ -210,21 +230,13 @@ def _copy_atoms(con: Any, s: str, dim: int, written: list[dict[str, Any]], progr
 
 
 def _insert_atom(con: Any, s: str, g: dict[str, Any]) -> None:
-    a = g["atom"]
-    con.execute(
-        f"INSERT INTO {s}.atoms (id, version_hash, type, status, title, summary, tags, meta, body, path) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (a[0], g["hash"], a[1], a[2], a[3], a[4], list(a[5] or []), a[6], a[7], a[8]),
-    )
+    con.execute(f"INSERT INTO {s}.atoms ({_ATOM_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", atom_row(g))
     with con.cursor() as cur:
         if g["faq"]:
             cur.executemany(f"INSERT INTO {s}.faq VALUES (%s, %s, %s, %s)", g["faq"])
         if g["sources"]:
             cur.executemany(f"INSERT INTO {s}.sources VALUES (%s, %s, %s)", g["sources"])
-        rows = [
-            (r[1], r[2], r[3], r[4], r[5], r[6], r[7], list(r[8] or []), " ".join(r[8] or []), vec.astype(np.float32))
-            for r, vec in g["passages"]
-        ]
+        rows = [passage_row(r, vec) for r, vec in g["passages"]]
         if rows:
             cur.executemany(
                 f"INSERT INTO {s}.passages ({_PASSAGE_COLS}, tsv, embedding) "

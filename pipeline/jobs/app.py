@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.config import Settings, WorkersSettings
 from pipeline.errors import ConfigError, KbError, MissingDependencyError
 from pipeline.jobs import budget, guard, records, tasks
+from pipeline.jobs.broker import ping
 from pipeline.jobs.steps import STEPS
 from pipeline.redaction import redact_url as redact
 from pipeline.workspace import Workspace, sha256_json, sha256_text
@@ -134,19 +135,6 @@ def warm(queues: tuple[str, ...]) -> None:
             importlib.import_module(name)
         except ImportError:  # an extra this worker lacks: the task says so when it needs it
             pass
-
-
-def ping(app: Any) -> None:
-    """Reach the broker now, or a KbError naming the fix (instead of Celery retrying forever)."""
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=3)
-    except Exception as exc:  # noqa: BLE001  kombu raises its own OperationalError and the transport's errors
-        raise KbError(
-            f"Cannot reach the Celery broker at {redact(app.kb_url)} ({type(exc).__name__}: {exc}).",
-            "Start Redis (e.g. 'redis-server' or 'redis-server --unixsocket /tmp/redis.sock'), or point kb at a "
-            "running one with --broker URL / KB_WORKERS_BROKER_URL / workers.broker_url in kb.yaml.",
-        ) from None
 
 
 def queue_depth(app: Any) -> dict[str, int]:

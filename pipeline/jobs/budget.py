@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.errors import BudgetExceededError
+from pipeline.jobs.broker import with_redis
 from pipeline.jobs.records import request_name
 
 TTL_S = 7 * 86400
@@ -42,14 +43,9 @@ def _keys(run_id: str) -> list[str]:
     return [f"kb:budget:{run_id}:{part}" for part in ("spent", "held", "counted")]
 
 
-def _redis(app: Any, fn: Callable[[Any], Any]) -> Any:
-    with app.connection_for_write() as conn:
-        return fn(conn.default_channel.client)
-
-
 def spent(app: Any, run_id: str) -> float:
     """What the run's distill tasks have spent so far (settled requests)."""
-    got = _redis(app, lambda r: r.get(_keys(run_id)[0]))
+    got = with_redis(app, lambda r: r.get(_keys(run_id)[0]))
     return float(got or 0.0)
 
 
@@ -70,7 +66,7 @@ class RunBudget:
 
     def reserve(self, estimate: float) -> None:
         keys, name = _keys(self.run_id), self.current()
-        ok, done, held = _redis(
+        ok, done, held = with_redis(
             self.app, lambda r: r.eval(_RESERVE, 2, keys[0], keys[1], name, repr(estimate), repr(self.limit), TTL_S)
         )
         if not int(ok):
@@ -86,13 +82,13 @@ class RunBudget:
 
     def release(self) -> None:
         keys, name = _keys(self.run_id), self.current()
-        _redis(self.app, lambda r: r.hdel(keys[1], name))
+        with_redis(self.app, lambda r: r.hdel(keys[1], name))
 
     def settle(self, window: int | None, cost: float) -> str:
         """A request of ``window`` completed at ``cost``: count it once; returns its record name."""
         keys = _keys(self.run_id)
         n = self.counts.get(window, 0)
         name = request_name(self.task_id, window, n)
-        _redis(self.app, lambda r: r.eval(_SETTLE, 3, *keys, name, repr(float(cost)), TTL_S))
+        with_redis(self.app, lambda r: r.eval(_SETTLE, 3, *keys, name, repr(float(cost)), TTL_S))
         self.counts[window] = n + 1
         return name

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.errors import ConflictError
+from pipeline.jobs.broker import with_redis
 from pipeline.workspace import sha256_text
 
 PREFIX = "kb:run-lock:"
@@ -27,14 +28,14 @@ def key(workspace: str) -> str:
     return PREFIX + sha256_text(workspace)[:24]
 
 
-def _redis(app: Any, fn: Callable[[Any], Any]) -> Any:
-    with app.connection_for_write() as conn:
-        return fn(conn.default_channel.client)
+def _get(r: Any, workspace: str) -> str | None:
+    """The run id holding the workspace's lock (the client returns bytes), or None."""
+    got = r.get(key(workspace))
+    return got.decode() if isinstance(got, bytes) else got
 
 
 def holder(app: Any, workspace: str) -> str | None:
-    got = _redis(app, lambda r: r.get(key(workspace)))
-    return got.decode() if isinstance(got, bytes) else got
+    return with_redis(app, lambda r: _get(r, workspace))
 
 
 def try_acquire(app: Any, workspace: str, run_id: str, ttl_s: float) -> str | None:
@@ -46,10 +47,9 @@ def try_acquire(app: Any, workspace: str, run_id: str, ttl_s: float) -> str | No
             return None
         if r.eval(_RENEW, 1, key(workspace), run_id, ms):
             return None
-        got = r.get(key(workspace))
-        return (got.decode() if isinstance(got, bytes) else got) or ""
+        return _get(r, workspace) or ""
 
-    return _redis(app, take)
+    return with_redis(app, take)
 
 
 def acquire(
@@ -94,9 +94,9 @@ def acquire(
 
 def renew(app: Any, workspace: str, run_id: str, ttl_s: float) -> None:
     """A task of ``run_id`` started: the run is alive, keep its lock (no-op when it does not hold it)."""
-    _redis(app, lambda r: r.eval(_RENEW, 1, key(workspace), run_id, max(1000, int(ttl_s * 1000))))
+    with_redis(app, lambda r: r.eval(_RENEW, 1, key(workspace), run_id, max(1000, int(ttl_s * 1000))))
 
 
 def release(app: Any, workspace: str, run_id: str) -> bool:
     """Release the lock if ``run_id`` holds it (the callback, or the submitter after a failed callback)."""
-    return bool(_redis(app, lambda r: r.eval(_RELEASE, 1, key(workspace), run_id)))
+    return bool(with_redis(app, lambda r: r.eval(_RELEASE, 1, key(workspace), run_id)))

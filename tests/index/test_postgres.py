@@ -136,3 +136,31 @@ def test_a_bulk_export_equals_a_row_by_row_one(pg_url, exported):
     finally:
         a.close()
         b.close()
+
+
+def test_a_rows_export_makes_only_the_missing_indexes(pg_url, exported):
+    """The row path makes the HNSW and GIN indexes when they are missing (a first export, one dropped) and
+    otherwise runs no CREATE INDEX: even a no-op one takes a SHARE lock, blocking other writers until commit."""
+    from pipeline.index.pg_load import write_bundle
+
+    ws, path, embedder = exported
+    manifest, content = read_bundle(path)
+    postgres.upsert_bundle(pg_url, content, manifest, schema="rows_ix", replace=True, method="rows")
+    made = _rows(pg_url, "rows_ix")["indexes"]
+    assert {("passages_embedding_hnsw",), ("passages_tsv_gin",)} <= set(made)
+
+    con = postgres._connect(pg_url)
+    try:
+        with con.transaction():
+            again = write_bundle(con, "rows_ix", content, manifest, method="rows")
+            locks = con.execute(
+                "SELECT l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'passages' AND l.pid = pg_backend_pid()"
+            ).fetchall()
+        assert again.rows_changed == 0 and ("ShareLock",) not in locks
+        con.execute("DROP INDEX rows_ix.passages_tsv_gin")
+        con.commit()
+    finally:
+        con.close()
+    postgres.upsert_bundle(pg_url, content, manifest, schema="rows_ix", method="rows")
+    assert _rows(pg_url, "rows_ix")["indexes"] == made
