@@ -11,7 +11,8 @@ prints:
   measured, never tuned on (tests/data/eval/README.md).
 
 Columns: unanswerable flagged (target >= 0.90), answerable wrongly flagged (target <= 0.05; "unretrieved":
-those whose atom was not in the top 5 either, so the refusal kept a wrong answer away),
+those whose atom was not in the top 5 either, so the refusal kept a wrong answer away; "suggested": those
+whose atom the "I don't know" lists among its suggestions),
 recall@5, last-turn recall@5 of the split's conversations (target >= 0.85).
 
     python bench/answerability_eval.py [--bundle FILE] [--report] [--misses]
@@ -58,12 +59,15 @@ def row(name: str, bundle: Path, embedder: object, misses: bool) -> str:
             if r.flagged != r.unanswerable:
                 print(f"  [{name}] {'not flagged' if r.unanswerable else 'wrongly flagged'}: {r.question} ({r.reason})")
     n_ans = q.questions
+    from pipeline.answer.core import SUGGESTIONS
+
+    suggested = sum(1 for r in q.results if r.flagged and not r.unanswerable and r.rank and r.rank <= SUGGESTIONS)
     wrong = round((q.answerable_flagged or 0) * n_ans)
     caught = round((q.unanswerable_flagged or 0) * q.unanswerable)
     conv_cell = f"{c.conversation_recall.get(5, 0):.3f} ({c.conversations})" if c else "-"
     return (
         f"| {name} | {q.unanswerable_flagged or 0:.3f} ({caught}/{q.unanswerable}) | "
-        f"{q.answerable_flagged or 0:.3f} ({wrong}/{n_ans}; {q.flagged_unretrieved} unretrieved) | {q.recall.get(5, 0):.3f} | {conv_cell} | {q.threshold:.3f} |"
+        f"{q.answerable_flagged or 0:.3f} ({wrong}/{n_ans}; {q.flagged_unretrieved} unretrieved, {suggested} suggested) | {q.recall.get(5, 0):.3f} | {conv_cell} | {q.threshold:.3f} |"
     )
 
 
