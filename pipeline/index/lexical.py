@@ -46,7 +46,9 @@ class Lexical:
         self._bm25 = bm25s.BM25()
         # an empty passage would make bm25s drop it; keep positions aligned with a filler token
         docs = [toks if toks else ["\x00"] for toks in corpus_tokens]
-        if docs:
+        if docs and not numpy_index_fits(bm25s.__version__):
+            self._bm25.index(docs, show_progress=False)  # slower, but bm25s' own layout whatever it is
+        elif docs:
             vocab, data, indices, indptr = bm25_arrays(docs, self._bm25.k1, self._bm25.b)
             self._bm25.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(docs)}
             vocab[""] = len(vocab)  # bm25s' empty token: no postings
@@ -59,6 +61,17 @@ class Lexical:
         if not tokens or not self.size:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+
+#: bm25s versions whose index layout ``Lexical`` writes itself (``scores`` CSC dict, ``vocab_dict``,
+#: ``unique_token_ids_set``, ``nonoccurrence_array``): tests/index/test_load_speed.py compares it
+#: bitwise with bm25s' own on the locked version. Any other version indexes through bm25s.
+NUMPY_INDEX_VERSIONS = ("0.3.",)
+
+
+def numpy_index_fits(version: str) -> bool:
+    """Whether ``bm25_arrays`` may stand in for bm25s' ``index()`` under this bm25s version."""
+    return version.startswith(NUMPY_INDEX_VERSIONS)
 
 
 def bm25_arrays(

@@ -41,6 +41,22 @@ def test_numpy_bm25_matrix_is_bm25s_own_bitwise(bundle):
         assert np.array_equal(lex._bm25.get_scores(tokenize([q])[0]), ref.get_scores(tokenize([q])[0]))
 
 
+def test_a_bm25s_version_not_verified_indexes_through_bm25s_itself(bundle, monkeypatch):
+    """kb writes bm25s' index layout only for the versions whose layout the bitwise test verified;
+    under another version the same scores come from bm25s' own ``index()``."""
+    from pipeline.index import lexical
+
+    assert lexical.numpy_index_fits(bm25s.__version__)  # the locked version takes the fast path
+    assert not lexical.numpy_index_fits("0.4.0") and not lexical.numpy_index_fits("1.0.0")
+    docs = [t or ["\x00"] for _, t in bundle.passage_tokens()]
+    fast = Lexical(docs)
+    monkeypatch.setattr(lexical, "NUMPY_INDEX_VERSIONS", ("no such version",))
+    slow = Lexical(docs)
+    assert slow._bm25.scores is not fast._bm25.scores
+    for q in ["rotate the database password", "sync context deadline"]:
+        assert np.array_equal(slow.scores(q), fast.scores(q))
+
+
 def test_tokens_that_need_json_escapes_round_trip_with_the_same_checksum(tmp_path):
     """The reader splits DuckDB's JSON of each token list; escapes and nulls take the exact path."""
     odd = [['say"hi', "x\\y"], ["null", "é", "ok"], [], None, ["plain", "words"], ["tab\there", "a/b"]]
