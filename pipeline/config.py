@@ -152,6 +152,13 @@ class ServeSettings(_Section):
         "system kb reads it; a path; or off.",
     )
     uncertain_below: float | None = Field(None, description="Override the calibrated answerability threshold.")
+    llm_judge_band: float = Field(
+        0.3,
+        ge=0,
+        description="With an LLM configured, a question scoring less than this below the answerability threshold "
+        "(and naming nothing the knowledge base lacks) is given to the model with its atoms: it answers with "
+        "citations or says it doesn't know. 0 = the offline verdict alone decides.",
+    )
     site_url: str | None = Field(
         None, description="URL of the review site (kb site): citations link to the atom page and the transcript moment."
     )

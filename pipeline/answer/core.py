@@ -95,7 +95,7 @@ def answer(
     sig = signals(asked.search, hits, index, stats)
     verdict = judge(sig, threshold)
     mode = "llm" if llm is not None else "extractive"
-    base = {
+    base: dict[str, Any] = {
         "answered_question": asked.answered,
         "evidence": sig.evidence,
         "threshold": threshold,
@@ -104,14 +104,29 @@ def answer(
         "tokens_out": asked.tokens_out,
         "llm_requests": asked.requests,
     }
-    if not hits or verdict.uncertain:
+    judged = bool(verdict.uncertain and llm is not None and hits and llm_may_judge(sig, threshold, settings))
+    if not hits or (verdict.uncertain and not judged):
         return _unsure(hits, mode, verdict.reason if hits else "no atom matched", base)
     if llm is not None:
+        if judged:  # weak evidence, nothing missing: the model reads the atoms and decides
+            base = base | {"signals": base["signals"] | {"judged_by": "llm"}}
         result = _llm_answer(index, asked.search, hits, llm, base)
         if result.uncertain:  # no grounded citation, or citations of atoms it was never given
-            return _unsure(hits, mode, result.reason, base | _tokens(result))
+            reason = f"{verdict.reason}; {result.reason}" if judged else result.reason
+            return _unsure(hits, mode, reason, base | _tokens(result))
         return result
     return _extractive_answer(index, asked.search, hits, base)
+
+
+def llm_may_judge(sig: Any, threshold: float, settings: Settings) -> bool:
+    """Whether a question the signals refused goes to the LLM after all: its evidence is only weak
+    (no word or phrase the knowledge base lacks) and within ``serve.llm_judge_band`` of the threshold.
+
+    Offline, a free paraphrase and an in-domain question the atoms never cover look alike (issue 10's
+    note); a model reading the question against the atoms tells them apart, and its answer still has to
+    cite an atom it was given. Far below the threshold (poems, trivia) nothing is asked: no request spent."""
+    band = settings.serve.llm_judge_band
+    return bool(band > 0 and not sig.missing and sig.score() >= threshold - band)
 
 
 def retrieve(index: Any, asked: Standalone, k: int) -> list[Any]:

@@ -103,6 +103,12 @@ def evaluate(
         metavar="URL",
         help="Evaluate the Postgres index at this postgresql:// URL (password: PGPASSWORD or KB_INDEX_URL).",
     ),
+    use_llm: bool = typer.Option(
+        False,
+        "--llm",
+        help="Judge each question as kb serve does with the configured LLM (the model reads what the signals "
+        "find weak; requests and tokens are reported). Default: the offline signals alone.",
+    ),
 ) -> None:
     """Measure retrieval: recall@1/5/10 and MRR over FAQ questions or a JSONL golden set.
 
@@ -120,8 +126,21 @@ def evaluate(
         if is_postgres_url(index):
             refuse_password_flag(index)
         target = index
+    settings = st.settings()
+    llm = None
+    if use_llm:
+        from pipeline.answer import llm_configured
+        from pipeline.backends.llm import make_client
+        from pipeline.errors import ConfigError
+
+        if not llm_configured(settings):
+            raise ConfigError(
+                "kb eval --llm: no LLM is configured (no llm.base_url and no API key).",
+                f"Set llm.base_url in kb.yaml (any OpenAI-compatible endpoint) or export {settings.llm.api_key_env}.",
+            )
+        llm = make_client(settings)
     report = eval_stage.run(
-        st.settings(),
+        settings,
         st.workspace,
         reporter(ctx),
         bundle_path=target,
@@ -129,6 +148,7 @@ def evaluate(
         k=k,
         holdout=holdout,
         conversations=conversations,
+        llm=llm,
     )
     if fmt == "json":
         data = report.to_json() | {"min_recall": min_recall}
@@ -161,6 +181,9 @@ def _print_table(report: Any) -> None:
         table.add_row(f"  of them with no answer in the top {report.k} either", str(report.flagged_unretrieved))
     if report.unanswerable_flagged is not None:
         table.add_row(f"unanswerable flagged uncertain ({report.unanswerable})", f"{report.unanswerable_flagged:.3f}")
+    if report.judge == "llm":
+        table.add_row("judged with the LLM: requests", str(report.llm_requests))
+        table.add_row("  tokens in / out", f"{report.tokens_in} / {report.tokens_out}")
     for cut, value in report.conversation_recall.items():
         table.add_row(f"conversations ({report.conversations}): last-turn recall@{cut}", f"{value:.3f}")
     console.print(table)

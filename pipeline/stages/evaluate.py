@@ -76,6 +76,10 @@ class EvalReport:
     threshold: float | None = None
     conversations: int = 0
     conversation_recall: dict[int, float] = field(default_factory=dict)  # of the last turn
+    judge: str = "signals"  # signals | llm (``--llm``: each question answered as kb serve would, through the model)
+    llm_requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
 
     @property
     def flagged_unretrieved(self) -> int:
@@ -92,6 +96,8 @@ class EvalReport:
                 out += f" ({self.flagged_unretrieved} of them not in the top {self.k} either)"
         if self.unanswerable_flagged is not None:
             out += f"; {self.unanswerable} unanswerable, flagged {self.unanswerable_flagged:.3f}"
+        if self.judge == "llm":
+            out += f"; judged with the LLM ({self.llm_requests} requests, {self.tokens_in}+{self.tokens_out} tokens)"
         if self.conversations:
             out += f"; {self.conversations} conversations, last-turn recall@5 {self.conversation_recall.get(5, 0):.3f}"
         return out
@@ -115,6 +121,10 @@ class EvalReport:
             "wrongly_flagged": [r.question for r in self.results if not r.unanswerable and r.flagged],
             "conversations": self.conversations,
             "conversation_recall": {f"@{c}": round(v, 4) for c, v in self.conversation_recall.items()},
+            "judge": self.judge,
+            "llm_requests": self.llm_requests,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
         }
 
 
@@ -221,7 +231,11 @@ def run(
     k: int = 10,
     holdout: bool = False,
     embedder: Any | None = None,
+    llm: Any | None = None,
 ) -> EvalReport:
+    """Recall, and the answerability check's flagged shares, over ``questions`` (or the FAQ) and
+    ``conversations``. With ``llm`` each question is answered as ``kb serve`` would answer it with that
+    model (``answer``: the model judges what the signals find weak), one request per question it reads."""
     from pipeline.answer.answerability import judge, signals
     from pipeline.answer.calibrate import calibrate
     from pipeline.answer.index import TermStats
@@ -247,18 +261,30 @@ def run(
                     reporter.warn(
                         f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss"
                     )
+        if llm is not None and holdout:
+            raise InputError(
+                "--llm cannot judge --holdout questions: the model would be shown the held-out pair.",
+                "Drop --holdout, or pass --questions FILE.jsonl.",
+            )
         stats = TermStats.of(bundle)
         threshold = calibrate(bundle, settings, stats).threshold
         depth = max(k, *CUTOFFS)
         results: list[QuestionResult] = []
+        spent = [0, 0, 0]  # LLM requests, tokens in, tokens out
         for q in reporter.progress(golden, "Evaluating", total=len(golden)):
             hits = bundle.search(q.question, k=depth, exclude_passages=q.exclude)
             rank = None if q.unanswerable else next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
-            verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude)), threshold)
+            if llm is not None:
+                from pipeline.answer.core import answer
+
+                said = answer(bundle, q.question, settings, llm, threshold=threshold, stats=stats)
+                flagged, reason = said.uncertain, said.reason
+                spent = [spent[0] + said.llm_requests, spent[1] + said.tokens_in, spent[2] + said.tokens_out]
+            else:
+                verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude)), threshold)
+                flagged, reason = verdict.uncertain, verdict.reason
             results.append(
-                QuestionResult(
-                    q.question, rank, [h.atom_id for h in hits[:k]], q.unanswerable, verdict.uncertain, verdict.reason
-                )
+                QuestionResult(q.question, rank, [h.atom_id for h in hits[:k]], q.unanswerable, flagged, reason)
             )
         talk_ranks = [_conversation_rank(bundle, c, settings, threshold, stats, depth) for c in talks]
     finally:
@@ -288,6 +314,10 @@ def run(
         conversation_recall={c: sum(1 for r in talk_ranks if r is not None and r <= c) / len(talks) for c in cutoffs}
         if talks
         else {},
+        judge="llm" if llm is not None else "signals",
+        llm_requests=spent[0],
+        tokens_in=spent[1],
+        tokens_out=spent[2],
     )
 
 
