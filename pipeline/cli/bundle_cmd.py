@@ -73,6 +73,20 @@ def export(
     console.print(f"export: {report}", markup=False)
 
 
+def _eval_llm(settings: Any) -> Any:
+    """The configured LLM client for ``kb eval --llm``; a ConfigError naming the setting when there is none."""
+    from pipeline.answer import llm_configured
+    from pipeline.backends.llm import make_client
+    from pipeline.errors import ConfigError
+
+    if not llm_configured(settings):
+        raise ConfigError(
+            "kb eval --llm: no LLM is configured (no llm.base_url and no API key).",
+            f"Set llm.base_url in kb.yaml (any OpenAI-compatible endpoint) or export {settings.llm.api_key_env}.",
+        )
+    return make_client(settings)
+
+
 @app.command("eval")
 def evaluate(
     ctx: typer.Context,
@@ -127,18 +141,6 @@ def evaluate(
             refuse_password_flag(index)
         target = index
     settings = st.settings()
-    llm = None
-    if use_llm:
-        from pipeline.answer import llm_configured
-        from pipeline.backends.llm import make_client
-        from pipeline.errors import ConfigError
-
-        if not llm_configured(settings):
-            raise ConfigError(
-                "kb eval --llm: no LLM is configured (no llm.base_url and no API key).",
-                f"Set llm.base_url in kb.yaml (any OpenAI-compatible endpoint) or export {settings.llm.api_key_env}.",
-            )
-        llm = make_client(settings)
     report = eval_stage.run(
         settings,
         st.workspace,
@@ -148,7 +150,7 @@ def evaluate(
         k=k,
         holdout=holdout,
         conversations=conversations,
-        llm=llm,
+        llm=_eval_llm(settings) if use_llm else None,
     )
     if fmt == "json":
         data = report.to_json() | {"min_recall": min_recall}

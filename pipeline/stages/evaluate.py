@@ -236,13 +236,14 @@ def run(
     """Recall, and the answerability check's flagged shares, over ``questions`` (or the FAQ) and
     ``conversations``. With ``llm`` each question is answered as ``kb serve`` would answer it with that
     model (``answer``: the model judges what the signals find weak), one request per question it reads."""
-    from pipeline.answer.answerability import judge, signals
     from pipeline.answer.calibrate import calibrate
     from pipeline.answer.index import TermStats
 
     started = time.perf_counter()
     from pipeline.index.postgres import is_postgres_url
 
+    if llm is not None and holdout:
+        raise InputError(LLM_HOLDOUT, "Drop --holdout, or pass --questions FILE.jsonl.")
     path: Any = bundle_path if is_postgres_url(bundle_path) else Path(bundle_path) if bundle_path else None
     path = path or newest_bundle(workspace)
     bundle = open_bundle(path, settings, embedder)
@@ -256,36 +257,15 @@ def run(
                 "Add FAQ pairs to the atoms, or pass --questions FILE.jsonl.",
             )
         for q in golden if questions else ():
-            for aid in sorted(q.atoms):
-                if bundle.atom(aid) is None:  # a typo here would silently count as a miss
-                    reporter.warn(
-                        f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss"
-                    )
-        if llm is not None and holdout:
-            raise InputError(
-                "--llm cannot judge --holdout questions: the model would be shown the held-out pair.",
-                "Drop --holdout, or pass --questions FILE.jsonl.",
-            )
+            _warn_unknown_atoms(bundle, q, questions, reporter)
         stats = TermStats.of(bundle)
         threshold = calibrate(bundle, settings, stats).threshold
         depth = max(k, *CUTOFFS)
-        results: list[QuestionResult] = []
         spent = [0, 0, 0]  # LLM requests, tokens in, tokens out
-        for q in reporter.progress(golden, "Evaluating", total=len(golden)):
-            hits = bundle.search(q.question, k=depth, exclude_passages=q.exclude)
-            rank = None if q.unanswerable else next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
-            if llm is not None:
-                from pipeline.answer.core import answer
-
-                said = answer(bundle, q.question, settings, llm, threshold=threshold, stats=stats)
-                flagged, reason = said.uncertain, said.reason
-                spent = [spent[0] + said.llm_requests, spent[1] + said.tokens_in, spent[2] + said.tokens_out]
-            else:
-                verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude)), threshold)
-                flagged, reason = verdict.uncertain, verdict.reason
-            results.append(
-                QuestionResult(q.question, rank, [h.atom_id for h in hits[:k]], q.unanswerable, flagged, reason)
-            )
+        results = [
+            _judge_one(bundle, q, settings, llm, threshold, stats, depth, k, spent)
+            for q in reporter.progress(golden, "Evaluating", total=len(golden))
+        ]
         talk_ranks = [_conversation_rank(bundle, c, settings, threshold, stats, depth) for c in talks]
     finally:
         bundle.close()
@@ -319,6 +299,44 @@ def run(
         tokens_in=spent[1],
         tokens_out=spent[2],
     )
+
+
+LLM_HOLDOUT = "--llm cannot judge --holdout questions: the model would be shown the held-out pair."
+
+
+def _warn_unknown_atoms(bundle: Any, q: Any, questions: Path | None, reporter: Reporter) -> None:
+    for aid in sorted(q.atoms):
+        if bundle.atom(aid) is None:  # a typo here would silently count as a miss
+            reporter.warn(f"{questions}:{q.line}: expected atom '{aid}' is not in the bundle; it counts as a miss")
+
+
+def _judge_one(
+    bundle: Any,
+    q: Any,
+    settings: Settings,
+    llm: Any | None,
+    threshold: float,
+    stats: Any,
+    depth: int,
+    k: int,
+    spent: list[int],
+) -> QuestionResult:
+    """One question's rank and verdict: the signals' own, or (``llm``) the answer kb serve would give;
+    adds the LLM requests and tokens to ``spent``."""
+    from pipeline.answer.answerability import judge, signals
+
+    hits = bundle.search(q.question, k=depth, exclude_passages=q.exclude)
+    rank = None if q.unanswerable else next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
+    if llm is not None:
+        from pipeline.answer.core import answer
+
+        said = answer(bundle, q.question, settings, llm, threshold=threshold, stats=stats)
+        flagged, reason = said.uncertain, said.reason
+        spent[:] = [spent[0] + said.llm_requests, spent[1] + said.tokens_in, spent[2] + said.tokens_out]
+    else:
+        verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude)), threshold)
+        flagged, reason = verdict.uncertain, verdict.reason
+    return QuestionResult(q.question, rank, [h.atom_id for h in hits[:k]], q.unanswerable, flagged, reason)
 
 
 def _conversation_rank(

@@ -271,6 +271,8 @@ def test_kb_eval_llm_judges_through_the_model_and_counts_requests(kb, real, monk
         monkeypatch.setenv("KB_LLM_BASE_URL", server.base_url)
         r = kb("eval", "--bundle", bundle.path, "--questions", questions, "--k", "5", "--format", "json", "--llm")
         sent = len(server.requests)
+        held = kb("eval", "--bundle", bundle.path, "--holdout", "--llm")  # the model would see the held-out pair
+        assert held.exit_code == 1 and "--holdout" in held.stderr and len(server.requests) == sent
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["judge"] == "llm" and data["llm_requests"] == sent == 1  # Velero never reached the model
