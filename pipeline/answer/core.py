@@ -21,7 +21,7 @@ from pipeline.answer.calibrate import DEFAULT_THRESHOLD
 from pipeline.answer.citations import citation, hit_dict
 from pipeline.answer.conversation import IDK, Standalone, parse_history, standalone
 from pipeline.answer.index import AnswerIndex, TermStats
-from pipeline.config import Settings, secret
+from pipeline.config import Settings
 
 CITATION_RE = re.compile(r"\[([a-z0-9][a-z0-9-]{0,119})\]")
 MAX_ANSWER_CHARS = 1500
@@ -60,7 +60,9 @@ class Answer:
 
 def llm_configured(settings: Settings) -> bool:
     """An LLM is configured when it has an endpoint or a key; otherwise answers are extractive."""
-    return bool(settings.llm.base_url or secret(settings.llm.api_key_env))
+    from pipeline.backends.llm.client import configured
+
+    return configured(settings)
 
 
 def answer(

@@ -131,7 +131,7 @@ class TermStats:
 
     def _positions(self, term: str) -> np.ndarray:
         """Where ``term`` occurs, as ascending offsets into all passages' tokens laid end to end."""
-        rows, indptr, offsets, _ = self._postings or self._inverted()
+        rows, indptr, offsets, _ = self._inverted()
         t = rows.get(term)
         return offsets[indptr[t] : indptr[t + 1]] if t is not None else offsets[:0]
 
@@ -140,6 +140,8 @@ class TermStats:
         offset, built once, when a first phrase (or a term only held-out passages have) is looked up: before,
         each such lookup scanned every passage (~0.1 s at a million passages). ``bench/phrase_lookup.py``
         measures the lookups and this build."""
+        if self._postings is not None:  # built: no lock on the lookups' path
+            return self._postings
         with self._build_lock:
             if self._postings is None:
                 rows = {t: i for i, t in enumerate(self.df)}  # df counts exactly the terms of the tokens

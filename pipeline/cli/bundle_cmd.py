@@ -74,16 +74,11 @@ def export(
 
 
 def _eval_llm(settings: Any) -> Any:
-    """The configured LLM client for ``kb eval --llm``; a ConfigError naming the setting when there is none."""
-    from pipeline.answer import llm_configured
-    from pipeline.backends.llm import make_client
-    from pipeline.errors import ConfigError
+    """The configured LLM client for ``kb eval --llm``; checked now, not at the first question it would read."""
+    from pipeline.backends.llm.client import configured, make_client, no_endpoint
 
-    if not llm_configured(settings):
-        raise ConfigError(
-            "kb eval --llm: no LLM is configured (no llm.base_url and no API key).",
-            f"Set llm.base_url in kb.yaml (any OpenAI-compatible endpoint) or export {settings.llm.api_key_env}.",
-        )
+    if not configured(settings):
+        raise no_endpoint(settings.llm, "or drop --llm to judge with the offline signals alone")
     return make_client(settings)
 
 

@@ -58,6 +58,7 @@ class QuestionResult:
     unanswerable: bool = False
     flagged: bool = False  # the answer would be uncertain
     reason: str = ""
+    spent: tuple[int, int, int] = (0, 0, 0)  # LLM requests, tokens in, tokens out (``--llm``)
 
 
 @dataclass
@@ -77,9 +78,18 @@ class EvalReport:
     conversations: int = 0
     conversation_recall: dict[int, float] = field(default_factory=dict)  # of the last turn
     judge: str = "signals"  # signals | llm (``--llm``: each question answered as kb serve would, through the model)
-    llm_requests: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
+
+    @property
+    def llm_requests(self) -> int:
+        return sum(r.spent[0] for r in self.results)
+
+    @property
+    def tokens_in(self) -> int:
+        return sum(r.spent[1] for r in self.results)
+
+    @property
+    def tokens_out(self) -> int:
+        return sum(r.spent[2] for r in self.results)
 
     @property
     def flagged_unretrieved(self) -> int:
@@ -261,9 +271,8 @@ def run(
         stats = TermStats.of(bundle)
         threshold = calibrate(bundle, settings, stats).threshold
         depth = max(k, *CUTOFFS)
-        spent = [0, 0, 0]  # LLM requests, tokens in, tokens out
         results = [
-            _judge_one(bundle, q, settings, llm, threshold, stats, depth, k, spent)
+            _judge_one(bundle, q, settings, llm, threshold, stats, depth, k)
             for q in reporter.progress(golden, "Evaluating", total=len(golden))
         ]
         talk_ranks = [_conversation_rank(bundle, c, settings, threshold, stats, depth) for c in talks]
@@ -295,9 +304,6 @@ def run(
         if talks
         else {},
         judge="llm" if llm is not None else "signals",
-        llm_requests=spent[0],
-        tokens_in=spent[1],
-        tokens_out=spent[2],
     )
 
 
@@ -319,10 +325,9 @@ def _judge_one(
     stats: Any,
     depth: int,
     k: int,
-    spent: list[int],
 ) -> QuestionResult:
     """One question's rank and verdict: the signals' own, or (``llm``) the answer kb serve would give;
-    adds the LLM requests and tokens to ``spent``."""
+    with what the model cost."""
     from pipeline.answer.answerability import judge, signals
 
     hits = bundle.search(q.question, k=depth, exclude_passages=q.exclude)
@@ -332,11 +337,12 @@ def _judge_one(
 
         said = answer(bundle, q.question, settings, llm, threshold=threshold, stats=stats)
         flagged, reason = said.uncertain, said.reason
-        spent[:] = [spent[0] + said.llm_requests, spent[1] + said.tokens_in, spent[2] + said.tokens_out]
+        spent = (said.llm_requests, said.tokens_in, said.tokens_out)
     else:
         verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude)), threshold)
-        flagged, reason = verdict.uncertain, verdict.reason
-    return QuestionResult(q.question, rank, [h.atom_id for h in hits[:k]], q.unanswerable, flagged, reason)
+        flagged, reason, spent = verdict.uncertain, verdict.reason, (0, 0, 0)
+    top = [h.atom_id for h in hits[:k]]
+    return QuestionResult(q.question, rank, top, q.unanswerable, flagged, reason, spent)
 
 
 def _conversation_rank(

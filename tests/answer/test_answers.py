@@ -280,7 +280,7 @@ def test_kb_eval_llm_judges_through_the_model_and_counts_requests(kb, real, monk
     assert data["answerable_flagged"] == 0.0 and data["unanswerable_flagged"] == 1.0
     monkeypatch.delenv("KB_LLM_BASE_URL")
     none = kb("eval", "--bundle", bundle.path, "--questions", questions, "--llm")
-    assert none.exit_code == 1 and "no LLM is configured" in none.stderr and "llm.base_url" in none.stderr
+    assert none.exit_code == 1 and "No LLM endpoint is configured" in none.stderr and "drop --llm" in none.stderr
 
 
 def _subset(name: str, bundle, tmp_path) -> tuple[Path, int, int]:

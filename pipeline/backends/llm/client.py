@@ -92,11 +92,7 @@ class LlmClient(ChatModel):
         openai = self._openai
         key = secret(self.cfg.api_key_env)
         if not self.cfg.base_url and not key:
-            raise ConfigError(
-                "No LLM endpoint is configured (no llm.base_url and no API key).",
-                f"Set llm.base_url in kb.yaml (e.g. http://localhost:11434/v1 for Ollama) or export "
-                f"{self.cfg.api_key_env}=...; or distill offline with --backend extractive.",
-            )
+            raise no_endpoint(self.cfg, "or distill offline with --backend extractive")
         cfg = self.cfg
         owner = self
 
@@ -291,6 +287,15 @@ class LlmClient(ChatModel):
 
     def close(self) -> None:
         self._client.close()
+
+
+def no_endpoint(cfg: Any, instead: str) -> ConfigError:
+    """The error for a command that needs an LLM when none is configured; ``instead``: what to do without one."""
+    return ConfigError(
+        "No LLM endpoint is configured (no llm.base_url and no API key).",
+        f"Set llm.base_url in kb.yaml (e.g. http://localhost:11434/v1 for Ollama) or export {cfg.api_key_env}=...; "
+        f"{instead}.",
+    )
 
 
 def make_client(settings: Settings, *, budget_usd: float | None = None) -> LlmClient:
