@@ -21,6 +21,7 @@ from pipeline.answer.calibrate import DEFAULT_THRESHOLD
 from pipeline.answer.citations import citation, hit_dict
 from pipeline.answer.conversation import IDK, Standalone, parse_history, standalone
 from pipeline.answer.index import AnswerIndex, TermStats
+from pipeline.backends.llm.client import configured as llm_configured  # an endpoint or a key: else extractive
 from pipeline.config import Settings
 
 CITATION_RE = re.compile(r"\[([a-z0-9][a-z0-9-]{0,119})\]")
@@ -56,13 +57,6 @@ class Answer:
             "citations": self.citations,
             "suggestions": self.suggestions,
         }
-
-
-def llm_configured(settings: Settings) -> bool:
-    """An LLM is configured when it has an endpoint or a key; otherwise answers are extractive."""
-    from pipeline.backends.llm.client import configured
-
-    return configured(settings)
 
 
 def answer(
