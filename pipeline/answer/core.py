@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline import telemetry
 from pipeline.answer.answerability import judge, plain_question, signals
 from pipeline.answer.calibrate import DEFAULT_THRESHOLD
 from pipeline.answer.citations import citation, hit_dict
@@ -87,8 +88,9 @@ def answer(
     turns = parse_history(history)
     asked = standalone(question, turns, index, llm) if question else Standalone("", "")
     asked.search = plain_question(asked.search) if asked.search else ""
-    hits = retrieve(index, asked, k)
-    sig = signals(asked.search, hits, index, stats)
+    vector = embed_question(index, asked.search)
+    hits = retrieve(index, asked, k, vector)
+    sig = signals(asked.search, hits, index, stats, query_vector=vector)
     verdict = judge(sig, threshold)
     mode = "llm" if llm is not None else "extractive"
     base: dict[str, Any] = {
@@ -125,13 +127,25 @@ def llm_may_judge(sig: Any, threshold: float, settings: Settings) -> bool:
     return bool(band > 0 and not sig.missing and sig.score() >= threshold - band)
 
 
-def retrieve(index: Any, asked: Standalone, k: int) -> list[Any]:
+def embed_question(index: Any, text: str) -> Any | None:
+    """The question's vector, once for the search and the signals (None without an embedder)."""
+    embedder = getattr(index, "embedder", None)
+    if embedder is None or not text.strip():
+        return None
+    model = getattr(embedder, "model_id", None)
+    with telemetry.span(
+        f"embeddings {model}", **{"gen_ai.operation.name": "embeddings", "gen_ai.request.model": model}
+    ):
+        return embedder.encode([text])[0]
+
+
+def retrieve(index: Any, asked: Standalone, k: int, vector: Any | None = None) -> list[Any]:
     """The hits for a standalone question: atoms cited earlier first when the follow-up is elliptic."""
     if not asked.search:
         return []
     if not asked.prefer:
-        return index.search(asked.search, k=k)
-    hits = index.search(asked.search, k=max(k, 10))
+        return index.search(asked.search, k=k, query_vector=vector)
+    hits = index.search(asked.search, k=max(k, 10), query_vector=vector)
     first = [h for aid in asked.prefer for h in hits if h.atom_id == aid]
     rest = [h for h in hits if h not in first]
     return (first + rest)[:k]

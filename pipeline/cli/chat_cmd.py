@@ -179,7 +179,8 @@ def render_answer(result: Any) -> str:
     lines = [f"Answering: {result.answered_question}", "", result.answer.strip(), ""]
     flag = "YES" if result.uncertain else "no"
     lines.append(
-        f"Uncertain: {flag}  (evidence {result.evidence:.2f}, threshold {result.threshold:.2f}; {result.mode})"
+        f"Uncertain: {flag}  (score {float(result.signals.get('score', 0.0)):.2f}, cosine {result.evidence:.2f}, "
+        f"threshold {result.threshold:.2f}; {result.mode})"
     )
     if result.reason and result.uncertain:
         lines.append(f"  why: {result.reason}")

@@ -329,8 +329,10 @@ def _judge_one(
     """One question's rank and verdict: the signals' own, or (``llm``) the answer kb serve would give;
     with what the model cost."""
     from pipeline.answer.answerability import judge, signals
+    from pipeline.answer.core import embed_question
 
-    hits = bundle.search(q.question, k=depth, exclude_passages=q.exclude)
+    vector = embed_question(bundle, q.question)
+    hits = bundle.search(q.question, k=depth, query_vector=vector, exclude_passages=q.exclude)
     rank = None if q.unanswerable else next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
     if llm is not None:
         from pipeline.answer.core import answer
@@ -339,7 +341,7 @@ def _judge_one(
         flagged, reason = said.uncertain, said.reason
         spent = (said.llm_requests, said.tokens_in, said.tokens_out)
     else:
-        verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude)), threshold)
+        verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude), vector), threshold)
         flagged, reason, spent = verdict.uncertain, verdict.reason, (0, 0, 0)
     top = [h.atom_id for h in hits[:k]]
     return QuestionResult(q.question, rank, top, q.unanswerable, flagged, reason, spent)

@@ -90,6 +90,29 @@ def test_a_topic_the_docs_never_mention_is_i_dont_know_without_citations(real, q
     assert all(s["atom_id"] not in result.answer for s in result.suggestions)  # never cited as the answer
 
 
+def test_a_paraphrase_whose_atom_stands_out_is_answered_though_its_cosine_is_low(real):
+    """Few of its words are the atom's (cosine 0.5), but its atom stands out from every other passage by
+    several deviations (``specificity``): it is answered, citing the useradd atom. Cosine and coverage
+    alone refused it."""
+    result = ask(real, "my image build fills the disk with a huge sparse lastlog file")
+    assert not result.uncertain, result.reason
+    assert result.citations[0]["atom_id"] == "build-hangs-when-the-dockerfile-contains-the-useradd-command"
+    assert result.signals["specificity"] > 3 and result.signals["evidence"] < 0.6
+
+
+def test_off_topic_questions_stay_i_dont_know_though_their_best_passage_stands_out(real):
+    """Far from every passage, an off-topic question's cosines spread narrowly, so its best one stands out
+    by many deviations; ``DOMAIN_MEAN`` takes that away, and trivia, poems and chores are refused. The
+    programming questions are nearer the domain (Argo CD is about git): on this small subset at the
+    default threshold, "undo the last git commit" gets through (on the full docs, calibrated, it is
+    refused and only "Nginx as a reverse proxy with TLS" gets through, as before specificity)."""
+    from pipeline.answer.calibrate import OFF_TOPIC
+
+    everyday, programming = OFF_TOPIC[:15], OFF_TOPIC[15:]
+    assert [q for q in everyday if not ask(real, q).uncertain] == []
+    assert len([q for q in programming if not ask(real, q).uncertain]) <= 1
+
+
 def test_weak_evidence_without_a_missing_word_is_uncertain_too(real):
     result = ask(real, "How do I watch resource usage of podman containers?")
     assert result.uncertain and result.citations == [] and result.reason.startswith("weak evidence")
@@ -182,8 +205,10 @@ def test_with_an_llm_the_follow_up_is_rewritten_by_one_counted_request(real):
     assert not result.uncertain and result.citations[0]["atom_id"] == atom
 
 
-#: An answerable paraphrase (useradd's lastlog) that the signals alone refuse for weak evidence.
-WEAK = "my image build fills the disk with a huge sparse lastlog file"
+#: An answerable paraphrase (an HTTP registry, "http: server gave HTTP response to HTTPS client") that the
+#: signals alone refuse for weak evidence. (The lastlog paraphrase this once was is answered offline since
+#: the specificity signal.)
+WEAK = "my registry has no encryption and uploading to it is rejected"
 
 
 def _weak(real):
@@ -209,7 +234,7 @@ def test_with_an_llm_weak_evidence_is_for_the_model_to_judge(real):
     hits = _weak(real)
     atom = hits[0].atom_id
     with OpenAIServer() as server:
-        server.push(text(f"Add --no-log-init to useradd [{atom}]."), text("I don't know."))
+        server.push(text(f"Mark the registry insecure in registries.conf [{atom}]."), text("I don't know."))
         settings = Settings.load(real[0].root, **{"llm.base_url": server.base_url, "llm.model": "fake"})
         llm = make_client(settings)
         yes, no = ask(real, WEAK, llm=llm), ask(real, WEAK, llm=llm)

@@ -46,7 +46,7 @@ def test_ask_document_citation_and_json(kb, built):  # noqa: F811
     data = json.loads(r.stdout)
     assert data["uncertain"] is False and data["mode"] == "extractive"
     assert data["citations"][0]["atom_id"] == REAL_ATOM
-    assert data["evidence"] >= data["threshold"]
+    assert data["signals"]["score"] >= data["threshold"] and data["evidence"] == data["signals"]["evidence"]
     r = kb("--workspace", ws, "ask", REAL_QUESTION, "--bundle", bundle)
     assert "argocd-docs/faq.md § I forgot the admin password, how do I reset it? (line 48)" in r.stdout
 

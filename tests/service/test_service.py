@@ -162,9 +162,9 @@ def test_uncertain_threshold_setting_wins(built):
     from pipeline.index.bundle import Bundle
 
     b = Bundle.load(bundle, embedder=embedder)
-    cal = calibrate(b, settings_for(ws, **{"serve.uncertain_below": 1.5})).to_dict()
-    assert cal["threshold"] == 1.5 and cal["source"] == "setting"
-    with Server(make_app(built, **{"serve.uncertain_below": 1.5})) as srv, httpx.Client(base_url=srv.url) as c:
+    cal = calibrate(b, settings_for(ws, **{"serve.uncertain_below": 5.0})).to_dict()
+    assert cal["threshold"] == 5.0 and cal["source"] == "setting"
+    with Server(make_app(built, **{"serve.uncertain_below": 5.0})) as srv, httpx.Client(base_url=srv.url) as c:
         body = c.post("/v1/ask", json={"question": REAL_QUESTION}).json()
     assert body["uncertain"] is True  # nothing is that close: every answer is flagged
 

@@ -1,0 +1,81 @@
+"""The specificity signal: how far a question's best passage stands out from its cosines to all passages,
+computed from the passage vectors' moments (``VectorMoments``) instead of a scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.answer.answerability import DOMAIN_MEAN, specificity
+from pipeline.answer.index import VectorMoments
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+class _Stats:
+    def __init__(self, moments):
+        self.moments = moments
+
+
+def test_moments_give_the_mean_and_spread_of_a_question_s_cosines_without_a_scan():
+    rng = np.random.default_rng(7)
+    vectors = _unit(rng.standard_normal((20000, 16)) + 0.5).astype(np.float32)
+    q = _unit(rng.standard_normal((1, 16)) + 0.3)[0]
+    mean, std = VectorMoments.of(vectors).spread(q)
+    cos = vectors.astype(np.float64) @ q
+    assert mean == pytest.approx(cos.mean(), abs=1e-6)
+    assert std == pytest.approx(cos.std(), rel=0.01)  # shrinkage is dim/(n+dim): negligible here
+
+
+def test_moments_are_summed_in_chunks_with_the_same_result(monkeypatch):
+    import pipeline.answer.index as index
+
+    vectors = _unit(np.random.default_rng(1).standard_normal((1000, 8))).astype(np.float32)
+    whole = VectorMoments.of(vectors)
+    monkeypatch.setattr(index, "MOMENT_CHUNK", 64)
+    chunked = VectorMoments.of(vectors)
+    assert np.allclose(whole.mean, chunked.mean) and np.allclose(whole.cov, chunked.cov, atol=1e-6)
+
+
+def test_few_passages_leave_no_direction_without_spread():
+    """Ten passages in 64 dimensions: the raw covariance is singular, so a question off their span would
+    have a vanishing deviation and any cosine would "stand out"; shrinkage keeps the deviation sane."""
+    rng = np.random.default_rng(3)
+    vectors = _unit(rng.standard_normal((10, 64)))
+    off_span = rng.standard_normal(64)
+    off_span -= vectors.T @ np.linalg.lstsq(vectors.T, off_span, rcond=None)[0]
+    _, std = VectorMoments.of(vectors).spread(_unit(off_span[None])[0])
+    assert std > 0.05
+    assert VectorMoments.of(vectors[:1]) is None
+
+
+def test_a_best_passage_standing_out_scores_higher_than_one_among_many_alike():
+    """The same best cosine means more for a question whose other cosines are low and alike than for one
+    near a crowd of passages (an in-domain question near many, answered by none in particular); and it
+    is the z-score a scan of every passage's cosine would give."""
+    rng = np.random.default_rng(5)
+    passages = _unit(rng.standard_normal((3000, 32)) + 0.3)
+    stats = _Stats(VectorMoments.of(passages))
+    crowd = _unit(passages[:300].mean(axis=0)[None])[0]  # where the passages are densest
+    aside = _unit((crowd + 2.5 * _unit(rng.standard_normal((1, 32)))[0])[None])[0]
+    for q in (crowd, aside):
+        cos = passages @ q
+        assert cos.mean() > DOMAIN_MEAN
+        assert specificity(0.9, q, stats) == pytest.approx((0.9 - cos.mean()) / cos.std(), rel=0.02)
+    assert specificity(0.9, aside, stats) > specificity(0.9, crowd, stats) > 0
+
+
+def test_a_question_far_from_the_whole_knowledge_base_gets_no_specificity():
+    """Its cosines spread narrowly around zero, so its best one stands out by many deviations without
+    being near: below ``DOMAIN_MEAN`` of mean cosine the signal fades, at or below zero it is gone."""
+    rng = np.random.default_rng(9)
+    passages = _unit(rng.standard_normal((400, 16)) + 2.0)
+    stats = _Stats(VectorMoments.of(passages))
+    mean_dir = _unit(passages.mean(axis=0)[None])[0]
+    away = -mean_dir
+    assert stats.moments.spread(away)[0] < 0 and specificity(0.3, away, stats) == 0.0
+    near = mean_dir
+    assert stats.moments.spread(near)[0] > DOMAIN_MEAN and specificity(1.0, near, stats) > 0
+    assert specificity(0.5, near, _Stats(None)) == 0.0 and specificity(0.5, None, stats) == 0.0
