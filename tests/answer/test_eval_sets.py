@@ -24,7 +24,7 @@ def docs_text() -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4.jsonl", "report.jsonl", "report-b.jsonl"]
+    "name", ["dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4.jsonl", "report.jsonl", "report-b.jsonl", "report-c.jsonl"]
 )
 def test_unanswerable_questions_are_really_not_in_the_docs(name, docs_text):
     rows = [r for r in _rows(name) if r["expected"] == []]
@@ -50,7 +50,10 @@ def test_sizes_and_splits_are_disjoint():
     assert sum(1 for r in dev4 if r["expected"]) >= 40 and sum(1 for r in dev4 if r["expected"] == []) >= 40
     report_b = _rows("report-b.jsonl")  # a second report split, committed before any tuning (README): only measured
     assert sum(1 for r in report_b if r["expected"]) >= 50 and sum(1 for r in report_b if r["expected"] == []) >= 34
-    questions = [r["question"] for r in dev + dev2 + dev3 + dev4 + report + report_b] + [
+    report_c = _rows("report-c.jsonl")  # a third report split, written blind and committed before it was measured
+    assert sum(1 for r in report_c if r["expected"]) >= 70 and sum(1 for r in report_c if r["expected"] == []) >= 35
+    assert len({a for r in report_c for a in r["expected"]}) >= 50
+    questions = [r["question"] for r in dev + dev2 + dev3 + dev4 + report + report_b + report_c] + [
         c["turns"][-1] + c["turns"][0] for c in conversations
     ]
     assert len({q.lower() for q in questions}) == len(questions)
