@@ -5,7 +5,8 @@ History is the earlier turns in the OpenAI shape, ``[{"role": "user"|"assistant"
 the follow-up is rewritten into a standalone question by one small request (counted). Without
 one, a follow-up (a pronoun, "and ...", or almost no topic words of its own) is searched together
 with the earlier user turns, and when it is elliptic (no topic word at all: "how do I fix it?")
-the atoms the conversation already cited come first.
+the atoms the conversation already cited come first; an elliptic follow-up to questions the
+knowledge base could not answer gets "I don't know" too.
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def answered_user_turns(turns: list[Turn]) -> list[str]:
     return answered or users
 
 
+def none_answered(turns: list[Turn]) -> bool:
+    """Every user turn so far got "I don't know" (``answered_user_turns`` falls back to all of them)."""
+    users = [i for i, t in enumerate(turns) if t.role == "user"]
+    return bool(users) and all(
+        i + 1 < len(turns) and turns[i + 1].role == "assistant" and turns[i + 1].unanswered for i in users
+    )
+
+
 def cited_atoms(turns: list[Turn]) -> list[str]:
     """Atom ids the assistant cited, most recent turn first (``citations`` and ``[atom-id]`` markers)."""
     out: list[str] = []
@@ -109,6 +118,10 @@ class Standalone:
     answered: str
     elliptic: bool = False
     prefer: list[str] = field(default_factory=list)  # atoms cited earlier, to put first
+    #: an elliptic follow-up ("how do I fix it?") to questions all answered "I don't know": it asks about
+    #: a topic the knowledge base already said it lacks, and its own generic words must not make that
+    #: topic look answerable (offline, answered "I don't know" too)
+    after_refusal: bool = False
     tokens_in: int = 0
     tokens_out: int = 0
     requests: int = 0
@@ -130,7 +143,8 @@ def standalone(question: str, turns: list[Turn], index: Any, llm: Any | None = N
     search = " ".join([question, *earlier])
     elliptic = is_elliptic(question, index)
     answered = f"{question.rstrip()} (about: {topic.rstrip()})"
-    return Standalone(search, answered, elliptic, cited_atoms(turns) if elliptic else [])
+    prefer = cited_atoms(turns) if elliptic else []
+    return Standalone(search, answered, elliptic, prefer, after_refusal=elliptic and none_answered(turns))
 
 
 def _rewrite(question: str, turns: list[Turn], llm: Any) -> Standalone:

@@ -102,6 +102,10 @@ def answer(
         "tokens_out": asked.tokens_out,
         "llm_requests": asked.requests,
     }
+    if asked.after_refusal and hits:  # offline only: with an LLM the rewrite is a question of its own
+        return _unsure(
+            hits, mode, "a follow-up naming no topic of its own, to questions the knowledge base could not answer", base
+        )
     judged = bool(verdict.uncertain and llm is not None and hits and llm_may_judge(sig, threshold, settings))
     if not hits or (verdict.uncertain and not judged):
         return _unsure(hits, mode, verdict.reason if hits else "no atom matched", base)

@@ -33,3 +33,19 @@ def test_a_question_answered_i_dont_know_is_not_what_a_follow_up_refers_to():
         [{"role": "user", "content": "q"}, {"role": "assistant", "content": "…", "uncertain": True}]
     )
     assert answered_user_turns(flagged) == ["q"]  # none answered: all of them
+
+
+def test_none_answered_only_when_every_user_turn_got_i_dont_know():
+    from pipeline.answer.conversation import none_answered
+
+    idk = {"role": "assistant", "content": IDK}
+    ok = {"role": "assistant", "content": "Add --no-log-init [build-hangs]"}
+    assert none_answered(parse_history([{"role": "user", "content": "q1"}, idk]))
+    assert none_answered(
+        parse_history([{"role": "user", "content": "q1"}, idk, {"role": "user", "content": "q2"}, idk])
+    )
+    assert not none_answered(
+        parse_history([{"role": "user", "content": "q1"}, idk, {"role": "user", "content": "q2"}, ok])
+    )
+    assert not none_answered(parse_history([{"role": "user", "content": "q1"}]))  # no reply yet: not refused
+    assert not none_answered([])

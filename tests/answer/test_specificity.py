@@ -137,3 +137,35 @@ def test_on_a_small_bundle_of_mixed_topics_specificity_does_not_carry_a_missing_
     said = answer(bundle, question, settings, threshold=calibrate(bundle, settings, stats).threshold, stats=stats)
     assert said.uncertain is uncertain, said.reason
     assert bool(said.citations) is not uncertain
+
+
+@pytest.mark.parametrize(
+    "first, refused",
+    [
+        # the demo's exchange: "I don't know", then "how do I fix it?", whose generic words lifted the
+        # combined search over the threshold (1.06 vs 1.05) to the unrelated polling-interval passage
+        ("What does context deadline exceeded mean during a sync?", True),
+        ("How do I terminate a running sync?", False),
+    ],
+)
+def test_an_elliptic_follow_up_to_an_i_dont_know_is_i_dont_know_too(demo_bundle, first, refused):
+    from pipeline.answer import answer
+    from pipeline.answer.calibrate import calibrate
+    from pipeline.answer.index import TermStats
+
+    settings, bundle = demo_bundle
+    stats = TermStats.of(bundle)
+    threshold = calibrate(bundle, settings, stats).threshold
+    said = answer(bundle, first, settings, threshold=threshold, stats=stats)
+    assert said.uncertain is refused
+    history = [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": said.answer, "citations": said.citations},
+    ]
+    then = answer(bundle, "how do I fix it?", settings, history=history, threshold=threshold, stats=stats)
+    assert then.answered_question == f"how do I fix it? (about: {first})"
+    if refused:
+        assert then.uncertain and not then.citations and then.suggestions
+        assert "could not answer" in then.reason
+    else:  # the rule leaves follow-ups to an answered question to the signals
+        assert "could not answer" not in (then.reason or "")
