@@ -45,8 +45,11 @@ head -n 12 "$WS/review-queue.txt"
 step "kb gaps guide: the next interview's questions"
 "$KB" -w "$WS" gaps guide --interview next-interview || true
 if [ -n "$bundle" ]; then
-  step "kb ask, then a follow-up that needs it (the exchange is kept in .kb/chat/)"
+  step "kb ask, then a follow-up that needs it (the exchange is kept in .kb/chat/): \"I don't know\" carries over"
   "$KB" -w "$WS" ask "What does context deadline exceeded mean during a sync?" --bundle "$bundle" | head -n 8
+  "$KB" -w "$WS" ask --follow-up "how do I fix it?" --bundle "$bundle" | head -n 8
+  # a question the knowledge base answers: the same follow-up now uses the atom it cited
+  "$KB" -w "$WS" ask "the argocd cli says x509: certificate signed by unknown authority" --bundle "$bundle" | head -n 4
   "$KB" -w "$WS" ask --follow-up "how do I fix it?" --bundle "$bundle" | head -n 8
 fi
 step "kb ops scan: triage of a demo Argo CD system's logs against the imported atoms"
