@@ -65,22 +65,22 @@ def answered_user_turns(turns: list[Turn]) -> list[str]:
     """The user turns the knowledge base answered: a question it said "I don't know" to is not
     what a follow-up refers to (its words, e.g. an uncovered product, would only mislead search
     and read as a topic the knowledge base lacks). All user turns when none was answered."""
-    users = [t.content for t in turns if t.role == "user"]
-    answered = [
+    return _answered(turns) or [t.content for t in turns if t.role == "user"]
+
+
+def none_answered(turns: list[Turn]) -> bool:
+    """There were user turns and every one got "I don't know" (where ``answered_user_turns`` falls back)."""
+    return any(t.role == "user" for t in turns) and not _answered(turns)
+
+
+def _answered(turns: list[Turn]) -> list[str]:
+    """User turns whose reply (if any yet) was not "I don't know"."""
+    return [
         t.content
         for i, t in enumerate(turns)
         if t.role == "user"
         and not (i + 1 < len(turns) and turns[i + 1].role == "assistant" and turns[i + 1].unanswered)
     ]
-    return answered or users
-
-
-def none_answered(turns: list[Turn]) -> bool:
-    """Every user turn so far got "I don't know" (``answered_user_turns`` falls back to all of them)."""
-    users = [i for i, t in enumerate(turns) if t.role == "user"]
-    return bool(users) and all(
-        i + 1 < len(turns) and turns[i + 1].role == "assistant" and turns[i + 1].unanswered for i in users
-    )
 
 
 def cited_atoms(turns: list[Turn]) -> list[str]:
