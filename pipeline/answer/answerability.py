@@ -13,7 +13,8 @@ the same product. Four signals, each cheap (no model call beyond the search's ow
   word rare in general English, per ``wordfreq`` when installed, whose stem occurs in no
   passage): a topic the knowledge base does not have (Velero, Terraform, SBOM); or that only
   ``RARE_DF`` passages mention, none of them in the atoms the question found (the knowledge
-  base names the thing in passing elsewhere, but has nothing about it here); and commands or
+  base names the thing in passing elsewhere, but has nothing about it here), unless it negates a
+  word the passages have ("unreachable", "nonroot": ``NEGATING``); and commands or
   flags the question names that no passage writes as such ("with podman top", "--encryption-key":
   every word occurs, the phrase never; ``phrases.py``);
 * ``specificity``: how many standard deviations the best passage's cosine stands above the
@@ -271,15 +272,31 @@ def signals(
         coverage = max(sum(v for s, v in weights.items() if s in terms) / total for terms in tops)
     opening = next(iter(_WORD.findall(question)), "")
     rare = {w for w, _ in words if is_rare_word(w, first=w == opening)}
-    missing = [w for w, s in words if stats.df.get(s, 0) == 0 and w in rare]
+    missing = [w for w, s in words if stats.df.get(s, 0) == 0 and w in rare and not negates_known(w, index, stats)]
     near = frozenset().union(*(stats.terms_of(h.atom_id, exclude) for h in hits[:3]))
-    missing += [w for w, s in words if 0 < stats.df.get(s, 0) <= RARE_DF and s not in near and w in rare]
+    missing += [
+        w
+        for w, s in words
+        if 0 < stats.df.get(s, 0) <= RARE_DF and s not in near and w in rare and not negates_known(w, index, stats)
+    ]
     missing += [p for p in missing_phrases(question, index, stats, word_zipf, STOPWORDS, exclude) if p not in missing]
     if exclude:  # a term only the held-out passages had is missing too
         missing += [
             w for w, s in words if w not in missing and stats.df.get(s, 0) and w in rare and _only_in(stats, s, exclude)
         ]
     return Signals(round(evidence, 4), round(coverage, 4), missing, round(spec, 4))
+
+
+#: Negating prefixes: "unreachable", "nonroot" say no more than "reachable", "root" (a state of a
+#: thing the knowledge base covers, not a topic it lacks).
+NEGATING = ("un", "non")
+
+
+def negates_known(word: str, index: Any, stats: TermStats) -> bool:
+    """Whether ``word`` is a negating prefix on a word some passage has ("unreachable": "reachable")."""
+    w = word.lower()
+    rest = [w[len(p) :].lstrip("-") for p in NEGATING if w.startswith(p) and len(w) - len(p) >= 4]
+    return any(stems and stats.df.get(stems[0], 0) > 0 for stems in index.tokenize(rest)) if rest else False
 
 
 def _only_in(stats: TermStats, stem: str, exclude: set[int]) -> bool:

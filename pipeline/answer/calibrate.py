@@ -30,7 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.answer.answerability import Signals, content_words, is_rare_word, signals, specificity, term_weights
+from pipeline.answer.answerability import (
+    Signals,
+    content_words,
+    is_rare_word,
+    negates_known,
+    signals,
+    specificity,
+    term_weights,
+)
 from pipeline.answer.index import TermStats
 from pipeline.config import Settings
 
@@ -144,7 +152,11 @@ def calibration_signals(
             weights = term_weights(words, stats)
             total = sum(weights.values())
             coverage = sum(v for s, v in weights.items() if s in terms) / total if total else 1.0
-            missing = [w for w, s in words if s not in terms and stats.df.get(s, 0) == 0 and is_rare_word(w)]
+            missing = [
+                w
+                for w, s in words
+                if s not in terms and stats.df.get(s, 0) == 0 and is_rare_word(w) and not negates_known(w, index, stats)
+            ]
             sig = Signals(round(cos, 4), round(coverage, 4), missing, round(specificity(cos, qvec[i], stats), 4))
         pos.append(sig)
         held_atoms = near_duplicates(index, stats, atom_id, vectors)

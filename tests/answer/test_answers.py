@@ -113,6 +113,24 @@ def test_off_topic_questions_stay_i_dont_know_though_their_best_passage_stands_o
     assert len([q for q in programming if not ask(real, q).uncertain]) <= 1
 
 
+@pytest.mark.parametrize(
+    "question, word, lacks",
+    [
+        ("how do I run the container as a nonroot user", "nonroot", False),  # "root": the docs have it
+        ("how do I run the container as a zorbroot user", "zorbroot", True),  # no part of it is known
+    ],
+)
+def test_a_negated_known_word_is_a_state_not_a_missing_topic(real, question, word, lacks):
+    """A negating prefix ("nonroot", "unreachable") on a word the docs have says no more than the word (a
+    state of something covered), so it never makes a question a topic the knowledge base lacks."""
+    from pipeline.answer.answerability import signals
+
+    _, bundle, _, stats = real
+    assert stats.df.get(bundle.tokenize([word])[0][0], 0) == 0  # the word itself is in no passage
+    sig = signals(question, bundle.search(question, k=5), bundle, stats)
+    assert (word in sig.missing) is lacks
+
+
 def test_weak_evidence_without_a_missing_word_is_uncertain_too(real):
     result = ask(real, "How do I watch resource usage of podman containers?")
     assert result.uncertain and result.citations == [] and result.reason.startswith("weak evidence")
