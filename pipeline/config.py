@@ -151,7 +151,19 @@ class ServeSettings(_Section):
         description="kb serve's own log (rotated): auto = <workspace>/.kb/logs/serve.log, where `kb ops ask` on "
         "system kb reads it; a path; or off.",
     )
-    uncertain_below: float | None = Field(None, description="Override the calibrated answerability threshold.")
+    uncertain_below: float | None = Field(
+        None,
+        description="Override the calibrated answerability threshold (on the reranker's 0-1 scale when "
+        "serve.reranker is set).",
+    )
+    reranker: str | None = Field(
+        None,
+        description="A local relevance cross-encoder directory (sentence-transformers CrossEncoder, one output, e.g. "
+        "cross-encoder/ms-marco-MiniLM-L-6-v2 saved there): it reorders the top rerank_depth atoms and its "
+        "probability, calibrated on the bundle, decides answerability. Unset = the offline signals alone.",
+    )
+    rerank_backend: str = Field("cross-encoder", description="The reranker backend (the rerank registry kind).")
+    rerank_depth: int = Field(10, ge=1, le=100, description="Atoms the reranker reads per question.")
     llm_judge_band: float = Field(
         0.3,
         ge=0,

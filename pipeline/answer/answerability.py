@@ -27,8 +27,9 @@ A question is answerable when no salient word is missing and ``Signals.score()``
 evidence + COVERAGE_WEIGHT * coverage + SPECIFICITY_WEIGHT * specificity``, the last in proportion
 to coverage up to ``SPECIFICITY_COVERAGE``) reaches the bundle's
 calibrated threshold (``calibrate.py``). With an LLM configured the model judges what scores weak
-(``core.llm_may_judge``; an answer citing no given atom is refused). A local cross-encoder score would
-be one more ``Signals`` field; none is shipped (no weights offline).
+(``core.llm_may_judge``; an answer citing no given atom is refused). With a local cross-encoder
+configured (``serve.reranker``, ``answer/rerank.py``), its probability for the answered passage is the
+score instead (``Signals.rerank``), calibrated the same way; none is shipped (no weights offline).
 """
 
 from __future__ import annotations
@@ -219,13 +220,24 @@ class Signals:
     coverage: float = 0.0
     missing: list[str] = field(default_factory=list)
     specificity: float = 0.0
+    #: The configured cross-encoder's probability that the answered passage answers (``answer/rerank.py``).
+    rerank: float | None = None
 
     def score(self) -> float:
+        """What the threshold is compared with: the reranker's probability when one is configured, else
+        ``combined()``."""
+        return self.rerank if self.rerank is not None else self.combined()
+
+    def combined(self) -> float:
+        """The bi-encoder signals' score: cosine, coverage and the specificity coverage lends."""
         lent = SPECIFICITY_WEIGHT * self.specificity * min(1.0, self.coverage / SPECIFICITY_COVERAGE)
         return EVIDENCE_WEIGHT * self.evidence + COVERAGE_WEIGHT * self.coverage + lent
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"score": round(self.score(), 4)}
+        out = asdict(self)
+        if self.rerank is None:  # no reranker configured: the JSON of every answer stays as it was
+            del out["rerank"]
+        return out | {"score": round(self.score(), 4)}
 
 
 def specificity(best: float, query_vector: Any, stats: TermStats) -> float:
@@ -250,9 +262,11 @@ def signals(
     stats: TermStats,
     exclude: set[int] | None = None,
     query_vector: Any | None = None,
+    rerank: float | None = None,
 ) -> Signals:
     """The signals of ``question`` given its search ``hits`` (best first) and its embedding
-    ``query_vector`` (encoded here when not given and the index has an embedder)."""
+    ``query_vector`` (encoded here when not given and the index has an embedder); ``rerank``: the
+    reranker's probability for the first hit, when one is configured."""
     if not hits:
         return Signals()
     evidence = max(float(getattr(h, "dense_score", 0.0) or 0.0) for h in hits)
@@ -284,7 +298,9 @@ def signals(
         missing += [
             w for w, s in words if w not in missing and stats.df.get(s, 0) and w in rare and _only_in(stats, s, exclude)
         ]
-    return Signals(round(evidence, 4), round(coverage, 4), missing, round(spec, 4))
+    return Signals(
+        round(evidence, 4), round(coverage, 4), missing, round(spec, 4), None if rerank is None else round(rerank, 4)
+    )
 
 
 #: Negating prefixes: "unreachable", "nonroot" say no more than "reachable", "root" (a state of a
@@ -317,5 +333,7 @@ def judge(sig: Signals, threshold: float) -> Verdict:
         return Verdict(True, f"the knowledge base never mentions {words}", sig)
     if sig.score() < threshold:
         parts = f"cosine {sig.evidence:.2f}, coverage {sig.coverage:.2f}, specificity {sig.specificity:.1f}"
+        if sig.rerank is not None:
+            return Verdict(True, f"weak evidence (reranker {sig.rerank:.2f} < {threshold:.2f}; {parts})", sig)
         return Verdict(True, f"weak evidence ({parts} -> {sig.score():.2f} < {threshold:.2f})", sig)
     return Verdict(False, "", sig)

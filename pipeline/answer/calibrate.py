@@ -21,6 +21,13 @@ tests/data/eval/dev.jsonl. Why not the gap between both kinds: a held-out questi
 through its answer scores lower than a user's rephrasing of a question the atom holds, so the
 bundle's answerable side is pessimistic (its flagged share is reported, not used). Fewer than
 ``MIN_NEGATIVES`` usable pairs: ``DEFAULT_THRESHOLD``.
+
+With a reranker (``serve.reranker``) the same questions are scored by it instead (``Signals.rerank``:
+the best probability over the passages each search found, and over the held-out answer for an
+answerable one), and the threshold is the middle of the widest gap where the bundle's answerable and
+unanswerable questions are told apart best (``best_threshold``): a cross-encoder reads the question with
+the answer itself, so the answerable side is not the pessimistic one it is for the cosine.
+``RERANK_DEFAULT_THRESHOLD`` when too few.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from pipeline.answer.answerability import (
     term_weights,
 )
 from pipeline.answer.index import TermStats
+from pipeline.answer.rerank import hit_text
 from pipeline.config import Settings
 
 MIN_NEGATIVES = 10
@@ -51,6 +59,8 @@ NEGATIVE_QUANTILE = 0.5
 #: real Podman + Argo CD docs (all of tests/data/docs, all-MiniLM-L6-v2; bench/answerability_eval.py:
 #: 1.232 with specificity; 0.853 before, on the scale of cosine + 0.5 coverage).
 DEFAULT_THRESHOLD = 1.23
+#: A relevance cross-encoder's probability: even odds that the passage answers.
+RERANK_DEFAULT_THRESHOLD = 0.5
 
 #: Off-topic negatives (written for kb, CC0; same list as tests/data/service/offtopic.txt).
 OFF_TOPIC: tuple[str, ...] = (
@@ -86,6 +96,7 @@ class Calibration:
     negatives: int = 0
     answerable_flagged: float | None = None  # share of the bundle's answerable questions refused
     unanswerable_flagged: float | None = None  # share of its in-domain unanswerable ones refused
+    scale: str = "signals"  # signals | reranker: what the threshold is compared with (Signals.score)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,9 +132,10 @@ def near_duplicates(index: Any, stats: TermStats, atom_id: str, vectors: np.ndar
 
 
 def calibration_signals(
-    index: Any, stats: TermStats, limit: int = MAX_POSITIVES
+    index: Any, stats: TermStats, limit: int = MAX_POSITIVES, reranker: Any | None = None, depth: int = 5
 ) -> tuple[list[Signals], list[Signals]]:
-    """(answerable, unanswerable) signals of the index's own FAQ questions (see the module doc)."""
+    """(answerable, unanswerable) signals of the index's own FAQ questions (see the module doc); with a
+    ``reranker``, each carries its probability (``Signals.rerank``) over the ``depth`` atoms searched."""
     pairs = list(index.faq_questions())
     if len(pairs) > limit:
         step = len(pairs) / limit
@@ -141,9 +153,13 @@ def calibration_signals(
     answer_tokens = index.tokenize([faq[(a, q)] for a, q, _ in pairs])
     vectors = index.passage_vectors()
     pos, neg = [], []
+    depth = max(5, depth) if reranker is not None else 5
+    candidates: list[list[str]] = []  # per question in pos + neg order: the texts the reranker reads
     for i, (atom_id, q, own) in enumerate(pairs):
         held = set(own)
-        hits = index.search(q, k=5, query_vector=qvec[i], exclude_passages=list(own))
+        found = index.search(q, k=depth, query_vector=qvec[i], exclude_passages=list(own))
+        hits = found[:5]
+        candidates.append([hit_text(h) for h in found] + [faq[(atom_id, q)]])
         sig = signals(q, hits, index, stats, held, qvec[i])
         cos = float(np.dot(qvec[i], avec[i]))
         if not hits or cos > sig.evidence:  # the answer passage would be the best match
@@ -161,29 +177,56 @@ def calibration_signals(
         pos.append(sig)
         held_atoms = near_duplicates(index, stats, atom_id, vectors)
         gone = {p for a in held_atoms for p in stats.atom_passages(a)}
-        hits = index.search(q, k=5, query_vector=qvec[i], exclude_passages=sorted(gone))
-        neg.append(signals(q, hits, index, stats, gone, qvec[i]))
+        found = index.search(q, k=depth, query_vector=qvec[i], exclude_passages=sorted(gone))
+        candidates.append([hit_text(h) for h in found])
+        neg.append(signals(q, found[:5], index, stats, gone, qvec[i]))
     ovec = index.embedder.encode(list(OFF_TOPIC))
     for i, q in enumerate(OFF_TOPIC):
-        neg.append(signals(q, index.search(q, k=5, query_vector=ovec[i]), index, stats, query_vector=ovec[i]))
+        found = index.search(q, k=depth, query_vector=ovec[i])
+        candidates.append([hit_text(h) for h in found])
+        neg.append(signals(q, found[:5], index, stats, query_vector=ovec[i]))
+    if reranker is not None:
+        asked = [q for _, q, _ in pairs]
+        asked = [q for pair in zip(asked, asked, strict=True) for q in pair] + list(OFF_TOPIC)  # pos, neg, ...
+        order = [s for pair in zip(pos, neg[: len(pos)], strict=True) for s in pair] + neg[len(pos) :]
+        flat = [(q, t) for q, texts in zip(asked, candidates, strict=True) for t in texts]
+        scores = reranker.score_pairs(flat)  # one batch: the model's own batching does the rest
+        at = 0
+        for sig, texts in zip(order, candidates, strict=True):
+            sig.rerank = round(float(scores[at : at + len(texts)].max()), 4) if texts else 0.0
+            at += len(texts)
     return pos, neg
 
 
 def calibrate(index: Any, settings: Settings, stats: TermStats | None = None) -> Calibration:
     """The threshold for ``index``: the setting if given, else measured on the index, else the default."""
+    from pipeline.backends.rerank import load_reranker
+
+    reranker = load_reranker(settings)
+    scale = "signals" if reranker is None else "reranker"
+    default = DEFAULT_THRESHOLD if reranker is None else RERANK_DEFAULT_THRESHOLD
     if settings.serve.uncertain_below is not None:
-        return Calibration(settings.serve.uncertain_below, "setting")
+        return Calibration(settings.serve.uncertain_below, "setting", scale=scale)
     if getattr(index, "embedder", None) is None:
-        return Calibration(DEFAULT_THRESHOLD, "default")
+        return Calibration(default, "default", scale=scale)
     stats = stats or TermStats.of(index)
-    pos, neg = calibration_signals(index, stats)
-    pairs = [(p, n) for p, n in zip(pos, neg, strict=False) if abs(p.score() - n.score()) > 1e-9]
+    pos, neg = calibration_signals(index, stats, reranker=reranker, depth=settings.serve.rerank_depth)
+    # a pair whose searches found the same atom tells nothing (judged on the signals, not the reranker)
+    pairs = [(p, n) for p, n in zip(pos, neg, strict=False) if abs(p.combined() - n.combined()) > 1e-9]
     in_domain = [n.score() for _, n in pairs if not n.missing]
     if len(in_domain) < MIN_NEGATIVES:
-        return Calibration(DEFAULT_THRESHOLD, "default", positives=len(pairs), negatives=len(in_domain))
-    threshold = float(np.quantile(in_domain, NEGATIVE_QUANTILE))
+        return Calibration(default, "default", positives=len(pairs), negatives=len(in_domain), scale=scale)
     kept = [p for p, _ in pairs]
     negatives = [n for _, n in pairs] + neg[len(pos) :]
+    if reranker is None:
+        threshold = float(np.quantile(in_domain, NEGATIVE_QUANTILE))
+    else:
+        judged = [s.score() for s in kept if not s.missing], [s.score() for s in negatives if not s.missing]
+        threshold = best_threshold(*judged)[0] if all(judged) else default
+        seen = judged[0] + judged[1]
+        if not seen or not min(seen) < threshold <= max(seen):
+            # best to answer all or refuse all: the model does not tell this bundle's questions apart
+            return Calibration(default, "default", positives=len(kept), negatives=len(negatives), scale=scale)
     flagged_pos = sum(1 for s in kept if s.missing or s.score() < threshold) / len(kept)
     flagged_neg = sum(1 for s in negatives if s.missing or s.score() < threshold) / len(negatives)
     accuracy = ((1 - flagged_pos) * len(kept) + flagged_neg * len(negatives)) / (len(kept) + len(negatives))
@@ -195,4 +238,5 @@ def calibrate(index: Any, settings: Settings, stats: TermStats | None = None) ->
         len(negatives),
         round(flagged_pos, 4),
         round(flagged_neg, 4),
+        scale,
     )

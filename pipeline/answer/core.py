@@ -2,7 +2,8 @@
 
 The one function every transport calls (HTTP ``/v1/ask``, the OpenAI-compatible chat, ``kb ask``
 and ``kb chat``, the MCP/tool registry). Steps: the follow-up becomes a standalone question
-(``conversation.py``); the index is searched; ``answerability.py`` decides from several signals
+(``conversation.py``); the index is searched (and the hits reordered by ``serve.reranker`` when one is
+configured, ``rerank.py``); ``answerability.py`` decides from several signals
 whether the knowledge base answers it; then the answer is the best passage verbatim (extractive)
 or an LLM's text over the retrieved atoms, which must cite them.
 
@@ -18,11 +19,13 @@ from typing import Any
 
 from pipeline import telemetry
 from pipeline.answer.answerability import judge, plain_question, signals
-from pipeline.answer.calibrate import DEFAULT_THRESHOLD
+from pipeline.answer.calibrate import DEFAULT_THRESHOLD, RERANK_DEFAULT_THRESHOLD
 from pipeline.answer.citations import citation, hit_dict
 from pipeline.answer.conversation import IDK, Standalone, parse_history, standalone
 from pipeline.answer.index import AnswerIndex, TermStats
+from pipeline.answer.rerank import rerank
 from pipeline.backends.llm.client import configured as llm_configured  # an endpoint or a key: else extractive
+from pipeline.backends.rerank import load_reranker
 from pipeline.config import Settings
 
 CITATION_RE = re.compile(r"\[([a-z0-9][a-z0-9-]{0,119})\]")
@@ -78,8 +81,10 @@ def answer(
     (computed once per loaded index by the caller; built here when missing).
     """
     question = question.strip()
+    reranker = load_reranker(settings)
     if threshold is None:
-        threshold = settings.serve.uncertain_below if settings.serve.uncertain_below is not None else DEFAULT_THRESHOLD
+        default = DEFAULT_THRESHOLD if reranker is None else RERANK_DEFAULT_THRESHOLD
+        threshold = settings.serve.uncertain_below if settings.serve.uncertain_below is not None else default
     if llm is None and llm_configured(settings):
         from pipeline.backends.llm import make_client
 
@@ -89,8 +94,11 @@ def answer(
     asked = standalone(question, turns, index, llm) if question else Standalone("", "")
     asked.search = plain_question(asked.search) if asked.search else ""
     vector = embed_question(index, asked.search)
-    hits = retrieve(index, asked, k, vector)
-    sig = signals(asked.search, hits, index, stats, query_vector=vector)
+    depth = max(k, settings.serve.rerank_depth) if reranker is not None else k
+    hits, reranked = rerank(
+        reranker, asked.search, retrieve(index, asked, depth, vector), k, keep_order=bool(asked.prefer)
+    )
+    sig = signals(asked.search, hits, index, stats, query_vector=vector, rerank=reranked)
     verdict = judge(sig, threshold)
     mode = "llm" if llm is not None else "extractive"
     base: dict[str, Any] = {

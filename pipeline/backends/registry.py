@@ -9,6 +9,7 @@ Each kind's factory takes what its base class documents:
 * ``diarise``: ``factory(settings) -> Diariser`` (``diarise.backend``; ``auto`` is resolved by the caller)
 * ``embed``: ``factory(ref, threads=, batch_size=) -> Embedder`` (``embed.backend``)
 * ``llm``: ``factory(settings, budget_usd=) -> LlmClient`` (``llm.provider``)
+* ``rerank``: ``factory(location, threads=) -> Reranker`` (``serve.rerank_backend``; off unless ``serve.reranker``)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError
 
-KINDS = ("asr", "diarise", "embed", "llm")
+KINDS = ("asr", "diarise", "embed", "llm", "rerank")
 
 _ENTRIES: dict[str, dict[str, str | Callable[..., Any]]] = {
     "asr": {
@@ -38,10 +39,19 @@ _ENTRIES: dict[str, dict[str, str | Callable[..., Any]]] = {
     "llm": {
         "openai": "pipeline.backends.llm.client:LlmClient",
     },
+    "rerank": {
+        "cross-encoder": "pipeline.backends.rerank.cross_encoder:CrossEncoderReranker",
+    },
 }
 
 #: What the settings key is called per kind, for error messages.
-_SETTING = {"asr": "asr.backend", "diarise": "diarise.backend", "embed": "embed.backend", "llm": "llm.provider"}
+_SETTING = {
+    "asr": "asr.backend",
+    "diarise": "diarise.backend",
+    "embed": "embed.backend",
+    "llm": "llm.provider",
+    "rerank": "serve.rerank_backend",
+}
 
 
 def register(kind: str, name: str, factory: str | Callable[..., Any]) -> None:

