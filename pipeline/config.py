@@ -163,7 +163,13 @@ class ServeSettings(_Section):
         "probability, calibrated on the bundle, decides answerability. Unset = the offline signals alone.",
     )
     rerank_backend: str = Field("cross-encoder", description="The reranker backend (the rerank registry kind).")
-    rerank_depth: int = Field(10, ge=1, le=100, description="Atoms the reranker reads per question.")
+    rerank_depth: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Atoms the reranker reads per question (each costs a model pass: about 60 ms for a "
+        "MiniLM-L6 cross-encoder on one CPU thread).",
+    )
     llm_judge_band: float = Field(
         0.3,
         ge=0,

@@ -52,6 +52,8 @@ from pipeline.config import Settings
 
 MIN_NEGATIVES = 10
 MAX_POSITIVES = 200
+#: With a reranker each question costs ``rerank_depth`` + 1 model passes, twice: fewer questions.
+RERANK_POSITIVES = 60
 NEAR_DUPLICATE = 0.9
 #: Chosen on tests/data/eval/dev*.jsonl and the demo bundle's questions (never on the report splits).
 NEGATIVE_QUANTILE = 0.5
@@ -210,7 +212,8 @@ def calibrate(index: Any, settings: Settings, stats: TermStats | None = None) ->
     if getattr(index, "embedder", None) is None:
         return Calibration(default, "default", scale=scale)
     stats = stats or TermStats.of(index)
-    pos, neg = calibration_signals(index, stats, reranker=reranker, depth=settings.serve.rerank_depth)
+    limit = MAX_POSITIVES if reranker is None else RERANK_POSITIVES
+    pos, neg = calibration_signals(index, stats, limit, reranker=reranker, depth=settings.serve.rerank_depth)
     # a pair whose searches found the same atom tells nothing (judged on the signals, not the reranker)
     pairs = [(p, n) for p, n in zip(pos, neg, strict=False) if abs(p.combined() - n.combined()) > 1e-9]
     in_domain = [n.score() for _, n in pairs if not n.missing]
