@@ -163,6 +163,12 @@ class ServeSettings(_Section):
         "probability, calibrated on the bundle, decides answerability. Unset = the offline signals alone.",
     )
     rerank_backend: str = Field("cross-encoder", description="The reranker backend (the rerank registry kind).")
+    calibration_cache: bool = Field(
+        True,
+        description="Keep each bundle file's calibrated threshold under $KB_CACHE_DIR/calibration (default "
+        "~/.cache/kb), keyed by its checksum, the answering code and the models, so kb ask does not measure "
+        "it again on every run.",
+    )
     rerank_depth: int = Field(
         5,
         ge=1,

@@ -28,11 +28,23 @@ answerable one), and the threshold is the middle of the widest gap where the bun
 unanswerable questions are told apart best (``best_threshold``): a cross-encoder reads the question with
 the answer itself, so the answerable side is not the pessimistic one it is for the cosine.
 ``RERANK_DEFAULT_THRESHOLD`` when too few.
+
+A bundle file's calibration is kept between processes (``serve.calibration_cache``; ``cached_path``):
+measuring it costs seconds (half a minute with a reranker), and ``kb ask`` loads the bundle anew on
+every run. The key is everything the result depends on: the bundle's checksum (its every row and
+vector), the answering code and its constants, the embedding and reranking models, wordfreq's presence.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -200,11 +212,98 @@ def calibration_signals(
     return pos, neg
 
 
+@functools.cache
+def _code_fingerprint() -> str:
+    """The answering code calibration runs (a change to a signal is a different calibration)."""
+    digest = hashlib.sha256()
+    for name in ("answerability.py", "calibrate.py", "phrases.py", "rerank.py", "index.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _constants() -> dict[str, Any]:
+    """The tunable constants as they are now (read at call time: a test may set one)."""
+    from pipeline.answer import answerability
+
+    out: dict[str, Any] = {}
+    for module in (answerability, sys.modules[__name__]):
+        for name, value in vars(module).items():
+            if name.isupper() and isinstance(value, (int, float, str, tuple, frozenset)):
+                out[f"{module.__name__}.{name}"] = sorted(value) if isinstance(value, frozenset) else value
+    return out
+
+
+def _files(location: str | None) -> list[Any]:
+    """(name, size, mtime) of a model directory's files: a replaced model is another calibration."""
+    if not location:
+        return []
+    folder = Path(location).expanduser()
+    try:
+        return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return []
+
+
+def cached_path(index: Any, settings: Settings, reranker: Any | None) -> Path | None:
+    """Where ``index``'s calibration is kept between processes; None when it is not kept (turned off,
+    or not a bundle file: a Postgres index changes under the same name)."""
+    checksum = getattr(getattr(index, "manifest", None), "checksum", None)
+    if not settings.serve.calibration_cache or getattr(index, "kind", None) != "bundle" or not checksum:
+        return None
+    from pipeline.backends.embed.base import cache_dir
+
+    embedder = getattr(index, "embedder", None)
+    key = {
+        "checksum": checksum,
+        "code": _code_fingerprint(),
+        "constants": _constants(),
+        "embedder": [getattr(embedder, "model_id", ""), getattr(embedder, "backend", "")],
+        "wordfreq": importlib.util.find_spec("wordfreq") is not None,
+        "reranker": None
+        if reranker is None
+        else [reranker.backend, reranker.model_id, _files(settings.serve.reranker), settings.serve.rerank_depth],
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return cache_dir() / "calibration" / f"{digest}.json"
+
+
+def _read(path: Path | None) -> Calibration | None:
+    if path is None:
+        return None
+    try:
+        return Calibration(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):  # missing, half-written by a crash, or another version's
+        return None
+
+
+def _keep(path: Path | None, cal: Calibration) -> Calibration:
+    """Write ``cal`` to ``path`` atomically (a reader never sees half a file); a cache that cannot be
+    written (read-only home) is only slower."""
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cal.to_dict()), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return cal
+
+
 def calibrate(index: Any, settings: Settings, stats: TermStats | None = None) -> Calibration:
-    """The threshold for ``index``: the setting if given, else measured on the index, else the default."""
+    """The threshold for ``index``: the setting if given, else kept from an earlier measurement of the
+    same bundle (``cached_path``), else measured on the index, else the default."""
     from pipeline.backends.rerank import load_reranker
 
     reranker = load_reranker(settings)
+    if settings.serve.uncertain_below is not None or getattr(index, "embedder", None) is None:
+        return _measure(index, settings, stats, reranker)
+    path = cached_path(index, settings, reranker)
+    kept = _read(path)
+    return kept if kept is not None else _keep(path, _measure(index, settings, stats, reranker))
+
+
+def _measure(index: Any, settings: Settings, stats: TermStats | None, reranker: Any | None) -> Calibration:
     scale = "signals" if reranker is None else "reranker"
     default = DEFAULT_THRESHOLD if reranker is None else RERANK_DEFAULT_THRESHOLD
     if settings.serve.uncertain_below is not None:

@@ -619,3 +619,40 @@ def test_kb_serve_with_a_reranker_answers_on_its_scale_over_http(real, cross_enc
         found = bundle.search(question, k=settings.serve.rerank_depth)
         best = found[int(_probabilities(cross_encoder, question, found).argmax())]
         assert said["uncertain"] is False and said["citations"][0]["atom_id"] == best.atom_id
+
+
+def test_a_bundle_s_calibration_is_kept_between_runs_under_its_checksum(kb, real, monkeypatch, tmp_path):
+    """``kb ask`` loads the bundle anew each run; its calibration is measured once per bundle, answering
+    code and models, and kept (``serve.calibration_cache``)."""
+    import pipeline.answer.calibrate as cal_module
+    from pipeline.answer.calibrate import cached_path, calibrate
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    ws, bundle, measured, stats = real
+    settings = Settings.load(ws.root, **{"serve.calibration_cache": True})
+    path = cached_path(bundle, settings, None)
+    assert path is not None and path.parent == tmp_path / "cache" / "calibration" and not path.exists()
+    assert calibrate(bundle, settings, stats) == measured and path.is_file()
+
+    def never(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    with monkeypatch.context() as m:
+        m.setattr(cal_module, "calibration_signals", never)
+        assert calibrate(bundle, settings, stats) == measured  # read back, nothing measured
+    path.write_text("{")  # half-written by a crash: measured again and replaced
+    assert (
+        calibrate(bundle, settings, stats) == measured
+        and json.loads(path.read_text())["threshold"] == measured.threshold
+    )
+
+    with monkeypatch.context() as m:  # another constant, another calibration
+        m.setattr("pipeline.answer.answerability.COVERAGE_WEIGHT", 0.6)
+        assert cached_path(bundle, settings, None) != path
+    assert cached_path(bundle, Settings.load(ws.root), None) is None  # turned off (as every other test runs)
+
+    path.unlink()
+    monkeypatch.chdir(ws.root)
+    monkeypatch.setenv("KB_SERVE_CALIBRATION_CACHE", "true")
+    assert kb("ask", "podman build hangs at a useradd step", "--bundle", bundle.path).exit_code == 0
+    assert path.is_file()
