@@ -656,3 +656,23 @@ def test_a_bundle_s_calibration_is_kept_between_runs_under_its_checksum(kb, real
     monkeypatch.setenv("KB_SERVE_CALIBRATION_CACHE", "true")
     assert kb("ask", "podman build hangs at a useradd step", "--bundle", bundle.path).exit_code == 0
     assert path.is_file()
+
+
+def test_kb_eval_judges_and_ranks_as_kb_serve_does_with_a_reranker(kb, real, monkeypatch, tmp_path):
+    from pipeline.backends import registry
+
+    ws, bundle, _, _ = real
+    monkeypatch.chdir(ws.root)
+    questions, _, unanswerable = _subset("dev.jsonl", bundle, tmp_path)
+    args = ("eval", "--bundle", bundle.path, "--questions", questions, "--k", "5", "--format", "json")
+    plain = json.loads(kb(*args).stdout)
+    monkeypatch.setitem(registry._ENTRIES["rerank"], "overlap", OverlapReranker)
+    monkeypatch.setenv("KB_SERVE_RERANKER", "unused")
+    monkeypatch.setenv("KB_SERVE_RERANK_BACKEND", "overlap")
+    r = kb(*args)
+    assert r.exit_code == 0, r.stderr
+    ranked = json.loads(r.stdout)
+    assert plain["threshold"] > 1.0 >= ranked["threshold"] > 0.0  # the reranker's scale, calibrated
+    # the reranker reorders the top 5 it reads, so what is in them (recall@5) is the search's
+    assert ranked["recall"]["@5"] == plain["recall"]["@5"] and ranked["unanswerable"] == unanswerable
+    assert ranked["unanswerable_flagged"] > 0.0
