@@ -52,6 +52,11 @@ def build(tmp: Path) -> Path:
     return out
 
 
+def percentile_ms(xs: list[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (seconds), in milliseconds."""
+    return sorted(xs)[int(q * (len(xs) - 1))] * 1000
+
+
 def reference(bundle, question: str, threshold: float):
     from pipeline.answer.core import _extractive_answer
 
@@ -107,12 +112,13 @@ def main() -> None:
                         new_t.append(time.perf_counter() - start)
         bundle.close()
 
-    def p(xs: list[float], q: float) -> float:
-        return sorted(xs)[int(q * (len(xs) - 1))] * 1000
-
     print(f"{len(items)} questions x {args.rounds} rounds; calibration + term statistics at load: {load_s:.2f} s")
-    print(f"reference (search + cosine threshold): p50 {p(ref_t, 0.5):.2f} ms  p99 {p(ref_t, 0.99):.2f} ms")
-    print(f"answer() (answerability + history):    p50 {p(new_t, 0.5):.2f} ms  p99 {p(new_t, 0.99):.2f} ms")
+    print(
+        f"reference (search + cosine threshold): p50 {percentile_ms(ref_t, 0.5):.2f} ms  p99 {percentile_ms(ref_t, 0.99):.2f} ms"
+    )
+    print(
+        f"answer() (answerability + history):    p50 {percentile_ms(new_t, 0.5):.2f} ms  p99 {percentile_ms(new_t, 0.99):.2f} ms"
+    )
     print(f"p50 ratio {statistics.median(new_t) / statistics.median(ref_t):.3f} (target <= 1.2)")
 
 

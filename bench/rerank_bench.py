@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=5, help="serve.rerank_depth")
     args = ap.parse_args()
 
-    from answer_bench import build
+    from answer_bench import build, percentile_ms
 
     from pipeline.answer import answer
     from pipeline.answer.calibrate import calibrate
@@ -80,13 +80,14 @@ def main() -> None:
                     times[which].append(time.perf_counter() - start)
         bundle.close()
 
-    def p(xs: list[float], q: float) -> float:
-        return sorted(xs)[int(q * (len(xs) - 1))] * 1000
-
     print(f"{len(questions)} questions x {args.rounds} rounds; reranker reads {args.depth} atoms per question")
     print(f"calibration at load: signals {loads[0]:.2f} s, with the reranker {loads[1]:.2f} s")
-    print(f"answer(), signals:       p50 {p(times[0], 0.5):.2f} ms  p99 {p(times[0], 0.99):.2f} ms")
-    print(f"answer(), with reranker: p50 {p(times[1], 0.5):.2f} ms  p99 {p(times[1], 0.99):.2f} ms")
+    print(
+        f"answer(), signals:       p50 {percentile_ms(times[0], 0.5):.2f} ms  p99 {percentile_ms(times[0], 0.99):.2f} ms"
+    )
+    print(
+        f"answer(), with reranker: p50 {percentile_ms(times[1], 0.5):.2f} ms  p99 {percentile_ms(times[1], 0.99):.2f} ms"
+    )
     print(f"p50 ratio {statistics.median(times[1]) / statistics.median(times[0]):.3f} (opt-in: no target)")
 
 
