@@ -189,7 +189,8 @@ class ServeSettings(_Section):
     # speed (issue 16): query encoder, query cache, micro-batching, dense index
     encoder: Literal["auto", "onnx", "onnx-int8", "sentence-transformers"] = Field(
         "auto",
-        description="Query encoder at serve: auto = onnx when onnxruntime is installed (no torch), else embed.backend.",
+        description="Query encoder of kb serve, kb ask/chat/eval and the tools: auto = onnx when onnxruntime is "
+        "installed (no torch), else embed.backend.",
     )
     query_cache: int = Field(1024, ge=0, description="Query vectors kept (LRU); 0 = off.")
     batch_window_ms: float = Field(

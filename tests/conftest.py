@@ -13,8 +13,6 @@ os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 for _var in [v for v in os.environ if v.startswith("KB_") and v != "KB_UPDATE_GOLDEN"]:
     os.environ.pop(_var)  # a developer's own settings must not leak into tests
-# each test measures its bundle's calibration (the tests of the cache turn it on, in a folder of their own)
-os.environ["KB_SERVE_CALIBRATION_CACHE"] = "false"
 
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402

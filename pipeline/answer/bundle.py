@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.backends.embed import embedder_for_manifest
+from pipeline.backends.embed.loader import query_embedder_for_manifest
 from pipeline.config import Settings
 from pipeline.index.bundle import Bundle, read_manifest
 
@@ -17,7 +17,7 @@ def open_bundle(path: Path | str, settings: Settings | None = None, embedder: An
     is loaded when first needed."""
     from pipeline.index.postgres import PostgresIndex, is_postgres_url
 
-    factory = partial(embedder_for_manifest, settings=settings)
+    factory = partial(query_embedder_for_manifest, settings=settings)
     if is_postgres_url(path):
 
         def pick(manifest: Any) -> Any:

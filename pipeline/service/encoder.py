@@ -10,11 +10,11 @@ loads a bundle with both, so ``create_app`` stays a thin caller.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 from pipeline.backends.embed import Embedder, load_embedder, resolve_model
+from pipeline.backends.embed.loader import encoder_kind
 from pipeline.config import Settings
 from pipeline.errors import MissingModelError
 
@@ -28,18 +28,6 @@ PROBES = [
     "The application is out of sync but the diff is empty",
     "permission denied when mounting a volume",
 ]
-
-
-def _onnx_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers"))
-
-
-def encoder_kind(settings: Settings) -> str:
-    """``serve.encoder`` resolved: auto -> onnx when onnxruntime is installed, else ``embed.backend``."""
-    kind = settings.serve.encoder
-    if kind == "auto":
-        return "onnx" if _onnx_available() else settings.embed.backend
-    return kind
 
 
 def _model_name(manifest: Any, settings: Settings) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -33,3 +34,32 @@ def embedder_for_manifest(manifest: Any, settings: Settings | None = None) -> Em
     ref = resolve_model(settings.embed.model)
     name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
     return load_embedder(settings, model=name)
+
+
+def onnx_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers"))
+
+
+def encoder_kind(settings: Settings) -> str:
+    """``serve.encoder`` resolved: auto -> onnx when onnxruntime is installed, else ``embed.backend``."""
+    kind = settings.serve.encoder
+    if kind == "auto":
+        return "onnx" if onnx_available() else settings.embed.backend
+    return kind
+
+
+def query_embedder_for_manifest(manifest: Any, settings: Settings | None = None) -> Embedder:
+    """The embedder answering encodes questions with (a ``Bundle.load`` factory for kb ask, kb chat,
+    kb eval and the tools): the same kind ``kb serve`` uses (``serve.encoder``), so the CLI and the
+    service judge a question on the same vector, and ``kb ask`` does not import torch when onnxruntime
+    is there (8 s -> under 2 s a question). The int8 copy is the service's alone (checked at its start)."""
+    if settings is None:
+        settings = Settings.load(None)
+    if encoder_kind(settings) == "sentence-transformers":
+        return embedder_for_manifest(manifest, settings)
+    from pipeline.backends.embed.base import resolve_model
+    from pipeline.backends.embed.onnx import OnnxEmbedder
+
+    ref = resolve_model(settings.embed.model)
+    name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
+    return OnnxEmbedder(resolve_model(name), threads=settings.threads, batch_size=settings.embed.batch_size)
