@@ -658,3 +658,20 @@ def test_kb_eval_judges_and_ranks_as_kb_serve_does_with_a_reranker(kb, real, mon
     # the reranker reorders the top 5 it reads, so what is in them (recall@5) is the search's
     assert ranked["recall"]["@5"] == plain["recall"]["@5"] and ranked["unanswerable"] == unanswerable
     assert ranked["unanswerable_flagged"] > 0.0
+
+
+def test_the_cli_encodes_questions_with_the_encoder_kb_serve_uses(real):
+    """kb ask, kb chat, kb eval and the tools open bundles with ``open_bundle``: onnx when onnxruntime is
+    installed (as ``kb serve``), so both judge a question on the same vector; the setting still wins."""
+    pytest.importorskip("onnxruntime", reason="needs the onnx extra (onnxruntime)")
+    from pipeline.answer.bundle import open_bundle
+
+    ws, bundle, _, _ = real
+    for encoder, backend in (("auto", "onnx"), ("sentence-transformers", "sentence-transformers")):
+        opened = open_bundle(bundle.path, Settings.load(ws.root, **{"serve.encoder": encoder}))
+        try:
+            assert opened.embedder.backend == backend
+            vector = opened.embedder.encode(["podman build hangs at a useradd step"])[0]
+            assert float(vector @ bundle.embedder.encode(["podman build hangs at a useradd step"])[0]) > 0.9999
+        finally:
+            opened.close()

@@ -9,6 +9,7 @@ from typing import Any
 from pipeline.backends import registry
 from pipeline.backends.embed.base import Embedder, resolve_model
 from pipeline.config import Settings
+from pipeline.errors import KbError
 
 
 def load_embedder(settings: Settings, model: str | None = None) -> Embedder:
@@ -62,4 +63,10 @@ def query_embedder_for_manifest(manifest: Any, settings: Settings | None = None)
 
     ref = resolve_model(settings.embed.model)
     name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
-    return OnnxEmbedder(resolve_model(name), threads=settings.threads, batch_size=settings.embed.batch_size)
+    try:
+        return OnnxEmbedder(resolve_model(name), threads=settings.threads, batch_size=settings.embed.batch_size)
+    except KbError:
+        if settings.serve.encoder != "auto":
+            raise
+        # auto: a model only in the Hugging Face cache, or no exporter for a first ONNX file: what worked before
+        return embedder_for_manifest(manifest, settings)
