@@ -32,7 +32,8 @@ the answer itself, so the answerable side is not the pessimistic one it is for t
 A bundle file's calibration is kept between processes (``serve.calibration_cache``; ``cached_path``):
 measuring it costs seconds (half a minute with a reranker), and ``kb ask`` loads the bundle anew on
 every run. The key is everything the result depends on: the bundle's checksum (its every row and
-vector), the answering code and its constants, the embedding and reranking models, wordfreq's presence.
+vector), the code of answering, search and the encoders (``CALIBRATED_BY``) and its constants, the
+embedding and reranking models, and wordfreq's presence and version.
 """
 
 from __future__ import annotations
@@ -212,12 +213,25 @@ def calibration_signals(
     return pos, neg
 
 
+#: The packages whose code a calibration runs: answering, search and tokenising, the encoders.
+CALIBRATED_BY = ("answer", "index", "backends/embed", "backends/rerank")
+
+
 @functools.cache
 def _code_fingerprint() -> str:
-    """The answering code calibration runs (a change to a signal is a different calibration)."""
+    """The code calibration runs and wordfreq's version (a change to a signal, to search or to a word
+    list is a different calibration; an upgrade of kb never reads an older one)."""
+    import importlib.metadata
+
+    root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for name in ("answerability.py", "calibrate.py", "phrases.py", "rerank.py", "index.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
+    for package in CALIBRATED_BY:
+        for source in sorted((root / package).glob("*.py")):
+            digest.update(source.name.encode() + source.read_bytes())
+    try:
+        digest.update(importlib.metadata.version("wordfreq").encode())
+    except importlib.metadata.PackageNotFoundError:
+        digest.update(b"no wordfreq")
     return digest.hexdigest()
 
 
@@ -258,7 +272,7 @@ def cached_path(index: Any, settings: Settings, reranker: Any | None) -> Path | 
         "code": _code_fingerprint(),
         "constants": _constants(),
         "embedder": [getattr(embedder, "model_id", ""), getattr(embedder, "backend", "")],
-        "wordfreq": importlib.util.find_spec("wordfreq") is not None,
+        "wordfreq": importlib.util.find_spec("wordfreq") is not None,  # importable (a version may linger)
         "reranker": None
         if reranker is None
         else [reranker.backend, reranker.model_id, _files(settings.serve.reranker), settings.serve.rerank_depth],

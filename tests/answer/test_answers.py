@@ -675,3 +675,24 @@ def test_the_cli_encodes_questions_with_the_encoder_kb_serve_uses(real):
             assert float(vector @ bundle.embedder.encode(["podman build hangs at a useradd step"])[0]) > 0.9999
         finally:
             opened.close()
+
+
+def test_a_reranker_that_ships_raw_logits_still_gives_probabilities(cross_encoder, tmp_path):
+    """Some rerankers name no activation but the identity (raw logits): kb applies its own sigmoid, so a
+    threshold means the same for every model."""
+    import shutil
+
+    import numpy as np
+    from sentence_transformers import CrossEncoder
+
+    from pipeline.backends.rerank.cross_encoder import CrossEncoderReranker
+
+    folder = tmp_path / "raw-logits"
+    shutil.copytree(cross_encoder, folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["sentence_transformers"] = {"activation_fn": "torch.nn.modules.linear.Identity"}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    texts = ["Rootless containers cannot ping hosts", "Sync fails with context deadline exceeded"]
+    raw = CrossEncoder(str(folder), device="cpu", local_files_only=True).predict([("ping fails", t) for t in texts])
+    assert (np.abs(raw) > 1).any()  # logits, not probabilities
+    assert CrossEncoderReranker(str(folder)).score("ping fails", texts) == pytest.approx(1 / (1 + np.exp(-raw)))

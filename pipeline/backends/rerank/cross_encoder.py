@@ -58,17 +58,22 @@ class CrossEncoderReranker(Reranker):
             )
         self.model_id = folder.name
         self.batch_size = batch_size
+        # a probability whatever activation the model's config names (some rerankers ship raw logits)
+        self._sigmoid = torch.nn.Sigmoid()
         # a fast tokenizer sets its truncation per call and refuses a second thread meanwhile
         # ("Already borrowed"); the model is CPU-bound on settings.threads anyway
         self._predict_lock = threading.Lock()
 
     def _score(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        # one output: CrossEncoder applies its sigmoid, so these are probabilities
         # longest first, so each batch pads to pairs of about its own length (calibration mixes them)
         order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
         with self._predict_lock:
             scores = self._model.predict(
-                [pairs[i] for i in order], batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+                [pairs[i] for i in order],
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                activation_fn=self._sigmoid,
             )
         out = np.empty(len(pairs))
         out[order] = np.asarray(scores, dtype=np.float64).reshape(-1)
