@@ -15,22 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-SETS = ROOT / "tests" / "data" / "eval"
+# answer_bench (beside this script) sets the offline, one-thread environment and puts the checkout on sys.path
+from answer_bench import SETS, build, percentile_ms
 
 
 def cross_encoder_of_minilm_shape(folder: Path) -> Path:
@@ -46,8 +37,6 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--depth", type=int, default=5, help="serve.rerank_depth")
     args = ap.parse_args()
-
-    from answer_bench import build, percentile_ms
 
     from pipeline.answer import answer
     from pipeline.answer.calibrate import calibrate

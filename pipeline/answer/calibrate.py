@@ -60,7 +60,7 @@ from pipeline.answer.answerability import (
     term_weights,
 )
 from pipeline.answer.index import TermStats
-from pipeline.answer.rerank import hit_text
+from pipeline.answer.rerank import hit_text, reading_depth
 from pipeline.config import Settings
 
 MIN_NEGATIVES = 10
@@ -168,7 +168,7 @@ def calibration_signals(
     answer_tokens = index.tokenize([faq[(a, q)] for a, q, _ in pairs])
     vectors = index.passage_vectors()
     pos, neg = [], []
-    depth = max(5, depth) if reranker is not None else 5
+    depth = depth if reranker is not None else 5
     candidates: list[list[str]] = []  # per question in pos + neg order: the texts the reranker reads
     for i, (atom_id, q, own) in enumerate(pairs):
         held = set(own)
@@ -326,7 +326,7 @@ def _measure(index: Any, settings: Settings, stats: TermStats | None, reranker: 
         return Calibration(default, "default", scale=scale)
     stats = stats or TermStats.of(index)
     limit = MAX_POSITIVES if reranker is None else RERANK_POSITIVES
-    pos, neg = calibration_signals(index, stats, limit, reranker=reranker, depth=settings.serve.rerank_depth)
+    pos, neg = calibration_signals(index, stats, limit, reranker=reranker, depth=reading_depth(settings, 5))
     # a pair whose searches found the same atom tells nothing (judged on the signals, not the reranker)
     pairs = [(p, n) for p, n in zip(pos, neg, strict=False) if abs(p.combined() - n.combined()) > 1e-9]
     in_domain = [n.score() for _, n in pairs if not n.missing]

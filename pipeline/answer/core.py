@@ -23,7 +23,7 @@ from pipeline.answer.calibrate import DEFAULT_THRESHOLD, RERANK_DEFAULT_THRESHOL
 from pipeline.answer.citations import citation, hit_dict
 from pipeline.answer.conversation import IDK, Standalone, parse_history, standalone
 from pipeline.answer.index import AnswerIndex, TermStats
-from pipeline.answer.rerank import rerank
+from pipeline.answer.rerank import reading_depth, rerank
 from pipeline.backends.llm.client import configured as llm_configured  # an endpoint or a key: else extractive
 from pipeline.backends.rerank import load_reranker
 from pipeline.config import Settings
@@ -94,10 +94,10 @@ def answer(
     asked = standalone(question, turns, index, llm) if question else Standalone("", "")
     asked.search = plain_question(asked.search) if asked.search else ""
     vector = embed_question(index, asked.search)
-    depth = max(k, settings.serve.rerank_depth) if reranker is not None else k
-    hits, reranked = rerank(
-        reranker, asked.search, retrieve(index, asked, depth, vector), k, keep_order=bool(asked.prefer)
-    )
+    depth = reading_depth(settings, k)
+    found = retrieve(index, asked, depth, vector)
+    hits, reranked = rerank(reranker, asked.search, found, depth, keep_order=bool(asked.prefer))
+    hits = hits[:k]
     sig = signals(asked.search, hits, index, stats, query_vector=vector, rerank=reranked)
     verdict = judge(sig, threshold)
     mode = "llm" if llm is not None else "extractive"

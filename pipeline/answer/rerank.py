@@ -17,17 +17,25 @@ def hit_text(hit: Any) -> str:
     return f"{getattr(hit, 'title', '')}\n{text}".strip()
 
 
-def rerank(
-    reranker: Any, question: str, hits: list[Any], k: int, *, keep_order: bool = False
-) -> tuple[list[Any], float | None]:
-    """(the top ``k`` hits, the reranker's probability for the first of them).
+def reading_depth(settings: Any, k: int) -> int:
+    """How many of a question's hits the reranker reads: ``serve.rerank_depth``, at least the ``k``
+    answered from (``k`` without a reranker)."""
+    return max(k, settings.serve.rerank_depth) if settings.serve.reranker else k
 
-    Without a reranker (or hits): ``(hits[:k], None)``. ``keep_order``: an elliptic follow-up, whose
-    hits put the atoms the conversation cited first on purpose; only the first is scored."""
+
+def rerank(
+    reranker: Any, question: str, hits: list[Any], read: int, *, keep_order: bool = False
+) -> tuple[list[Any], float | None]:
+    """(``hits`` with the first ``read`` reordered by the reranker and the rest after them in search
+    order, the reranker's probability for the new first hit).
+
+    Without a reranker (or hits): ``(hits, None)``. ``keep_order``: an elliptic follow-up, whose hits
+    put the atoms the conversation cited first on purpose; only the first is scored."""
     if reranker is None or not hits or not question.strip():
-        return hits[:k], None
+        return hits, None
     if keep_order:
-        return hits[:k], float(reranker.score(question, [hit_text(hits[0])])[0])
-    scores = reranker.score(question, [hit_text(h) for h in hits])
-    order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable: the search's order breaks ties
-    return [hits[i] for i in order][:k], float(scores[order[0]])
+        return hits, float(reranker.score(question, [hit_text(hits[0])])[0])
+    head = hits[:read]
+    scores = reranker.score(question, [hit_text(h) for h in head])
+    order = sorted(range(len(head)), key=lambda i: -scores[i])  # stable: the search's order breaks ties
+    return [head[i] for i in order] + hits[read:], float(scores[order[0]])

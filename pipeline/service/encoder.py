@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.backends.embed import Embedder, load_embedder, resolve_model
-from pipeline.backends.embed.loader import encoder_kind
+from pipeline.backends.embed.loader import encoder_kind, manifest_model, onnx_embedder
 from pipeline.config import Settings
 from pipeline.errors import MissingModelError
 
@@ -30,24 +30,19 @@ PROBES = [
 ]
 
 
-def _model_name(manifest: Any, settings: Settings) -> str:
-    ref = resolve_model(settings.embed.model)
-    return settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
-
-
 def base_embedder(manifest: Any, settings: Settings, kind: str | None = None) -> Embedder:
     """The bare encoder (no cache, no batching) of ``kind`` for the bundle's model."""
     kind = kind or encoder_kind(settings)
-    name = _model_name(manifest, settings)
     if kind == "sentence-transformers":
         return load_embedder(
-            settings.model_copy(update={"embed": settings.embed.model_copy(update={"backend": kind})}), name
+            settings.model_copy(update={"embed": settings.embed.model_copy(update={"backend": kind})}),
+            manifest_model(manifest, settings),
         )
     from pipeline.backends.embed.onnx import OnnxEmbedder
 
-    ref = resolve_model(name)
     chunk = settings.serve.encoder_chunk  # query-sized runs: small batches stay in cache
-    float_emb = OnnxEmbedder(ref, threads=settings.threads, batch_size=chunk)
+    float_emb = onnx_embedder(manifest, settings, chunk)
+    ref = resolve_model(manifest_model(manifest, settings))
     if kind != "onnx-int8":
         return float_emb
     from pipeline.backends.embed.fast import check_quantised, quantise_onnx

@@ -330,10 +330,12 @@ def _judge_one(
     with what the model cost."""
     from pipeline.answer.answerability import judge, signals
     from pipeline.answer.core import embed_question
+    from pipeline.answer.rerank import reading_depth, rerank
+    from pipeline.backends.rerank import load_reranker
 
     vector = embed_question(bundle, q.question)
     found = bundle.search(q.question, k=depth, query_vector=vector, exclude_passages=q.exclude)
-    hits, reranked = reranked_hits(settings, q.question, found, depth)
+    hits, reranked = rerank(load_reranker(settings), q.question, found, reading_depth(settings, 5))  # as kb serve
     rank = None if q.unanswerable else next((i for i, h in enumerate(hits, 1) if _relevant(h, q)), None)
     if llm is not None:
         from pipeline.answer.core import answer
@@ -348,28 +350,14 @@ def _judge_one(
     return QuestionResult(q.question, rank, top, q.unanswerable, flagged, reason, spent)
 
 
-def reranked_hits(
-    settings: Settings, question: str, found: list[Any], depth: int, keep_order: bool = False
-) -> tuple[list[Any], float | None]:
-    """``found`` as ``kb serve`` orders it (its top ``max(5, serve.rerank_depth)`` reread by the configured
-    reranker, the rest after) and the reranker's probability of the first; unchanged without one."""
-    from pipeline.answer.rerank import rerank
-    from pipeline.backends.rerank import load_reranker
-
-    reranker = load_reranker(settings)
-    if reranker is None:
-        return found[:depth], None
-    top = max(5, settings.serve.rerank_depth)
-    head, score = rerank(reranker, question, found[:top], top, keep_order=keep_order)
-    return (head + found[top:])[:depth], score
-
-
 def _conversation_rank(
     bundle: Any, talk: Conversation, settings: Settings, threshold: float, stats: Any, depth: int
 ) -> int | None:
     """Answer every turn but the last with the earlier ones as history; the last turn's rank."""
     from pipeline.answer.conversation import parse_history, standalone
     from pipeline.answer.core import answer, retrieve
+    from pipeline.answer.rerank import reading_depth, rerank
+    from pipeline.backends.rerank import load_reranker
 
     history: list[dict[str, Any]] = []
     for turn in talk.turns[:-1]:
@@ -379,5 +367,8 @@ def _conversation_rank(
             {"role": "assistant", "content": result.answer, "citations": result.citations},
         ]
     asked = standalone(talk.turns[-1], parse_history(history), bundle)
-    hits, _ = reranked_hits(settings, asked.search, retrieve(bundle, asked, depth), depth, bool(asked.prefer))
+    found = retrieve(bundle, asked, depth)
+    hits, _ = rerank(
+        load_reranker(settings), asked.search, found, reading_depth(settings, 5), keep_order=bool(asked.prefer)
+    )
     return next((i for i, h in enumerate(hits, 1) if h.atom_id in talk.atoms), None)

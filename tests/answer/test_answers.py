@@ -536,7 +536,8 @@ def test_kb_ask_with_a_reranker_and_with_a_path_that_is_no_model(kb, real, cross
     monkeypatch.setenv("KB_SERVE_RERANKER", str(cross_encoder))
     r = kb("ask", "ping does not work from inside a rootless container", "--bundle", bundle.path, "--format", "json")
     assert r.exit_code == 0, r.stderr
-    assert "Answering: " not in r.stdout and json.loads(r.stdout)["answered_question"]
+    signals = json.loads(r.stdout)["signals"]
+    assert 0.0 <= signals["rerank"] <= 1.0 and signals["score"] == signals["rerank"]  # the reranker decided
 
     (tmp_path / "empty").mkdir()
     monkeypatch.setenv("KB_SERVE_RERANKER", str(tmp_path / "empty"))
@@ -696,3 +697,19 @@ def test_a_reranker_that_ships_raw_logits_still_gives_probabilities(cross_encode
     raw = CrossEncoder(str(folder), device="cpu", local_files_only=True).predict([("ping fails", t) for t in texts])
     assert (np.abs(raw) > 1).any()  # logits, not probabilities
     assert CrossEncoderReranker(str(folder)).score("ping fails", texts) == pytest.approx(1 / (1 + np.exp(-raw)))
+
+
+def test_rerank_reorders_only_the_atoms_it_reads_and_keeps_the_rest_in_search_order():
+    from types import SimpleNamespace
+
+    from pipeline.answer.rerank import rerank
+
+    def hit(atom, text):
+        return SimpleNamespace(atom_id=atom, title="", passage={"text": text})
+
+    hits = [hit("a", "nothing here"), hit("b", "rootless ping fails"), hit("c", "rootless ping"), hit("d", "x")]
+    ordered, best = rerank(OverlapReranker("unused"), "rootless ping fails", hits, 2)
+    assert [h.atom_id for h in ordered] == ["b", "a", "c", "d"] and best == 1.0  # c is not read
+    kept, first = rerank(OverlapReranker("unused"), "rootless ping fails", hits, 2, keep_order=True)
+    assert kept == hits and first == 0.0  # an elliptic follow-up: only its cited first atom is scored
+    assert rerank(None, "rootless ping fails", hits, 2) == (hits, None)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.backends import registry
 from pipeline.backends.embed.base import Embedder, resolve_model
 from pipeline.config import Settings
 from pipeline.errors import KbError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.backends.embed.onnx import OnnxEmbedder
 
 
 def load_embedder(settings: Settings, model: str | None = None) -> Embedder:
@@ -32,9 +35,23 @@ def embedder_for_manifest(manifest: Any, settings: Settings | None = None) -> Em
     """
     if settings is None:
         settings = Settings.load(None)
+    return load_embedder(settings, model=manifest_model(manifest, settings))
+
+
+def manifest_model(manifest: Any, settings: Settings) -> str:
+    """The model to load for a bundle: ``embed.model`` when it names the bundle's model (e.g. as a local
+    path), else the model the manifest names."""
     ref = resolve_model(settings.embed.model)
-    name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
-    return load_embedder(settings, model=name)
+    return settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
+
+
+def onnx_embedder(manifest: Any, settings: Settings, batch_size: int) -> OnnxEmbedder:
+    """The onnxruntime encoder of a bundle's model (float; the service may quantise it)."""
+    from pipeline.backends.embed.onnx import OnnxEmbedder
+
+    return OnnxEmbedder(
+        resolve_model(manifest_model(manifest, settings)), threads=settings.threads, batch_size=batch_size
+    )
 
 
 def onnx_available() -> bool:
@@ -58,13 +75,8 @@ def query_embedder_for_manifest(manifest: Any, settings: Settings | None = None)
         settings = Settings.load(None)
     if encoder_kind(settings) == "sentence-transformers":
         return embedder_for_manifest(manifest, settings)
-    from pipeline.backends.embed.base import resolve_model
-    from pipeline.backends.embed.onnx import OnnxEmbedder
-
-    ref = resolve_model(settings.embed.model)
-    name = settings.embed.model if ref.model_id == manifest.embedding.model else manifest.embedding.model
     try:
-        return OnnxEmbedder(resolve_model(name), threads=settings.threads, batch_size=settings.embed.batch_size)
+        return onnx_embedder(manifest, settings, settings.embed.batch_size)
     except KbError:
         if settings.serve.encoder != "auto":
             raise

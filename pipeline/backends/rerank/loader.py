@@ -20,6 +20,9 @@ def load_reranker(settings: Settings) -> Reranker | None:
     if not location:
         return None
     key = (settings.serve.rerank_backend, str(location), settings.threads)
+    found = _LOADED.get(key)  # every answer asks: no lock once loaded
+    if found is not None:
+        return found
     with _LOCK:
         found = _LOADED.get(key)
         if found is None:
