@@ -285,14 +285,10 @@ def signals(
         tops = [stats.terms_of(h.atom_id, exclude) for h in hits[:COVERAGE_ATOMS]]
         coverage = max(sum(v for s, v in weights.items() if s in terms) / total for terms in tops)
     opening = next(iter(_WORD.findall(question)), "")
-    rare = {w for w, _ in words if is_rare_word(w, first=w == opening)}
-    missing = [w for w, s in words if stats.df.get(s, 0) == 0 and w in rare and not negates_known(w, index, stats)]
+    rare = {w for w, _ in words if salient(w, index, stats, first=w == opening)}
+    missing = [w for w, s in words if stats.df.get(s, 0) == 0 and w in rare]
     near = frozenset().union(*(stats.terms_of(h.atom_id, exclude) for h in hits[:3]))
-    missing += [
-        w
-        for w, s in words
-        if 0 < stats.df.get(s, 0) <= RARE_DF and s not in near and w in rare and not negates_known(w, index, stats)
-    ]
+    missing += [w for w, s in words if 0 < stats.df.get(s, 0) <= RARE_DF and s not in near and w in rare]
     missing += [p for p in missing_phrases(question, index, stats, word_zipf, STOPWORDS, exclude) if p not in missing]
     if exclude:  # a term only the held-out passages had is missing too
         missing += [
@@ -306,6 +302,12 @@ def signals(
 #: Negating prefixes: "unreachable", "nonroot" say no more than "reachable", "root" (a state of a
 #: thing the knowledge base covers, not a topic it lacks).
 NEGATING = ("un", "non")
+
+
+def salient(word: str, index: Any, stats: TermStats, *, first: bool = False) -> bool:
+    """A word that names a topic when the knowledge base lacks it: rare (``is_rare_word``) and not a
+    negation of a word the passages have (``negates_known``)."""
+    return is_rare_word(word, first=first) and not negates_known(word, index, stats)
 
 
 def negates_known(word: str, index: Any, stats: TermStats) -> bool:
