@@ -5,7 +5,7 @@ one process and interleaved per question so a noisy neighbour hits both alike:
 
 - reference: what ``/v1/ask`` did before issue 10: one search (k=5), the best cosine against a
   threshold, the extractive answer;
-- answer(): ``pipeline.answer.answer`` with its answerability signals (term coverage, specificity, missing
+- answer(): ``pipeline.answer.answer`` with its answerability signals (term coverage, specificity, focus, missing
   salient words) and, for the conversation questions, the history (follow-up detection and the
   combined search).
 

@@ -14,7 +14,9 @@ it offers these members:
   ``tokenize(texts)``: the same tokenizer for a question's words (one list per text). From them answering builds its term
   statistics (document frequency, each atom's terms) once per loaded index.
 * ``passage_vectors()``: the (passages x dim) unit vectors, for finding near-duplicate atoms
-  when calibrating and for their moments (``VectorMoments``), both only at load time.
+  when calibrating and for their moments (``VectorMoments``), both only at load time; and
+  ``passage_kinds()`` (optional): each passage's kind in passage-id order, whose ``title``
+  passages (an atom's title and summary) ``TitleVectors`` keeps.
 * ``embedder`` (``encode(texts)``) and ``manifest.embedding.model``.
 """
 
@@ -92,6 +94,39 @@ class VectorMoments:
         return float(v @ self.mean), float(np.sqrt(max(float(v @ self.cov @ v), 1e-12)))
 
 
+@dataclass(frozen=True)
+class TitleVectors:
+    """The vectors of the atoms' title passages (each atom's title and summary: what it is about), for
+    ``answerability.focus``: how far a question's nearest title stands out from its cosines to them all.
+
+    A scan, not moments: the nearest title anywhere is what tells (the titles of the atoms search ranked
+    first miss it for a paraphrase), and one product over the titles gives the mean and spread exactly.
+    One float32 row per title passage (about one per atom) is kept."""
+
+    ids: np.ndarray  # passage ids of the title passages, ascending
+    vectors: np.ndarray  # (titles x dim) float32
+
+    @classmethod
+    def of(cls, kinds: list[str] | None, vectors: Any) -> TitleVectors | None:
+        """The title passages' rows of ``vectors``; None for fewer than two, or kinds that do not match."""
+        if not kinds or vectors is None or len(kinds) != len(vectors):
+            return None
+        ids = np.flatnonzero(np.asarray(kinds, dtype=object) == "title")
+        if len(ids) < 2:
+            return None
+        return cls(ids, np.ascontiguousarray(np.asarray(vectors)[ids], dtype=np.float32))
+
+    def standing(self, vector: Any, exclude: set[int] | None = None) -> tuple[float, float, float, int]:
+        """(best, mean, standard deviation, count) of ``vector``'s cosine over the title passages not in
+        ``exclude`` (calibration's held-out atoms); zeros when fewer than two remain."""
+        cos = self.vectors @ np.asarray(vector, dtype=np.float32)
+        if exclude:
+            cos = cos[~np.isin(self.ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]
+        if len(cos) < 2:
+            return 0.0, 0.0, 0.0, len(cos)
+        return float(cos.max()), float(cos.mean()), float(cos.std()), len(cos)
+
+
 @dataclass
 class TermStats:
     """Document frequency of each stemmed term over passages, and each atom's passages' terms."""
@@ -112,6 +147,8 @@ class TermStats:
     _build_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     #: The passage vectors' moments (None when the index offers no vectors): ``answerability.specificity``.
     moments: VectorMoments | None = field(default=None, repr=False, compare=False)
+    #: The title passages' vectors (None without vectors or passage kinds): ``answerability.focus``.
+    titles: TitleVectors | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, index: Any) -> TermStats:
@@ -131,8 +168,11 @@ class TermStats:
         )
         for i, (atom_id, _) in enumerate(rows):
             stats._passages_of.setdefault(atom_id, []).append(i)
-        vectors = getattr(index, "passage_vectors", None)
-        stats.moments = VectorMoments.of(vectors()) if vectors is not None else None
+        read = getattr(index, "passage_vectors", None)
+        vectors = read() if read is not None else None
+        stats.moments = VectorMoments.of(vectors)
+        kinds = getattr(index, "passage_kinds", None)
+        stats.titles = TitleVectors.of(kinds(), vectors) if kinds is not None else None
         return stats
 
     def idf(self, term: str) -> float:

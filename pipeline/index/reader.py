@@ -149,6 +149,10 @@ class IndexReader:
         answering uses to see whether a question's rare terms are covered (``pipeline.answer``)."""
         return [(p["atom_id"], list(t)) for p, t in zip(self._passages, self._tokens, strict=True)]
 
+    def passage_kinds(self) -> list[str]:
+        """Each passage's kind (title, section, faq), in passage-id order."""
+        return [p["kind"] for p in self._passages]
+
     def passage_vectors(self) -> np.ndarray:
         """The (passages x dim) unit vectors, passage-id order (read-only)."""
         return self._core.vectors

@@ -101,6 +101,21 @@ def test_a_paraphrase_whose_atom_stands_out_is_answered_though_its_cosine_is_low
     assert result.signals["specificity"] > 3 and result.signals["evidence"] < 0.6
 
 
+def test_a_paraphrase_whose_atom_s_title_stands_out_is_answered(real):
+    """Few of its words are the atom's ("an account with an enormous numeric id" for useradd's large
+    UID), but of all atom titles the useradd atom's is nearest by several deviations (``focus``): it is
+    answered, citing that atom. Without focus its score (1.15) stayed under what the bundle calibrated."""
+    from pipeline.answer.answerability import FOCUS_WEIGHT
+
+    _, bundle, _, stats = real
+    assert stats.titles is not None and len(stats.titles.ids) == sum(k == "title" for k in bundle.passage_kinds())
+    result = ask(real, "the build gets stuck forever at the step that creates an account with an enormous numeric id")
+    assert not result.uncertain, result.reason
+    assert result.citations[0]["atom_id"] == "build-hangs-when-the-dockerfile-contains-the-useradd-command"
+    sig = result.signals
+    assert sig["focus"] > 1 and sig["coverage"] < 0.5 and sig["score"] - FOCUS_WEIGHT * sig["focus"] < 1.23
+
+
 def test_off_topic_questions_stay_i_dont_know_though_their_best_passage_stands_out(real):
     """Far from every passage, an off-topic question's cosines spread narrowly, so its best one stands out
     by many deviations; ``DOMAIN_MEAN`` takes that away, and trivia, poems and chores are refused. The

@@ -170,3 +170,49 @@ def test_an_elliptic_follow_up_to_an_i_dont_know_is_i_dont_know_too(demo_bundle,
     else:  # a follow-up to an answered question: the signals decide, and the cited atom comes first
         assert not then.uncertain, then.reason
         assert then.citations[0]["atom_id"] == said.citations[0]["atom_id"]
+
+
+def test_title_vectors_give_a_question_s_nearest_title_and_the_spread_a_scan_gives():
+    """``focus`` reads the title passages only, exactly: held-out passages (calibration's) are left out."""
+    from pipeline.answer.answerability import chance_focus, focus
+    from pipeline.answer.index import TitleVectors
+
+    rng = np.random.default_rng(11)
+    vectors = _unit(rng.standard_normal((30, 8))).astype(np.float32)
+    kinds = ["title", "section", "section"] * 10  # one title passage per atom of three passages
+    titles = TitleVectors.of(kinds, vectors)
+    assert titles is not None and titles.ids.tolist() == list(range(0, 30, 3))
+    q = _unit(rng.standard_normal((1, 8)))[0]
+    cos = vectors[::3].astype(np.float64) @ q
+    best, mean, std, n = titles.standing(q)
+    assert (best, mean, std, n) == pytest.approx((cos.max(), cos.mean(), cos.std(), 10), abs=1e-5)
+    nearest = int(titles.ids[int(np.argmax(cos))])
+    assert titles.standing(q, {nearest})[0] == pytest.approx(np.sort(cos)[-2], abs=1e-5)
+    assert titles.standing(q, {nearest})[3] == 9
+    stats = type("S", (), {"titles": titles})()
+    z = (cos.max() - cos.mean()) / cos.std()
+    assert focus(q, stats) == pytest.approx(z - chance_focus(10), rel=1e-4)
+    assert focus(q, stats, {int(i) for i in titles.ids[1:]}) == 0.0  # one title left: no spread to stand out of
+
+
+def test_focus_counts_what_the_nearest_title_stands_out_beyond_chance():
+    """The largest of n z-scores grows with n: a bundle of three atoms cannot reach the focus of one of two
+    hundred, so the chance level of each is taken away (the expected largest of n normal draws)."""
+    from pipeline.answer.answerability import chance_focus
+
+    rng = np.random.default_rng(4)
+    for n in (3, 30, 200):
+        draws = rng.standard_normal((4000, n)).max(axis=1)
+        assert chance_focus(n) == pytest.approx(draws.mean(), abs=0.05)
+    assert chance_focus(1) == 0.0 and chance_focus(3) < 1.0 < chance_focus(30) < chance_focus(200) < 3.0
+
+
+def test_no_title_vectors_without_two_titles_or_with_kinds_that_do_not_match():
+    from pipeline.answer.answerability import focus
+    from pipeline.answer.index import TitleVectors
+
+    vectors = _unit(np.random.default_rng(2).standard_normal((4, 8))).astype(np.float32)
+    assert TitleVectors.of(["title", "section", "section", "faq"], vectors) is None
+    assert TitleVectors.of(["title", "title"], vectors) is None  # kinds of other passages than the vectors'
+    assert TitleVectors.of(None, vectors) is None
+    assert focus(vectors[0], _Stats(None)) == 0.0  # an index without passage kinds: no focus, nothing breaks

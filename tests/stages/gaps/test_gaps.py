@@ -90,7 +90,8 @@ def test_gap_loop_end_to_end(tmp_path, kb):
     with Server(app) as srv:
         for q in ON_CALL + [NOT_COVERED]:
             assert _ask(srv.url, q)["uncertain"] is True, q
-        assert _ask(srv.url, COVERED)["uncertain"] is False
+        said = _ask(srv.url, COVERED)
+        assert said["uncertain"] is False, said
 
     listed = kb("-w", ws, "gaps", "--json", "--no-close")
     assert listed.exit_code == 0, listed.stderr
