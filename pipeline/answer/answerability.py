@@ -273,9 +273,10 @@ def focus(query_vector: Any, stats: TermStats, exclude: set[int] | None = None) 
     title (``TitleVectors``; ``exclude``: held-out passages), beyond what the nearest of that many titles
     would by chance (``chance_focus``); 0 without title vectors.
 
-    "switch off the built-in superuser account" shares few words and a cosine of 0.35 with the passages
-    of the atom on disabling the admin user, yet that atom's title is nearer to it than nearly every other
-    title; a question on a topic no atom has ("failover to another region") is near many titles alike."""
+    Over the full Podman + Argo CD docs (198 titles, chance 2.73): "switch off the built-in superuser
+    account" shares few words and a cosine of 0.35 with the passages on local users and the admin account,
+    yet their atom's title stands 5.9 deviations above the rest (focus 3.2); "how do I fail over Argo CD to
+    another region", a topic no atom has, is near many titles alike (2.7 deviations: focus 0.0)."""
     titles = getattr(stats, "titles", None)
     if titles is None or query_vector is None:
         return 0.0

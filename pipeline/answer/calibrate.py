@@ -323,11 +323,8 @@ def calibrate(index: Any, settings: Settings, stats: TermStats | None = None) ->
 
 def _found_apart(p: Signals, n: Signals) -> bool:
     """Whether a pair's two searches scored different passages (the answerable one's atom was found)."""
-    return any(abs(a - b) > 1e-9 for a, b in zip(_searched(p), _searched(n), strict=True))
-
-
-def _searched(s: Signals) -> tuple[float, float, float]:
-    return s.evidence, s.coverage, s.specificity
+    pairs = ((p.evidence, n.evidence), (p.coverage, n.coverage), (p.specificity, n.specificity))
+    return any(abs(a - b) > 1e-9 for a, b in pairs)
 
 
 def _measure(index: Any, settings: Settings, stats: TermStats | None, reranker: Any | None) -> Calibration:

@@ -164,3 +164,25 @@ def test_a_rows_export_makes_only_the_missing_indexes(pg_url, exported):
         con.close()
     postgres.upsert_bundle(pg_url, content, manifest, schema="rows_ix", method="rows")
     assert _rows(pg_url, "rows_ix")["indexes"] == made
+
+
+def test_answering_reads_the_same_titles_and_focus_from_postgres_as_from_the_bundle(pg_url, exported):
+    """``focus`` picks the title passages by ``passage_kinds()`` out of ``passage_vectors()``: over Postgres
+    both come in the same order (atom, ord) as over the bundle, or it would read other passages' vectors."""
+    import numpy as np
+
+    from pipeline.answer.answerability import focus
+    from pipeline.answer.index import TermStats
+
+    ws, path, embedder = exported
+    manifest, content = read_bundle(path)
+    postgres.upsert_bundle(pg_url, content, manifest)
+    bundle = Bundle.load(path, embedder)
+    index = postgres.PostgresIndex.load(pg_url, embedder)
+    on_bundle, on_pg = TermStats.of(bundle), TermStats.of(index)
+    assert on_bundle.titles is not None and on_pg.titles is not None
+    assert on_pg.titles.ids.tolist() == on_bundle.titles.ids.tolist()
+    assert np.allclose(on_pg.titles.vectors, on_bundle.titles.vectors, atol=1e-6)
+    q = embedder.encode(["change the database credentials"])[0]
+    assert focus(q, on_pg) == pytest.approx(focus(q, on_bundle), abs=1e-5)
+
