@@ -185,4 +185,3 @@ def test_answering_reads_the_same_titles_and_focus_from_postgres_as_from_the_bun
     assert np.allclose(on_pg.titles.vectors, on_bundle.titles.vectors, atol=1e-6)
     q = embedder.encode(["change the database credentials"])[0]
     assert focus(q, on_pg) == pytest.approx(focus(q, on_bundle), abs=1e-5)
-
